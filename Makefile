@@ -1,0 +1,44 @@
+# Thin wrapper over CMake. `make run` and `make test` do every set-up step themselves.
+JOBS ?= $(shell nproc)
+FUZZ_SECONDS ?= 30
+ARGS ?=
+
+.PHONY: all deps build run test test-release test-asan fuzz bench format clean
+
+all: build
+
+deps:
+	@bash scripts/deps.sh
+
+build: deps
+	@cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@cmake --build build -j $(JOBS)
+
+run: build
+	./build/inferd serve $(ARGS)
+
+# Every test: the release build, the same suite under ASan+UBSan (LeakSanitizer included), and a
+# bounded libFuzzer run of every fuzz target.
+test: deps test-release test-asan fuzz
+
+test-release: build
+	cd build && ctest --output-on-failure -j 2
+
+test-asan: deps
+	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DINFERD_SANITIZE=ON >/dev/null
+	@cmake --build build-asan -j $(JOBS)
+	cd build-asan && ctest --output-on-failure -j 2
+
+fuzz: deps
+	@CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DINFERD_FUZZ=ON >/dev/null
+	@cmake --build build-fuzz -j $(JOBS)
+	@bash scripts/fuzz.sh build-fuzz $(FUZZ_SECONDS)
+
+bench: build
+	bash bench/http.sh
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build build-asan build-fuzz

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs every Debian package that building, testing and benchmarking inferd needs.
+# Idempotent: only missing packages are installed, and `apt-get update` runs at most once.
+set -euo pipefail
+
+PKGS=(
+    # build
+    build-essential cmake pkg-config clang libclang-rt-14-dev
+    libinih-dev libssl-dev
+    # tests
+    python3 python3-pytest valgrind
+    # benchmarks
+    wrk nginx-light apache2-utils gnuplot-nox
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$p")
+    fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+echo "deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

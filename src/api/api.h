@@ -1,0 +1,26 @@
+/* HTTP endpoints. Each file registers one family of routes on the router. */
+#ifndef INFERD_API_API_H
+#define INFERD_API_API_H
+
+#include "config.h"
+#include "http/router.h"
+
+/* GET /v2/health/live, GET /v2/health/ready (public: no API key). */
+void api_health_register(http_router_t *rt);
+/* GET /metrics. */
+void api_metrics_register(http_router_t *rt);
+/* GET /debug/delay?ms=N: answered from another thread after N ms (only when debug_endpoints). */
+void api_debug_register(http_router_t *rt);
+/* Stops the debug endpoint's timer thread, answering what it still holds (a shutdown hook). */
+void api_debug_shutdown(void);
+
+/* API keys. auth_new parses cfg->api_keys and cfg->api_key_hashes; NULL with err if a hash is
+ * malformed. With no keys configured, every request passes. */
+typedef struct auth auth_t;
+auth_t *auth_new(const config_t *cfg, char *err, size_t errlen);
+void auth_free(auth_t *a);
+/* The http_guard_fn: lets public routes through, checks "Authorization: Bearer <key>" on the
+ * rest in constant time, answers 401 otherwise. */
+bool auth_guard(http_req_t *r, void *auth);
+
+#endif

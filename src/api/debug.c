@@ -1,0 +1,129 @@
+/* GET /debug/delay?ms=N: a request answered by another thread after N ms. It exercises the
+ * asynchronous completion path (as the compute pool and storage writers use it) end to end, and
+ * lets tests hold requests in flight across a shutdown. Off unless debug_endpoints is set. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "util/clock.h"
+
+#define MAX_PENDING 4096 /* more concurrent delays than this are answered 503 */
+#define MAX_DELAY_MS 60000
+
+typedef struct pending {
+    http_req_t *req;
+    uint64_t due;
+    long ms;
+} pending_t;
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+static pending_t pend[MAX_PENDING];
+static int npend;
+static pthread_t thread;
+static bool running, stopping;
+
+static void answer(pending_t *p, int status)
+{
+    if (status == 200) {
+        buf_printf(&p->req->out_body, "{\"delayed_ms\":%ld}\n", p->ms);
+        http_reply_buf(p->req, 200, "application/json");
+    } else {
+        http_reply_error(p->req, status, "server is shutting down");
+    }
+}
+
+static void *timer_main(void *arg)
+{
+    pthread_mutex_lock(&lock);
+    while (!stopping) {
+        uint64_t now = clock_mono_ns(), next = 0;
+        for (int i = 0; i < npend;) {
+            if (pend[i].due <= now) {
+                pending_t p = pend[i];
+                pend[i] = pend[--npend];
+                answer(&p, 200);
+                continue;
+            }
+            if (!next || pend[i].due < next) next = pend[i].due;
+            i++;
+        }
+        if (!next) {
+            pthread_cond_wait(&cond, &lock);
+            continue;
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t wait = next - now;
+        ts.tv_sec += (time_t)(wait / 1000000000u);
+        ts.tv_nsec += (long)(wait % 1000000000u);
+        if (ts.tv_nsec >= 1000000000) ts.tv_sec++, ts.tv_nsec -= 1000000000;
+        pthread_cond_timedwait(&cond, &lock, &ts);
+    }
+    while (npend) answer(&pend[--npend], 503);
+    pthread_mutex_unlock(&lock);
+    return NULL;
+}
+
+static long query_ms(const http_req_t *r)
+{
+    const char *q = r->head.query.p;
+    size_t n = r->head.query.n;
+    for (size_t i = 0; i + 3 <= n; i++) {
+        if ((i == 0 || q[i - 1] == '&') && memcmp(q + i, "ms=", 3) == 0) {
+            long v = 0;
+            size_t j = i + 3;
+            if (j == n || q[j] < '0' || q[j] > '9') return -1;
+            for (; j < n && q[j] >= '0' && q[j] <= '9'; j++) {
+                v = v * 10 + (q[j] - '0');
+                if (v > MAX_DELAY_MS) return -1;
+            }
+            return j == n || q[j] == '&' ? v : -1;
+        }
+    }
+    return -1;
+}
+
+static void delay(http_req_t *r, void *arg)
+{
+    long ms = query_ms(r);
+    if (ms < 0) {
+        http_reply_error(r, 400, "ms must be an integer between 0 and %d", MAX_DELAY_MS);
+        return;
+    }
+    pthread_mutex_lock(&lock);
+    if (stopping || npend == MAX_PENDING) {
+        pthread_mutex_unlock(&lock);
+        http_add_header(r, "Retry-After", "1");
+        http_reply_error(r, 503, "too many delayed requests");
+        return;
+    }
+    if (!running) {
+        running = pthread_create(&thread, NULL, timer_main, NULL) == 0;
+        if (!running) {
+            pthread_mutex_unlock(&lock);
+            http_reply_error(r, 500, "cannot start the timer thread");
+            return;
+        }
+    }
+    pend[npend++] = (pending_t){r, clock_mono_ns() + (uint64_t)ms * 1000000u, ms};
+    pthread_cond_signal(&cond);
+    pthread_mutex_unlock(&lock);
+}
+
+void api_debug_register(http_router_t *rt)
+{
+    router_add(rt, M(HTTP_GET), "/debug/delay", delay, NULL, 0);
+}
+
+void api_debug_shutdown(void)
+{
+    pthread_mutex_lock(&lock);
+    stopping = true;
+    bool join = running;
+    pthread_cond_signal(&cond);
+    pthread_mutex_unlock(&lock);
+    if (join) pthread_join(thread, NULL);
+    running = false;
+}

@@ -1,0 +1,57 @@
+/* Server settings: one table of defaults, overridden by an INI file, then INFERD_* environment
+ * variables, then command-line flags, in that order of precedence. */
+#ifndef INFERD_CONFIG_H
+#define INFERD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef struct config {
+    /* [server] */
+    char *listen;         /* HOST:PORT */
+    int threads;          /* event-loop threads; 0 = one per CPU core */
+    bool debug_endpoints; /* expose the /debug routes (test and diagnosis aids) */
+    /* [limits] */
+    int64_t max_connections;
+    int64_t max_header_bytes;
+    int64_t max_body_bytes;
+    int64_t max_pipeline; /* requests in flight per connection before reading pauses */
+    int64_t header_timeout_ms;
+    int64_t body_timeout_ms;
+    int64_t idle_timeout_ms;
+    int64_t shutdown_timeout_ms;
+    /* [auth] */
+    char *api_keys;        /* comma-separated plaintext keys */
+    char *api_key_hashes;  /* comma-separated hex SHA-256 digests of keys */
+    /* [log] */
+    char *log_level;
+    char *log_format;
+    char *log_file;
+    bool access_log;
+
+    const char *sources[32]; /* per setting: "default", "file", "env" or "flag" */
+} config_t;
+
+/* Fills cfg with the built-in defaults. */
+void config_init(config_t *cfg);
+/* Frees the strings held by cfg. */
+void config_deinit(config_t *cfg);
+
+/* Applies the INI file at path. Returns 0, or -1 with a message in err (size errlen). */
+int config_load_file(config_t *cfg, const char *path, char *err, size_t errlen);
+/* Applies INFERD_<KEY> variables from the environment. Returns 0 or -1 with err. */
+int config_load_env(config_t *cfg, char *err, size_t errlen);
+/* Sets one setting by key (e.g. "max_body_bytes") from its text form; source tags where it came
+ * from for --print-config. Returns 0, -1 for an unknown key, -2 for a bad value (err says why). */
+int config_set(config_t *cfg, const char *key, const char *value, const char *source, char *err,
+               size_t errlen);
+/* Maps a flag name ("max-body-bytes") to its key; NULL if no setting has that flag. */
+const char *config_key_for_flag(const char *flag);
+/* Writes the effective settings as an INI file, secrets masked, each with its source. */
+void config_print(const config_t *cfg, FILE *out);
+/* Writes the flag list with defaults and help text (for --help). */
+void config_print_help(FILE *out);
+
+#endif

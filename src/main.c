@@ -1,0 +1,214 @@
+/* inferd command line: parses flags into a config, wires the subsystems, runs until a signal,
+ * then shuts down in reverse order. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "config.h"
+#include "http/server.h"
+#include "metrics/metrics.h"
+#include "util/log.h"
+#include "util/shutdown.h"
+#include "version.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out, "inferd %s - ML inference server\n\n"
+                 "Usage: inferd <command> [options]\n\n"
+                 "Commands:\n"
+                 "  serve      run the HTTP server\n"
+                 "  version    print the version\n"
+                 "  help       show this help\n\n"
+                 "Run 'inferd <command> --help' for the options of a command.\n",
+            INFERD_VERSION);
+}
+
+static void serve_usage(FILE *out)
+{
+    fprintf(out, "Usage: inferd serve [options]\n\n"
+                 "Settings come from the built-in defaults, then the INI file given with\n"
+                 "--config, then INFERD_<SETTING> environment variables (e.g. INFERD_LISTEN),\n"
+                 "then these flags; later sources win.\n\n"
+                 "  --config FILE            INI file ([server], [limits], [auth], [log])\n"
+                 "  --print-config           print the effective settings and exit\n"
+                 "  --help                   show this help\n");
+    config_print_help(out);
+}
+
+static void hook_debug(void *arg)
+{
+    api_debug_shutdown();
+}
+
+/* Applies flags (everything but --config) on top of cfg. Returns 0, or 2 on a usage error. */
+static int apply_flags(config_t *cfg, int argc, char **argv, bool *print_config)
+{
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--print-config") == 0) {
+            *print_config = true;
+            continue;
+        }
+        if (strncmp(a, "--", 2) != 0) {
+            fprintf(stderr, "inferd serve: unexpected argument \"%s\"\n", a);
+            return 2;
+        }
+        char name[64];
+        const char *eq = strchr(a, '='), *value;
+        size_t n = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+        if (n >= sizeof name) n = sizeof name - 1;
+        memcpy(name, a + 2, n);
+        name[n] = 0;
+        if (eq) {
+            value = eq + 1;
+        } else if (i + 1 < argc) {
+            value = argv[++i];
+        } else {
+            fprintf(stderr, "inferd serve: --%s needs a value\n", name);
+            return 2;
+        }
+        if (strcmp(name, "config") == 0) continue; /* already loaded */
+        const char *key = config_key_for_flag(name);
+        char err[256];
+        if (!key) {
+            fprintf(stderr, "inferd serve: unknown option --%s (see inferd serve --help)\n", name);
+            return 2;
+        }
+        if (config_set(cfg, key, value, "flag", err, sizeof err)) {
+            fprintf(stderr, "inferd serve: --%s: %s\n", name, err);
+            return 2;
+        }
+    }
+    return 0;
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+    const char *config_path = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            serve_usage(stdout);
+            return 0;
+        }
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) config_path = argv[i + 1];
+        else if (strncmp(argv[i], "--config=", 9) == 0) config_path = argv[i] + 9;
+    }
+
+    config_t cfg;
+    config_init(&cfg);
+    char err[512];
+    int rc = 0;
+    bool print_config = false;
+    if (config_path && config_load_file(&cfg, config_path, err, sizeof err)) {
+        fprintf(stderr, "inferd serve: config: %s\n", err);
+        rc = 2;
+        goto out;
+    }
+    if (config_load_env(&cfg, err, sizeof err)) {
+        fprintf(stderr, "inferd serve: environment: %s\n", err);
+        rc = 2;
+        goto out;
+    }
+    if ((rc = apply_flags(&cfg, argc, argv, &print_config))) goto out;
+    if (print_config) {
+        config_print(&cfg, stdout);
+        goto out;
+    }
+    const char *lerr = NULL;
+    if (log_setup(cfg.log_level, cfg.log_format, cfg.log_file, &lerr)) {
+        fprintf(stderr, "inferd serve: %s\n", lerr);
+        rc = 2;
+        goto out;
+    }
+
+    /* Signals are taken synchronously by this thread; every thread inherits the mask. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    http_router_t *rt = router_new();
+    auth_t *auth = auth_new(&cfg, err, sizeof err);
+    if (!rt || !auth) {
+        fprintf(stderr, "inferd serve: %s\n", rt ? err : "out of memory");
+        router_free(rt);
+        auth_free(auth);
+        rc = 2;
+        goto out;
+    }
+    api_health_register(rt);
+    api_metrics_register(rt);
+    if (cfg.debug_endpoints) {
+        api_debug_register(rt);
+        shutdown_hook_add("debug endpoints", hook_debug, NULL);
+    }
+
+    http_server_t *srv = http_server_new(&cfg, rt, err, sizeof err);
+    if (!srv) {
+        fprintf(stderr, "inferd serve: %s\n", err);
+        rc = 1;
+        goto free_rt;
+    }
+    http_server_set_guard(srv, auth_guard, auth);
+    if (http_server_start(srv)) {
+        fprintf(stderr, "inferd serve: cannot start event loops\n");
+        rc = 1;
+        goto free_srv;
+    }
+    log_info("inferd %s listening on %.*s:%d (api keys %s)", INFERD_VERSION,
+             (int)(strrchr(cfg.listen, ':') - cfg.listen), cfg.listen, http_server_port(srv),
+             cfg.api_keys[0] || cfg.api_key_hashes[0] ? "required" : "off");
+
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&sigs, &sig)) continue;
+        if (sig == SIGHUP) {
+            log_info("SIGHUP: nothing to reload yet");
+            continue;
+        }
+        log_info("%s: shutting down (up to %lld ms for in-flight requests)",
+                 sig == SIGINT ? "SIGINT" : "SIGTERM", (long long)cfg.shutdown_timeout_ms);
+        break;
+    }
+    http_server_drain(srv, (long)cfg.shutdown_timeout_ms);
+    shutdown_hooks_run();
+    http_server_stop(srv);
+    log_info("stopped");
+free_srv:
+    http_server_free(srv);
+free_rt:
+    router_free(rt);
+    auth_free(auth);
+    metrics_free_all();
+    log_close();
+out:
+    config_deinit(&cfg);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        printf("inferd %s\n", INFERD_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "serve") == 0) return cmd_serve(argc - 2, argv + 2);
+    fprintf(stderr, "inferd: unknown command \"%s\"\n\n", cmd);
+    usage(stderr);
+    return 2;
+}
