@@ -9,7 +9,8 @@
 void api_health_register(http_router_t *rt);
 /* GET /metrics. */
 void api_metrics_register(http_router_t *rt);
-/* GET /debug/delay?ms=N: answered from another thread after N ms (only when debug_endpoints). */
+/* GET /debug/delay?ms=N (answered from another thread after N ms) and POST /debug/echo; only
+ * registered when debug_endpoints is set. */
 void api_debug_register(http_router_t *rt);
 /* Stops the debug endpoint's timer thread, answering what it still holds (a shutdown hook). */
 void api_debug_shutdown(void);

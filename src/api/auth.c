@@ -111,7 +111,7 @@ void auth_free(auth_t *a)
 bool auth_guard(http_req_t *r, void *arg)
 {
     auth_t *a = arg;
-    if (a->n == 0 || (r->route->flags & ROUTE_PUBLIC)) return true;
+    if (a->n == 0 || (r->route && (r->route->flags & ROUTE_PUBLIC))) return true;
     const http_span_t *h = http_req_header(r, "Authorization");
     bool ok = false;
     if (h && h->n > 7 && http_span_ieq((http_span_t){h->p, 7}, "bearer ")) {

@@ -1,6 +1,7 @@
-/* GET /debug/delay?ms=N: a request answered by another thread after N ms. It exercises the
+/* Test and diagnosis endpoints, off unless debug_endpoints is set.
+ * GET /debug/delay?ms=N: a request answered by another thread after N ms. It exercises the
  * asynchronous completion path (as the compute pool and storage writers use it) end to end, and
- * lets tests hold requests in flight across a shutdown. Off unless debug_endpoints is set. */
+ * lets tests hold requests in flight across a shutdown. POST /debug/echo returns the body. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,9 +113,16 @@ static void delay(http_req_t *r, void *arg)
     pthread_mutex_unlock(&lock);
 }
 
+/* POST /debug/echo: answers the request body as it was received (after de-chunking). */
+static void echo(http_req_t *r, void *arg)
+{
+    http_reply(r, 200, "application/octet-stream", r->body, r->body_len);
+}
+
 void api_debug_register(http_router_t *rt)
 {
     router_add(rt, M(HTTP_GET), "/debug/delay", delay, NULL, 0);
+    router_add(rt, M(HTTP_POST), "/debug/echo", echo, NULL, 0);
 }
 
 void api_debug_shutdown(void)

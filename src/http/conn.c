@@ -223,6 +223,8 @@ static void dispatch(http_conn_t *c, http_req_t *r)
     const http_route_t *rt = router_match(s->router, r->head.method, r->head.path, r->params,
                                           &r->nparams, &allowed);
     r->route = rt;
+    /* The guard runs before 404/405 too, so callers without a key cannot map the routes. */
+    if (s->guard && !s->guard(r, s->guard_arg)) return;
     if (!rt) {
         if (allowed) {
             char allow[80];
@@ -235,7 +237,6 @@ static void dispatch(http_conn_t *c, http_req_t *r)
         }
         return;
     }
-    if (s->guard && !s->guard(r, s->guard_arg)) return;
     rt->fn(r, rt->arg);
 }
 
@@ -587,10 +588,16 @@ static void on_io(loop_t *l, int fd, uint32_t events, void *arg)
 
 /* ===================================================================== lifecycle ==== */
 
+#define REFUSE_LEN 38 /* strlen(REFUSE_BODY), checked below */
+#define REFUSE_BODY "{\"error\":\"too many open connections\"}\n"
+#define STR2(x) #x
+#define STR(x) STR2(x)
 static const char refuse_503[] = "HTTP/1.1 503 Service Unavailable\r\nServer: inferd\r\n"
-                                 "Content-Type: application/json\r\nContent-Length: 40\r\n"
-                                 "Retry-After: 1\r\nConnection: close\r\n\r\n"
-                                 "{\"error\":\"too many open connections\"}\n\n";
+                                 "Content-Type: application/json\r\nContent-Length: "
+                                 STR(REFUSE_LEN) "\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
+                                 REFUSE_BODY;
+
+_Static_assert(sizeof REFUSE_BODY - 1 == REFUSE_LEN, "REFUSE_LEN must match REFUSE_BODY");
 
 void http__on_accept(loop_t *l, int lfd, uint32_t events, void *arg)
 {

@@ -15,10 +15,9 @@
 
 /* token = 1*tchar (RFC 9110 5.6.2) */
 static const unsigned char tchar[256] = {
-    ['!'] = 1,         ['#'] = 1,         ['$'] = 1,         ['%'] = 1, ['&'] = 1,
-    ['\''] = 1,        ['*'] = 1,         ['+'] = 1,         ['-'] = 1, ['.'] = 1,
-    ['^'] = 1,         ['_'] = 1,         ['`'] = 1,         ['|'] = 1, ['~'] = 1,
-    ['0' ... '9'] = 1, ['A' ... 'Z'] = 1, ['a' ... 'z'] = 1,
+    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1,         ['&'] = 1,         ['\''] = 1,
+    ['*'] = 1, ['+'] = 1, ['-'] = 1, ['.'] = 1,         ['^'] = 1,         ['_'] = 1,
+    ['`'] = 1, ['|'] = 1, ['~'] = 1, ['0' ... '9'] = 1, ['A' ... 'Z'] = 1, ['a' ... 'z'] = 1,
 };
 
 static inline bool is_tchar(char c)
@@ -173,7 +172,8 @@ static int request_line(const char *p, size_t n, http_head_t *h, int *status, co
     size_t vn = n - i - 1;
     if (vn != 8 || memcmp(v, "HTTP/", 5) != 0 || v[5] < '0' || v[5] > '9' || v[6] != '.' ||
         v[7] < '0' || v[7] > '9') {
-        if (vn > 0 && v[0] == ' ') return fail(status, reason, 400, "extra whitespace in request line");
+        if (vn > 0 && v[0] == ' ')
+            return fail(status, reason, 400, "extra whitespace in request line");
         if (memchr(v, '\r', vn)) return fail(status, reason, 400, "bare CR in request head");
         return fail(status, reason, 400, "malformed HTTP version");
     }
@@ -243,7 +243,8 @@ static bool parse_cl(http_span_t v, int64_t *out)
     return true;
 }
 
-/* Walks the comma-separated Connection options; empty list elements are allowed (RFC 9110 5.6.1). */
+/* Walks the comma-separated Connection options; empty list elements are allowed (RFC 9110 5.6.1).
+ */
 static void connection_opts(http_span_t v, bool *close, bool *keep_alive)
 {
     size_t i = 0;
@@ -342,7 +343,8 @@ int http_parse_head(const char *buf, size_t len, size_t max_head, http_head_t *h
     while (cur < end) {
         const char *lf = memchr(cur, '\n', (size_t)(end - cur));
         /* lf is never NULL: end[-1] is the LF of the terminator's first CRLF. */
-        if (lf == cur || lf[-1] != '\r') return fail(status, reason, 400, "bare LF in request head");
+        if (lf == cur || lf[-1] != '\r')
+            return fail(status, reason, 400, "bare LF in request head");
         size_t n = (size_t)(lf - 1 - cur);
         int rc = first ? request_line(cur, n, h, status, reason)
                        : header_line(cur, n, h, status, reason);

@@ -11,8 +11,8 @@
 
 typedef struct http_server http_server_t;
 
-/* Called before every handler of a matched route. Return true to go on; to refuse, reply to r
- * (e.g. 401) and return false. */
+/* Called for every request before its handler, and before a 404/405 (r->route is then NULL).
+ * Return true to go on; to refuse, reply to r (e.g. 401) and return false. */
 typedef bool (*http_guard_fn)(http_req_t *r, void *arg);
 
 /* Creates a server over cfg (borrowed; must outlive the server) and rt (borrowed). Binds the

@@ -7,7 +7,7 @@
 #include "http/parse.h"
 #include "th.h"
 
-#define MAXH 8192
+#define MAXH   8192
 #define LIT(s) (s), (sizeof(s) - 1)
 
 /* Where the current case comes from: failures inside the helpers would otherwise all point at the
@@ -59,7 +59,7 @@ static void bad_n(const char *s, size_t n, size_t max_head, int want, const char
     if (why) CHECK_STR(rs, why);
     if (th_failed != failed_before) where();
 }
-#define BAD(lit, want) bad_n(LIT(lit), MAXH, (want), NULL, __LINE__)
+#define BAD(lit, want)       bad_n(LIT(lit), MAXH, (want), NULL, __LINE__)
 #define BADR(lit, want, why) bad_n(LIT(lit), MAXH, (want), (why), __LINE__)
 
 /* Every strict prefix of a valid head must ask for more bytes, never fail. */
@@ -541,8 +541,7 @@ static void test_framing(void)
     BAD("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4611686018427387905\r\n\r\n", 400);
     BAD("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 9223372036854775807\r\n\r\n", 400);
     BAD("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 18446744073709551621\r\n\r\n", 400);
-    BAD("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999999999999\r\n\r\n",
-        400);
+    BAD("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999999999999\r\n\r\n", 400);
     BADR("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", 400,
          "conflicting Content-Length headers");
     if (GOOD("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\ncontent-length: 5\r\n\r\n", &h))
@@ -559,7 +558,8 @@ static void test_host(void)
     BADR("GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n", 400, "duplicate Host header");
     BAD("GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n", 400);
     BAD("GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n", 400);
-    if (GOOD("GET / HTTP/1.1\r\nHOST: a:80\r\n\r\n", &h)) CHECK_SPAN(*http_head_get(&h, "Host"), "a:80");
+    if (GOOD("GET / HTTP/1.1\r\nHOST: a:80\r\n\r\n", &h))
+        CHECK_SPAN(*http_head_get(&h, "Host"), "a:80");
     GOOD("GET / HTTP/1.1\r\nHost:\r\n\r\n", &h);
 }
 
@@ -614,8 +614,8 @@ static void dec_pieces(const char *in, size_t n, size_t step, size_t max_body, s
     size_t off = 0;
     while (off < n && d->rc == HTTP_PARSE_AGAIN) {
         size_t k = n - off < step ? n - off : step, used = 0;
-        d->rc = http_chunked_decode(&c, in + off, k, &used, &d->out, max_body, max_meta,
-                                    &d->status, &d->reason);
+        d->rc = http_chunked_decode(&c, in + off, k, &used, &d->out, max_body, max_meta, &d->status,
+                                    &d->reason);
         CHECK(used <= k);
         if (d->rc == HTTP_PARSE_AGAIN) CHECK_EQ(used, k);
         off += used;
@@ -628,7 +628,8 @@ static bool same(const struct dec *a, const struct dec *b)
     if (a->rc != b->rc || a->consumed != b->consumed || a->out.len != b->out.len) return false;
     if (a->out.len && memcmp(a->out.data, b->out.data, a->out.len) != 0) return false;
     if (a->rc == HTTP_PARSE_ERROR)
-        return a->status == b->status && a->reason && b->reason && strcmp(a->reason, b->reason) == 0;
+        return a->status == b->status && a->reason && b->reason &&
+               strcmp(a->reason, b->reason) == 0;
     return true;
 }
 
@@ -667,8 +668,8 @@ static void chunked_n(const char *in, size_t n, size_t max_body, size_t max_meta
         size_t u1 = 0, u2 = 0;
         p.status = 0;
         p.reason = NULL;
-        p.rc = http_chunked_decode(&c, in, k, &u1, &p.out, max_body, max_meta, &p.status,
-                                   &p.reason);
+        p.rc =
+            http_chunked_decode(&c, in, k, &u1, &p.out, max_body, max_meta, &p.status, &p.reason);
         p.consumed = u1;
         if (p.rc == HTTP_PARSE_AGAIN) {
             p.rc = http_chunked_decode(&c, in + k, n - k, &u2, &p.out, max_body, max_meta,
@@ -683,7 +684,8 @@ static void chunked_n(const char *in, size_t n, size_t max_body, size_t max_meta
 }
 #define CHUNKED_OK(lit, body)                                                                      \
     chunked_n(LIT(lit), BIG, 4096, HTTP_PARSE_DONE, 0, (body), sizeof(lit) - 1, __LINE__)
-#define CHUNKED_BAD(lit, st) chunked_n(LIT(lit), BIG, 4096, HTTP_PARSE_ERROR, (st), NULL, SIZE_MAX, __LINE__)
+#define CHUNKED_BAD(lit, st)                                                                       \
+    chunked_n(LIT(lit), BIG, 4096, HTTP_PARSE_ERROR, (st), NULL, SIZE_MAX, __LINE__)
 
 static void test_chunked_valid(void)
 {
@@ -698,8 +700,8 @@ static void test_chunked_valid(void)
     CHUNKED_OK("0005\r\nhello\r\n0\r\n\r\n", "hello");
     CHUNKED_OK("000000000000000F\r\n0123456789abcde\r\n0\r\n\r\n", "0123456789abcde");
     /* chunk data is opaque: CR, LF, NUL and high bytes pass through */
-    chunked_n(LIT("6\r\n\r\n\0\xff\r\n\r\n0\r\n\r\n"), BIG, 4096, HTTP_PARSE_DONE, 0,
-              NULL, 16, __LINE__);
+    chunked_n(LIT("6\r\n\r\n\0\xff\r\n\r\n0\r\n\r\n"), BIG, 4096, HTTP_PARSE_DONE, 0, NULL, 16,
+              __LINE__);
     /* extensions */
     CHUNKED_OK("5;foo=bar\r\nhello\r\n0;last\r\n\r\n", "hello");
     CHUNKED_OK("5;a;b=1;c=\"x y\"\r\nhello\r\n0\r\n\r\n", "hello");
@@ -854,6 +856,7 @@ static void test_chunked_boundaries(void)
     CHECK_EQ(http_chunked_decode(&c, LIT("0\r\n\r\n"), &used, &out, BIG, 4096, &st, &rs),
              HTTP_PARSE_ERROR);
     CHECK_EQ(st, 400);
+    CHECK_EQ(used, 0);
     CHECK_EQ(out.len, 0);
     buf_deinit(&out);
 
@@ -870,9 +873,9 @@ static void test_chunked_boundaries(void)
     buf_t fake = {NULL, SIZE_MAX - 2, SIZE_MAX - 2};
     http_chunked_init(&c);
     st = 0;
-    CHECK_EQ(http_chunked_decode(&c, LIT("1\r\na\r\n0\r\n\r\n"), &used, &fake, SIZE_MAX, 4096,
-                                 &st, &rs),
-             HTTP_PARSE_ERROR);
+    CHECK_EQ(
+        http_chunked_decode(&c, LIT("1\r\na\r\n0\r\n\r\n"), &used, &fake, SIZE_MAX, 4096, &st, &rs),
+        HTTP_PARSE_ERROR);
     CHECK_EQ(st, 500);
     CHECK_EQ(used, 3);
     CHECK(fake.data == NULL && fake.len == SIZE_MAX - 2);
