@@ -1,6 +1,6 @@
 # Bar chart of req/s per server per concurrency, for bench/http.sh.
 # Usage: gnuplot -c bench/plot_http.gp DATA.tsv OUT.png "subtitle"
-# DATA.tsv: a header line, then "connections  inferd_rps  nginx_rps" per row.
+# DATA.tsv: a "#" comment line, then "connections  inferd_rps  nginx_rps" per row.
 set terminal pngcairo size 800,480 font "sans,11"
 set output ARG2
 set title "HTTP core: GET /v2/health/live (wrk, keep-alive)\n{/*0.8 ".ARG3."}"

@@ -356,6 +356,7 @@ static bool conn_flush(http_conn_t *c)
     http_server_t *s = c->wk->srv;
     while (c->q_head && c->q_head->done && c->q_head != c->cur) {
         http_req_t *r = c->q_head;
+        if (c->wk->draining) r->keep_alive = false; /* shutting down: this answer is the last */
         if (c->out.len - c->out_off == 0) c->write_since = loop_now(c->wk->loop);
         serialize(c, r);
         account(c, r);

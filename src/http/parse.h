@@ -58,7 +58,8 @@ enum {
 
 /* Parses one request head from buf[0..len). At most max_head bytes are allowed for the head;
  * past that the result is an error with status 431. On error sets *status to the HTTP status to
- * answer (400, 431, 501 for an unsupported transfer coding, 505 for a version other than 1.0/1.1)
+ * answer (400, 417 for an Expect other than 100-continue, 431, 501 for an unsupported transfer
+ * coding, 505 for a version other than 1.0/1.1)
  * and *reason to a static, human-readable message. The parser is stateless: call it again on the
  * whole buffer when more bytes arrive. */
 int http_parse_head(const char *buf, size_t len, size_t max_head, http_head_t *h, int *status,

@@ -125,6 +125,11 @@ http_server_t *http_server_new(const config_t *cfg, http_router_t *rt, char *err
         return NULL;
     }
     for (int i = 0; i < s->nworkers; i++) s->workers[i].listen_w.fd = -1;
+    int rc = sock_check_free(&ss, sl);
+    if (rc) {
+        snprintf(err, errlen, "cannot listen on %s: %s", cfg->listen, strerror(-rc));
+        goto fail;
+    }
     for (int i = 0; i < s->nworkers; i++) {
         http_worker_t *wk = &s->workers[i];
         wk->srv = s;

@@ -63,6 +63,17 @@ int sock_listen(const struct sockaddr_storage *ss, socklen_t len, int backlog)
     return fd;
 }
 
+int sock_check_free(const struct sockaddr_storage *ss, socklen_t len)
+{
+    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    int one = 1, rc = 0;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one); /* TIME_WAIT is no conflict */
+    if (bind(fd, (const struct sockaddr *)ss, len)) rc = -errno;
+    close(fd);
+    return rc;
+}
+
 int sock_local_port(int fd)
 {
     struct sockaddr_storage ss;

@@ -19,6 +19,7 @@ SLOW = 4.0 if "asan" in BIN else 1.0
 
 class Server:
     def __init__(self, args, env=None):
+        self.args = list(args)
         self.logfile = tempfile.NamedTemporaryFile(prefix="inferd-log-", delete=False)
         full_env = dict(os.environ)
         full_env.update(env or {})
@@ -40,7 +41,12 @@ class Server:
             raise RuntimeError("inferd did not start:\n" + self.log())
 
     def log(self):
-        with open(self.logfile.name, "r", errors="replace") as f:
+        path = self.logfile.name
+        if "--log-file" in self.args:
+            path = self.args[self.args.index("--log-file") + 1]
+        if not os.path.exists(path):
+            return ""
+        with open(path, "r", errors="replace") as f:
             return f.read()
 
     def connect(self, timeout=5.0):

@@ -1,5 +1,4 @@
-/* Unit tests for the HTTP/1.1 request-head parser and the chunked body decoder (src/http/parse.c).
- */
+/* Unit tests for src/http/parse.c: the HTTP/1.1 request-head parser and the chunked decoder. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
