@@ -3,7 +3,7 @@ JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 30
 ARGS ?=
 
-.PHONY: all deps build run test test-release test-asan fuzz bench format clean
+.PHONY: all deps build run test test-release test-asan fuzz bench format check-format clean
 
 all: build
 
@@ -19,7 +19,7 @@ run: build
 
 # Every test: the release build, the same suite under ASan+UBSan (LeakSanitizer included), and a
 # bounded libFuzzer run of every fuzz target.
-test: deps test-release test-asan fuzz
+test: deps check-format test-release test-asan fuzz
 
 test-release: build
 	cd build && ctest --output-on-failure -j 2
@@ -39,6 +39,10 @@ bench: build
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
+
+check-format: deps
+	@clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h') && echo "format: clean"
+
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -28,12 +28,12 @@ done
 [ -x "$INFERD" ] || die "$INFERD not found; run: make build"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/inferd-bench.XXXXXX")
-inferd_pid="" nginx_pid=""
+inferd_pid="" nginx_pid="" wrk_pid=""
 cleanup() {
-    # TERM: inferd drains and exits, the nginx master stops its workers. Waiting means no server
+    # TERM: inferd drains and exits, the nginx master stops its workers. Waiting means no process
     # outlives the script, whichever way it ends.
-    for p in $inferd_pid $nginx_pid; do kill -TERM "$p" 2>/dev/null || true; done
-    for p in $inferd_pid $nginx_pid; do wait "$p" 2>/dev/null || true; done
+    for p in $wrk_pid $inferd_pid $nginx_pid; do kill -TERM "$p" 2>/dev/null || true; done
+    for p in $wrk_pid $inferd_pid $nginx_pid; do wait "$p" 2>/dev/null || true; done
     rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -87,6 +87,10 @@ check nginx "$nginx_port"
 
 port_of() { if [ "$1" = inferd ]; then echo "$inferd_port"; else echo "$nginx_port"; fi; }
 
+# Runs wrk in the background and waits: bash defers traps until a foreground child exits, so
+# this lets INT/TERM stop the script at once rather than after a whole run.
+run_wrk() { wrk "$@" & wrk_pid=$!; wait "$wrk_pid"; wrk_pid=""; }
+
 # wrk latency ("812.00us", "1.20ms", "1.01s") in milliseconds.
 to_ms() { awk -v v="$1" 'BEGIN { n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
     printf "%.2f", (u == "us" ? n / 1000 : u == "s" ? n * 1000 : u == "m" ? n * 60000 : n) }'; }
@@ -96,7 +100,7 @@ echo "Note: wrk (2 threads) and the server under test share this machine's $(npr
 
 # A short warm-up each, so neither server is measured while its pages and caches are still cold.
 for s in inferd nginx; do
-    wrk -t2 -c50 -d2s "http://127.0.0.1:$(port_of "$s")$URI" >/dev/null
+    run_wrk -t2 -c50 -d2s "http://127.0.0.1:$(port_of "$s")$URI" >/dev/null
 done
 
 # One run per server and concurrency; the order alternates between concurrencies so that neither
@@ -110,7 +114,7 @@ for c in $CONNS; do
     for s in $order; do
         out=$tmp/wrk-$s-$c
         echo "wrk -t2 -c$c -d$DURATION --latency  ($s)" >&2
-        wrk -t2 -c"$c" -d"$DURATION" --latency "http://127.0.0.1:$(port_of "$s")$URI" >"$out"
+        run_wrk -t2 -c"$c" -d"$DURATION" --latency "http://127.0.0.1:$(port_of "$s")$URI" >"$out"
         rps=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$out")
         p50=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")
         p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")

@@ -5,7 +5,7 @@ set -euo pipefail
 
 PKGS=(
     # build
-    build-essential cmake pkg-config clang libclang-rt-14-dev
+    build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
     libinih-dev libssl-dev
     # tests
     python3 python3-pytest valgrind

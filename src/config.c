@@ -93,10 +93,14 @@ static int parse_ms(const char *v, int64_t *out)
     long long n = strtoll(v, &end, 10);
     if (end == v || errno || n < 0) return -1;
     int64_t mul = 1;
-    if (strcmp(end, "") == 0 || strcmp(end, "ms") == 0) mul = 1;
-    else if (strcmp(end, "s") == 0) mul = 1000;
-    else if (strcmp(end, "m") == 0) mul = 60000;
-    else return -1;
+    if (strcmp(end, "") == 0 || strcmp(end, "ms") == 0)
+        mul = 1;
+    else if (strcmp(end, "s") == 0)
+        mul = 1000;
+    else if (strcmp(end, "m") == 0)
+        mul = 60000;
+    else
+        return -1;
     if (n > INT64_MAX / mul) return -1;
     *out = n * mul;
     return 0;
@@ -133,8 +137,10 @@ static int apply(config_t *cfg, const setting_t *s, const char *value, const cha
             snprintf(err, errlen, "%s: expected a non-negative integer, got \"%s\"", s->key, value);
             return -2;
         }
-        if (strcmp(s->key, "threads") == 0) *(int *)field = (int)v;
-        else *(int64_t *)field = v;
+        if (strcmp(s->key, "threads") == 0)
+            *(int *)field = (int)v;
+        else
+            *(int64_t *)field = v;
         break;
     }
     case T_SIZE:
@@ -277,8 +283,10 @@ static void print_value(const config_t *cfg, const setting_t *s, FILE *out)
         break;
     }
     case T_INT:
-        if (strcmp(s->key, "threads") == 0) fprintf(out, "%d", *(const int *)field);
-        else fprintf(out, "%lld", (long long)*(const int64_t *)field);
+        if (strcmp(s->key, "threads") == 0)
+            fprintf(out, "%d", *(const int *)field);
+        else
+            fprintf(out, "%lld", (long long)*(const int64_t *)field);
         break;
     case T_SIZE:
     case T_MS: fprintf(out, "%lld", (long long)*(const int64_t *)field); break;
@@ -307,7 +315,8 @@ void config_print_help(FILE *out)
         const setting_t *s = &settings[i];
         char flag[64];
         size_t n = 0;
-        for (const char *k = s->key; *k && n < sizeof flag - 1; k++) flag[n++] = *k == '_' ? '-' : *k;
+        for (const char *k = s->key; *k && n < sizeof flag - 1; k++)
+            flag[n++] = *k == '_' ? '-' : *k;
         flag[n] = 0;
         fprintf(out, "  --%-22s %s [default: %s]\n", flag, s->help, *s->def ? s->def : "\"\"");
     }

@@ -23,8 +23,8 @@ typedef struct config {
     int64_t idle_timeout_ms;
     int64_t shutdown_timeout_ms;
     /* [auth] */
-    char *api_keys;        /* comma-separated plaintext keys */
-    char *api_key_hashes;  /* comma-separated hex SHA-256 digests of keys */
+    char *api_keys;       /* comma-separated plaintext keys */
+    char *api_key_hashes; /* comma-separated hex SHA-256 digests of keys */
     /* [log] */
     char *log_level;
     char *log_format;

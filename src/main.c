@@ -16,13 +16,14 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "inferd %s - ML inference server\n\n"
-                 "Usage: inferd <command> [options]\n\n"
-                 "Commands:\n"
-                 "  serve      run the HTTP server\n"
-                 "  version    print the version\n"
-                 "  help       show this help\n\n"
-                 "Run 'inferd <command> --help' for the options of a command.\n",
+    fprintf(out,
+            "inferd %s - ML inference server\n\n"
+            "Usage: inferd <command> [options]\n\n"
+            "Commands:\n"
+            "  serve      run the HTTP server\n"
+            "  version    print the version\n"
+            "  help       show this help\n\n"
+            "Run 'inferd <command> --help' for the options of a command.\n",
             INFERD_VERSION);
 }
 
@@ -93,8 +94,10 @@ static int cmd_serve(int argc, char **argv)
             serve_usage(stdout);
             return 0;
         }
-        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) config_path = argv[i + 1];
-        else if (strncmp(argv[i], "--config=", 9) == 0) config_path = argv[i] + 9;
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            config_path = argv[i + 1];
+        else if (strncmp(argv[i], "--config=", 9) == 0)
+            config_path = argv[i] + 9;
     }
 
     config_t cfg;

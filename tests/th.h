@@ -45,7 +45,6 @@ static int th_failed, th_passed;
 /* Compares a (pointer, length) span with a string literal. */
 #define CHECK_SPAN(sp, lit) CHECK((sp).n == strlen(lit) && memcmp((sp).p, (lit), (sp).n) == 0)
 
-#define TH_DONE()                                                                                  \
-    (printf("%d passed, %d failed\n", th_passed, th_failed), th_failed ? 1 : 0)
+#define TH_DONE() (printf("%d passed, %d failed\n", th_passed, th_failed), th_failed ? 1 : 0)
 
 #endif

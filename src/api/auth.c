@@ -128,6 +128,7 @@ bool auth_guard(http_req_t *r, void *arg)
     }
     if (ok) return true;
     http_add_header(r, "WWW-Authenticate", "Bearer realm=\"inferd\"");
-    http_reply_error(r, 401, h ? "invalid API key" : "missing API key (Authorization: Bearer <key>)");
+    http_reply_error(r, 401,
+                     h ? "invalid API key" : "missing API key (Authorization: Bearer <key>)");
     return false;
 }

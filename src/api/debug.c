@@ -9,7 +9,7 @@
 #include "api/api.h"
 #include "util/clock.h"
 
-#define MAX_PENDING 4096 /* more concurrent delays than this are answered 503 */
+#define MAX_PENDING  4096 /* more concurrent delays than this are answered 503 */
 #define MAX_DELAY_MS 60000
 
 typedef struct pending {

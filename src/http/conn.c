@@ -18,16 +18,16 @@
 #include "util/clock.h"
 #include "util/log.h"
 
-#define READ_CHUNK      (64 * 1024)
-#define OUT_HIGH_WATER  (256 * 1024) /* stop parsing new requests while this much is unsent */
-#define LINGER_NS       (2000000000ull)
-#define MS              1000000ull
+#define READ_CHUNK     (64 * 1024)
+#define OUT_HIGH_WATER (256 * 1024) /* stop parsing new requests while this much is unsent */
+#define LINGER_NS      (2000000000ull)
+#define MS             1000000ull
 
 /* ====================================================================== status table ==== */
 
-const int http__statuses[] = {100, 200, 201, 202, 204, 206, 301, 302, 304, 400, 401, 403,
-                              404, 405, 408, 409, 411, 413, 414, 415, 417, 422, 429, 431,
-                              500, 501, 502, 503, 504, 505, 0};
+const int http__statuses[] = {100, 200, 201, 202, 204, 206, 301, 302, 304, 400, 401,
+                              403, 404, 405, 408, 409, 411, 413, 414, 415, 417, 422,
+                              429, 431, 500, 501, 502, 503, 504, 505, 0};
 const int http__nstatuses = (int)(sizeof http__statuses / sizeof http__statuses[0]);
 
 int http__status_index(int status)
@@ -155,8 +155,10 @@ static http_req_t *req_alloc(http_conn_t *c)
     buf_init(&r->out_headers);
     buf_init(&r->out_body);
     buf_init(&r->chunked_body);
-    if (c->q_tail) c->q_tail->next = r;
-    else c->q_head = r;
+    if (c->q_tail)
+        c->q_tail->next = r;
+    else
+        c->q_head = r;
     c->q_tail = r;
     c->queued++;
     return r;
@@ -220,8 +222,8 @@ static void dispatch(http_conn_t *c, http_req_t *r)
     atomic_fetch_add(&s->inflight, 1);
     r->dispatched = true;
     unsigned allowed;
-    const http_route_t *rt = router_match(s->router, r->head.method, r->head.path, r->params,
-                                          &r->nparams, &allowed);
+    const http_route_t *rt =
+        router_match(s->router, r->head.method, r->head.path, r->params, &r->nparams, &allowed);
     r->route = rt;
     /* The guard runs before 404/405 too, so callers without a key cannot map the routes. */
     if (s->guard && !s->guard(r, s->guard_arg)) return;
@@ -252,8 +254,10 @@ static void serialize(http_conn_t *c, http_req_t *r)
     if (!rc && r->content_type && !no_body)
         rc = buf_printf(o, "Content-Type: %s\r\n", r->content_type);
     if (!rc && !no_body) rc = buf_printf(o, "Content-Length: %zu\r\n", r->out_body.len);
-    if (!rc && !r->keep_alive) rc = buf_puts(o, "Connection: close\r\n");
-    else if (!rc && r->head.minor == 0) rc = buf_puts(o, "Connection: keep-alive\r\n");
+    if (!rc && !r->keep_alive)
+        rc = buf_puts(o, "Connection: close\r\n");
+    else if (!rc && r->head.minor == 0)
+        rc = buf_puts(o, "Connection: keep-alive\r\n");
     if (!rc) rc = buf_append(o, r->out_headers.data, r->out_headers.len);
     if (!rc) rc = buf_puts(o, "\r\n");
     if (!rc && !head_only && !no_body) rc = buf_append(o, r->out_body.data, r->out_body.len);
@@ -331,8 +335,10 @@ static void conn_free(http_conn_t *c)
         c->q_head = r->next;
         req_free(r);
     }
-    if (c->prev) c->prev->next = c->next;
-    else c->wk->conns = c->next;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        c->wk->conns = c->next;
     if (c->next) c->next->prev = c->prev;
     buf_deinit(&c->in);
     buf_deinit(&c->out);
@@ -475,8 +481,8 @@ static void conn_process(http_conn_t *c)
             int status = 0;
             const char *reason = NULL;
             int rc = http_chunked_decode(&c->chunk, c->in.data, c->in.len, &used, &r->chunked_body,
-                                         (size_t)cfg->max_body_bytes,
-                                         (size_t)cfg->max_header_bytes, &status, &reason);
+                                         (size_t)cfg->max_body_bytes, (size_t)cfg->max_header_bytes,
+                                         &status, &reason);
             buf_consume(&c->in, used);
             if (rc == HTTP_PARSE_AGAIN) return;
             c->cur = NULL;
@@ -589,14 +595,14 @@ static void on_io(loop_t *l, int fd, uint32_t events, void *arg)
 
 /* ===================================================================== lifecycle ==== */
 
-#define REFUSE_LEN 38 /* strlen(REFUSE_BODY), checked below */
+#define REFUSE_LEN  38 /* strlen(REFUSE_BODY), checked below */
 #define REFUSE_BODY "{\"error\":\"too many open connections\"}\n"
-#define STR2(x) #x
-#define STR(x) STR2(x)
-static const char refuse_503[] = "HTTP/1.1 503 Service Unavailable\r\nServer: inferd\r\n"
-                                 "Content-Type: application/json\r\nContent-Length: "
-                                 STR(REFUSE_LEN) "\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
-                                 REFUSE_BODY;
+#define STR2(x)     #x
+#define STR(x)      STR2(x)
+static const char refuse_503[] =
+    "HTTP/1.1 503 Service Unavailable\r\nServer: inferd\r\n"
+    "Content-Type: application/json\r\nContent-Length: " STR(
+        REFUSE_LEN) "\r\nRetry-After: 1\r\nConnection: close\r\n\r\n" REFUSE_BODY;
 
 _Static_assert(sizeof REFUSE_BODY - 1 == REFUSE_LEN, "REFUSE_LEN must match REFUSE_BODY");
 
@@ -692,8 +698,10 @@ void http__sweep(http_worker_t *wk)
         } else if (c->in.len > 0 && c->deadline && !paused(c)) {
             if (now >= c->deadline) time_out(c, NULL, "timed out reading the request head");
         } else if (c->in.len == 0 && !c->q_head && !pending_out) {
-            if (!c->deadline) c->deadline = now + idle; /* idle keep-alive */
-            else if (now >= c->deadline) conn_close(c);
+            if (!c->deadline)
+                c->deadline = now + idle; /* idle keep-alive */
+            else if (now >= c->deadline)
+                conn_close(c);
         }
     }
 }

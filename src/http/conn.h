@@ -38,7 +38,7 @@ struct http_server {
     int nworkers;
     int port;
     _Atomic long open_conns;
-    _Atomic long inflight; /* dispatched requests not yet answered */
+    _Atomic long inflight;               /* dispatched requests not yet answered */
     http_route_metrics_t *route_metrics; /* router_count() + 1: the last is "unmatched" */
     metric_t *m_bytes_in, *m_bytes_out, *m_conns_total, *m_conns_refused, *m_conns_open;
 };
@@ -57,17 +57,17 @@ struct http_conn {
     http_conn_t *prev, *next;
     conn_state_t state;
     buf_t in, out;
-    size_t out_off;             /* bytes of out already written */
+    size_t out_off;              /* bytes of out already written */
     http_req_t *q_head, *q_tail; /* requests in arrival order, answered in that order */
     int queued;
-    http_req_t *cur;       /* request whose body is being read */
-    size_t body_got;       /* bytes of a Content-Length body received so far */
+    http_req_t *cur; /* request whose body is being read */
+    size_t body_got; /* bytes of a Content-Length body received so far */
     http_chunked_t chunk;
-    uint64_t deadline;     /* head/body/idle/linger deadline, by state */
-    uint64_t write_since;  /* when out last became non-empty or made progress */
-    bool close_after;      /* no more requests: close once the queue is written */
-    bool in_run;           /* re-entrancy guard for conn_run */
-    bool peer_eof;         /* the client shut its write side */
+    uint64_t deadline;    /* head/body/idle/linger deadline, by state */
+    uint64_t write_since; /* when out last became non-empty or made progress */
+    bool close_after;     /* no more requests: close once the queue is written */
+    bool in_run;          /* re-entrancy guard for conn_run */
+    bool peer_eof;        /* the client shut its write side */
     char peer[64];
 };
 

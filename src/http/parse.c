@@ -125,8 +125,7 @@ static int incomplete(const char *buf, size_t s, size_t win, size_t len, size_t 
 {
     if (s < win) {
         size_t i = s;
-        while (i < win && is_tchar(buf[i]))
-            i++;
+        while (i < win && is_tchar(buf[i])) i++;
         if (i < win && buf[i] != ' ')
             return fail(status, reason, 400, bad_byte(buf[i], "invalid character in method"));
         if (i == s && i < win) return fail(status, reason, 400, "malformed request line");
@@ -149,8 +148,7 @@ static int incomplete(const char *buf, size_t s, size_t win, size_t len, size_t 
 static int request_line(const char *p, size_t n, http_head_t *h, int *status, const char **reason)
 {
     size_t i = 0;
-    while (i < n && is_tchar(p[i]))
-        i++;
+    while (i < n && is_tchar(p[i])) i++;
     if (i < n && p[i] != ' ')
         return fail(status, reason, 400, bad_byte(p[i], "invalid character in method"));
     if (i == 0 || i == n) return fail(status, reason, 400, "malformed request line");
@@ -158,8 +156,7 @@ static int request_line(const char *p, size_t n, http_head_t *h, int *status, co
     h->method = method_of(p, i);
 
     size_t t = ++i;
-    while (i < n && is_vchar(p[i]))
-        i++;
+    while (i < n && is_vchar(p[i])) i++;
     if (i < n && p[i] != ' ')
         return fail(status, reason, 400, bad_byte(p[i], "invalid character in request target"));
     if (i == t)
@@ -202,8 +199,7 @@ static int header_line(const char *p, size_t n, http_head_t *h, int *status, con
      * server reject it, which is the only safe choice when proxies may unfold differently. */
     if (n == 0 || is_ws(p[0])) return fail(status, reason, 400, "obsolete line folding");
     size_t i = 0;
-    while (i < n && is_tchar(p[i]))
-        i++;
+    while (i < n && is_tchar(p[i])) i++;
     if (i == n) return fail(status, reason, 400, "missing colon in header field");
     if (p[i] != ':') {
         if (is_ws(p[i]) && i > 0)
@@ -214,10 +210,8 @@ static int header_line(const char *p, size_t n, http_head_t *h, int *status, con
     if (h->nheaders == HTTP_MAX_HEADERS) return fail(status, reason, 431, "too many header fields");
 
     size_t a = i + 1, b = n;
-    while (a < b && is_ws(p[a]))
-        a++;
-    while (b > a && is_ws(p[b - 1]))
-        b--;
+    while (a < b && is_ws(p[a])) a++;
+    while (b > a && is_ws(p[b - 1])) b--;
     for (size_t k = a; k < b; k++) {
         if (!is_fvalue(p[k]))
             return fail(status, reason, 400, bad_byte(p[k], "invalid character in header value"));
@@ -252,10 +246,8 @@ static void connection_opts(http_span_t v, bool *close, bool *keep_alive)
         const char *comma = memchr(v.p + i, ',', v.n - i);
         size_t e = comma ? (size_t)(comma - v.p) : v.n;
         size_t a = i, b = e;
-        while (a < b && is_ws(v.p[a]))
-            a++;
-        while (b > a && is_ws(v.p[b - 1]))
-            b--;
+        while (a < b && is_ws(v.p[a])) a++;
+        while (b > a && is_ws(v.p[b - 1])) b--;
         if (ieq(v.p + a, b - a, "close")) *close = true;
         if (ieq(v.p + a, b - a, "keep-alive")) *keep_alive = true;
         i = e + 1;
@@ -558,8 +550,7 @@ static int step(http_chunked_t *c, char ch, size_t room, int *status, const char
         if (ch != '\n') return cfail(c, status, reason, 400, "bare CR in chunked body");
         c->state = C_DONE;
         return HTTP_PARSE_DONE;
-    default:
-        return cfail(c, status, reason, 400, "invalid chunked decoder state");
+    default: return cfail(c, status, reason, 400, "invalid chunked decoder state");
     }
     return 0;
 }

@@ -28,7 +28,7 @@ typedef enum http_method {
 } http_method_t;
 
 typedef struct http_header {
-    http_span_t name; /* as sent; compare case-insensitively */
+    http_span_t name;  /* as sent; compare case-insensitively */
     http_span_t value; /* leading and trailing OWS removed */
 } http_header_t;
 

@@ -107,10 +107,10 @@ const http_route_t *router_get(const http_router_t *rt, int id)
 
 void router_allow_str(unsigned methods, char *buf, size_t len)
 {
-    static const char *names[] = {[HTTP_GET] = "GET",       [HTTP_HEAD] = "HEAD",
-                                  [HTTP_POST] = "POST",     [HTTP_PUT] = "PUT",
-                                  [HTTP_DELETE] = "DELETE", [HTTP_PATCH] = "PATCH",
-                                  [HTTP_OPTIONS] = "OPTIONS"};
+    static const char *names[] = {
+        [HTTP_GET] = "GET",        [HTTP_HEAD] = "HEAD",     [HTTP_POST] = "POST",
+        [HTTP_PUT] = "PUT",        [HTTP_DELETE] = "DELETE", [HTTP_PATCH] = "PATCH",
+        [HTTP_OPTIONS] = "OPTIONS"};
     size_t off = 0;
     buf[0] = 0;
     for (int m = HTTP_GET; m <= HTTP_OPTIONS; m++) {

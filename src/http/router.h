@@ -7,7 +7,7 @@
 
 typedef void (*http_handler_fn)(http_req_t *r, void *arg);
 
-#define ROUTE_PUBLIC 1u /* served without an API key (health probes) */
+#define ROUTE_PUBLIC   1u /* served without an API key (health probes) */
 #define ROUTE_MAX_SEGS 12
 
 struct http_route {

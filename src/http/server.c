@@ -57,9 +57,9 @@ static void register_metrics(http_server_t *s)
 {
     int nroutes = router_count(s->router);
     s->route_metrics = calloc((size_t)nroutes + 1, sizeof *s->route_metrics);
-    metric_family_t *req = metrics_family("inferd_http_requests_total",
-                                          "HTTP requests answered, by route and status",
-                                          METRIC_COUNTER, NULL, 0);
+    metric_family_t *req =
+        metrics_family("inferd_http_requests_total", "HTTP requests answered, by route and status",
+                       METRIC_COUNTER, NULL, 0);
     metric_family_t *lat = metrics_family(
         "inferd_http_request_duration_seconds",
         "Time from a complete request head to its response being queued for writing, by route",
@@ -76,26 +76,27 @@ static void register_metrics(http_server_t *s)
             if (http__statuses[j])
                 snprintf(labels, sizeof labels, "route=\"%s\",status=\"%d\"", name,
                          http__statuses[j]);
-            else snprintf(labels, sizeof labels, "route=\"%s\",status=\"other\"", name);
+            else
+                snprintf(labels, sizeof labels, "route=\"%s\",status=\"other\"", name);
             rm->by_status[j] = metrics_series(req, labels, true);
         }
     }
-    s->m_conns_open = metrics_series(
-        metrics_family("inferd_http_connections_open", "Client connections open now", METRIC_GAUGE,
-                       NULL, 0),
-        "", false);
-    s->m_conns_total = metrics_series(metrics_family("inferd_http_connections_accepted_total",
-                                                     "Client connections accepted",
-                                                     METRIC_COUNTER, NULL, 0),
-                                      "", false);
+    s->m_conns_open =
+        metrics_series(metrics_family("inferd_http_connections_open", "Client connections open now",
+                                      METRIC_GAUGE, NULL, 0),
+                       "", false);
+    s->m_conns_total =
+        metrics_series(metrics_family("inferd_http_connections_accepted_total",
+                                      "Client connections accepted", METRIC_COUNTER, NULL, 0),
+                       "", false);
     s->m_conns_refused = metrics_series(
         metrics_family("inferd_http_connections_refused_total",
                        "Connections refused with 503 because max_connections was reached",
                        METRIC_COUNTER, NULL, 0),
         "", false);
-    metric_family_t *bytes = metrics_family("inferd_http_bytes_total",
-                                            "Bytes read from and written to client sockets",
-                                            METRIC_COUNTER, NULL, 0);
+    metric_family_t *bytes =
+        metrics_family("inferd_http_bytes_total", "Bytes read from and written to client sockets",
+                       METRIC_COUNTER, NULL, 0);
     s->m_bytes_in = metrics_series(bytes, "direction=\"in\"", false);
     s->m_bytes_out = metrics_series(bytes, "direction=\"out\"", false);
     metrics_gauge_fn(metrics_family("process_resident_memory_bytes", "Resident memory size",
@@ -148,11 +149,13 @@ http_server_t *http_server_new(const config_t *cfg, http_router_t *rt, char *err
         }
         if (i == 0) {
             s->port = sock_local_port(fd);
-            if (ss.ss_family == AF_INET) ((struct sockaddr_in *)&ss)->sin_port = htons(s->port);
-            else ((struct sockaddr_in6 *)&ss)->sin6_port = htons(s->port);
+            if (ss.ss_family == AF_INET)
+                ((struct sockaddr_in *)&ss)->sin_port = htons(s->port);
+            else
+                ((struct sockaddr_in6 *)&ss)->sin6_port = htons(s->port);
         }
-        wk->listen_w = (loop_watch_t){
-            .fd = fd, .events = EPOLLIN, .fn = http__on_accept, .arg = wk};
+        wk->listen_w =
+            (loop_watch_t){.fd = fd, .events = EPOLLIN, .fn = http__on_accept, .arg = wk};
         loop_watch_add(wk->loop, &wk->listen_w);
     }
     register_metrics(s);

@@ -51,8 +51,10 @@ metric_family_t *metrics_family(const char *name, const char *help, metric_type_
         if (nbounds > METRIC_MAX_BUCKETS) nbounds = METRIC_MAX_BUCKETS;
         for (int i = 0; i < nbounds; i++) f->bounds[i] = bounds[i];
         f->nbounds = nbounds;
-        if (families_tail) families_tail->next = f;
-        else families = f;
+        if (families_tail)
+            families_tail->next = f;
+        else
+            families = f;
         families_tail = f;
     }
     pthread_mutex_unlock(&reg_lock);
@@ -67,8 +69,10 @@ metric_t *metrics_series(metric_family_t *f, const char *labels, bool hide_zero)
     m->hide_zero = hide_zero;
     m->family = f;
     pthread_mutex_lock(&reg_lock);
-    if (f->tail) f->tail->next = m;
-    else f->head = m;
+    if (f->tail)
+        f->tail->next = m;
+    else
+        f->head = m;
     f->tail = m;
     pthread_mutex_unlock(&reg_lock);
     return m;
@@ -115,8 +119,10 @@ static int render_histogram(buf_t *out, const metric_family_t *f, const metric_t
     char le[48];
     for (int i = 0; i <= f->nbounds && !rc; i++) {
         cum += atomic_load_explicit(&m->buckets[i], memory_order_relaxed);
-        if (i < f->nbounds) snprintf(le, sizeof le, "le=\"%g\"", f->bounds[i]);
-        else snprintf(le, sizeof le, "le=\"+Inf\"");
+        if (i < f->nbounds)
+            snprintf(le, sizeof le, "le=\"%g\"", f->bounds[i]);
+        else
+            snprintf(le, sizeof le, "le=\"+Inf\"");
         rc = series_name(out, f->name, "_bucket", m->labels, le);
         if (!rc) rc = buf_printf(out, "%llu\n", (unsigned long long)cum);
     }

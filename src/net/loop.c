@@ -158,8 +158,10 @@ void loop_post(loop_t *l, loop_task_t *t)
     t->next = NULL;
     pthread_mutex_lock(&l->lock);
     bool was_empty = l->head == NULL;
-    if (l->tail) l->tail->next = t;
-    else l->head = t;
+    if (l->tail)
+        l->tail->next = t;
+    else
+        l->head = t;
     l->tail = t;
     pthread_mutex_unlock(&l->lock);
     /* Only the first task of a batch needs a wake-up: the loop drains the whole list. */
@@ -177,8 +179,10 @@ bool loop_is_current(const loop_t *l)
 
 void loop_run_or_post(loop_t *l, loop_task_t *t)
 {
-    if (loop_is_current(l)) t->fn(l, t);
-    else loop_post(l, t);
+    if (loop_is_current(l))
+        t->fn(l, t);
+    else
+        loop_post(l, t);
 }
 
 uint64_t loop_now(const loop_t *l)

@@ -31,7 +31,8 @@ int sock_parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len, 
     char *pend;
     long p = strtol(port, &pend, 10);
     if (!*port || *pend || p < 0 || p > 65535) goto bad;
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *res = NULL;
     int rc = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);

@@ -4,7 +4,8 @@
 #ifndef INFERD_UTIL_SHUTDOWN_H
 #define INFERD_UTIL_SHUTDOWN_H
 
-/* Registers fn(arg). At most 32 hooks; returns 0 or -1 when full. Not thread-safe: start-up only. */
+/* Registers fn(arg). At most 32 hooks; returns 0 or -1 when full. Not thread-safe: start-up only.
+ */
 int shutdown_hook_add(const char *name, void (*fn)(void *), void *arg);
 /* Runs and forgets every hook, last registered first. */
 void shutdown_hooks_run(void);

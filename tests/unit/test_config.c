@@ -69,7 +69,8 @@ int main(void)
     CHECK(strstr(err, ":3:") != NULL && strstr(err, "max_body_bytes") != NULL);
     fd = open(path, O_WRONLY | O_TRUNC);
     const char wrong_section[] = "[server]\nmax_pipeline = 1\n";
-    CHECK(write(fd, wrong_section, sizeof wrong_section - 1) == (ssize_t)(sizeof wrong_section - 1));
+    CHECK(write(fd, wrong_section, sizeof wrong_section - 1) ==
+          (ssize_t)(sizeof wrong_section - 1));
     close(fd);
     CHECK_EQ(config_load_file(&c, path, err, sizeof err), -1);
     CHECK(strstr(err, "unknown setting") != NULL);

@@ -16,11 +16,12 @@ int main(void)
     CHECK(metrics_family("t_requests_total", "x", METRIC_COUNTER, NULL, 0) == c);
 
     const double bounds[] = {0.001, 0.01, 0.1};
-    metric_family_t *h = metrics_family("t_latency_seconds", "Latency", METRIC_HISTOGRAM, bounds, 3);
+    metric_family_t *h =
+        metrics_family("t_latency_seconds", "Latency", METRIC_HISTOGRAM, bounds, 3);
     metric_t *lat = metrics_series(h, "", false);
-    metric_observe_ns(lat, 500000);    /* 0.5 ms -> le 0.001 */
-    metric_observe_ns(lat, 1000000);   /* exactly 1 ms -> le 0.001 (upper bounds are inclusive) */
-    metric_observe_ns(lat, 50000000);  /* 50 ms -> le 0.1 */
+    metric_observe_ns(lat, 500000);     /* 0.5 ms -> le 0.001 */
+    metric_observe_ns(lat, 1000000);    /* exactly 1 ms -> le 0.001 (upper bounds are inclusive) */
+    metric_observe_ns(lat, 50000000);   /* 50 ms -> le 0.1 */
     metric_observe_ns(lat, 2000000000); /* 2 s -> +Inf */
     metrics_gauge_fn(metrics_family("t_gauge", "Gauge", METRIC_GAUGE, NULL, 0), "", seven, NULL);
 

@@ -13,7 +13,8 @@ static http_span_t sp(const char *s)
 int main(void)
 {
     http_router_t *rt = router_new();
-    const http_route_t *live = router_add(rt, M(HTTP_GET), "/v2/health/live", h1, NULL, ROUTE_PUBLIC);
+    const http_route_t *live =
+        router_add(rt, M(HTTP_GET), "/v2/health/live", h1, NULL, ROUTE_PUBLIC);
     const http_route_t *infer = router_add(rt, M(HTTP_POST), "/v2/models/{m}/infer", h2, NULL, 0);
     const http_route_t *ver =
         router_add(rt, M(HTTP_POST), "/v2/models/{m}/versions/{v}/infer", h2, NULL, 0);
