@@ -47,6 +47,7 @@ accepting() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 # exactly the body inferd sends, so both servers are measured doing the same work.
 check() {
     local name=$1 port=$2 resp=$tmp/probe-$1
+    # shellcheck disable=SC2016 # $1 and $2 belong to the inner bash
     timeout 5 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"
         printf "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n" "$2" >&3
         cat <&3' _ "$port" "$URI" >"$resp" || die "$name: no answer from GET $URI"
@@ -73,7 +74,7 @@ done
 nginx_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 sed -e "s|@DIR@|$tmp|g" -e "s|@PORT@|$nginx_port|g" bench/nginx.conf.in >"$tmp/nginx.conf"
 # -e: without it nginx opens its compiled-in error log before reading the config.
-"$NGINX" -p "$tmp/" -e "$tmp/error.log" -c "$tmp/nginx.conf" 2>>"$tmp/error.log" &
+"$NGINX" -p "$tmp/" -e "$tmp/error.log" -c "$tmp/nginx.conf" &
 nginx_pid=$!
 for _ in $(seq 100); do
     accepting "$nginx_port" && break

@@ -27,7 +27,7 @@ static const setting_t settings[] = {
     {"server", "listen", T_STR, F(listen), "127.0.0.1:8080", "address to listen on, HOST:PORT", 0},
     {"server", "threads", T_INT, F(threads), "0", "event-loop threads (0 = one per CPU core)", 0},
     {"server", "debug_endpoints", T_BOOL, F(debug_endpoints), "false",
-     "expose /debug/delay (tests and diagnosis only)", 0},
+     "expose /debug/delay and /debug/echo (tests and diagnosis only)", 0},
     {"limits", "max_connections", T_INT, F(max_connections), "10000",
      "open client connections; more are answered 503 and closed", 0},
     {"limits", "max_header_bytes", T_SIZE, F(max_header_bytes), "16k",
