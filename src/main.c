@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "api/api.h"
 #include "config.h"
@@ -86,6 +87,23 @@ static int apply_flags(config_t *cfg, int argc, char **argv, bool *print_config)
     return 0;
 }
 
+/* Each connection is a descriptor: lift the soft limit to the hard one (as nginx's
+ * worker_rlimit_nofile does) and warn if max_connections still cannot be reached. */
+static void raise_fd_limit(const config_t *cfg)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl)) return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && (rlim_t)cfg->max_connections + 64 > rl.rlim_cur)
+        log_warn("max_connections=%lld but the descriptor limit is %llu; connections beyond it "
+                 "will wait in the kernel's accept queue",
+                 (long long)cfg->max_connections, (unsigned long long)rl.rlim_cur);
+}
+
 static int cmd_serve(int argc, char **argv)
 {
     const char *config_path = NULL;
@@ -126,6 +144,8 @@ static int cmd_serve(int argc, char **argv)
         rc = 2;
         goto out;
     }
+
+    raise_fd_limit(&cfg);
 
     /* Signals are taken synchronously by this thread; every thread inherits the mask. */
     sigset_t sigs;

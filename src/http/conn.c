@@ -369,9 +369,14 @@ static bool conn_flush(http_conn_t *c)
         bool r_keep = r->keep_alive;
         if (!r_keep) c->close_after = true;
         c->q_head = r->next;
-        if (!c->q_head) c->q_tail = NULL;
         c->queued--;
         req_free(r);
+        if (!c->q_head) {
+            c->q_tail = NULL;
+            /* A partial head that waited behind this answer gets a fresh head timeout. */
+            c->deadline =
+                c->in.len ? loop_now(c->wk->loop) + (uint64_t)s->cfg->header_timeout_ms * MS : 0;
+        }
         if (!r_keep) break; /* nothing after a closing answer is sent */
     }
     while (c->out_off < c->out.len) {
@@ -388,6 +393,7 @@ static bool conn_flush(http_conn_t *c)
         return false;
     }
     if (c->out_off == c->out.len) {
+        c->last_active = loop_now(c->wk->loop);
         c->out.len = c->out_off = 0;
         if (c->out.cap > 4 * READ_CHUNK) buf_deinit(&c->out);
         if (c->close_after && !c->q_head) {
@@ -576,6 +582,7 @@ static void on_io(loop_t *l, int fd, uint32_t events, void *arg)
         }
         ssize_t n = read(fd, buf_tail(&c->in), buf_room(&c->in));
         if (n > 0) {
+            c->last_active = loop_now(l);
             buf_commit(&c->in, (size_t)n);
             metric_add(s->m_bytes_in, n);
         } else if (n == 0) {
@@ -616,7 +623,19 @@ void http__on_accept(loop_t *l, int lfd, uint32_t events, void *arg)
         int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED) continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK) log_warn("accept: %s", strerror(errno));
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* Out of descriptors: the listener would stay readable and spin the loop, so
+                 * stop watching it until the next tick (raise the fd limit or lower
+                 * max_connections). */
+                loop_watch_del(l, &wk->listen_w);
+                wk->accept_paused = true;
+                if (loop_now(l) - wk->accept_warned > 10000 * MS) {
+                    wk->accept_warned = loop_now(l);
+                    log_warn("accept: %s; pausing accepts briefly", strerror(errno));
+                }
+            } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                log_warn("accept: %s", strerror(errno));
+            }
             return;
         }
         metric_add(s->m_conns_total, 1);
@@ -640,7 +659,7 @@ void http__on_accept(loop_t *l, int lfd, uint32_t events, void *arg)
         buf_init(&c->out);
         c->w = (loop_watch_t){.fd = fd, .events = EPOLLIN | EPOLLRDHUP, .fn = on_io, .arg = c};
         c->deadline = 0;
-        c->write_since = loop_now(l);
+        c->write_since = c->last_active = loop_now(l);
         if (ss.ss_family == AF_INET) {
             struct sockaddr_in *a = (struct sockaddr_in *)&ss;
             char ip[INET_ADDRSTRLEN];
@@ -695,13 +714,12 @@ void http__sweep(http_worker_t *wk)
             conn_close(c); /* the client stopped reading */
         } else if (c->state == C_BODY || c->state == C_CHUNKED) {
             if (now >= c->deadline) time_out(c, c->cur, "timed out reading the request body");
-        } else if (c->in.len > 0 && c->deadline && !paused(c)) {
+        } else if (c->in.len > 0 && c->deadline && !c->q_head) {
+            /* Only once nothing is in flight: a head queued behind a slow request waits for it
+             * (conn_flush restarts the clock when the queue empties). */
             if (now >= c->deadline) time_out(c, NULL, "timed out reading the request head");
         } else if (c->in.len == 0 && !c->q_head && !pending_out) {
-            if (!c->deadline)
-                c->deadline = now + idle; /* idle keep-alive */
-            else if (now >= c->deadline)
-                conn_close(c);
+            if (now - c->last_active > idle) conn_close(c); /* idle keep-alive */
         }
     }
 }
@@ -709,7 +727,7 @@ void http__sweep(http_worker_t *wk)
 void http__drain_worker(http_worker_t *wk)
 {
     wk->draining = true;
-    loop_watch_del(wk->loop, &wk->listen_w);
+    if (!wk->accept_paused) loop_watch_del(wk->loop, &wk->listen_w);
     close(wk->listen_w.fd);
     wk->listen_w.fd = -1;
     http_conn_t *next;

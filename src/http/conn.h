@@ -18,7 +18,9 @@ typedef struct http_worker {
     loop_watch_t listen_w;
     http_conn_t *conns; /* every connection of this loop, for timeouts and shutdown */
     bool draining;
-    char date[40]; /* "Date: ...\r\n" value, refreshed by the tick */
+    bool accept_paused;     /* listener unwatched after EMFILE; the tick re-arms it */
+    uint64_t accept_warned; /* last "out of descriptors" warning (rate limit) */
+    char date[40];          /* "Date: ...\r\n" value, refreshed by the tick */
     time_t date_sec;
     loop_task_t drain_task;
 } http_worker_t;
@@ -65,6 +67,7 @@ struct http_conn {
     http_chunked_t chunk;
     uint64_t deadline;    /* head/body/idle/linger deadline, by state */
     uint64_t write_since; /* when out last became non-empty or made progress */
+    uint64_t last_active; /* last read, or when every answer was written (idle timer) */
     bool close_after;     /* no more requests: close once the queue is written */
     bool in_run;          /* re-entrancy guard for conn_run */
     bool peer_eof;        /* the client shut its write side */

@@ -35,6 +35,10 @@ static void on_tick(loop_t *l, void *arg)
     http_worker_t *wk = arg;
     update_date(wk);
     http__sweep(wk);
+    if (wk->accept_paused && !wk->draining) {
+        wk->accept_paused = false;
+        loop_watch_add(l, &wk->listen_w);
+    }
 }
 
 static void on_drain_task(loop_t *l, loop_task_t *t)

@@ -2,6 +2,7 @@
 real sockets. INFERD_BIN names the binary (ctest sets it; default build/inferd)."""
 import os
 import re
+import resource
 import select
 import signal
 import socket
@@ -18,14 +19,16 @@ SLOW = 4.0 if "asan" in BIN else 1.0
 
 
 class Server:
-    def __init__(self, args, env=None):
+    def __init__(self, args, env=None, nofile=None):
         self.args = list(args)
         self.logfile = tempfile.NamedTemporaryFile(prefix="inferd-log-", delete=False)
         full_env = dict(os.environ)
         full_env.update(env or {})
         self.proc = subprocess.Popen(
             [BIN, "serve", "--listen", "127.0.0.1:0", "--threads", "2"] + list(args),
-            stdout=subprocess.DEVNULL, stderr=self.logfile, env=full_env)
+            stdout=subprocess.DEVNULL, stderr=self.logfile, env=full_env,
+            preexec_fn=(lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile)))
+            if nofile else None)
         self.port = None
         deadline = time.time() + 10 * SLOW
         while time.time() < deadline:
@@ -177,8 +180,8 @@ def server_factory():
     the sanitizer build also means no leak and no memory error."""
     servers = []
 
-    def start(*args, env=None):
-        srv = Server(args, env)
+    def start(*args, env=None, nofile=None):
+        srv = Server(args, env, nofile)
         servers.append(srv)
         return srv
 

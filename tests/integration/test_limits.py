@@ -1,4 +1,5 @@
 """Every limit is a setting; each one answers with the documented status and a JSON error."""
+import os
 import socket
 import threading
 import time
@@ -206,3 +207,47 @@ def test_client_reset_mid_request_does_not_hurt_server(server):
         s.close()  # leaves before its answer: the server must keep the request until answered
     time.sleep(0.2 * SLOW)
     assert server.request("GET", "/v2/health/live").status == 200
+
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_descriptor_exhaustion_does_not_spin(server_factory):
+    # 48 descriptors in all: a few go to the loops and listeners, so ~40 clients fit.
+    srv = server_factory("--access-log", "false", nofile=48)
+    conns = []
+    for _ in range(80):
+        conns.append(srv.connect())
+    time.sleep(0.3)
+    c0 = cpu_seconds(srv.proc.pid)
+    time.sleep(1.0)
+    # A loop spinning on a readable listener would burn a whole core here.
+    assert cpu_seconds(srv.proc.pid) - c0 < 0.3
+    for c in conns:
+        c.close()
+    deadline = time.time() + 5 * SLOW
+    while True:
+        try:
+            r = srv.request("GET", "/v2/health/live", timeout=1)
+            if r.status == 200:
+                break
+        except OSError:
+            pass
+        assert time.time() < deadline, "server did not recover after descriptors were freed"
+        time.sleep(0.1)
+
+
+def test_head_behind_slow_request_gets_its_own_timeout(server_factory):
+    srv = server_factory("--header-timeout-ms", "400ms", "--debug-endpoints", "true",
+                         "--access-log", "false")
+    s = srv.connect()
+    # A slow request, then the first half of a second head, sent together.
+    s.sendall(build_request("GET", "/debug/delay?ms=700") + b"GET /v2/health/live HTTP/1.1\r\n")
+    rd = Reader(s)
+    assert rd.response().status == 200  # the slow one is answered, not cut off
+    s.sendall(b"Host: x\r\n\r\n")         # completed within its own timeout
+    assert rd.response().status == 200
+    s.close()
