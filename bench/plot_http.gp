@@ -7,6 +7,7 @@ set title "HTTP core: GET /v2/health/live (wrk, keep-alive)\n{/*0.8 ".ARG3."}"
 set ylabel "requests / second"
 set xlabel "concurrent connections"
 set yrange [0:*]
+set offsets 0, 0, graph 0.1, 0  # headroom for the value labels
 set format y "%.0s%c"
 set grid ytics
 set key top left
