@@ -13,7 +13,7 @@ for bin in "$dir"/fuzz_*; do
     mkdir -p "$work/$name"
     if [ -d "$root/fuzz/corpus/$name" ]; then cp -r "$root/fuzz/corpus/$name/." "$work/$name/"; fi
     echo "fuzz: $name for ${secs}s"
-    "$bin" -max_total_time="$secs" -print_final_stats=1 -artifact_prefix="$work/" \
+    ASAN_OPTIONS=allocator_may_return_null=1 "$bin" -max_total_time="$secs" -rss_limit_mb=4096 -print_final_stats=1 -artifact_prefix="$work/" \
         "$work/$name" 2>"$work/$name.log" || { tail -50 "$work/$name.log"; exit 1; }
     grep -E "stat::number_of_executed_units" "$work/$name.log" || true
 done

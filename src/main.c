@@ -8,6 +8,7 @@
 #include <sys/resource.h>
 
 #include "api/api.h"
+#include "cli/cli.h"
 #include "config.h"
 #include "http/server.h"
 #include "metrics/metrics.h"
@@ -22,6 +23,9 @@ static void usage(FILE *out)
             "Usage: inferd <command> [options]\n\n"
             "Commands:\n"
             "  serve      run the HTTP server\n"
+            "  run        run a model once on JSON input (offline inference)\n"
+            "  check      load and validate a model, describe its inputs and ops\n"
+            "  bench      time repeated runs of a model on one input\n"
             "  version    print the version\n"
             "  help       show this help\n\n"
             "Run 'inferd <command> --help' for the options of a command.\n",
@@ -231,6 +235,9 @@ int main(int argc, char **argv)
         return 0;
     }
     if (strcmp(cmd, "serve") == 0) return cmd_serve(argc - 2, argv + 2);
+    if (strcmp(cmd, "run") == 0) return cmd_run(argc - 2, argv + 2);
+    if (strcmp(cmd, "check") == 0) return cmd_check(argc - 2, argv + 2);
+    if (strcmp(cmd, "bench") == 0) return cmd_bench(argc - 2, argv + 2);
     fprintf(stderr, "inferd: unknown command \"%s\"\n\n", cmd);
     usage(stderr);
     return 2;

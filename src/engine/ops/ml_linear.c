@@ -1,0 +1,204 @@
+/* ai.onnx.ml LinearClassifier and LinearRegressor: one dot product per class or target plus an
+ * intercept, then the post_transform, with ONNX Runtime's handling of the one-row binary case. */
+#include <string.h>
+
+#include "engine/ops/ml_common.h"
+
+typedef struct linear {
+    int64_t nout;       /* classes (classifier) or targets (regressor): rows of coefficients */
+    int64_t nfeat;      /* coefficients per row */
+    const float *coef;  /* [nout, nfeat] */
+    const float *bias;  /* [nout], or NULL */
+    ml_post_t post;
+    ml_labels_t labels; /* classifier only */
+} linear_t;
+
+/* score[c] = x . coef[c] + bias[c]. Accumulated in double: ORT uses an SGEMM whose summation order
+ * is its own, so the exact sum is the best common reference. */
+static void linear_row(const linear_t *s, const float *x, float *score)
+{
+    for (int64_t c = 0; c < s->nout; c++) {
+        const float *w = s->coef + c * s->nfeat;
+        double acc = 0;
+        for (int64_t f = 0; f < s->nfeat; f++) acc += (double)x[f] * w[f];
+        score[c] = (float)(acc + (s->bias ? s->bias[c] : 0.f));
+    }
+}
+
+static int check_x(const linear_t *s, const node_t *n, const tensor_t *x, int64_t *nrows,
+                   char *err, size_t errlen)
+{
+    int64_t nf;
+    if (!ml_numeric(x->dtype))
+        return ml_fail(err, errlen, "%s: X must be FLOAT, DOUBLE, INT64 or INT32, not %s",
+                       n->op_type, dtype_name(x->dtype));
+    if (ml_rows(x, n->op_type, nrows, &nf, err, errlen)) return -1;
+    if (nf >= 0 && nf != s->nfeat)
+        return ml_fail(err, errlen, "%s: X has %lld features but coefficients hold %lld per %s",
+                       n->op_type, (long long)nf, (long long)s->nfeat,
+                       strcmp(n->op_type, "LinearRegressor") == 0 ? "target" : "class");
+    return 0;
+}
+
+/* ============================== LinearClassifier ============================== */
+
+static int lc_prepare(graph_t *g, node_t *n, char *err, size_t errlen)
+{
+    linear_t *s = arena_alloc(&g->arena, sizeof *s);
+    int64_t ncoef, nbias;
+    if (!s) return ml_fail(err, errlen, "LinearClassifier: out of memory");
+    s->coef = node_attr_floats(n, "coefficients", &ncoef);
+    s->bias = node_attr_floats(n, "intercepts", &nbias);
+    if (ml_parse_post(n, &s->post, err, errlen)) return -1;
+    if (ml_read_labels(n, "classlabels_ints", &s->labels, true, "LinearClassifier", err, errlen))
+        return -1;
+    if (ncoef == 0) return ml_fail(err, errlen, "LinearClassifier: coefficients is required");
+    /* ORT takes the class count from intercepts and refuses a model without them. */
+    if (nbias == 0) return ml_fail(err, errlen, "LinearClassifier: intercepts is required");
+    s->nout = nbias;
+    if (ncoef % nbias)
+        return ml_fail(err, errlen,
+                       "LinearClassifier: coefficients has %lld values, not a multiple of the %lld "
+                       "intercepts",
+                       (long long)ncoef, (long long)nbias);
+    s->nfeat = ncoef / nbias;
+    /* One coefficient row is the binary case: it needs exactly two labels. */
+    if (nbias == 1 ? s->labels.n != 2 : s->labels.n != nbias)
+        return ml_fail(err, errlen,
+                       "LinearClassifier: %lld classlabels for %lld intercepts (want %lld)",
+                       (long long)s->labels.n, (long long)nbias, (long long)(nbias == 1 ? 2 : nbias));
+    n->state = s;
+    return 0;
+}
+
+static int lc_infer(const node_t *n, const tensor_t *const *in, tensor_t *out, char *err,
+                    size_t errlen)
+{
+    const linear_t *s = n->state;
+    int64_t nrows;
+    if (check_x(s, n, in[0], &nrows, err, errlen)) return -1;
+    out[0].dtype = ml_label_dtype(&s->labels);
+    out[0].rank = 1;
+    out[0].dims[0] = nrows;
+    out[0].map_keys = NULL;
+    if (n->nout > 1) ml_shape2(&out[1], DT_FLOAT, nrows, s->nout == 1 ? 2 : s->nout);
+    return 0;
+}
+
+static int lc_run(const node_t *n, const tensor_t *const *in, tensor_t *out, exec_ctx_t *x)
+{
+    const linear_t *s = n->state;
+    const tensor_t *X = in[0];
+    int64_t nrows = X->rank == 1 ? 1 : X->dims[0];
+    int64_t width = s->nout == 1 ? 2 : s->nout;
+    float *row = exec_scratch(x, (size_t)(s->nfeat + width) * sizeof(float));
+    if (!row) return exec_fail(x, "LinearClassifier: out of memory");
+    float *score = row + s->nfeat;
+    float *z = n->nout > 1 && n->out[1] >= 0 ? out[1].data : NULL;
+    for (int64_t r = 0; r < nrows; r++) {
+        ml_to_f32(X, r * s->nfeat, s->nfeat, row);
+        linear_row(s, row, score);
+        if (s->nout == 1) {
+            ml_put_label(&s->labels, &out[0], r, score[0] > 0 ? 1 : 0);
+            if (!z) continue;
+            if (s->post == ML_POST_PROBIT) {
+                /* ORT transforms the N packed scores in place without spreading them to two
+                 * columns: Z's first N values are probit(score) and the rest stay zero. */
+                z[r] = ml_probit(score[0]);
+            } else {
+                ml_binary_pair(s->post, false, score[0], z + 2 * r);
+            }
+            continue;
+        }
+        int64_t best = 0; /* the first of equal maxima, as ORT */
+        for (int64_t c = 1; c < s->nout; c++)
+            if (score[c] > score[best]) best = c;
+        ml_put_label(&s->labels, &out[0], r, best);
+        if (!z) continue;
+        ml_post_vector(s->post, score, s->nout);
+        memcpy(z + r * s->nout, score, (size_t)s->nout * sizeof(float));
+    }
+    if (z && s->nout == 1 && s->post == ML_POST_PROBIT)
+        memset(z + nrows, 0, (size_t)nrows * sizeof(float));
+    return 0;
+}
+
+const op_def_t ml_op_linear_classifier = {
+    .domain = ML_DOMAIN,
+    .name = "LinearClassifier",
+    .since = 1,
+    .until = 5,
+    .prepare = lc_prepare,
+    .infer = lc_infer,
+    .run = lc_run,
+};
+
+/* ============================== LinearRegressor ============================== */
+
+static int lr_prepare(graph_t *g, node_t *n, char *err, size_t errlen)
+{
+    linear_t *s = arena_alloc(&g->arena, sizeof *s);
+    int64_t ncoef, nbias;
+    if (!s) return ml_fail(err, errlen, "LinearRegressor: out of memory");
+    s->coef = node_attr_floats(n, "coefficients", &ncoef);
+    s->bias = node_attr_floats(n, "intercepts", &nbias);
+    s->nout = node_attr_int(n, "targets", 1);
+    if (ml_parse_post(n, &s->post, err, errlen)) return -1;
+    if (s->nout < 1)
+        return ml_fail(err, errlen, "LinearRegressor: targets must be >= 1, got %lld",
+                       (long long)s->nout);
+    if (ncoef == 0 || ncoef % s->nout)
+        return ml_fail(err, errlen,
+                       "LinearRegressor: coefficients has %lld values, not a positive multiple of "
+                       "targets (%lld)",
+                       (long long)ncoef, (long long)s->nout);
+    /* ORT silently drops intercepts whose count differs from targets; such a model is malformed,
+     * so it is refused here rather than scored without its intercepts. */
+    if (nbias != 0 && nbias != s->nout)
+        return ml_fail(err, errlen, "LinearRegressor: intercepts has %lld values for %lld targets",
+                       (long long)nbias, (long long)s->nout);
+    if (nbias == 0) s->bias = NULL;
+    s->nfeat = ncoef / s->nout;
+    n->state = s;
+    return 0;
+}
+
+static int lr_infer(const node_t *n, const tensor_t *const *in, tensor_t *out, char *err,
+                    size_t errlen)
+{
+    const linear_t *s = n->state;
+    int64_t nrows;
+    if (check_x(s, n, in[0], &nrows, err, errlen)) return -1;
+    ml_shape2(&out[0], DT_FLOAT, nrows, s->nout);
+    return 0;
+}
+
+static int lr_run(const node_t *n, const tensor_t *const *in, tensor_t *out, exec_ctx_t *x)
+{
+    const linear_t *s = n->state;
+    const tensor_t *X = in[0];
+    int64_t nrows = X->rank == 1 ? 1 : X->dims[0];
+    float *row = exec_scratch(x, (size_t)s->nfeat * sizeof(float));
+    if (!row) return exec_fail(x, "LinearRegressor: out of memory");
+    float *y = out[0].data;
+    for (int64_t r = 0; r < nrows; r++) {
+        ml_to_f32(X, r * s->nfeat, s->nfeat, row);
+        linear_row(s, row, y + r * s->nout);
+        /* With one target ORT applies PROBIT only; LOGISTIC and the softmaxes leave it as is. */
+        if (s->nout > 1)
+            ml_post_vector(s->post, y + r * s->nout, s->nout);
+        else if (s->post == ML_POST_PROBIT)
+            y[r] = ml_probit(y[r]);
+    }
+    return 0;
+}
+
+const op_def_t ml_op_linear_regressor = {
+    .domain = ML_DOMAIN,
+    .name = "LinearRegressor",
+    .since = 1,
+    .until = 5,
+    .prepare = lr_prepare,
+    .infer = lr_infer,
+    .run = lr_run,
+};

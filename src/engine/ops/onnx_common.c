@@ -1,0 +1,155 @@
+/* Helpers shared by the ai.onnx operator families (see kern.h): error formatting, integer
+ * constant inputs, broadcasting plans and row kernels. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "engine/ops/kern.h"
+
+int kern_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (err && errlen) vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+int kern_read_ints(const tensor_t *t, int64_t *out, int64_t max, int64_t *n)
+{
+    int64_t cnt = tensor_numel(t);
+    if (cnt > max || (t->dtype != DT_INT64 && t->dtype != DT_INT32)) return -1;
+    for (int64_t i = 0; i < cnt; i++)
+        out[i] =
+            t->dtype == DT_INT64 ? ((const int64_t *)t->data)[i] : ((const int32_t *)t->data)[i];
+    *n = cnt;
+    return 0;
+}
+
+void kern_bcast_init(kern_bcast_t *p, const tensor_t *a, const tensor_t *b, const tensor_t *o)
+{
+    int r = o->rank;
+    int64_t d[TENSOR_MAX_RANK], sa[TENSOR_MAX_RANK], sb[TENSOR_MAX_RANK];
+    int64_t stra = 1, strb = 1;
+    int k = 0;
+    memset(p, 0, sizeof *p);
+    /* Walk from the innermost dim so each input's contiguous stride is known; a dim of size 1 in
+     * an input gets stride 0, which is what makes the broadcast a plain strided walk. */
+    for (int i = r - 1; i >= 0; i--) {
+        int ia = i - (r - a->rank), ib = i - (r - b->rank);
+        int64_t da = ia >= 0 ? a->dims[ia] : 1, db = ib >= 0 ? b->dims[ib] : 1;
+        if (o->dims[i] == 0) {
+            p->inner = 0, p->outer = 0, p->a_step = p->b_step = 1;
+            return;
+        }
+        if (o->dims[i] != 1) {
+            d[k] = o->dims[i];
+            sa[k] = da == 1 ? 0 : stra;
+            sb[k] = db == 1 ? 0 : strb;
+            k++;
+        }
+        stra *= da, strb *= db;
+    }
+    if (k == 0) {
+        p->inner = p->outer = 1;
+        p->a_step = p->b_step = 1;
+        return;
+    }
+    /* d[] runs inner to outer; merge an outer dim into the run below it when both inputs step
+     * through it exactly as if the two dims were one (this also merges runs of stride 0). */
+    int m = 0;
+    for (int i = 1; i < k; i++) {
+        if (sa[i] == sa[m] * d[m] && sb[i] == sb[m] * d[m]) {
+            d[m] *= d[i];
+        } else {
+            m++;
+            d[m] = d[i], sa[m] = sa[i], sb[m] = sb[i];
+        }
+    }
+    p->inner = d[0];
+    p->a_step = (int)sa[0];
+    p->b_step = (int)sb[0];
+    p->outer = 1;
+    p->rank = m;
+    for (int i = 1; i <= m; i++) {
+        p->dims[m - i] = d[i];
+        p->sa[m - i] = sa[i];
+        p->sb[m - i] = sb[i];
+        p->outer *= d[i];
+    }
+}
+
+void kern_bcast_next(kern_bcast_t *p)
+{
+    for (int k = p->rank - 1; k >= 0; k--) {
+        if (++p->idx[k] < p->dims[k]) {
+            p->oa += p->sa[k];
+            p->ob += p->sb[k];
+            return;
+        }
+        p->idx[k] = 0;
+        p->oa -= p->sa[k] * (p->dims[k] - 1);
+        p->ob -= p->sb[k] * (p->dims[k] - 1);
+    }
+}
+
+/* The clones are static behind plain exported wrappers: clang 14 names a target_clones ifunc
+ * "f.ifunc", so callers in other files would only link if they saw the attribute too. */
+
+/* Sixteen independent partial results let the compiler keep them in vector lanes: a single
+ * accumulator would be a serial dependency chain it may not reorder (no -ffast-math). */
+KERN_CLONES static float max_f32(const float *x, int64_t n)
+{
+    float m = x[0];
+    int64_t i = 0;
+    if (n >= 16) {
+        float acc[16];
+        for (int j = 0; j < 16; j++) acc[j] = x[j];
+        for (i = 16; i + 16 <= n; i += 16)
+            for (int j = 0; j < 16; j++) acc[j] = x[i + j] > acc[j] ? x[i + j] : acc[j];
+        for (int j = 0; j < 16; j++) m = acc[j] > m ? acc[j] : m;
+    }
+    for (; i < n; i++) m = x[i] > m ? x[i] : m;
+    return m;
+}
+
+KERN_CLONES static float sum_f32(const float *x, int64_t n)
+{
+    float acc[16] = {0};
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int j = 0; j < 16; j++) acc[j] += x[i + j];
+    for (int w = 8; w >= 1; w /= 2)
+        for (int j = 0; j < w; j++) acc[j] += acc[j + w];
+    float s = acc[0];
+    for (; i < n; i++) s += x[i];
+    return s;
+}
+
+KERN_CLONES static double sum_f64(const double *x, int64_t n)
+{
+    double acc[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) acc[j] += x[i + j];
+    for (int w = 4; w >= 1; w /= 2)
+        for (int j = 0; j < w; j++) acc[j] += acc[j + w];
+    double s = acc[0];
+    for (; i < n; i++) s += x[i];
+    return s;
+}
+
+float kern_max_f32(const float *x, int64_t n)
+{
+    return max_f32(x, n);
+}
+
+float kern_sum_f32(const float *x, int64_t n)
+{
+    return sum_f32(x, n);
+}
+
+double kern_sum_f64(const double *x, int64_t n)
+{
+    return sum_f64(x, n);
+}

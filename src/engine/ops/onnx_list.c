@@ -1,0 +1,76 @@
+/* The ai.onnx operator table that ops/registry.c searches: every op_def of the onnx_*.c
+ * families, NULL-terminated. */
+#include "engine/ops/ops.h"
+
+extern const op_def_t onnx_op_abs;
+extern const op_def_t onnx_op_add;
+extern const op_def_t onnx_op_argmax;
+extern const op_def_t onnx_op_argmin;
+extern const op_def_t onnx_op_cast;
+extern const op_def_t onnx_op_clip;
+extern const op_def_t onnx_op_concat;
+extern const op_def_t onnx_op_constant;
+extern const op_def_t onnx_op_div;
+extern const op_def_t onnx_op_exp;
+extern const op_def_t onnx_op_flatten;
+extern const op_def_t onnx_op_gather;
+extern const op_def_t onnx_op_gemm;
+extern const op_def_t onnx_op_identity;
+extern const op_def_t onnx_op_leaky_relu;
+extern const op_def_t onnx_op_log;
+extern const op_def_t onnx_op_logsoftmax;
+extern const op_def_t onnx_op_matmul;
+extern const op_def_t onnx_op_mul;
+extern const op_def_t onnx_op_neg;
+extern const op_def_t onnx_op_pow;
+extern const op_def_t onnx_op_reduce_max;
+extern const op_def_t onnx_op_reduce_mean;
+extern const op_def_t onnx_op_reduce_sum;
+extern const op_def_t onnx_op_relu;
+extern const op_def_t onnx_op_reshape;
+extern const op_def_t onnx_op_shape;
+extern const op_def_t onnx_op_sigmoid;
+extern const op_def_t onnx_op_softmax;
+extern const op_def_t onnx_op_sqrt;
+extern const op_def_t onnx_op_squeeze;
+extern const op_def_t onnx_op_sub;
+extern const op_def_t onnx_op_tanh;
+extern const op_def_t onnx_op_unsqueeze;
+
+const op_def_t *const ops_onnx[] = {
+    &onnx_op_abs,
+    &onnx_op_add,
+    &onnx_op_argmax,
+    &onnx_op_argmin,
+    &onnx_op_cast,
+    &onnx_op_clip,
+    &onnx_op_concat,
+    &onnx_op_constant,
+    &onnx_op_div,
+    &onnx_op_exp,
+    &onnx_op_flatten,
+    &onnx_op_gather,
+    &onnx_op_gemm,
+    &onnx_op_identity,
+    &onnx_op_leaky_relu,
+    &onnx_op_log,
+    &onnx_op_logsoftmax,
+    &onnx_op_matmul,
+    &onnx_op_mul,
+    &onnx_op_neg,
+    &onnx_op_pow,
+    &onnx_op_reduce_max,
+    &onnx_op_reduce_mean,
+    &onnx_op_reduce_sum,
+    &onnx_op_relu,
+    &onnx_op_reshape,
+    &onnx_op_shape,
+    &onnx_op_sigmoid,
+    &onnx_op_softmax,
+    &onnx_op_sqrt,
+    &onnx_op_squeeze,
+    &onnx_op_sub,
+    &onnx_op_tanh,
+    &onnx_op_unsqueeze,
+    NULL,
+};

@@ -1,0 +1,63 @@
+/* The operator interface. Each ONNX operator is one op_def_t: prepare (once, at model load),
+ * infer (output types and shapes from input shapes, at plan time) and run (compute). Ops never
+ * allocate on the run path: outputs arrive allocated to the inferred sizes, and temporary memory
+ * comes from exec_scratch(). */
+#ifndef INFERD_ENGINE_OPS_OPS_H
+#define INFERD_ENGINE_OPS_OPS_H
+
+#include <stddef.h>
+
+#include "engine/graph.h"
+#include "engine/tensor.h"
+
+typedef struct exec_ctx {
+    int nthreads; /* threads this run may use (1 = run on the caller's thread only) */
+    char *err;    /* run-time error message buffer (ops write with exec_fail) */
+    size_t errlen;
+    void *scratch; /* owned by the session; see exec_scratch */
+    size_t scratch_cap;
+} exec_ctx_t;
+
+typedef struct op_def {
+    const char *domain; /* "" for ai.onnx, "ai.onnx.ml" */
+    const char *name;
+    int since; /* lowest opset version of the domain this implementation follows */
+    int until; /* highest opset version it follows (inclusive) */
+    /* Optional. At load: check attributes and constant inputs, build n->state (allocate it from
+     * g->arena). Returns 0, or -1 with a message naming the problem in err. */
+    int (*prepare)(graph_t *g, node_t *n, char *err, size_t errlen);
+    /* Sets dtype, rank and dims of every output from the inputs' (in[i] is NULL for an omitted
+     * optional input; in[i]->data is NULL unless the value is known at plan time, i.e. constant
+     * or computed from shapes). Returns 0, or -1 with a message in err. */
+    int (*infer)(const node_t *n, const tensor_t *const *in, tensor_t *out, char *err,
+                 size_t errlen);
+    /* Computes the outputs, whose data buffers are allocated to the inferred sizes. Returns 0, or
+     * -1 after exec_fail() for data-dependent errors (e.g. an index out of range). */
+    int (*run)(const node_t *n, const tensor_t *const *in, tensor_t *out, exec_ctx_t *x);
+} op_def_t;
+
+/* Finds the implementation of domain/name (domain "" or "ai.onnx" for the default domain) that
+ * covers opset; NULL if none. */
+const op_def_t *ops_find(const char *domain, const char *name, int opset);
+/* True if some opset of domain/name is implemented (to tell "unsupported op" from "unsupported
+ * opset version" in load errors). */
+int ops_known(const char *domain, const char *name);
+
+/* Returns at least n bytes of scratch memory, valid until the op returns (64-byte aligned).
+ * NULL on out-of-memory (after the first runs, the buffer is already large enough). */
+void *exec_scratch(exec_ctx_t *x, size_t n);
+/* Formats a run-time error into x->err and returns -1. */
+int exec_fail(exec_ctx_t *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* numpy-style multidirectional broadcasting of a and b: sets out->rank and out->dims. 0, or -1
+ * with err naming both shapes. */
+int ops_broadcast_shape(const tensor_t *a, const tensor_t *b, tensor_t *out, char *err,
+                        size_t errlen);
+/* Normalises a possibly negative axis against rank r; -1 if out of range. */
+int ops_axis(int64_t axis, int r);
+
+/* Every op, per family (NULL-terminated), listed by ops/registry.c. */
+extern const op_def_t *const ops_onnx[]; /* ai.onnx */
+extern const op_def_t *const ops_ml[];   /* ai.onnx.ml */
+
+#endif

@@ -1,0 +1,88 @@
+"""Exactness against ONNX Runtime: every fixture model under tests/fixtures/models is run by
+`inferd run` on the committed inputs (batch 1, 7 and 1000) and compared with the outputs ONNX
+Runtime produced for the same inputs (tests/fixtures/data/*.expected.json, see
+scripts/fixtures/README.md). Floats must agree within 1e-5 relative (plus 1e-6 absolute for values
+near zero); labels and other integers or strings exactly."""
+import glob
+import json
+import math
+import os
+import subprocess
+
+import pytest
+
+from conftest import BIN, ROOT
+
+FIX = os.path.join(ROOT, "tests", "fixtures")
+RTOL, ATOL = 1e-5, 1e-6
+
+
+def cases():
+    out = []
+    for exp in sorted(glob.glob(os.path.join(FIX, "data", "*.expected.json"))):
+        base = os.path.basename(exp)[: -len(".expected.json")]
+        model = base.rsplit(".", 1)[0]
+        out.append(pytest.param(model, base, id=base))
+    return out
+
+
+def run_model(model, input_path, *extra):
+    p = subprocess.run([BIN, "run", os.path.join(FIX, "models", model + ".onnx"),
+                        "--input", input_path] + list(extra),
+                       capture_output=True, text=True, timeout=120)
+    return p
+
+
+def close(a, b):
+    if b is None:  # ORT's NaN is written as null
+        return a is None
+    if a is None:
+        return False
+    if isinstance(b, float) and math.isinf(b):
+        return a == b
+    return abs(a - b) <= ATOL + RTOL * abs(b)
+
+
+def compare(name, got, want):
+    assert got["datatype"] == want["datatype"], (name, got["datatype"], want["datatype"])
+    if want["datatype"] == "SEQ_MAP":
+        assert len(got["data"]) == len(want["data"]), name
+        for i, (g, w) in enumerate(zip(got["data"], want["data"])):
+            assert set(g) == set(str(k) for k in w), (name, i)
+            for k, v in w.items():
+                assert close(g[str(k)], v), (name, i, k, g[str(k)], v)
+        return
+    assert got["shape"] == want["shape"], (name, got["shape"], want["shape"])
+    assert len(got["data"]) == len(want["data"]), name
+    exact = want["datatype"] not in ("FP32", "FP64", "FP16")
+    bad = []
+    for i, (g, w) in enumerate(zip(got["data"], want["data"])):
+        if (g != w) if exact else not close(g, w):
+            bad.append((i, g, w))
+    assert not bad, "%s: %d of %d elements differ, first: %s" % (name, len(bad), len(want["data"]),
+                                                                 bad[:5])
+
+
+@pytest.mark.parametrize("model,base", cases())
+def test_matches_onnxruntime(model, base):
+    inp = os.path.join(FIX, "data", base + ".input.json")
+    with open(os.path.join(FIX, "data", base + ".expected.json")) as f:
+        want = json.load(f)["outputs"]
+    p = run_model(model, inp)
+    assert p.returncode == 0, p.stderr
+    got = json.loads(p.stdout)["outputs"]
+    assert set(got) >= set(want), (set(got), set(want))
+    for name, w in want.items():
+        compare(name, got[name], w)
+
+
+def test_fixtures_present():
+    assert len(cases()) >= 30, "fixture set missing: run scripts/fixtures/regen.sh"
+
+
+@pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(FIX, "models", "*.onnx"))),
+                         ids=os.path.basename)
+def test_check_describes_every_fixture(path):
+    p = subprocess.run([BIN, "check", path], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert ": runs" in p.stdout and "operators:" in p.stdout and "input " in p.stdout
