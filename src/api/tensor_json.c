@@ -188,6 +188,9 @@ static int from_nested(const eng_io_t *io, const json_value_t *v, tensor_t *t, c
     if (io->rank >= 0 && t->rank != io->rank)
         return fail(err, errlen, "input \"%s\": expected rank %d (nested lists), got rank %d",
                     io->name, io->rank, t->rank);
+    /* Walk against the declared dimensions, so a short row is reported as such. */
+    for (int d = 0; d < io->rank; d++)
+        if (io->dims[d] >= 0) t->dims[d] = io->dims[d];
     if (alloc_tensor(t, io->name, err, errlen)) return -1;
     walker_t w = {io->name, t->dtype, t, 0, err, errlen};
     int64_t idx[TENSOR_MAX_RANK] = {0};

@@ -231,8 +231,8 @@ static int parse_tensor(loader_t *L, pb_t r, tensor_t *t, const char **name_out)
     if (location == 1 || ext_location) {
         if (!ext_location) return fail(L, "tensor \"%s\": external data without location", name);
         if (t->dtype == DT_STRING) return fail(L, "tensor \"%s\": external string data", name);
-        const uint8_t *base;
-        size_t len;
+        const uint8_t *base = NULL;
+        size_t len = 0;
         if ((rc = map_external(L, ext_location, &base, &len))) return rc;
         if (ext_length < 0) ext_length = (int64_t)nbytes;
         if (ext_offset < 0 || (uint64_t)ext_offset > len || (uint64_t)ext_length > len - (uint64_t)ext_offset ||

@@ -40,7 +40,7 @@ def test_run_single_flat_row():
 
 
 @pytest.mark.parametrize("payload,needle", [
-    (rows(2, 29), "row [1] has 29 features, expected 30"),
+    (rows(2, 29), "row [0] has 29 features, expected 30"),
     (json.dumps([[1.0] * 30, ["x"] * 30]), "element [1][0] is a string, expected a number"),
     (json.dumps([[[1.0] * 30]]), "rank"),
     ("[[1,2,", "invalid JSON"),

@@ -15,6 +15,10 @@ from conftest import BIN, ROOT
 
 FIX = os.path.join(ROOT, "tests", "fixtures")
 RTOL, ATOL = 1e-5, 1e-6
+# Outputs where ORT's own result depends on its sgemm summation order, so even an exact float64
+# computation differs by more than 1e-5 relative (scripts/fixtures/README.md, "Tolerances"):
+# compared with an absolute tolerance instead.
+ABS_TOL = {("iris_svc_linear", "scores"): 5e-4, ("iris_svc_poly", "scores"): 5e-4}
 
 
 def cases():
@@ -33,17 +37,19 @@ def run_model(model, input_path, *extra):
     return p
 
 
-def close(a, b):
+def close(a, b, atol=ATOL):
     if b is None:  # ORT's NaN is written as null
         return a is None
+    if b in ("inf", "-inf"):  # the fixture format's infinities
+        b = float(b)
     if a is None:
         return False
     if isinstance(b, float) and math.isinf(b):
         return a == b
-    return abs(a - b) <= ATOL + RTOL * abs(b)
+    return abs(a - b) <= atol + RTOL * abs(b)
 
 
-def compare(name, got, want):
+def compare(name, got, want, atol=ATOL):
     assert got["datatype"] == want["datatype"], (name, got["datatype"], want["datatype"])
     if want["datatype"] == "SEQ_MAP":
         assert len(got["data"]) == len(want["data"]), name
@@ -57,7 +63,7 @@ def compare(name, got, want):
     exact = want["datatype"] not in ("FP32", "FP64", "FP16")
     bad = []
     for i, (g, w) in enumerate(zip(got["data"], want["data"])):
-        if (g != w) if exact else not close(g, w):
+        if (g != w) if exact else not close(g, w, atol):
             bad.append((i, g, w))
     assert not bad, "%s: %d of %d elements differ, first: %s" % (name, len(bad), len(want["data"]),
                                                                  bad[:5])
@@ -73,7 +79,7 @@ def test_matches_onnxruntime(model, base):
     got = json.loads(p.stdout)["outputs"]
     assert set(got) >= set(want), (set(got), set(want))
     for name, w in want.items():
-        compare(name, got[name], w)
+        compare(name, got[name], w, ABS_TOL.get((model, name), ATOL))
 
 
 def test_fixtures_present():

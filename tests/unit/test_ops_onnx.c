@@ -200,10 +200,23 @@ static void test_binary_broadcast(void)
 {
     static const char *const ops[] = {"Add", "Sub", "Mul", "Div", "Pow"};
     static const char *const shapes[][3] = {
-        {"4,3", "4,3", "[4,3]"},       {"5,3", "3", "[5,3]"},         {"5,1", "1,4", "[5,4]"},
-        {"2,3", "", "[2,3]"},          {"", "2,3", "[2,3]"},          {"2,3,4", "4", "[2,3,4]"},
-        {"2,1,4", "3,1", "[2,3,4]"},   {"3,1,5", "1,4,1", "[3,4,5]"}, {"1", "6", "[6]"},
-        {"2,3,1", "2,3,5", "[2,3,5]"}, {"2,0,3", "3", "[2,0,3]"},     {"", "", "[]"},
+        {"4,3", "4,3", "[4,3]"},
+        {"5,3", "3", "[5,3]"},
+        {"5,1", "1,4", "[5,4]"},
+        {"2,3", "", "[2,3]"},
+        {"", "2,3", "[2,3]"},
+        {"2,3,4", "4", "[2,3,4]"},
+        {"2,1,4", "3,1", "[2,3,4]"},
+        {"3,1,5", "1,4,1", "[3,4,5]"},
+        {"1", "6", "[6]"},
+        {"2,3,1", "2,3,5", "[2,3,5]"},
+        {"2,0,3", "3", "[2,0,3]"},
+        {"", "", "[]"},
+        /* Tiled row broadcasts: many short rows, in one chunk or several (341 rows of 3). */
+        {"40,3", "3", "[40,3]"},
+        {"3", "700,3", "[700,3]"},
+        {"2,20,3", "2,1,3", "[2,20,3]"},
+        {"3,1,20,4", "3,1,1,4", "[3,1,20,4]"},
     };
     for (size_t o = 0; o < sizeof ops / sizeof ops[0]; o++) {
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
@@ -859,6 +872,46 @@ static void test_concat_identity_shape(void)
     CHECK_SHAPE(y, "[0]");
 }
 
+static void test_transpose(void)
+{
+    float x[24];
+    for (int i = 0; i < 24; i++) x[i] = (float)i;
+    tensor_t a = tens(DT_FLOAT, x, "2,3,4"), y;
+    static const struct {
+        int64_t perm[3];
+        int has;
+        const char *shape;
+    } cases[] = {{{0}, 0, "[4,3,2]"},       {{0, 2, 1}, 1, "[2,4,3]"}, {{1, 0, 2}, 1, "[3,2,4]"},
+                 {{2, 0, 1}, 1, "[4,2,3]"}, {{0, 1, 2}, 1, "[2,3,4]"}, {{-1, 0, 1}, 1, "[4,2,3]"}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        int p[3];
+        for (int i = 0; i < 3; i++)
+            p[i] = cases[c].has ? (int)(cases[c].perm[i] + (cases[c].perm[i] < 0 ? 3 : 0)) : 2 - i;
+        tnode_t *t = node("Transpose", 13, 1);
+        if (cases[c].has) set_ints(t, "perm", cases[c].perm, 3);
+        CHECK_EQ(run(t, &a, NULL, NULL, &y), 0);
+        CHECK_SHAPE(y, cases[c].shape);
+        float want[24];
+        int64_t st[3] = {12, 4, 1}, k = 0;
+        for (int64_t i = 0; i < y.dims[0]; i++)
+            for (int64_t j = 0; j < y.dims[1]; j++)
+                for (int64_t l = 0; l < y.dims[2]; l++)
+                    want[k++] = x[i * st[p[0]] + j * st[p[1]] + l * st[p[2]]];
+        CHECK_F((float *)y.data, want, 24, 0);
+    }
+    const char *sv[6] = {"a", "b", "c", "d", "e", "f"};
+    a = tens(DT_STRING, sv, "2,3");
+    CHECK_EQ(run(node("Transpose", 21, 1), &a, NULL, NULL, &y), 0);
+    CHECK_SHAPE(y, "[3,2]");
+    CHECK_STR(((const char **)y.data)[1], "d");
+    CHECK_STR(((const char **)y.data)[4], "c");
+    int64_t bad[2] = {0, 0};
+    tnode_t *t = node("Transpose", 13, 1);
+    set_ints(t, "perm", bad, 2);
+    CHECK_EQ(run(t, &a, NULL, NULL, &y), -1);
+    CHECK_ERR("Transpose: perm [0,0] is not a permutation of 0..1");
+}
+
 static void test_gather(void)
 {
     float d[6] = {1.0f, 1.2f, 2.3f, 3.4f, 4.5f, 5.7f};
@@ -1198,7 +1251,7 @@ static void test_registry(void)
         "Abs",       "Relu",       "LeakyRelu", "Sigmoid",  "Tanh",  "Softmax", "LogSoftmax",
         "Exp",       "Log",        "Sqrt",      "Pow",      "Clip",  "Flatten", "Reshape",
         "Squeeze",   "Unsqueeze",  "Concat",    "Identity", "Cast",  "ArgMax",  "ArgMin",
-        "ReduceSum", "ReduceMean", "ReduceMax", "Constant", "Shape", "Gather"};
+        "ReduceSum", "ReduceMean", "ReduceMax", "Constant", "Shape", "Gather",  "Transpose"};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         CHECK(ops_find("", all[i], 7) != NULL);
         CHECK(ops_find("ai.onnx", all[i], 21) != NULL);
@@ -1223,6 +1276,7 @@ int main(void)
     test_reshape();
     test_flatten_squeeze();
     test_concat_identity_shape();
+    test_transpose();
     test_gather();
     test_constant();
     test_cast();

@@ -12,8 +12,8 @@
 /* Hot loops are compiled once per ISA level and picked by the CPU at load time (ifunc). */
 #define KERN_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 
-/* A shape as "[2,3,4]" in a buffer that lives until the end of the enclosing full expression's
- * block, for use directly in error-message arguments. */
+/* A shape as "[2,3,4]" in a compound-literal buffer (alive to the end of the enclosing block),
+ * for use directly as an error-message argument. */
 #define KERN_SHAPE(t) tensor_shape_str((t), (char[200]){0}, 200)
 
 /* snprintf into err; returns -1 so infer can `return kern_fail(...)`. */

@@ -105,6 +105,7 @@ static int bcast_out(const node_t *n, const tensor_t *a, const tensor_t *b, tens
                      size_t errlen)
 {
     char why[512];
+    o->map_keys = NULL;
     if (ops_broadcast_shape(a, b, o, why, sizeof why) < 0)
         return kern_fail(err, errlen, "%s: %s", n->op_type, why);
     return 0;

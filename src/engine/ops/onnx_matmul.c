@@ -118,6 +118,7 @@ static int matmul_infer(const node_t *n, const tensor_t *const *in, tensor_t *ou
     if (mm_shape(a, b, &s, err, errlen) < 0) return -1;
     tensor_t *o = &out[0];
     o->dtype = a->dtype;
+    o->map_keys = NULL;
     o->rank = s.bo.rank;
     memcpy(o->dims, s.bo.dims, sizeof(int64_t) * (size_t)s.bo.rank);
     if (a->rank > 1) o->dims[o->rank++] = s.M;
@@ -199,6 +200,7 @@ static int gemm_infer(const node_t *n, const tensor_t *const *in, tensor_t *out,
                              KERN_SHAPE(c), (long long)M, (long long)N);
     }
     out[0].dtype = a->dtype;
+    out[0].map_keys = NULL;
     out[0].rank = 2;
     out[0].dims[0] = M;
     out[0].dims[1] = N;

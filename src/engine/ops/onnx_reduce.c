@@ -10,9 +10,10 @@ typedef enum red_kind { RED_SUM, RED_MEAN, RED_MAX } red_kind_t;
 
 /* ==== kernels ==== */
 
-/* Three shapes cover a reduction once size-1 dims are dropped and neighbours of the same kind
- * merged: rows ([keep, R], each output a contiguous row), columns ([keep, R, inner], each
- * output row a fold of R contiguous rows), and anything else, walked element by element. */
+/* Once size-1 dims are dropped and neighbours of the same kind merged, a reduction is built
+ * from three loops: rows (an innermost reduced group, each result a contiguous row), columns
+ * ([keep, R, inner], each output row a fold of R contiguous rows), and a general walk, element
+ * by element, for reduced groups in several places. */
 #define RED_KERNELS(sfx, T, ADD)                                                                   \
     static void sum_rows_##sfx(const T *x, T *y, int64_t rows, int64_t R)                          \
     {                                                                                              \
@@ -194,6 +195,24 @@ static void divide(dtype_t t, void *y, int64_t n, int64_t cnt)
     default: CALL(i8, int8_t); break;                                                              \
     }
 
+/* y[i] = sum or max of x[i * len .. (i + 1) * len). */
+static void fold_rows(dtype_t t, int max, const void *xd, void *yd, int64_t rows, int64_t len)
+{
+    if (t == DT_FLOAT) {
+        const float *xf = xd;
+        for (int64_t i = 0; i < rows; i++)
+            ((float *)yd)[i] =
+                max ? kern_max_f32(xf + i * len, len) : kern_sum_f32(xf + i * len, len);
+    } else if (t == DT_DOUBLE && !max) {
+        for (int64_t i = 0; i < rows; i++)
+            ((double *)yd)[i] = kern_sum_f64((const double *)xd + i * len, len);
+    } else {
+#define ROWS(sfx, T) max ? max_rows_##sfx(xd, yd, rows, len) : sum_rows_##sfx(xd, yd, rows, len)
+        DISPATCH(t, ROWS)
+#undef ROWS
+    }
+}
+
 static int red_run(red_kind_t k, const node_t *n, const tensor_t *const *in, tensor_t *out,
                    exec_ctx_t *x)
 {
@@ -231,27 +250,21 @@ static int red_run(red_kind_t k, const node_t *n, const tensor_t *const *in, ten
     int max = k == RED_MAX;
     const void *xd = a->data;
     void *yd = out[0].data;
+    /* An innermost reduced group is folded first, contiguous row by row, as ONNX Runtime does
+     * (its per-row sums are what a [R,K,R] sum then adds up); what is left to reduce has its
+     * innermost group kept. */
     if (r[g - 1]) {
-        int64_t rows = g >= 2 ? d[g - 2] : 1;
-        if (g <= 2) {
-#define ROWS(sfx, T)                                                                               \
-    max ? max_rows_##sfx(xd, yd, rows, d[g - 1]) : sum_rows_##sfx(xd, yd, rows, d[g - 1])
-            if (t == DT_FLOAT) {
-                for (int64_t i = 0; i < rows; i++)
-                    ((float *)yd)[i] =
-                        max ? kern_max_f32((const float *)xd + i * d[g - 1], d[g - 1])
-                            : kern_sum_f32((const float *)xd + i * d[g - 1], d[g - 1]);
-            } else if (t == DT_DOUBLE && !max) {
-                for (int64_t i = 0; i < rows; i++)
-                    ((double *)yd)[i] = kern_sum_f64((const double *)xd + i * d[g - 1], d[g - 1]);
-            } else {
-                DISPATCH(t, ROWS)
-            }
-#undef ROWS
+        int64_t len = d[--g], rows = nin / len;
+        void *dst = g <= 1 ? yd : exec_scratch(x, (size_t)rows * dtype_size(t));
+        if (!dst) return exec_fail(x, "%s: out of memory", n->op_type);
+        fold_rows(t, max, xd, dst, rows, len);
+        xd = dst;
+        if (g <= 1) {
             if (k == RED_MEAN) divide(t, yd, nout, cnt);
             return 0;
         }
-    } else if (g <= 3 && (g < 3 || !r[0])) {
+    }
+    if (g <= 3) {
         int64_t outer = g == 3 ? d[0] : 1, inner = d[g - 1];
 #define COLS(sfx, T) cols_##sfx(xd, yd, outer, d[g - 2], inner, max)
         DISPATCH(t, COLS)
@@ -259,7 +272,7 @@ static int red_run(red_kind_t k, const node_t *n, const tensor_t *const *in, ten
         if (k == RED_MEAN) divide(t, yd, nout, cnt);
         return 0;
     }
-    /* Several separate reduced groups: walk the input once, each element folding into its
+    /* Reduced groups in several places: walk the input once, each element folding into its
      * output, whose stride is 0 along reduced groups. */
     int64_t ostr[TENSOR_MAX_RANK], s = 1;
     for (int i = g - 1; i >= 0; i--) {

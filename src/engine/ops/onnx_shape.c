@@ -1,6 +1,6 @@
 /* Shape and data-movement ops: Identity, Reshape, Flatten, Squeeze, Unsqueeze (which only
- * change the shape and copy the bytes), Shape, Concat, Gather, Constant. Each works on any
- * element type, strings included (their pointers are copied). */
+ * change the shape and copy the bytes), Shape, Transpose, Concat, Gather, Constant. Each works on
+ * any element type, strings included (their pointers are copied). */
 #include <stdio.h>
 #include <string.h>
 
@@ -274,6 +274,91 @@ static int shape_run(const node_t *n, const tensor_t *const *in, tensor_t *out, 
     return 0;
 }
 
+/* ==== Transpose ==== */
+
+static int transpose_perm(const node_t *n, const tensor_t *a, int *perm, char *err, size_t errlen)
+{
+    int64_t np;
+    const int64_t *p = node_attr_ints(n, "perm", &np);
+    int seen[TENSOR_MAX_RANK] = {0};
+    if (!p) {
+        for (int i = 0; i < a->rank; i++) perm[i] = a->rank - 1 - i;
+        return 0;
+    }
+    if (np != a->rank)
+        return kern_fail(err, errlen, "Transpose: perm %s has %lld entries for input %s",
+                         INTS_STR(p, np), (long long)np, KERN_SHAPE(a));
+    for (int i = 0; i < a->rank; i++) {
+        int ax = ops_axis(p[i], a->rank);
+        if (ax < 0 || seen[ax])
+            return kern_fail(err, errlen, "Transpose: perm %s is not a permutation of 0..%d",
+                             INTS_STR(p, np), a->rank - 1);
+        seen[ax] = 1;
+        perm[i] = ax;
+    }
+    return 0;
+}
+
+static int transpose_infer(const node_t *n, const tensor_t *const *in, tensor_t *out, char *err,
+                           size_t errlen)
+{
+    if (need_input(n, in, 0, err, errlen) || check_type(n, in[0], err, errlen)) return -1;
+    int perm[TENSOR_MAX_RANK];
+    if (transpose_perm(n, in[0], perm, err, errlen) < 0) return -1;
+    out[0] = *in[0];
+    out[0].data = NULL;
+    out[0].map_keys = NULL;
+    for (int i = 0; i < in[0]->rank; i++) out[0].dims[i] = in[0]->dims[perm[i]];
+    return 0;
+}
+
+/* Walks the output in order; the input offset follows through permuted strides, innermost output
+ * dim in the inner loop. Elements move as fixed-size integers where the size allows. */
+#define TRANSPOSE_INNER(T)                                                                         \
+    for (int64_t j = 0; j < len; j++) ((T *)o)[j] = ((const T *)src)[j * s];
+
+static int transpose_run(const node_t *n, const tensor_t *const *in, tensor_t *out, exec_ctx_t *x)
+{
+    const tensor_t *a = in[0];
+    int perm[TENSOR_MAX_RANK], r = a->rank;
+    char err[256];
+    if (transpose_perm(n, a, perm, err, sizeof err) < 0) return exec_fail(x, "%s", err);
+    size_t es = dtype_size(a->dtype);
+    int64_t total = tensor_numel(a);
+    if (total == 0) return 0;
+    if (r == 0) {
+        memcpy(out[0].data, a->data, es);
+        return 0;
+    }
+    int64_t istr[TENSOR_MAX_RANK], st[TENSOR_MAX_RANK], idx[TENSOR_MAX_RANK] = {0};
+    istr[r - 1] = 1;
+    for (int i = r - 2; i >= 0; i--) istr[i] = istr[i + 1] * a->dims[i + 1];
+    for (int i = 0; i < r; i++) st[i] = istr[perm[i]];
+    const int64_t *od = out[0].dims;
+    int64_t len = od[r - 1], s = st[r - 1], off = 0;
+    char *o = out[0].data;
+    for (int64_t done = 0; done < total; done += len) {
+        const char *src = (const char *)a->data + off * (int64_t)es;
+        switch (es) {
+        case 1: TRANSPOSE_INNER(uint8_t) break;
+        case 2: TRANSPOSE_INNER(uint16_t) break;
+        case 4: TRANSPOSE_INNER(uint32_t) break;
+        case 8: TRANSPOSE_INNER(uint64_t) break;
+        default:
+            for (int64_t j = 0; j < len; j++)
+                memcpy(o + j * (int64_t)es, src + j * s * (int64_t)es, es);
+        }
+        o += len * (int64_t)es;
+        for (int k = r - 2; k >= 0; k--) {
+            off += st[k];
+            if (++idx[k] < od[k]) break;
+            off -= st[k] * od[k];
+            idx[k] = 0;
+        }
+    }
+    return 0;
+}
+
 /* ==== Concat ==== */
 
 static int concat_infer(const node_t *n, const tensor_t *const *in, tensor_t *out, char *err,
@@ -475,5 +560,6 @@ DEF(unsqueeze, "Unsqueeze", 1, unsqueeze_infer, copy_run)
 DEF(shape, "Shape", 1, shape_infer, shape_run)
 /* Concat-1 has a default axis of 1; from 4 the attribute is required. */
 DEF(concat, "Concat", 4, concat_infer, concat_run)
+DEF(transpose, "Transpose", 1, transpose_infer, transpose_run)
 DEF(gather, "Gather", 1, gather_infer, gather_run)
 DEF(constant, "Constant", 1, constant_infer, constant_run)
