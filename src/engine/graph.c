@@ -60,11 +60,27 @@ static int resolve_ops(graph_t *g, char *err, size_t errlen)
         int64_t v = opset_of(g, n->domain);
         if (v < 0)
             return fail(err, errlen, ENG_EFORMAT,
-                        "node \"%s\" (%s) uses domain %s, which the model does not import",
-                        n->name, n->op_type, dom);
+                        "node \"%s\" (%s) uses domain %s, which the model does not import", n->name,
+                        n->op_type, dom);
         n->opset = (int)v;
         n->op = ops_find(n->domain, n->op_type, n->opset);
-        if (n->op) continue;
+        if (n->op) {
+            const op_arity_t *a = ops_find_arity(n->domain, n->op_type);
+            if (!a) continue;
+            if (n->nin < a->min_in || n->nin > a->max_in || n->nout < a->min_out ||
+                n->nout > a->max_out)
+                return fail(err, errlen, ENG_EFORMAT,
+                            "node \"%s\": %s takes %d to %d inputs and %d to %d outputs, has %d "
+                            "and %d",
+                            n->name, n->op_type, a->min_in, a->max_in, a->min_out, a->max_out,
+                            n->nin, n->nout);
+            for (int k = 0; k < a->min_in; k++)
+                if (n->in[k] < 0)
+                    return fail(err, errlen, ENG_EFORMAT,
+                                "node \"%s\": required input %d of %s is missing", n->name, k,
+                                n->op_type);
+            continue;
+        }
         if (ops_known(n->domain, n->op_type))
             return fail(err, errlen, ENG_EUNSUPPORTED,
                         "node \"%s\": %s at opset %s %lld is not supported", n->name, n->op_type,
@@ -129,8 +145,9 @@ static int toposort(eng_model_t *m, char *err, size_t errlen)
     if (count != n) {
         for (int i = 0; i < n; i++)
             if (pending[i] > 0) {
-                rc = fail(err, errlen, ENG_EFORMAT, "the graph has a cycle through node \"%s\" (%s)",
-                          g->nodes[i].name, g->nodes[i].op_type);
+                rc =
+                    fail(err, errlen, ENG_EFORMAT, "the graph has a cycle through node \"%s\" (%s)",
+                         g->nodes[i].name, g->nodes[i].op_type);
                 goto out;
             }
     }

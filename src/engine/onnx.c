@@ -36,8 +36,10 @@ static int fail(loader_t *L, const char *fmt, ...)
     return ENG_EFORMAT;
 }
 
+/* A string field as a NUL-terminated copy; a field of the wrong wire type reads as "". */
 static const char *str(loader_t *L, const pb_field_t *f)
 {
+    if (f->wire != PB_LEN) return arena_strndup(&L->g->arena, "", 0);
     return arena_strndup(&L->g->arena, (const char *)f->ptr, f->len);
 }
 

@@ -27,6 +27,9 @@ int pb_next(pb_t *r, pb_field_t *f)
     if (varint(&r->p, r->end, &key)) return -1;
     f->num = (uint32_t)(key >> 3);
     f->wire = (int)(key & 7);
+    f->ptr = NULL; /* only a PB_LEN field has a payload; never leave a stale one */
+    f->len = 0;
+    f->u = 0;
     if (f->num == 0 || key >> 32) return -1;
     switch (f->wire) {
     case PB_VARINT: return varint(&r->p, r->end, &f->u) ? -1 : 1;

@@ -24,6 +24,7 @@ typedef struct pb_field {
 
 static inline pb_t pb_init(const void *p, size_t len)
 {
+    if (!p) return (pb_t){NULL, NULL};
     return (pb_t){(const uint8_t *)p, (const uint8_t *)p + len};
 }
 /* Reads the next field. Returns 1 when a field was read, 0 at the end of the message, -1 when the
@@ -32,6 +33,7 @@ int pb_next(pb_t *r, pb_field_t *f);
 /* A PB_LEN field's payload as a nested reader. */
 static inline pb_t pb_sub(const pb_field_t *f)
 {
+    if (f->wire != PB_LEN) return pb_init(NULL, 0); /* not a message: read as empty */
     return pb_init(f->ptr, f->len);
 }
 

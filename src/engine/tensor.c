@@ -42,8 +42,11 @@ dtype_t dtype_from_name(const char *name)
 
 int64_t tensor_numel(const tensor_t *t)
 {
+    /* Saturates instead of overflowing: shapes come from untrusted files and requests, and the
+     * planner refuses anything this large anyway. */
     int64_t n = 1;
-    for (int i = 0; i < t->rank; i++) n *= t->dims[i];
+    for (int i = 0; i < t->rank; i++)
+        if (t->dims[i] < 0 || __builtin_mul_overflow(n, t->dims[i], &n)) return INT64_MAX;
     return n;
 }
 

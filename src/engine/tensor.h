@@ -42,7 +42,7 @@ size_t dtype_size(dtype_t t);
 const char *dtype_name(dtype_t t);
 /* Inverse of dtype_name (also accepts "STRING" for BYTES); DT_UNDEFINED if unknown. */
 dtype_t dtype_from_name(const char *name);
-/* Number of elements (1 for rank 0). */
+/* Number of elements (1 for rank 0); INT64_MAX if it overflows or a dim is negative. */
 int64_t tensor_numel(const tensor_t *t);
 /* numel * dtype_size, or SIZE_MAX when it would overflow. */
 size_t tensor_nbytes(const tensor_t *t);

@@ -661,8 +661,8 @@ static void test_tree_modes(void)
     tw_t w[] = {{5, 2, 0, 10.f}, {5, 3, 0, 20.f}, {5, 4, 0, 30.f}};
     set_trees(b, nodes, 5, w, 3, false);
     set_i(b, "n_targets", 1);
-    tensor_t x2 = TF(3, 2, 0.f, 0.f, 0.f, 3.f, 5.f, 3.f);
-    if (!go(b, &x2, NULL, out)) CHECK_F(out[0].data, 10.f, 20.f, 30.f);
+    tensor_t x2 = TF(3, 2, 0.f, 0.f, 5.f, 0.f, 0.f, 3.f);
+    if (!go(b, &x2, NULL, out)) CHECK_F(out[0].data, 20.f, 30.f, 10.f);
 }
 
 static void test_tree_regressor(void)

@@ -444,6 +444,7 @@ static int afe_infer(const node_t *n, const tensor_t *const *in, tensor_t *out, 
                      size_t errlen)
 {
     const tensor_t *X = in[0], *Y = in[1];
+    (void)n;
     if (!ml_numeric(X->dtype) && X->dtype != DT_STRING)
         return ml_fail(err, errlen, "ArrayFeatureExtractor: X cannot be %s",
                        dtype_name(X->dtype));

@@ -14,12 +14,12 @@ static const char *const mode_names[] = {"BRANCH_LEQ", "BRANCH_LT",  "BRANCH_GTE
 typedef enum { AGG_SUM, AGG_AVERAGE, AGG_MIN, AGG_MAX } agg_t;
 
 typedef struct tnode {
-    float thr;      /* branch: threshold; leaf in single-value mode: the leaf's value */
-    int32_t feat;   /* branch: feature index */
-    int32_t yes;    /* branch: next node when the comparison holds; leaf: first weight */
-    int32_t no;     /* branch: next node otherwise; leaf: number of weights */
-    uint8_t mode;   /* TN_* */
-    uint8_t nan_yes; /* a NaN feature takes the `yes` branch (nodes_missing_value_tracks_true) */
+    float thr;     /* branch: threshold; leaf in single-value mode: the leaf's value */
+    int32_t feat;  /* branch: feature index; leaf: 0 */
+    int32_t kid[2]; /* branch: next node when the comparison fails [0] or holds [1]; a leaf points
+                     * to itself, so stepping past it is harmless (see eval's row groups) */
+    uint8_t mode;  /* TN_* */
+    uint8_t nan_yes; /* a NaN feature takes kid[1] (nodes_missing_value_tracks_true) */
 } tnode_t;
 
 typedef struct tweight {
@@ -39,6 +39,7 @@ typedef struct trees {
     int64_t max_feat; /* largest feature index used, -1 if none */
     int32_t *roots;
     tnode_t *nodes;
+    int32_t *wfirst, *wcount; /* per node: a leaf's weights w[wfirst .. wfirst + wcount) */
     double *thr64;    /* per node, thr in double (the double-input path) */
     tweight_t *w;
     double *w64;
@@ -57,18 +58,19 @@ int ml_tree_block = 128;
 /* ============================== evaluation ============================== */
 
 /* Walks one tree from node i to its leaf. T is float (FLOAT and integer inputs, compared with the
- * float thresholds as ORT does) or double (DOUBLE input, or DOUBLE *_as_tensor thresholds). */
+ * float thresholds as ORT does) or double (DOUBLE input, or DOUBLE *_as_tensor thresholds). The
+ * child is picked by indexing kid[] with the comparison, which compiles without a branch. */
 #define DEFINE_WALK(NAME, T, THR)                                                                  \
     static inline int32_t NAME(const trees_t *t, int32_t i, const T *x)                            \
     {                                                                                              \
         const tnode_t *nd = t->nodes;                                                              \
         if (t->all_leq) {                                                                          \
-            while (nd[i].mode != TN_LEAF) i = x[nd[i].feat] <= THR(i) ? nd[i].yes : nd[i].no;      \
+            while (nd[i].mode != TN_LEAF) i = nd[i].kid[x[nd[i].feat] <= THR(i)];                  \
             return i;                                                                              \
         }                                                                                          \
         while (nd[i].mode != TN_LEAF) {                                                            \
             T v = x[nd[i].feat], th = THR(i);                                                      \
-            bool c;                                                                                \
+            int c;                                                                                 \
             switch (nd[i].mode) {                                                                  \
             case TN_LEQ: c = v <= th; break;                                                       \
             case TN_LT: c = v < th; break;                                                         \
@@ -77,8 +79,8 @@ int ml_tree_block = 128;
             case TN_EQ: c = v == th; break;                                                        \
             default: c = v != th; break;                                                           \
             }                                                                                      \
-            if (!c && nd[i].nan_yes && isnan(v)) c = true;                                         \
-            i = c ? nd[i].yes : nd[i].no;                                                          \
+            if (!c && nd[i].nan_yes && isnan(v)) c = 1;                                            \
+            i = nd[i].kid[c];                                                                      \
         }                                                                                          \
         return i;                                                                                  \
     }
@@ -88,41 +90,60 @@ int ml_tree_block = 128;
 DEFINE_WALK(walk32, float, THR32)
 DEFINE_WALK(walk64, double, THR64)
 
+/* Adds one leaf's votes to a row's accumulators a[nout] and vote flags h[nout]. */
+#define DEFINE_ADD(NAME, T, LEAFV, WV)                                                             \
+    static inline void NAME(const trees_t *t, int32_t leaf, T *a, uint8_t *h)                      \
+    {                                                                                              \
+        if (t->single) {                                                                           \
+            T v = LEAFV(leaf);                                                                     \
+            if (t->agg <= AGG_AVERAGE)                                                             \
+                *a += v;                                                                           \
+            else if (!*h || (t->agg == AGG_MIN ? v < *a : v > *a))                                 \
+                *a = v;                                                                            \
+            *h = 1;                                                                                \
+            return;                                                                                \
+        }                                                                                          \
+        for (int32_t j = t->wfirst[leaf]; j < t->wfirst[leaf] + t->wcount[leaf]; j++) {            \
+            int32_t c = t->w[j].target;                                                            \
+            T v = WV(j);                                                                           \
+            if (t->agg <= AGG_AVERAGE)                                                             \
+                a[c] += v;                                                                         \
+            else if (!h[c] || (t->agg == AGG_MIN ? v < a[c] : v > a[c]))                           \
+                a[c] = v;                                                                          \
+            h[c] = 1;                                                                              \
+        }                                                                                          \
+    }
+
 /* Aggregates every tree over nb rows (stride nfeat) into acc[nb, nout] (in T, as ORT accumulates
- * in its threshold type) and has[] (which targets some leaf voted for). */
-#define DEFINE_EVAL(NAME, T, WALK, LEAFV, WV)                                                      \
+ * in its threshold type) and has[] (which targets some leaf voted for). With BRANCH_LEQ-only
+ * trees, four rows descend a tree together: their loads and compares are independent, so they
+ * overlap instead of waiting on one another; a row already at its leaf just stays there. */
+#define DEFINE_EVAL(NAME, T, WALK, ADD, THR)                                                       \
     static void NAME(const trees_t *t, const T *xb, int64_t nb, int64_t nfeat, T *acc,             \
                      uint8_t *has)                                                                 \
     {                                                                                              \
+        const tnode_t *nd = t->nodes;                                                              \
         int64_t no = t->nout;                                                                      \
         memset(acc, 0, (size_t)(nb * no) * sizeof(T));                                             \
         memset(has, 0, (size_t)(nb * no));                                                         \
         for (int32_t k = 0; k < t->ntrees; k++) {                                                  \
             int32_t root = t->roots[k];                                                            \
-            for (int64_t r = 0; r < nb; r++) {                                                     \
-                int32_t leaf = WALK(t, root, xb + r * nfeat);                                      \
-                if (t->single) {                                                                   \
-                    T v = LEAFV(leaf), *a = acc + r;                                               \
-                    if (t->agg <= AGG_AVERAGE)                                                     \
-                        *a += v;                                                                   \
-                    else if (!has[r] || (t->agg == AGG_MIN ? v < *a : v > *a))                     \
-                        *a = v;                                                                    \
-                    has[r] = 1;                                                                    \
-                    continue;                                                                      \
+            int64_t r = 0;                                                                         \
+            if (t->all_leq)                                                                        \
+                for (; r + 8 <= nb; r += 8) {                                                      \
+                    int32_t i[8];                                                                  \
+                    for (int g = 0; g < 8; g++) i[g] = root;                                       \
+                    for (;;) {                                                                     \
+                        int all = 1;                                                               \
+                        for (int g = 0; g < 8; g++) all &= nd[i[g]].mode == TN_LEAF;               \
+                        if (all) break;                                                            \
+                        for (int g = 0; g < 8; g++)                                                \
+                            i[g] = nd[i[g]].kid[xb[(r + g) * nfeat + nd[i[g]].feat] <= THR(i[g])]; \
+                    }                                                                              \
+                    for (int g = 0; g < 8; g++) ADD(t, i[g], acc + (r + g) * no, has + (r + g) * no); \
                 }                                                                                  \
-                const tnode_t *lf = &t->nodes[leaf];                                               \
-                T *a = acc + r * no;                                                               \
-                uint8_t *h = has + r * no;                                                         \
-                for (int32_t j = lf->yes; j < lf->yes + lf->no; j++) {                             \
-                    int32_t c = t->w[j].target;                                                    \
-                    T v = WV(j);                                                                   \
-                    if (t->agg <= AGG_AVERAGE)                                                     \
-                        a[c] += v;                                                                 \
-                    else if (!h[c] || (t->agg == AGG_MIN ? v < a[c] : v > a[c]))                   \
-                        a[c] = v;                                                                  \
-                    h[c] = 1;                                                                      \
-                }                                                                                  \
-            }                                                                                      \
+            for (; r < nb; r++)                                                                    \
+                ADD(t, WALK(t, root, xb + r * nfeat), acc + r * no, has + r * no);                 \
         }                                                                                          \
     }
 
@@ -130,8 +151,10 @@ DEFINE_WALK(walk64, double, THR64)
 #define LEAF64(i) t->thr64[i]
 #define W32(j) t->w[j].w
 #define W64(j) t->w64[j]
-DEFINE_EVAL(eval32, float, walk32, LEAF32, W32)
-DEFINE_EVAL(eval64, double, walk64, LEAF64, W64)
+DEFINE_ADD(add32, float, LEAF32, W32)
+DEFINE_ADD(add64, double, LEAF64, W64)
+DEFINE_EVAL(eval32, float, walk32, add32, THR32)
+DEFINE_EVAL(eval64, double, walk64, add64, THR64)
 
 /* Rounds to float when evaluating in float, so the finishing arithmetic below (done in double)
  * lands on the values ORT's float arithmetic gives. */
@@ -293,8 +316,10 @@ static int trees_run(const node_t *n, const tensor_t *const *in, tensor_t *out, 
         return exec_fail(x, "%s: the trees use feature %lld but X has %lld features", n->op_type,
                          (long long)t->max_feat, (long long)nfeat);
     /* scratch: a converted block of X, the accumulators, the vote flags, one row in double */
-    size_t xbytes = (size_t)(B * nfeat) * esz, abytes = (size_t)(B * no) * esz;
-    size_t hbytes = ((size_t)(B * no) + 7) & ~(size_t)7;
+    /* each part rounded to 64 bytes so the doubles stay aligned */
+    size_t xbytes = ((size_t)(B * nfeat) * esz + 63) & ~(size_t)63;
+    size_t abytes = ((size_t)(B * no) * esz + 63) & ~(size_t)63;
+    size_t hbytes = ((size_t)(B * no) + 63) & ~(size_t)63;
     char *mem = exec_scratch(x, xbytes + abytes + hbytes + (size_t)no * sizeof(double));
     if (!mem) return exec_fail(x, "%s: out of memory", n->op_type);
     void *xbuf = mem, *acc = mem + xbytes;
@@ -563,7 +588,9 @@ static int trees_prepare(graph_t *g, node_t *n, trees_t *t, const tattrs_t *a, c
     t->nnodes = cnt;
     t->nodes = arena_alloc(&g->arena, (size_t)cnt * sizeof(tnode_t));
     t->thr64 = arena_alloc(&g->arena, (size_t)cnt * sizeof(double));
-    if (!t->nodes || !t->thr64) {
+    t->wfirst = arena_alloc(&g->arena, (size_t)cnt * sizeof(int32_t));
+    t->wcount = arena_alloc(&g->arena, (size_t)cnt * sizeof(int32_t));
+    if (!t->nodes || !t->thr64 || !t->wfirst || !t->wcount) {
         rc = ml_fail(err, errlen, "%s: out of memory", a->op);
         goto out;
     }
@@ -574,10 +601,13 @@ static int trees_prepare(graph_t *g, node_t *n, trees_t *t, const tattrs_t *a, c
         nd->mode = m.mode[i];
         nd->thr = (float)vals[i];
         t->thr64[j] = vals[i];
-        if (nd->mode == TN_LEAF) continue;
+        if (nd->mode == TN_LEAF) {
+            nd->kid[0] = nd->kid[1] = j;
+            continue;
+        }
         nd->feat = (int32_t)featids[i];
-        nd->yes = m.newidx[m.yes[i]];
-        nd->no = m.newidx[m.no[i]];
+        nd->kid[1] = m.newidx[m.yes[i]];
+        nd->kid[0] = m.newidx[m.no[i]];
         nd->nan_yes = c_miss && miss[i] ? 1 : 0;
     }
 
@@ -624,13 +654,11 @@ static int trees_prepare(graph_t *g, node_t *n, trees_t *t, const tattrs_t *a, c
         rc = ml_fail(err, errlen, "%s: out of memory", a->op);
         goto out;
     }
-    for (int32_t j = 0; j < cnt; j++)
-        if (t->nodes[j].mode == TN_LEAF) t->nodes[j].yes = m.cnt[j];
+    for (int32_t j = 0; j < cnt; j++) t->wfirst[j] = m.cnt[j];
     for (int64_t i = 0; i < c_wn; i++) {
         int32_t u = find_node(m.keys, N, wtree[i], wnode[i]);
         if (m.mode[u] != TN_LEAF || m.newidx[u] < 0) continue;
-        tnode_t *lf = &t->nodes[m.newidx[u]];
-        int32_t k = lf->yes + lf->no++;
+        int32_t j = m.newidx[u], k = t->wfirst[j] + t->wcount[j]++;
         t->w[k] = (tweight_t){(int32_t)wid[i], (float)wts[i]};
         t->w64[k] = wts[i];
     }
@@ -639,10 +667,9 @@ static int trees_prepare(graph_t *g, node_t *n, trees_t *t, const tattrs_t *a, c
     t->single = !t->classifier && t->nout == 1;
     if (t->single)
         for (int32_t j = 0; j < cnt; j++) {
-            tnode_t *lf = &t->nodes[j];
-            if (lf->mode != TN_LEAF || lf->no == 0) continue;
-            lf->thr = t->w[lf->yes].w;
-            t->thr64[j] = t->w64[lf->yes];
+            if (t->nodes[j].mode != TN_LEAF || t->wcount[j] == 0) continue;
+            t->nodes[j].thr = t->w[t->wfirst[j]].w;
+            t->thr64[j] = t->w64[t->wfirst[j]];
         }
     n->state = t;
 out:

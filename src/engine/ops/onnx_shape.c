@@ -105,7 +105,8 @@ static int reshape_infer(const node_t *n, const tensor_t *const *in, tensor_t *o
         }
         has_zero |= v == 0;
         o->dims[i] = v;
-        known *= v;
+        if (__builtin_mul_overflow(known, v, &known))
+            return kern_fail(err, errlen, "Reshape: shape %s is too large", INTS_STR(s, ns));
     }
     int64_t total = tensor_numel(a);
     if (infer_at >= 0) {

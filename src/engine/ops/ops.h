@@ -56,6 +56,18 @@ int ops_broadcast_shape(const tensor_t *a, const tensor_t *b, tensor_t *out, cha
 /* Normalises a possibly negative axis against rank r; -1 if out of range. */
 int ops_axis(int64_t axis, int r);
 
+/* Input and output counts an operator accepts (from the ONNX schemas; ops/arity.c is generated
+ * by tools/gen_op_arity.py). The loader checks every node against them, so an op's infer and run
+ * may rely on its required inputs being present. */
+typedef struct op_arity {
+    const char *domain;
+    const char *name;
+    int min_in, max_in, min_out, max_out;
+} op_arity_t;
+extern const op_arity_t ops_arity[]; /* terminated by a NULL name */
+/* The arity entry of domain/name, or NULL. */
+const op_arity_t *ops_find_arity(const char *domain, const char *name);
+
 /* Every op, per family (NULL-terminated), listed by ops/registry.c. */
 extern const op_def_t *const ops_onnx[]; /* ai.onnx */
 extern const op_def_t *const ops_ml[];   /* ai.onnx.ml */

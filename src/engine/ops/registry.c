@@ -36,6 +36,14 @@ int ops_known(const char *domain, const char *name)
     return 0;
 }
 
+const op_arity_t *ops_find_arity(const char *domain, const char *name)
+{
+    domain = norm_domain(domain);
+    for (const op_arity_t *a = ops_arity; a->name; a++)
+        if (strcmp(a->name, name) == 0 && strcmp(a->domain, domain) == 0) return a;
+    return NULL;
+}
+
 void *exec_scratch(exec_ctx_t *x, size_t n)
 {
     if (n <= x->scratch_cap) return x->scratch;
