@@ -1,11 +1,15 @@
 /* inferd command line: parses flags into a config, wires the subsystems, runs until a signal,
  * then shuts down in reverse order. */
+#define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "api/api.h"
 #include "cli/cli.h"
@@ -42,6 +46,17 @@ static void serve_usage(FILE *out)
                  "  --print-config           print the effective settings and exit\n"
                  "  --help                   show this help\n");
     config_print_help(out);
+}
+
+static int sig_pipe[2] = {-1, -1};
+
+static void on_signal(int sig)
+{
+    int saved = errno;
+    unsigned char b = (unsigned char)sig;
+    ssize_t r = write(sig_pipe[1], &b, 1); /* async-signal-safe; a full pipe loses nothing new */
+    (void)r;
+    errno = saved;
 }
 
 static void hook_debug(void *arg)
@@ -151,13 +166,20 @@ static int cmd_serve(int argc, char **argv)
 
     raise_fd_limit(&cfg);
 
-    /* Signals are taken synchronously by this thread; every thread inherits the mask. */
-    sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    /* Signals go through a handler that writes to a pipe this thread reads. Blocking them and
+     * calling sigwait() is not enough: libraries (OpenBLAS) start threads before main() with
+     * the signals unblocked, and the default action on such a thread would kill the process. */
+    if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK)) {
+        fprintf(stderr, "inferd serve: pipe: %s\n", strerror(errno));
+        rc = 1;
+        goto out;
+    }
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     http_router_t *rt = router_new();
@@ -193,8 +215,9 @@ static int cmd_serve(int argc, char **argv)
              cfg.api_keys[0] || cfg.api_key_hashes[0] ? "required" : "off");
 
     for (;;) {
-        int sig = 0;
-        if (sigwait(&sigs, &sig)) continue;
+        unsigned char sig = 0;
+        struct pollfd pfd = {.fd = sig_pipe[0], .events = POLLIN};
+        if (poll(&pfd, 1, -1) < 0 || read(sig_pipe[0], &sig, 1) != 1) continue;
         if (sig == SIGHUP) {
             log_info("SIGHUP: nothing to reload yet");
             continue;
