@@ -106,24 +106,38 @@ static int add_value(loader_t *L, const char *name, value_kind_t kind)
 
 /* =========================================================================== tensors ==== */
 
-/* Collects the occurrences of one repeated field of a message (packed or not). */
+/* The occurrences of one repeated field in a message, packed or not (proto2 files, which
+ * onnx.proto is, often write every element as its own field). A view: nothing is copied. */
 typedef struct fieldlist {
-    pb_field_t f[64];
-    int n;
+    pb_t msg;     /* the whole message */
+    uint32_t num; /* the field number; 0 until the first occurrence */
+    int64_t n;    /* occurrences */
 } fieldlist_t;
 
-static int fl_add(loader_t *L, fieldlist_t *fl, const pb_field_t *f)
+static int fl_add(loader_t *L, fieldlist_t *fl, const pb_t *msg, const pb_field_t *f)
 {
-    if (fl->n == 64) return fail(L, "a tensor splits one repeated field into over 64 parts");
-    fl->f[fl->n++] = *f;
+    (void)L;
+    fl->msg = *msg;
+    fl->num = f->num;
+    fl->n++;
     return 0;
+}
+
+/* Next occurrence of the field, from iterator state *it (start with fl->msg). */
+static bool fl_next(const fieldlist_t *fl, pb_t *it, pb_field_t *f)
+{
+    while (fl->n && pb_next(it, f) > 0)
+        if (f->num == fl->num) return true;
+    return false;
 }
 
 static int64_t fl_count(const fieldlist_t *fl, int elem)
 {
     int64_t n = 0;
-    for (int i = 0; i < fl->n; i++) {
-        int64_t c = pb_count_packed(&fl->f[i], elem);
+    pb_t it = fl->msg;
+    pb_field_t f;
+    while (fl_next(fl, &it, &f)) {
+        int64_t c = pb_count_packed(&f, elem);
         if (c < 0) return -1;
         n += c;
     }
@@ -161,6 +175,7 @@ static int map_external(loader_t *L, const char *location, const uint8_t **base,
 /* Parses a TensorProto into a tensor allocated in the graph arena. */
 static int parse_tensor(loader_t *L, pb_t r, tensor_t *t, const char **name_out)
 {
+    const pb_t msg = r;
     fieldlist_t dims = {.n = 0}, data = {.n = 0};
     int data_field = 0, data_type = 0, location = 0;
     const uint8_t *raw = NULL;
@@ -174,7 +189,7 @@ static int parse_tensor(loader_t *L, pb_t r, tensor_t *t, const char **name_out)
     while ((rc = pb_next(&r, &f)) > 0) {
         switch (f.num) {
         case 1:
-            if (fl_add(L, &dims, &f)) return ENG_EFORMAT;
+            if (fl_add(L, &dims, &msg, &f)) return ENG_EFORMAT;
             break;
         case 2: data_type = (int)f.u; break;
         case 8: name = str(L, &f); break;
@@ -193,16 +208,24 @@ static int parse_tensor(loader_t *L, pb_t r, tensor_t *t, const char **name_out)
                 if (kf.num == 2 && kf.wire == PB_LEN) val = str(L, &kf);
             }
             if (rc < 0 || !key || !val) return fail(L, "malformed external_data entry");
-            if (strcmp(key, "location") == 0) ext_location = val;
-            else if (strcmp(key, "offset") == 0) ext_offset = strtoll(val, NULL, 10);
-            else if (strcmp(key, "length") == 0) ext_length = strtoll(val, NULL, 10);
+            if (strcmp(key, "location") == 0)
+                ext_location = val;
+            else if (strcmp(key, "offset") == 0)
+                ext_offset = strtoll(val, NULL, 10);
+            else if (strcmp(key, "length") == 0)
+                ext_length = strtoll(val, NULL, 10);
             break;
         }
-        case 4: case 5: case 6: case 7: case 10: case 11:
+        case 4:
+        case 5:
+        case 6:
+        case 7:
+        case 10:
+        case 11:
             if (data_field && data_field != (int)f.num)
                 return fail(L, "tensor \"%s\" has data in two fields", name);
             data_field = (int)f.num;
-            if (fl_add(L, &data, &f)) return ENG_EFORMAT;
+            if (fl_add(L, &data, &msg, &f)) return ENG_EFORMAT;
             break;
         default: break;
         }
@@ -219,8 +242,9 @@ static int parse_tensor(loader_t *L, pb_t r, tensor_t *t, const char **name_out)
         return fail(L, "tensor \"%s\": bad dims (rank over %d?)", name, TENSOR_MAX_RANK);
     t->rank = (int)rank;
     int64_t k = 0;
-    for (int i = 0; i < dims.n; i++) {
-        int64_t got = pb_read_varints(&dims.f[i], t->dims + k, TENSOR_MAX_RANK - k);
+    pb_field_t ff;
+    for (pb_t it = dims.msg; fl_next(&dims, &it, &ff);) {
+        int64_t got = pb_read_varints(&ff, t->dims + k, TENSOR_MAX_RANK - k);
         if (got < 0) return fail(L, "tensor \"%s\": malformed dims", name);
         k += got;
     }
@@ -237,8 +261,8 @@ static int parse_tensor(loader_t *L, pb_t r, tensor_t *t, const char **name_out)
         size_t len = 0;
         if ((rc = map_external(L, ext_location, &base, &len))) return rc;
         if (ext_length < 0) ext_length = (int64_t)nbytes;
-        if (ext_offset < 0 || (uint64_t)ext_offset > len || (uint64_t)ext_length > len - (uint64_t)ext_offset ||
-            (size_t)ext_length != nbytes)
+        if (ext_offset < 0 || (uint64_t)ext_offset > len ||
+            (uint64_t)ext_length > len - (uint64_t)ext_offset || (size_t)ext_length != nbytes)
             return fail(L, "tensor \"%s\": external data range does not match its shape", name);
         raw = base + ext_offset;
         raw_len = (size_t)ext_length;
@@ -270,8 +294,8 @@ static int parse_tensor(loader_t *L, pb_t r, tensor_t *t, const char **name_out)
     case DT_FLOAT:
         if (data_field != 4) break;
         if (fl_count(&data, PB_I32) != numel) break;
-        for (int i = 0; i < data.n; i++)
-            got += pb_read_fixed32(&data.f[i], (uint32_t *)t->data + got, numel - got);
+        for (pb_t it = data.msg; fl_next(&data, &it, &ff);)
+            got += pb_read_fixed32(&ff, (uint32_t *)t->data + got, numel - got);
         break;
     case DT_DOUBLE:
     case DT_UINT64:
@@ -279,30 +303,38 @@ static int parse_tensor(loader_t *L, pb_t r, tensor_t *t, const char **name_out)
         if (data_field != (t->dtype == DT_DOUBLE ? 10 : 11)) break;
         if (fl_count(&data, t->dtype == DT_DOUBLE ? PB_I64 : PB_VARINT) != numel) break;
         if (t->dtype == DT_DOUBLE) {
-            for (int i = 0; i < data.n; i++)
-                got += pb_read_fixed64(&data.f[i], (uint64_t *)t->data + got, numel - got);
+            for (pb_t it = data.msg; fl_next(&data, &it, &ff);)
+                got += pb_read_fixed64(&ff, (uint64_t *)t->data + got, numel - got);
         } else {
             int64_t *tmp = arena_alloc(&L->g->arena, (size_t)numel * 8);
             if (!tmp) return ENG_ENOMEM;
-            for (int i = 0; i < data.n; i++)
-                got += pb_read_varints(&data.f[i], tmp + got, numel - got);
+            for (pb_t it = data.msg; fl_next(&data, &it, &ff);)
+                got += pb_read_varints(&ff, tmp + got, numel - got);
             for (int64_t i = 0; i < numel && got == numel; i++) {
-                if (t->dtype == DT_UINT64) ((uint64_t *)t->data)[i] = (uint64_t)tmp[i];
-                else ((uint32_t *)t->data)[i] = (uint32_t)tmp[i];
+                if (t->dtype == DT_UINT64)
+                    ((uint64_t *)t->data)[i] = (uint64_t)tmp[i];
+                else
+                    ((uint32_t *)t->data)[i] = (uint32_t)tmp[i];
             }
         }
         break;
     case DT_INT64:
         if (data_field != 7 || fl_count(&data, PB_VARINT) != numel) break;
-        for (int i = 0; i < data.n; i++)
-            got += pb_read_varints(&data.f[i], (int64_t *)t->data + got, numel - got);
+        for (pb_t it = data.msg; fl_next(&data, &it, &ff);)
+            got += pb_read_varints(&ff, (int64_t *)t->data + got, numel - got);
         break;
-    case DT_INT32: case DT_INT16: case DT_INT8: case DT_UINT16: case DT_UINT8: case DT_BOOL:
+    case DT_INT32:
+    case DT_INT16:
+    case DT_INT8:
+    case DT_UINT16:
+    case DT_UINT8:
+    case DT_BOOL:
     case DT_FLOAT16: {
         if (data_field != 5 || fl_count(&data, PB_VARINT) != numel) break;
         int64_t *tmp = arena_alloc(&L->g->arena, (size_t)numel * 8);
         if (!tmp) return ENG_ENOMEM;
-        for (int i = 0; i < data.n; i++) got += pb_read_varints(&data.f[i], tmp + got, numel - got);
+        for (pb_t it = data.msg; fl_next(&data, &it, &ff);)
+            got += pb_read_varints(&ff, tmp + got, numel - got);
         for (int64_t i = 0; i < numel && got == numel; i++) {
             switch (esize) {
             case 1: ((uint8_t *)t->data)[i] = (uint8_t)tmp[i]; break;
@@ -315,9 +347,10 @@ static int parse_tensor(loader_t *L, pb_t r, tensor_t *t, const char **name_out)
     case DT_STRING: {
         if (data_field != 6 || data.n != numel) break;
         const char **s = t->data;
-        for (int64_t i = 0; i < numel; i++) {
-            if (data.f[i].wire != PB_LEN) return fail(L, "tensor \"%s\": bad string", name);
-            s[i] = str(L, &data.f[i]);
+        int64_t i = 0;
+        for (pb_t it = data.msg; fl_next(&data, &it, &ff); i++) {
+            if (ff.wire != PB_LEN) return fail(L, "tensor \"%s\": bad string", name);
+            s[i] = str(L, &ff);
             if (!s[i]) return ENG_ENOMEM;
         }
         got = numel;
@@ -335,6 +368,8 @@ static int parse_tensor(loader_t *L, pb_t r, tensor_t *t, const char **name_out)
 
 static int parse_attr(loader_t *L, pb_t r, attr_t *a)
 {
+    const pb_t msg = r;
+    pb_field_t ff;
     memset(a, 0, sizeof *a);
     fieldlist_t floats = {.n = 0}, ints = {.n = 0};
     int nstrings = 0;
@@ -369,10 +404,10 @@ static int parse_attr(loader_t *L, pb_t r, attr_t *a)
         }
         case 6: has_g = true; break;
         case 7:
-            if (fl_add(L, &floats, &f)) return ENG_EFORMAT;
+            if (fl_add(L, &floats, &msg, &f)) return ENG_EFORMAT;
             break;
         case 8:
-            if (fl_add(L, &ints, &f)) return ENG_EFORMAT;
+            if (fl_add(L, &ints, &msg, &f)) return ENG_EFORMAT;
             break;
         case 9: nstrings++; break;
         default: break;
@@ -380,11 +415,11 @@ static int parse_attr(loader_t *L, pb_t r, attr_t *a)
     }
     if (rc < 0 || !a->name) return fail(L, "malformed AttributeProto");
     if (a->type == ATTR_UNDEFINED) { /* IR < 2 files: the set field says the type */
-        a->type = has_f   ? ATTR_FLOAT
-                  : has_i ? ATTR_INT
-                  : has_s ? ATTR_STRING
-                  : has_t ? ATTR_TENSOR
-                  : has_g ? ATTR_GRAPH
+        a->type = has_f      ? ATTR_FLOAT
+                  : has_i    ? ATTR_INT
+                  : has_s    ? ATTR_STRING
+                  : has_t    ? ATTR_TENSOR
+                  : has_g    ? ATTR_GRAPH
                   : floats.n ? ATTR_FLOATS
                   : ints.n   ? ATTR_INTS
                   : nstrings ? ATTR_STRINGS
@@ -396,8 +431,8 @@ static int parse_attr(loader_t *L, pb_t r, attr_t *a)
         float *v = arena_alloc(&L->g->arena, (size_t)(n ? n : 1) * sizeof(float));
         if (!v) return ENG_ENOMEM;
         int64_t got = 0;
-        for (int i = 0; i < floats.n; i++)
-            got += pb_read_fixed32(&floats.f[i], (uint32_t *)v + got, n - got);
+        for (pb_t it = floats.msg; fl_next(&floats, &it, &ff);)
+            got += pb_read_fixed32(&ff, (uint32_t *)v + got, n - got);
         a->floats = v;
         a->n = n;
     } else if (a->type == ATTR_INTS) {
@@ -406,7 +441,8 @@ static int parse_attr(loader_t *L, pb_t r, attr_t *a)
         int64_t *v = arena_alloc(&L->g->arena, (size_t)(n ? n : 1) * sizeof(int64_t));
         if (!v) return ENG_ENOMEM;
         int64_t got = 0;
-        for (int i = 0; i < ints.n; i++) got += pb_read_varints(&ints.f[i], v + got, n - got);
+        for (pb_t it = ints.msg; fl_next(&ints, &it, &ff);)
+            got += pb_read_varints(&ff, v + got, n - got);
         a->ints = v;
         a->n = n;
     } else if (a->type == ATTR_STRINGS) {
@@ -592,8 +628,9 @@ static int resolve_inputs(loader_t *L, pb_t r, node_t *n)
             const char *nm = str(L, &f);
             int v = nm ? find_value(L, nm) : -1;
             if (v < 0)
-                return fail(L, "node \"%s\" (%s): input \"%s\" is not produced by any node, "
-                               "initializer or graph input",
+                return fail(L,
+                            "node \"%s\" (%s): input \"%s\" is not produced by any node, "
+                            "initializer or graph input",
                             n->name, n->op_type, nm ? nm : "?");
             n->in[i] = v;
         }
@@ -704,8 +741,10 @@ static int parse_graph(loader_t *L, pb_t r)
             (rc = parse_type(L, pb_sub(&infos.f[i]), &g->values[v], NULL)))
             goto out;
     }
-    if (g->noutputs == 0) rc = fail(L, "the graph has no outputs");
-    else rc = 0;
+    if (g->noutputs == 0)
+        rc = fail(L, "the graph has no outputs");
+    else
+        rc = 0;
 out:
     free(nodes.f);
     free(inits.f);
@@ -727,9 +766,12 @@ int onnx_parse(eng_model_t *m, const void *data, size_t len, char *err, size_t e
     opset_import_t ops[8];
     int nops = 0;
     while ((rc = pb_next(&r, &f)) > 0) {
-        if (f.num == 1 && f.wire == PB_VARINT) g->ir_version = (int64_t)f.u;
-        else if (f.num == 2 && f.wire == PB_LEN) g->producer_name = str(&L, &f);
-        else if (f.num == 7 && f.wire == PB_LEN) graph_field = f, have_graph = true;
+        if (f.num == 1 && f.wire == PB_VARINT)
+            g->ir_version = (int64_t)f.u;
+        else if (f.num == 2 && f.wire == PB_LEN)
+            g->producer_name = str(&L, &f);
+        else if (f.num == 7 && f.wire == PB_LEN)
+            graph_field = f, have_graph = true;
         else if (f.num == 8 && f.wire == PB_LEN) {
             if (nops == 8) {
                 rc = fail(&L, "more than 8 opset imports");

@@ -102,9 +102,9 @@ static void set_tensor(nb_t *b, const char *name, dtype_t dt, int64_t n, const v
 }
 
 #define NELEM(T, ...) ((int64_t)(sizeof((T[]){__VA_ARGS__}) / sizeof(T)))
-#define INTS(...) (const int64_t[]){__VA_ARGS__}, NELEM(int64_t, __VA_ARGS__)
-#define FLOATS(...) (const float[]){__VA_ARGS__}, NELEM(float, __VA_ARGS__)
-#define STRS(...) (const char *const[]){__VA_ARGS__}, NELEM(const char *, __VA_ARGS__)
+#define INTS(...)     (const int64_t[]){__VA_ARGS__}, NELEM(int64_t, __VA_ARGS__)
+#define FLOATS(...)   (const float[]){__VA_ARGS__}, NELEM(float, __VA_ARGS__)
+#define STRS(...)     (const char *const[]){__VA_ARGS__}, NELEM(const char *, __VA_ARGS__)
 
 /* Finds the op for the node's domain/name/opset and prepares it; -1 with ERR on failure. */
 static int prepare(nb_t *b)
@@ -171,8 +171,8 @@ static void check_f(const float *got, const float *want, int n, int line)
     for (int i = 0; i < n; i++)
         if (!feq(got[i], want[i])) {
             th_failed++;
-            fprintf(stderr, "%s:%d: value [%d] = %.9g, expected %.9g\n", __FILE__, line, i,
-                    got[i], want[i]);
+            fprintf(stderr, "%s:%d: value [%d] = %.9g, expected %.9g\n", __FILE__, line, i, got[i],
+                    want[i]);
             return;
         }
     th_passed++;
@@ -276,8 +276,7 @@ static void test_linear_classifier(void)
          0.350131869f, 0.316812426f, 0.333055764f},
         {0.750260115f, 0.249739885f, 0.0f, 0.377540678f, 0.622459352f, 0.0f, 0.524979174f,
          0.475020826f, 0.0f},
-        {0.125662014f, NAN, -INFINITY, NAN, -0.674574316f, -INFINITY, -1.64466965f, NAN,
-         -INFINITY},
+        {0.125662014f, NAN, -INFINITY, NAN, -0.674574316f, -INFINITY, -1.64466965f, NAN, -INFINITY},
     };
     for (int p = 0; p < 5; p++) {
         nb_t *b = node_new("LinearClassifier", 1, 1, 2);
@@ -626,8 +625,11 @@ static void set_trees(nb_t *b, const tn_t *nodes, int nn, const tw_t *w, int nw,
     set_floats(b, classifier ? "class_weights" : "target_weights", v, nw);
 }
 
-#define STUMP(tr, thr) {tr, 0, 0, thr, "BRANCH_LEQ", 1, 2}, {tr, 1, 0, 0, "LEAF", 0, 0}, \
-                       {tr, 2, 0, 0, "LEAF", 0, 0}
+#define STUMP(tr, thr)                                                                             \
+    {tr, 0, 0, thr, "BRANCH_LEQ", 1, 2}, {tr, 1, 0, 0, "LEAF", 0, 0},                              \
+    {                                                                                              \
+        tr, 2, 0, 0, "LEAF", 0, 0                                                                  \
+    }
 
 static void test_tree_modes(void)
 {
@@ -641,7 +643,8 @@ static void test_tree_modes(void)
     for (int k = 0; k < 6; k++)
         for (int track = 0; track < 2; track++) {
             nb_t *b = node_new("TreeEnsembleRegressor", 3, 1, 1);
-            tn_t nodes[] = {{0, 0, 0, 0.f, modes[k], 1, 2}, {0, 1, 0, 0, "LEAF", 0, 0},
+            tn_t nodes[] = {{0, 0, 0, 0.f, modes[k], 1, 2},
+                            {0, 1, 0, 0, "LEAF", 0, 0},
                             {0, 2, 0, 0, "LEAF", 0, 0}};
             tw_t w[] = {{0, 1, 0, 1.f}, {0, 2, 0, 2.f}};
             set_trees(b, nodes, 3, w, 2, false);
@@ -655,8 +658,10 @@ static void test_tree_modes(void)
         }
     /* Mixed modes in one tree, two features, node ids out of order and a root listed first. */
     nb_t *b = node_new("TreeEnsembleRegressor", 1, 1, 1);
-    tn_t nodes[] = {{5, 0, 1, 2.5f, "BRANCH_GT", 2, 1}, {5, 2, 0, 0, "LEAF", 0, 0},
-                    {5, 1, 0, 1.f, "BRANCH_LT", 3, 4},  {5, 4, 0, 0, "LEAF", 0, 0},
+    tn_t nodes[] = {{5, 0, 1, 2.5f, "BRANCH_GT", 2, 1},
+                    {5, 2, 0, 0, "LEAF", 0, 0},
+                    {5, 1, 0, 1.f, "BRANCH_LT", 3, 4},
+                    {5, 4, 0, 0, "LEAF", 0, 0},
                     {5, 3, 0, 0, "LEAF", 0, 0}};
     tw_t w[] = {{5, 2, 0, 10.f}, {5, 3, 0, 20.f}, {5, 4, 0, 30.f}};
     set_trees(b, nodes, 5, w, 3, false);
@@ -788,117 +793,122 @@ static void test_tree_regressor(void)
 
 /* The two-class table: every combination of which class ids carry weights, their signs, the
  * base_values count and the post_transform, on one stump (x=-1 -> node 1, x=1 -> node 2) with
- * labels 10, 20. Expected labels and Z from ORT 1.30.0. */
+ * labels 10, 20. Expected labels and Z from ORT 1.30.0. Configurations (cfgs[] below): c1+ / c1+-
+ * only class 1 votes (positive / mixed weights), c0+ / c0+- only class 0, split / split+- class 0
+ * on one leaf and class 1 on the other, full both classes on both leaves; base 1 = (0.25),
+ * base 2 = (0.25, 0.5). */
 static const struct {
     int cfg, base, post;
     int64_t y[2];
     float z[4];
 } bin_table[] = {
-    {0, 0, 0, {10, 20}, {0.0f, 0.300000012f, 0.0f, 0.800000012f}}, /* only class1 pos, base None, NONE */
-    {0, 0, 1, {10, 20}, {0.5f, 0.574442506f, 0.5f, 0.689974487f}}, /* only class1 pos, base None, LOGISTIC */
-    {0, 0, 2, {10, 20}, {0.425557464f, 0.574442506f, 0.310025543f, 0.689974487f}}, /* only class1 pos, base None, SOFTMAX */
-    {0, 0, 3, {10, 20}, {0.0f, 1.0f, 0.0f, 1.0f}}, /* only class1 pos, base None, SOFTMAX_ZERO */
-    {0, 0, 4, {10, 20}, {-INFINITY, -0.524445891f, -INFINITY, 0.841756105f}}, /* only class1 pos, base None, PROBIT */
-    {0, 1, 0, {10, 20}, {0.0f, 0.300000012f, 0.0f, 0.800000012f}}, /* only class1 pos, base [0.25], NONE */
-    {0, 1, 1, {10, 20}, {0.5f, 0.574442506f, 0.5f, 0.689974487f}}, /* only class1 pos, base [0.25], LOGISTIC */
-    {0, 1, 2, {10, 20}, {0.425557464f, 0.574442506f, 0.310025543f, 0.689974487f}}, /* only class1 pos, base [0.25], SOFTMAX */
-    {0, 1, 3, {10, 20}, {0.0f, 1.0f, 0.0f, 1.0f}}, /* only class1 pos, base [0.25], SOFTMAX_ZERO */
-    {0, 1, 4, {10, 20}, {-INFINITY, -0.524445891f, -INFINITY, 0.841756105f}}, /* only class1 pos, base [0.25], PROBIT */
-    {0, 2, 0, {10, 10}, {0.0f, 0.5f, 0.0f, 0.5f}}, /* only class1 pos, base [0.25, 0.5], NONE */
-    {0, 2, 1, {10, 10}, {0.5f, 0.622459352f, 0.5f, 0.622459352f}}, /* only class1 pos, base [0.25, 0.5], LOGISTIC */
-    {0, 2, 2, {10, 10}, {0.377540678f, 0.622459352f, 0.377540678f, 0.622459352f}}, /* only class1 pos, base [0.25, 0.5], SOFTMAX */
-    {0, 2, 3, {10, 10}, {0.0f, 1.0f, 0.0f, 1.0f}}, /* only class1 pos, base [0.25, 0.5], SOFTMAX_ZERO */
-    {0, 2, 4, {10, 10}, {-INFINITY, 0.0f, -INFINITY, 0.0f}}, /* only class1 pos, base [0.25, 0.5], PROBIT */
-    {1, 0, 0, {10, 20}, {0.0f, -0.300000012f, 0.0f, 0.800000012f}}, /* only class1 mixed, base None, NONE */
-    {1, 0, 1, {10, 20}, {0.5f, 0.425557494f, 0.5f, 0.689974487f}}, /* only class1 mixed, base None, LOGISTIC */
-    {1, 0, 2, {10, 20}, {0.574442506f, 0.425557464f, 0.310025543f, 0.689974487f}}, /* only class1 mixed, base None, SOFTMAX */
-    {1, 0, 3, {10, 20}, {0.0f, 1.0f, 0.0f, 1.0f}}, /* only class1 mixed, base None, SOFTMAX_ZERO */
-    {1, 0, 4, {10, 20}, {-INFINITY, NAN, -INFINITY, 0.841756105f}}, /* only class1 mixed, base None, PROBIT */
-    {1, 1, 0, {10, 20}, {0.0f, -0.300000012f, 0.0f, 0.800000012f}}, /* only class1 mixed, base [0.25], NONE */
-    {1, 1, 1, {10, 20}, {0.5f, 0.425557494f, 0.5f, 0.689974487f}}, /* only class1 mixed, base [0.25], LOGISTIC */
-    {1, 1, 2, {10, 20}, {0.574442506f, 0.425557464f, 0.310025543f, 0.689974487f}}, /* only class1 mixed, base [0.25], SOFTMAX */
-    {1, 1, 3, {10, 20}, {0.0f, 1.0f, 0.0f, 1.0f}}, /* only class1 mixed, base [0.25], SOFTMAX_ZERO */
-    {1, 1, 4, {10, 20}, {-INFINITY, NAN, -INFINITY, 0.841756105f}}, /* only class1 mixed, base [0.25], PROBIT */
-    {1, 2, 0, {20, 20}, {0.0f, 0.5f, 0.0f, 0.5f}}, /* only class1 mixed, base [0.25, 0.5], NONE */
-    {1, 2, 1, {20, 20}, {0.5f, 0.622459352f, 0.5f, 0.622459352f}}, /* only class1 mixed, base [0.25, 0.5], LOGISTIC */
-    {1, 2, 2, {20, 20}, {0.377540678f, 0.622459352f, 0.377540678f, 0.622459352f}}, /* only class1 mixed, base [0.25, 0.5], SOFTMAX */
-    {1, 2, 3, {20, 20}, {0.0f, 1.0f, 0.0f, 1.0f}}, /* only class1 mixed, base [0.25, 0.5], SOFTMAX_ZERO */
-    {1, 2, 4, {20, 20}, {-INFINITY, 0.0f, -INFINITY, 0.0f}}, /* only class1 mixed, base [0.25, 0.5], PROBIT */
-    {2, 0, 0, {10, 20}, {0.699999988f, 0.300000012f, 0.199999988f, 0.800000012f}}, /* only class0 pos, base None, NONE */
-    {2, 0, 1, {10, 20}, {0.425557494f, 0.574442506f, 0.310025513f, 0.689974487f}}, /* only class0 pos, base None, LOGISTIC */
-    {2, 0, 2, {10, 20}, {0.699999988f, 0.300000012f, 0.199999988f, 0.800000012f}}, /* only class0 pos, base None, SOFTMAX */
-    {2, 0, 3, {10, 20}, {0.699999988f, 0.300000012f, 0.199999988f, 0.800000012f}}, /* only class0 pos, base None, SOFTMAX_ZERO */
-    {2, 0, 4, {10, 20}, {-0.524445891f, 0.0f, 0.841756105f, 0.0f}}, /* only class0 pos, base None, PROBIT */
-    {2, 1, 0, {20, 20}, {0.449999988f, 0.550000012f, -0.0499999523f, 1.04999995f}}, /* only class0 pos, base [0.25], NONE */
-    {2, 1, 1, {20, 20}, {0.365864396f, 0.634135604f, 0.25922513f, 0.74077487f}}, /* only class0 pos, base [0.25], LOGISTIC */
-    {2, 1, 2, {20, 20}, {0.449999988f, 0.550000012f, -0.0499999523f, 1.04999995f}}, /* only class0 pos, base [0.25], SOFTMAX */
-    {2, 1, 3, {20, 20}, {0.449999988f, 0.550000012f, -0.0499999523f, 1.04999995f}}, /* only class0 pos, base [0.25], SOFTMAX_ZERO */
-    {2, 1, 4, {20, 20}, {0.125662014f, 0.0f, NAN, 0.0f}}, /* only class0 pos, base [0.25], PROBIT */
-    {2, 2, 0, {20, 20}, {0.550000012f, 0.0f, 1.04999995f, 0.0f}}, /* only class0 pos, base [0.25, 0.5], NONE */
-    {2, 2, 1, {20, 20}, {0.634135604f, 0.5f, 0.74077487f, 0.5f}}, /* only class0 pos, base [0.25, 0.5], LOGISTIC */
-    {2, 2, 2, {20, 20}, {0.634135604f, 0.365864366f, 0.74077487f, 0.2592251f}}, /* only class0 pos, base [0.25, 0.5], SOFTMAX */
-    {2, 2, 3, {20, 20}, {1.0f, 0.0f, 1.0f, 0.0f}}, /* only class0 pos, base [0.25, 0.5], SOFTMAX_ZERO */
-    {2, 2, 4, {20, 20}, {0.125662014f, -INFINITY, NAN, -INFINITY}}, /* only class0 pos, base [0.25, 0.5], PROBIT */
-    {3, 0, 0, {10, 20}, {0.300000012f, -0.300000012f, -0.800000012f, 0.800000012f}}, /* only class0 mixed, base None, NONE */
-    {3, 0, 1, {10, 20}, {0.574442506f, 0.425557494f, 0.310025513f, 0.689974487f}}, /* only class0 mixed, base None, LOGISTIC */
-    {3, 0, 2, {10, 20}, {0.300000012f, -0.300000012f, -0.800000012f, 0.800000012f}}, /* only class0 mixed, base None, SOFTMAX */
-    {3, 0, 3, {10, 20}, {0.300000012f, -0.300000012f, -0.800000012f, 0.800000012f}}, /* only class0 mixed, base None, SOFTMAX_ZERO */
-    {3, 0, 4, {10, 20}, {NAN, 0.0f, 0.841756105f, 0.0f}}, /* only class0 mixed, base None, PROBIT */
-    {3, 1, 0, {10, 20}, {0.0500000119f, -0.0500000119f, -1.04999995f, 1.04999995f}}, /* only class0 mixed, base [0.25], NONE */
-    {3, 1, 1, {10, 20}, {0.512497425f, 0.487502575f, 0.25922513f, 0.74077487f}}, /* only class0 mixed, base [0.25], LOGISTIC */
-    {3, 1, 2, {10, 20}, {0.0500000119f, -0.0500000119f, -1.04999995f, 1.04999995f}}, /* only class0 mixed, base [0.25], SOFTMAX */
-    {3, 1, 3, {10, 20}, {0.0500000119f, -0.0500000119f, -1.04999995f, 1.04999995f}}, /* only class0 mixed, base [0.25], SOFTMAX_ZERO */
-    {3, 1, 4, {10, 20}, {NAN, 0.0f, NAN, 0.0f}}, /* only class0 mixed, base [0.25], PROBIT */
-    {3, 2, 0, {10, 20}, {-0.0500000119f, 0.0f, 1.04999995f, 0.0f}}, /* only class0 mixed, base [0.25, 0.5], NONE */
-    {3, 2, 1, {10, 20}, {0.487502575f, 0.5f, 0.74077487f, 0.5f}}, /* only class0 mixed, base [0.25, 0.5], LOGISTIC */
-    {3, 2, 2, {10, 20}, {0.487502605f, 0.512497425f, 0.74077487f, 0.2592251f}}, /* only class0 mixed, base [0.25, 0.5], SOFTMAX */
-    {3, 2, 3, {10, 20}, {1.0f, 0.0f, 1.0f, 0.0f}}, /* only class0 mixed, base [0.25, 0.5], SOFTMAX_ZERO */
-    {3, 2, 4, {10, 20}, {NAN, -INFINITY, NAN, -INFINITY}}, /* only class0 mixed, base [0.25, 0.5], PROBIT */
-    {4, 0, 0, {1, 1}, {-0.300000012f, 0.300000012f, 0.0f, 0.800000012f}}, /* both split, base None, NONE */
-    {4, 0, 1, {1, 1}, {0.425557494f, 0.574442506f, 0.5f, 0.689974487f}}, /* both split, base None, LOGISTIC */
-    {4, 0, 2, {1, 1}, {-0.300000012f, 0.300000012f, 0.310025543f, 0.689974487f}}, /* both split, base None, SOFTMAX */
-    {4, 0, 3, {1, 1}, {-0.300000012f, 0.300000012f, 0.0f, 1.0f}}, /* both split, base None, SOFTMAX_ZERO */
-    {4, 0, 4, {1, 1}, {-0.524445891f, 0.0f, -INFINITY, 0.841756105f}}, /* both split, base None, PROBIT */
-    {4, 1, 0, {1, 1}, {0.550000012f, 0.0f, 0.0f, 0.800000012f}}, /* both split, base [0.25], NONE */
-    {4, 1, 1, {1, 1}, {0.550000012f, 0.0f, 0.5f, 0.689974487f}}, /* both split, base [0.25], LOGISTIC */
-    {4, 1, 2, {1, 1}, {0.550000012f, 0.0f, 0.310025543f, 0.689974487f}}, /* both split, base [0.25], SOFTMAX */
-    {4, 1, 3, {1, 1}, {0.550000012f, 0.0f, 0.0f, 1.0f}}, /* both split, base [0.25], SOFTMAX_ZERO */
-    {4, 1, 4, {1, 1}, {0.125662014f, 0.0f, -INFINITY, 0.841756105f}}, /* both split, base [0.25], PROBIT */
-    {4, 2, 0, {1, 1}, {0.550000012f, 0.0f, 0.0f, 0.5f}}, /* both split, base [0.25, 0.5], NONE */
-    {4, 2, 1, {1, 1}, {0.634135604f, 0.5f, 0.5f, 0.622459352f}}, /* both split, base [0.25, 0.5], LOGISTIC */
-    {4, 2, 2, {1, 1}, {0.634135604f, 0.365864366f, 0.377540678f, 0.622459352f}}, /* both split, base [0.25, 0.5], SOFTMAX */
-    {4, 2, 3, {1, 1}, {1.0f, 0.0f, 0.0f, 1.0f}}, /* both split, base [0.25, 0.5], SOFTMAX_ZERO */
-    {4, 2, 4, {1, 1}, {0.125662014f, -INFINITY, -INFINITY, 0.0f}}, /* both split, base [0.25, 0.5], PROBIT */
-    {5, 0, 0, {0, 1}, {0.300000012f, -0.300000012f, 0.0f, 0.800000012f}}, /* both split mixed, base None, NONE */
-    {5, 0, 1, {0, 1}, {0.574442506f, 0.425557494f, 0.5f, 0.689974487f}}, /* both split mixed, base None, LOGISTIC */
-    {5, 0, 2, {0, 1}, {0.300000012f, -0.300000012f, 0.310025543f, 0.689974487f}}, /* both split mixed, base None, SOFTMAX */
-    {5, 0, 3, {0, 1}, {0.300000012f, -0.300000012f, 0.0f, 1.0f}}, /* both split mixed, base None, SOFTMAX_ZERO */
-    {5, 0, 4, {0, 1}, {NAN, 0.0f, -INFINITY, 0.841756105f}}, /* both split mixed, base None, PROBIT */
-    {5, 1, 0, {0, 1}, {-0.0500000119f, 0.0f, 0.0f, 0.800000012f}}, /* both split mixed, base [0.25], NONE */
-    {5, 1, 1, {0, 1}, {-0.0500000119f, 0.0f, 0.5f, 0.689974487f}}, /* both split mixed, base [0.25], LOGISTIC */
-    {5, 1, 2, {0, 1}, {-0.0500000119f, 0.0f, 0.310025543f, 0.689974487f}}, /* both split mixed, base [0.25], SOFTMAX */
-    {5, 1, 3, {0, 1}, {-0.0500000119f, 0.0f, 0.0f, 1.0f}}, /* both split mixed, base [0.25], SOFTMAX_ZERO */
-    {5, 1, 4, {0, 1}, {NAN, 0.0f, -INFINITY, 0.841756105f}}, /* both split mixed, base [0.25], PROBIT */
-    {5, 2, 0, {0, 1}, {-0.0500000119f, 0.0f, 0.0f, 0.5f}}, /* both split mixed, base [0.25, 0.5], NONE */
-    {5, 2, 1, {0, 1}, {0.487502575f, 0.5f, 0.5f, 0.622459352f}}, /* both split mixed, base [0.25, 0.5], LOGISTIC */
-    {5, 2, 2, {0, 1}, {0.487502605f, 0.512497425f, 0.377540678f, 0.622459352f}}, /* both split mixed, base [0.25, 0.5], SOFTMAX */
-    {5, 2, 3, {0, 1}, {1.0f, 0.0f, 0.0f, 1.0f}}, /* both split mixed, base [0.25, 0.5], SOFTMAX_ZERO */
-    {5, 2, 4, {0, 1}, {NAN, -INFINITY, -INFINITY, 0.0f}}, /* both split mixed, base [0.25, 0.5], PROBIT */
-    {6, 0, 0, {1, 1}, {0.699999988f, 0.300000012f, 0.200000003f, 0.800000012f}}, /* both full, base None, NONE */
-    {6, 0, 1, {1, 1}, {0.668187737f, 0.574442506f, 0.549833953f, 0.689974487f}}, /* both full, base None, LOGISTIC */
-    {6, 0, 2, {1, 1}, {0.598687649f, 0.401312321f, 0.354343683f, 0.645656288f}}, /* both full, base None, SOFTMAX */
-    {6, 0, 3, {1, 1}, {0.598687649f, 0.401312321f, 0.354343683f, 0.645656288f}}, /* both full, base None, SOFTMAX_ZERO */
-    {6, 0, 4, {1, 1}, {0.524445891f, -0.524445891f, -0.841756105f, 0.841756105f}}, /* both full, base None, PROBIT */
-    {6, 1, 0, {1, 1}, {0.949999988f, 0.300000012f, 0.449999988f, 0.800000012f}}, /* both full, base [0.25], NONE */
-    {6, 1, 1, {1, 1}, {0.721115172f, 0.574442506f, 0.610639274f, 0.689974487f}}, /* both full, base [0.25], LOGISTIC */
-    {6, 1, 2, {1, 1}, {0.657010436f, 0.342989534f, 0.413382411f, 0.586617589f}}, /* both full, base [0.25], SOFTMAX */
-    {6, 1, 3, {1, 1}, {0.657010436f, 0.342989534f, 0.413382411f, 0.586617589f}}, /* both full, base [0.25], SOFTMAX_ZERO */
-    {6, 1, 4, {1, 1}, {1.64466965f, -0.524445891f, -0.125662014f, 0.841756105f}}, /* both full, base [0.25], PROBIT */
-    {6, 2, 0, {1, 1}, {-1.20000005f, 1.20000005f, -0.699999988f, 0.699999988f}}, /* both full, base [0.25, 0.5], NONE */
-    {6, 2, 1, {1, 1}, {0.231475174f, 0.768524826f, 0.331812263f, 0.668187737f}}, /* both full, base [0.25, 0.5], LOGISTIC */
-    {6, 2, 2, {1, 1}, {0.0831726864f, 0.916827321f, 0.197816133f, 0.802183926f}}, /* both full, base [0.25, 0.5], SOFTMAX */
-    {6, 2, 3, {1, 1}, {0.0831726864f, 0.916827321f, 0.197816133f, 0.802183926f}}, /* both full, base [0.25, 0.5], SOFTMAX_ZERO */
-    {6, 2, 4, {1, 1}, {NAN, NAN, NAN, 0.524445891f}}, /* both full, base [0.25, 0.5], PROBIT */
+    /* clang-format off */
+    {0, 0, 0, {10, 20}, {0.0f, 0.3f, 0.0f, 0.8f}}, /* c1+, no base, NONE */
+    {0, 0, 1, {10, 20}, {0.5f, 0.5744425f, 0.5f, 0.6899745f}}, /* c1+, no base, LOGISTIC */
+    {0, 0, 2, {10, 20}, {0.42555746f, 0.5744425f, 0.31002554f, 0.6899745f}},
+    {0, 0, 3, {10, 20}, {0.0f, 1.0f, 0.0f, 1.0f}}, /* c1+, no base, SOFTMAX_ZERO */
+    {0, 0, 4, {10, 20}, {-INFINITY, -0.5244459f, -INFINITY, 0.8417561f}}, /* c1+, no base, PROBIT */
+    {0, 1, 0, {10, 20}, {0.0f, 0.3f, 0.0f, 0.8f}}, /* c1+, base 1, NONE */
+    {0, 1, 1, {10, 20}, {0.5f, 0.5744425f, 0.5f, 0.6899745f}}, /* c1+, base 1, LOGISTIC */
+    {0, 1, 2, {10, 20}, {0.42555746f, 0.5744425f, 0.31002554f, 0.6899745f}},
+    {0, 1, 3, {10, 20}, {0.0f, 1.0f, 0.0f, 1.0f}}, /* c1+, base 1, SOFTMAX_ZERO */
+    {0, 1, 4, {10, 20}, {-INFINITY, -0.5244459f, -INFINITY, 0.8417561f}}, /* c1+, base 1, PROBIT */
+    {0, 2, 0, {10, 10}, {0.0f, 0.5f, 0.0f, 0.5f}}, /* c1+, base 2, NONE */
+    {0, 2, 1, {10, 10}, {0.5f, 0.62245935f, 0.5f, 0.62245935f}}, /* c1+, base 2, LOGISTIC */
+    {0, 2, 2, {10, 10}, {0.37754068f, 0.62245935f, 0.37754068f, 0.62245935f}},
+    {0, 2, 3, {10, 10}, {0.0f, 1.0f, 0.0f, 1.0f}}, /* c1+, base 2, SOFTMAX_ZERO */
+    {0, 2, 4, {10, 10}, {-INFINITY, 0.0f, -INFINITY, 0.0f}}, /* c1+, base 2, PROBIT */
+    {1, 0, 0, {10, 20}, {0.0f, -0.3f, 0.0f, 0.8f}}, /* c1+-, no base, NONE */
+    {1, 0, 1, {10, 20}, {0.5f, 0.4255575f, 0.5f, 0.6899745f}}, /* c1+-, no base, LOGISTIC */
+    {1, 0, 2, {10, 20}, {0.5744425f, 0.42555746f, 0.31002554f, 0.6899745f}},
+    {1, 0, 3, {10, 20}, {0.0f, 1.0f, 0.0f, 1.0f}}, /* c1+-, no base, SOFTMAX_ZERO */
+    {1, 0, 4, {10, 20}, {-INFINITY, NAN, -INFINITY, 0.8417561f}}, /* c1+-, no base, PROBIT */
+    {1, 1, 0, {10, 20}, {0.0f, -0.3f, 0.0f, 0.8f}}, /* c1+-, base 1, NONE */
+    {1, 1, 1, {10, 20}, {0.5f, 0.4255575f, 0.5f, 0.6899745f}}, /* c1+-, base 1, LOGISTIC */
+    {1, 1, 2, {10, 20}, {0.5744425f, 0.42555746f, 0.31002554f, 0.6899745f}},
+    {1, 1, 3, {10, 20}, {0.0f, 1.0f, 0.0f, 1.0f}}, /* c1+-, base 1, SOFTMAX_ZERO */
+    {1, 1, 4, {10, 20}, {-INFINITY, NAN, -INFINITY, 0.8417561f}}, /* c1+-, base 1, PROBIT */
+    {1, 2, 0, {20, 20}, {0.0f, 0.5f, 0.0f, 0.5f}}, /* c1+-, base 2, NONE */
+    {1, 2, 1, {20, 20}, {0.5f, 0.62245935f, 0.5f, 0.62245935f}}, /* c1+-, base 2, LOGISTIC */
+    {1, 2, 2, {20, 20}, {0.37754068f, 0.62245935f, 0.37754068f, 0.62245935f}},
+    {1, 2, 3, {20, 20}, {0.0f, 1.0f, 0.0f, 1.0f}}, /* c1+-, base 2, SOFTMAX_ZERO */
+    {1, 2, 4, {20, 20}, {-INFINITY, 0.0f, -INFINITY, 0.0f}}, /* c1+-, base 2, PROBIT */
+    {2, 0, 0, {10, 20}, {0.7f, 0.3f, 0.19999999f, 0.8f}}, /* c0+, no base, NONE */
+    {2, 0, 1, {10, 20}, {0.4255575f, 0.5744425f, 0.3100255f, 0.6899745f}},
+    {2, 0, 2, {10, 20}, {0.7f, 0.3f, 0.19999999f, 0.8f}}, /* c0+, no base, SOFTMAX */
+    {2, 0, 3, {10, 20}, {0.7f, 0.3f, 0.19999999f, 0.8f}}, /* c0+, no base, SOFTMAX_ZERO */
+    {2, 0, 4, {10, 20}, {-0.5244459f, 0.0f, 0.8417561f, 0.0f}}, /* c0+, no base, PROBIT */
+    {2, 1, 0, {20, 20}, {0.45f, 0.55f, -0.049999952f, 1.05f}}, /* c0+, base 1, NONE */
+    {2, 1, 1, {20, 20}, {0.3658644f, 0.6341356f, 0.25922513f, 0.74077487f}},
+    {2, 1, 2, {20, 20}, {0.45f, 0.55f, -0.049999952f, 1.05f}}, /* c0+, base 1, SOFTMAX */
+    {2, 1, 3, {20, 20}, {0.45f, 0.55f, -0.049999952f, 1.05f}}, /* c0+, base 1, SOFTMAX_ZERO */
+    {2, 1, 4, {20, 20}, {0.12566201f, 0.0f, NAN, 0.0f}}, /* c0+, base 1, PROBIT */
+    {2, 2, 0, {20, 20}, {0.55f, 0.0f, 1.05f, 0.0f}}, /* c0+, base 2, NONE */
+    {2, 2, 1, {20, 20}, {0.6341356f, 0.5f, 0.74077487f, 0.5f}}, /* c0+, base 2, LOGISTIC */
+    {2, 2, 2, {20, 20}, {0.6341356f, 0.36586437f, 0.74077487f, 0.2592251f}},
+    {2, 2, 3, {20, 20}, {1.0f, 0.0f, 1.0f, 0.0f}}, /* c0+, base 2, SOFTMAX_ZERO */
+    {2, 2, 4, {20, 20}, {0.12566201f, -INFINITY, NAN, -INFINITY}}, /* c0+, base 2, PROBIT */
+    {3, 0, 0, {10, 20}, {0.3f, -0.3f, -0.8f, 0.8f}}, /* c0+-, no base, NONE */
+    {3, 0, 1, {10, 20}, {0.5744425f, 0.4255575f, 0.3100255f, 0.6899745f}},
+    {3, 0, 2, {10, 20}, {0.3f, -0.3f, -0.8f, 0.8f}}, /* c0+-, no base, SOFTMAX */
+    {3, 0, 3, {10, 20}, {0.3f, -0.3f, -0.8f, 0.8f}}, /* c0+-, no base, SOFTMAX_ZERO */
+    {3, 0, 4, {10, 20}, {NAN, 0.0f, 0.8417561f, 0.0f}}, /* c0+-, no base, PROBIT */
+    {3, 1, 0, {10, 20}, {0.050000012f, -0.050000012f, -1.05f, 1.05f}}, /* c0+-, base 1, NONE */
+    {3, 1, 1, {10, 20}, {0.5124974f, 0.48750257f, 0.25922513f, 0.74077487f}},
+    {3, 1, 2, {10, 20}, {0.050000012f, -0.050000012f, -1.05f, 1.05f}}, /* c0+-, base 1, SOFTMAX */
+    {3, 1, 3, {10, 20}, {0.050000012f, -0.050000012f, -1.05f, 1.05f}},
+    {3, 1, 4, {10, 20}, {NAN, 0.0f, NAN, 0.0f}}, /* c0+-, base 1, PROBIT */
+    {3, 2, 0, {10, 20}, {-0.050000012f, 0.0f, 1.05f, 0.0f}}, /* c0+-, base 2, NONE */
+    {3, 2, 1, {10, 20}, {0.48750257f, 0.5f, 0.74077487f, 0.5f}}, /* c0+-, base 2, LOGISTIC */
+    {3, 2, 2, {10, 20}, {0.4875026f, 0.5124974f, 0.74077487f, 0.2592251f}},
+    {3, 2, 3, {10, 20}, {1.0f, 0.0f, 1.0f, 0.0f}}, /* c0+-, base 2, SOFTMAX_ZERO */
+    {3, 2, 4, {10, 20}, {NAN, -INFINITY, NAN, -INFINITY}}, /* c0+-, base 2, PROBIT */
+    {4, 0, 0, {1, 1}, {-0.3f, 0.3f, 0.0f, 0.8f}}, /* split, no base, NONE */
+    {4, 0, 1, {1, 1}, {0.4255575f, 0.5744425f, 0.5f, 0.6899745f}}, /* split, no base, LOGISTIC */
+    {4, 0, 2, {1, 1}, {-0.3f, 0.3f, 0.31002554f, 0.6899745f}}, /* split, no base, SOFTMAX */
+    {4, 0, 3, {1, 1}, {-0.3f, 0.3f, 0.0f, 1.0f}}, /* split, no base, SOFTMAX_ZERO */
+    {4, 0, 4, {1, 1}, {-0.5244459f, 0.0f, -INFINITY, 0.8417561f}}, /* split, no base, PROBIT */
+    {4, 1, 0, {1, 1}, {0.55f, 0.0f, 0.0f, 0.8f}}, /* split, base 1, NONE */
+    {4, 1, 1, {1, 1}, {0.55f, 0.0f, 0.5f, 0.6899745f}}, /* split, base 1, LOGISTIC */
+    {4, 1, 2, {1, 1}, {0.55f, 0.0f, 0.31002554f, 0.6899745f}}, /* split, base 1, SOFTMAX */
+    {4, 1, 3, {1, 1}, {0.55f, 0.0f, 0.0f, 1.0f}}, /* split, base 1, SOFTMAX_ZERO */
+    {4, 1, 4, {1, 1}, {0.12566201f, 0.0f, -INFINITY, 0.8417561f}}, /* split, base 1, PROBIT */
+    {4, 2, 0, {1, 1}, {0.55f, 0.0f, 0.0f, 0.5f}}, /* split, base 2, NONE */
+    {4, 2, 1, {1, 1}, {0.6341356f, 0.5f, 0.5f, 0.62245935f}}, /* split, base 2, LOGISTIC */
+    {4, 2, 2, {1, 1}, {0.6341356f, 0.36586437f, 0.37754068f, 0.62245935f}},
+    {4, 2, 3, {1, 1}, {1.0f, 0.0f, 0.0f, 1.0f}}, /* split, base 2, SOFTMAX_ZERO */
+    {4, 2, 4, {1, 1}, {0.12566201f, -INFINITY, -INFINITY, 0.0f}}, /* split, base 2, PROBIT */
+    {5, 0, 0, {0, 1}, {0.3f, -0.3f, 0.0f, 0.8f}}, /* split+-, no base, NONE */
+    {5, 0, 1, {0, 1}, {0.5744425f, 0.4255575f, 0.5f, 0.6899745f}}, /* split+-, no base, LOGISTIC */
+    {5, 0, 2, {0, 1}, {0.3f, -0.3f, 0.31002554f, 0.6899745f}}, /* split+-, no base, SOFTMAX */
+    {5, 0, 3, {0, 1}, {0.3f, -0.3f, 0.0f, 1.0f}}, /* split+-, no base, SOFTMAX_ZERO */
+    {5, 0, 4, {0, 1}, {NAN, 0.0f, -INFINITY, 0.8417561f}}, /* split+-, no base, PROBIT */
+    {5, 1, 0, {0, 1}, {-0.050000012f, 0.0f, 0.0f, 0.8f}}, /* split+-, base 1, NONE */
+    {5, 1, 1, {0, 1}, {-0.050000012f, 0.0f, 0.5f, 0.6899745f}}, /* split+-, base 1, LOGISTIC */
+    {5, 1, 2, {0, 1}, {-0.050000012f, 0.0f, 0.31002554f, 0.6899745f}},
+    {5, 1, 3, {0, 1}, {-0.050000012f, 0.0f, 0.0f, 1.0f}}, /* split+-, base 1, SOFTMAX_ZERO */
+    {5, 1, 4, {0, 1}, {NAN, 0.0f, -INFINITY, 0.8417561f}}, /* split+-, base 1, PROBIT */
+    {5, 2, 0, {0, 1}, {-0.050000012f, 0.0f, 0.0f, 0.5f}}, /* split+-, base 2, NONE */
+    {5, 2, 1, {0, 1}, {0.48750257f, 0.5f, 0.5f, 0.62245935f}}, /* split+-, base 2, LOGISTIC */
+    {5, 2, 2, {0, 1}, {0.4875026f, 0.5124974f, 0.37754068f, 0.62245935f}},
+    {5, 2, 3, {0, 1}, {1.0f, 0.0f, 0.0f, 1.0f}}, /* split+-, base 2, SOFTMAX_ZERO */
+    {5, 2, 4, {0, 1}, {NAN, -INFINITY, -INFINITY, 0.0f}}, /* split+-, base 2, PROBIT */
+    {6, 0, 0, {1, 1}, {0.7f, 0.3f, 0.2f, 0.8f}}, /* full, no base, NONE */
+    {6, 0, 1, {1, 1}, {0.66818774f, 0.5744425f, 0.54983395f, 0.6899745f}},
+    {6, 0, 2, {1, 1}, {0.59868765f, 0.40131232f, 0.35434368f, 0.6456563f}},
+    {6, 0, 3, {1, 1}, {0.59868765f, 0.40131232f, 0.35434368f, 0.6456563f}},
+    {6, 0, 4, {1, 1}, {0.5244459f, -0.5244459f, -0.8417561f, 0.8417561f}},
+    {6, 1, 0, {1, 1}, {0.95f, 0.3f, 0.45f, 0.8f}}, /* full, base 1, NONE */
+    {6, 1, 1, {1, 1}, {0.7211152f, 0.5744425f, 0.6106393f, 0.6899745f}},
+    {6, 1, 2, {1, 1}, {0.65701044f, 0.34298953f, 0.4133824f, 0.5866176f}},
+    {6, 1, 3, {1, 1}, {0.65701044f, 0.34298953f, 0.4133824f, 0.5866176f}},
+    {6, 1, 4, {1, 1}, {1.6446697f, -0.5244459f, -0.12566201f, 0.8417561f}},
+    {6, 2, 0, {1, 1}, {-1.2f, 1.2f, -0.7f, 0.7f}}, /* full, base 2, NONE */
+    {6, 2, 1, {1, 1}, {0.23147517f, 0.7685248f, 0.33181226f, 0.66818774f}},
+    {6, 2, 2, {1, 1}, {0.08317269f, 0.9168273f, 0.19781613f, 0.8021839f}},
+    {6, 2, 3, {1, 1}, {0.08317269f, 0.9168273f, 0.19781613f, 0.8021839f}},
+    {6, 2, 4, {1, 1}, {NAN, NAN, NAN, 0.5244459f}}, /* full, base 2, PROBIT */
+    /* clang-format on */
 };
 
 static void test_tree_classifier_binary(void)
@@ -929,11 +939,10 @@ static void test_tree_classifier_binary(void)
         bool ok = y[0] == bin_table[i].y[0] && y[1] == bin_table[i].y[1];
         for (int k = 0; k < 4; k++) ok = ok && feq(z[k], bin_table[i].z[k]);
         if (!ok && bad++ < 5)
-            fprintf(stderr,
-                    "%s:%d: binary case cfg %d base %d post %s: got %lld %lld [%g %g %g %g]\n",
-                    __FILE__, __LINE__, bin_table[i].cfg, bin_table[i].base,
-                    posts[bin_table[i].post], (long long)y[0], (long long)y[1], z[0], z[1], z[2],
-                    z[3]);
+            fprintf(
+                stderr, "%s:%d: binary case cfg %d base %d post %s: got %lld %lld [%g %g %g %g]\n",
+                __FILE__, __LINE__, bin_table[i].cfg, bin_table[i].base, posts[bin_table[i].post],
+                (long long)y[0], (long long)y[1], z[0], z[1], z[2], z[3]);
         CHECK(ok);
     }
     /* String labels when both class ids are used: ORT's not-"binary case" label is
@@ -948,8 +957,8 @@ static void test_tree_classifier_binary(void)
     /* INT64 input, BRANCH_LT 2.5; with both classes voting, ORT's label is the literal 1 for a
      * positive class-1 score, whatever the labels are. */
     b = node_new("TreeEnsembleClassifier", 3, 1, 2);
-    tn_t n2[] = {{0, 0, 0, 2.5f, "BRANCH_LT", 1, 2}, {0, 1, 0, 0, "LEAF", 0, 0},
-                 {0, 2, 0, 0, "LEAF", 0, 0}};
+    tn_t n2[] = {
+        {0, 0, 0, 2.5f, "BRANCH_LT", 1, 2}, {0, 1, 0, 0, "LEAF", 0, 0}, {0, 2, 0, 0, "LEAF", 0, 0}};
     tw_t w2[] = {{0, 1, 0, 0.9f}, {0, 1, 1, 0.1f}, {0, 2, 0, 0.2f}, {0, 2, 1, 0.8f}};
     set_trees(b, n2, 3, w2, 4, true);
     set_ints(b, "classlabels_int64s", INTS(0, 1));
@@ -970,20 +979,20 @@ static void test_tree_classifier_multi(void)
     static const float z[5][2][9] = {
         {{0.600000024f, 0.200000003f, 0.100000001f, 0.100000001f, 0.0f, 0.800000012f, 0.0f,
           0.899999976f, 0.699999988f},
-         {0.700000048f, 0.0f, 0.400000006f, 0.200000003f, -0.200000003f, 1.10000002f,
-          0.100000001f, 0.699999988f, 1.0f}},
+         {0.700000048f, 0.0f, 0.400000006f, 0.200000003f, -0.200000003f, 1.10000002f, 0.100000001f,
+          0.699999988f, 1.0f}},
         {{0.645656288f, 0.549833953f, 0.524979174f, 0.524979174f, 0.5f, 0.689974487f, 0.5f,
           0.710949481f, 0.668187737f},
-         {0.668187797f, 0.5f, 0.598687649f, 0.549833953f, 0.450166047f, 0.750260115f,
-          0.524979174f, 0.668187737f, 0.731058598f}},
+         {0.668187797f, 0.5f, 0.598687649f, 0.549833953f, 0.450166047f, 0.750260115f, 0.524979174f,
+          0.668187737f, 0.731058598f}},
         {{0.439203143f, 0.294406682f, 0.266390175f, 0.25519383f, 0.230908915f, 0.51389724f,
           0.182703257f, 0.449377507f, 0.367919177f},
          {0.446946681f, 0.221947134f, 0.331106216f, 0.242135257f, 0.162308112f, 0.595556617f,
           0.189332187f, 0.344985723f, 0.46568203f}},
         {{0.439203143f, 0.294406682f, 0.266390175f, 0.331812203f, 0.0f, 0.668187737f, 0.0f,
           0.549833953f, 0.450165987f},
-         {0.574442506f, 0.0f, 0.425557464f, 0.242135257f, 0.162308112f, 0.595556617f,
-          0.189332187f, 0.344985723f, 0.46568203f}},
+         {0.574442506f, 0.0f, 0.425557464f, 0.242135257f, 0.162308112f, 0.595556617f, 0.189332187f,
+          0.344985723f, 0.46568203f}},
         {{0.253353506f, -0.841756105f, -1.28171289f, -1.28171289f, -INFINITY, 0.841756105f,
           -INFINITY, 1.28171289f, 0.524445891f},
          {0.524445891f, -INFINITY, -0.253353506f, -0.841756105f, NAN, NAN, -1.28171289f,
@@ -1024,13 +1033,14 @@ static void test_tree_errors(void)
     b->a[0].n = 2; /* nodes_treeids shorter than nodes_nodeids */
     CHECK_ERR(prepare(b), "nodes_treeids");
     b = node_new("TreeEnsembleRegressor", 3, 1, 1);
-    tn_t bad_child[] = {{0, 0, 0, 0.f, "BRANCH_LEQ", 1, 7}, {0, 1, 0, 0, "LEAF", 0, 0},
-                        {0, 2, 0, 0, "LEAF", 0, 0}};
+    tn_t bad_child[] = {
+        {0, 0, 0, 0.f, "BRANCH_LEQ", 1, 7}, {0, 1, 0, 0, "LEAF", 0, 0}, {0, 2, 0, 0, "LEAF", 0, 0}};
     set_trees(b, bad_child, 3, w, 2, false);
     set_i(b, "n_targets", 1);
     CHECK_ERR(prepare(b), "nodes_falsenodeids");
     b = node_new("TreeEnsembleRegressor", 3, 1, 1);
-    tn_t cycle[] = {{0, 0, 0, 0.f, "BRANCH_LEQ", 1, 2}, {0, 1, 0, 0, "LEAF", 0, 0},
+    tn_t cycle[] = {{0, 0, 0, 0.f, "BRANCH_LEQ", 1, 2},
+                    {0, 1, 0, 0, "LEAF", 0, 0},
                     {0, 2, 0, 0.f, "BRANCH_LEQ", 1, 0}};
     set_trees(b, cycle, 3, w, 1, false);
     set_i(b, "n_targets", 1);
@@ -1041,13 +1051,14 @@ static void test_tree_errors(void)
     set_i(b, "n_targets", 1);
     CHECK_ERR(prepare(b), "cycle");
     b = node_new("TreeEnsembleRegressor", 3, 1, 1);
-    tn_t dup[] = {{0, 0, 0, 0.f, "BRANCH_LEQ", 1, 2}, {0, 1, 0, 0, "LEAF", 0, 0},
-                  {0, 1, 0, 0, "LEAF", 0, 0}};
+    tn_t dup[] = {
+        {0, 0, 0, 0.f, "BRANCH_LEQ", 1, 2}, {0, 1, 0, 0, "LEAF", 0, 0}, {0, 1, 0, 0, "LEAF", 0, 0}};
     set_trees(b, dup, 3, w, 2, false);
     set_i(b, "n_targets", 1);
     CHECK_ERR(prepare(b), "twice");
     b = node_new("TreeEnsembleRegressor", 3, 1, 1);
-    tn_t badmode[] = {{0, 0, 0, 0.f, "BRANCH_SOMETIMES", 1, 2}, {0, 1, 0, 0, "LEAF", 0, 0},
+    tn_t badmode[] = {{0, 0, 0, 0.f, "BRANCH_SOMETIMES", 1, 2},
+                      {0, 1, 0, 0, "LEAF", 0, 0},
                       {0, 2, 0, 0, "LEAF", 0, 0}};
     set_trees(b, badmode, 3, w, 2, false);
     set_i(b, "n_targets", 1);
@@ -1075,6 +1086,16 @@ static void test_tree_errors(void)
     set_i(b, "n_targets", 1);
     set_floats(b, "base_values", FLOATS(1.f, 2.f, 3.f));
     CHECK_ERR(prepare(b), "base_values");
+    b = node_new("TreeEnsembleRegressor", 3, 1, 1); /* ORT 1.30: 0 or n_targets values */
+    set_trees(b, nodes, 3, w, 2, false);
+    set_i(b, "n_targets", 2);
+    set_floats(b, "base_values", FLOATS(1.f));
+    CHECK_ERR(prepare(b), "base_values");
+    b = node_new("TreeEnsembleClassifier", 3, 1, 2); /* 0 or n classes (1 allowed for 2) */
+    set_trees(b, nodes, 3, w, 2, true);
+    set_ints(b, "classlabels_int64s", INTS(0, 1, 2));
+    set_floats(b, "base_values", FLOATS(1.f, 2.f));
+    CHECK_ERR(prepare(b), "base_values");
     b = node_new("TreeEnsembleClassifier", 3, 1, 2);
     tw_t w_bad_class[] = {{0, 1, 0, 1.f}, {0, 2, 2, 2.f}};
     set_trees(b, nodes, 3, w_bad_class, 2, true);
@@ -1090,8 +1111,8 @@ static void test_tree_errors(void)
     CHECK_ERR(prepare(b), "classlabels");
     /* The trees use feature 0..1 but X has one column. */
     b = node_new("TreeEnsembleRegressor", 3, 1, 1);
-    tn_t f1[] = {{0, 0, 1, 0.f, "BRANCH_LEQ", 1, 2}, {0, 1, 0, 0, "LEAF", 0, 0},
-                 {0, 2, 0, 0, "LEAF", 0, 0}};
+    tn_t f1[] = {
+        {0, 0, 1, 0.f, "BRANCH_LEQ", 1, 2}, {0, 1, 0, 0, "LEAF", 0, 0}, {0, 2, 0, 0, "LEAF", 0, 0}};
     set_trees(b, f1, 3, w, 2, false);
     set_i(b, "n_targets", 1);
     tensor_t x = TF(1, 1, 0.f);
@@ -1324,7 +1345,8 @@ static void test_array_feature_extractor(void)
     tensor_t xs = ten(DT_STRING, 2, 1, 2, (const char *const[]){"a", "b"});
     tensor_t i1 = ten(DT_INT64, 1, 1, 0, (const int64_t[]){1});
     if (!exec(b, &xs, &i1, out)) CHECK_S(out[0].data, "b");
-    tensor_t x3 = {.dtype = DT_INT32, .rank = 3, .dims = {2, 1, 2}, .data = (int32_t[]){1, 2, 3, 4}};
+    tensor_t x3 = {
+        .dtype = DT_INT32, .rank = 3, .dims = {2, 1, 2}, .data = (int32_t[]){1, 2, 3, 4}};
     if (!exec(b, &x3, &i1, out)) {
         CHECK_SHAPE(out[0], 2, 1, 1);
         CHECK(((int32_t *)out[0].data)[0] == 2 && ((int32_t *)out[0].data)[1] == 4);
@@ -1397,7 +1419,8 @@ static void test_label_encoder(void)
     set_floats(b, "values_floats", FLOATS(5.f, 6.f, 8.f));
     set_f(b, "default_float", 9.f);
     tensor_t xf = ten(DT_FLOAT, 1, 4, 0, (const float[]){NAN, 1.f, 3.f, 0.f});
-    if (!go(b, &xf, NULL, out)) CHECK_F(out[0].data, 9.f, 6.f, 9.f, 8.f); /* v2: NaN never matches */
+    if (!go(b, &xf, NULL, out))
+        CHECK_F(out[0].data, 9.f, 6.f, 9.f, 8.f); /* v2: NaN never matches */
     b->n.opset = 4;
     if (!go(b, &xf, NULL, out)) CHECK_F(out[0].data, 5.f, 6.f, 9.f, 8.f); /* v4: NaN matches NaN */
     b = node_new("LabelEncoder", 3, 1, 1);
@@ -1445,11 +1468,20 @@ static void test_label_encoder(void)
 
 static void test_registry(void)
 {
-    static const char *const names[] = {
-        "LinearClassifier", "LinearRegressor", "Scaler",        "Normalizer",
-        "Imputer",          "Binarizer",       "OneHotEncoder", "LabelEncoder",
-        "ArrayFeatureExtractor", "ZipMap",     "SVMClassifier", "SVMRegressor",
-        "TreeEnsembleClassifier", "TreeEnsembleRegressor"};
+    static const char *const names[] = {"LinearClassifier",
+                                        "LinearRegressor",
+                                        "Scaler",
+                                        "Normalizer",
+                                        "Imputer",
+                                        "Binarizer",
+                                        "OneHotEncoder",
+                                        "LabelEncoder",
+                                        "ArrayFeatureExtractor",
+                                        "ZipMap",
+                                        "SVMClassifier",
+                                        "SVMRegressor",
+                                        "TreeEnsembleClassifier",
+                                        "TreeEnsembleRegressor"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
         CHECK(ops_find("ai.onnx.ml", names[i], 1) != NULL);
         CHECK(ops_find("ai.onnx.ml", names[i], 4) != NULL);

@@ -86,6 +86,54 @@ void ml_softmax_zero(float *v, int64_t n)
     for (int64_t i = 0; i < n; i++) v[i] /= sum;
 }
 
+float ml_logistic_mlas(float v)
+{
+    /* MlasComputeLogistic: an odd rational polynomial (Eigen's coefficients) on [-18, 18],
+     * evaluated with fused multiply-adds as its FMA3 kernel does, then clamped to [0, 1]. */
+    float x = v < -18.0f ? -18.0f : v > 18.0f ? 18.0f : v;
+    if (isnan(v)) x = v;
+    float x2 = x * x;
+    float p = fmaf(x2, 4.37031012579801e-11f, 1.15627324459942e-07f);
+    p = fmaf(p, x2, 6.08574864600143e-05f);
+    p = fmaf(p, x2, 8.51377133304701e-03f);
+    p = fmaf(p, x2, 2.48287947061529e-01f);
+    p = p * x;
+    float q = fmaf(x2, 6.10247389755681e-13f, 5.76102136993427e-09f);
+    q = fmaf(q, x2, 6.29106785017040e-06f);
+    q = fmaf(q, x2, 1.70198817374094e-03f);
+    q = fmaf(q, x2, 1.16817656904453e-01f);
+    q = fmaf(q, x2, 9.93151921023180e-01f);
+    float r = p / q + 0.5f;
+    return r < 0.f ? 0.f : r > 1.f ? 1.f : r;
+}
+
+float ml_tanh_mlas(float v)
+{
+    float x = v < -9.0f ? -9.0f : v > 9.0f ? 9.0f : v;
+    if (isnan(v)) x = v;
+    float x2 = x * x;
+    float p = fmaf(x2, -2.76076847742355e-16f, 2.00018790482477e-13f);
+    p = fmaf(p, x2, -8.60467152213735e-11f);
+    p = fmaf(p, x2, 5.12229709037114e-08f);
+    p = fmaf(p, x2, 1.48572235717979e-05f);
+    p = fmaf(p, x2, 6.37261928875436e-04f);
+    p = fmaf(p, x2, 4.89352455891786e-03f);
+    p = p * x;
+    float q = fmaf(x2, 1.19825839466702e-06f, 1.18534705686654e-04f);
+    q = fmaf(q, x2, 2.26843463243900e-03f);
+    q = fmaf(q, x2, 4.89352518554385e-03f);
+    return p / q;
+}
+
+void ml_post_rows(ml_post_t p, float *v, int64_t n)
+{
+    if (p != ML_POST_LOGISTIC) {
+        ml_post_vector(p, v, n);
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) v[i] = ml_logistic_mlas(v[i]);
+}
+
 void ml_post_vector(ml_post_t p, float *v, int64_t n)
 {
     switch (p) {
@@ -99,6 +147,28 @@ void ml_post_vector(ml_post_t p, float *v, int64_t n)
     case ML_POST_SOFTMAX_ZERO: ml_softmax_zero(v, n); break;
     case ML_POST_NONE: break;
     }
+}
+
+float ml_dot(const float *a, const float *b, int64_t n)
+{
+    float acc = 0.f;
+    for (int64_t i = 0; i < n; i++) acc = fmaf(a[i], b[i], acc);
+    return acc;
+}
+
+float ml_dot_m1(const float *a, const float *b, int64_t n, int64_t col, int64_t ncols)
+{
+    float l[8] = {0};
+    for (int64_t i = 0; i < n; i++) {
+        float p = a[i] * b[i]; /* vmulps then vaddps: two roundings */
+        l[i & 7] += p;
+    }
+    int64_t full = ncols / 4 * 4;
+    if (col < full) /* outputs in fours: a transpose, then lanes 0..3 and 4..7 summed in order */
+        return (((l[0] + l[1]) + l[2]) + l[3]) + (((l[4] + l[5]) + l[6]) + l[7]);
+    if (ncols - full >= 2 && col < full + 2) /* a pair: unpack, 128-bit halves, movhlps */
+        return ((l[2] + l[0]) + (l[6] + l[4])) + ((l[3] + l[1]) + (l[7] + l[5]));
+    return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7])); /* two vhaddps */
 }
 
 void ml_binary_pair(ml_post_t p, bool mixed, float s, float *z)

@@ -18,10 +18,10 @@ typedef struct lenc {
         double d;
         const char *s;
     } def;
-    bool v1; /* classes_strings: string -> position, or position -> string */
-    int64_t nclasses;          /* v1 */
-    int64_t v1_def_int;        /* v1: default_int64 */
-    const char *v1_def_str;    /* v1: default_string */
+    bool v1;                /* classes_strings: string -> position, or position -> string */
+    int64_t nclasses;       /* v1 */
+    int64_t v1_def_int;     /* v1: default_int64 */
+    const char *v1_def_str; /* v1: default_string */
 } lenc_t;
 
 /* Element i of an integer tensor (INT64, INT32, INT16) as int64, without a detour via double. */
@@ -135,8 +135,7 @@ static int lenc_prepare(graph_t *g, node_t *n, char *err, size_t errlen)
     const attr_t *dt = v4 ? node_attr(n, "default_tensor") : NULL;
     if (dt && dt->type == ATTR_TENSOR && dt->t) {
         if (dt->t->dtype != s->out_dt || tensor_numel(dt->t) != 1)
-            return ml_fail(err, errlen,
-                           "LabelEncoder: default_tensor must hold one %s value",
+            return ml_fail(err, errlen, "LabelEncoder: default_tensor must hold one %s value",
                            dtype_name(s->out_dt));
         memcpy(&s->def, dt->t->data, dtype_size(s->out_dt));
     } else {
@@ -208,8 +207,7 @@ static int lenc_run(const node_t *n, const tensor_t *const *in, tensor_t *out, e
         case DT_DOUBLE: k = ml_index_real(&s->ix, ml_get_f64(X, i)); break;
         default: k = ml_index_int(&s->ix, get_int(X->dtype, X->data, i)); break;
         }
-        memcpy(dst, k >= 0 ? (const char *)s->values + (size_t)k * es : (const char *)&s->def,
-               es);
+        memcpy(dst, k >= 0 ? (const char *)s->values + (size_t)k * es : (const char *)&s->def, es);
     }
     (void)x;
     return 0;

@@ -5,28 +5,27 @@
 #include "engine/ops/ml_common.h"
 
 typedef struct linear {
-    int64_t nout;       /* classes (classifier) or targets (regressor): rows of coefficients */
-    int64_t nfeat;      /* coefficients per row */
-    const float *coef;  /* [nout, nfeat] */
-    const float *bias;  /* [nout], or NULL */
+    int64_t nout;      /* classes (classifier) or targets (regressor): rows of coefficients */
+    int64_t nfeat;     /* coefficients per row */
+    const float *coef; /* [nout, nfeat] */
+    const float *bias; /* [nout], or NULL */
     ml_post_t post;
     ml_labels_t labels; /* classifier only */
 } linear_t;
 
-/* score[c] = x . coef[c] + bias[c]. Accumulated in double: ORT uses an SGEMM whose summation order
- * is its own, so the exact sum is the best common reference. */
-static void linear_row(const linear_t *s, const float *x, float *score)
+/* score[c] = x . coef[c] + bias[c], rounded as ORT's GEMM does; its single-row kernel (one row
+ * in X) sums in another order (see ml_dot, ml_dot_m1). */
+static void linear_row(const linear_t *s, const float *x, bool one_row, float *score)
 {
     for (int64_t c = 0; c < s->nout; c++) {
         const float *w = s->coef + c * s->nfeat;
-        double acc = 0;
-        for (int64_t f = 0; f < s->nfeat; f++) acc += (double)x[f] * w[f];
-        score[c] = (float)(acc + (s->bias ? s->bias[c] : 0.f));
+        score[c] = one_row ? ml_dot_m1(x, w, s->nfeat, c, s->nout) : ml_dot(x, w, s->nfeat);
+        if (s->bias) score[c] += s->bias[c];
     }
 }
 
-static int check_x(const linear_t *s, const node_t *n, const tensor_t *x, int64_t *nrows,
-                   char *err, size_t errlen)
+static int check_x(const linear_t *s, const node_t *n, const tensor_t *x, int64_t *nrows, char *err,
+                   size_t errlen)
 {
     int64_t nf;
     if (!ml_numeric(x->dtype))
@@ -64,9 +63,9 @@ static int lc_prepare(graph_t *g, node_t *n, char *err, size_t errlen)
     s->nfeat = ncoef / nbias;
     /* One coefficient row is the binary case: it needs exactly two labels. */
     if (nbias == 1 ? s->labels.n != 2 : s->labels.n != nbias)
-        return ml_fail(err, errlen,
-                       "LinearClassifier: %lld classlabels for %lld intercepts (want %lld)",
-                       (long long)s->labels.n, (long long)nbias, (long long)(nbias == 1 ? 2 : nbias));
+        return ml_fail(
+            err, errlen, "LinearClassifier: %lld classlabels for %lld intercepts (want %lld)",
+            (long long)s->labels.n, (long long)nbias, (long long)(nbias == 1 ? 2 : nbias));
     n->state = s;
     return 0;
 }
@@ -97,7 +96,7 @@ static int lc_run(const node_t *n, const tensor_t *const *in, tensor_t *out, exe
     float *z = n->nout > 1 && n->out[1] >= 0 ? out[1].data : NULL;
     for (int64_t r = 0; r < nrows; r++) {
         ml_to_f32(X, r * s->nfeat, s->nfeat, row);
-        linear_row(s, row, score);
+        linear_row(s, row, nrows == 1, score);
         if (s->nout == 1) {
             ml_put_label(&s->labels, &out[0], r, score[0] > 0 ? 1 : 0);
             if (!z) continue;
@@ -115,7 +114,7 @@ static int lc_run(const node_t *n, const tensor_t *const *in, tensor_t *out, exe
             if (score[c] > score[best]) best = c;
         ml_put_label(&s->labels, &out[0], r, best);
         if (!z) continue;
-        ml_post_vector(s->post, score, s->nout);
+        ml_post_rows(s->post, score, s->nout);
         memcpy(z + r * s->nout, score, (size_t)s->nout * sizeof(float));
     }
     if (z && s->nout == 1 && s->post == ML_POST_PROBIT)
@@ -183,10 +182,10 @@ static int lr_run(const node_t *n, const tensor_t *const *in, tensor_t *out, exe
     float *y = out[0].data;
     for (int64_t r = 0; r < nrows; r++) {
         ml_to_f32(X, r * s->nfeat, s->nfeat, row);
-        linear_row(s, row, y + r * s->nout);
+        linear_row(s, row, nrows == 1, y + r * s->nout);
         /* With one target ORT applies PROBIT only; LOGISTIC and the softmaxes leave it as is. */
         if (s->nout > 1)
-            ml_post_vector(s->post, y + r * s->nout, s->nout);
+            ml_post_rows(s->post, y + r * s->nout, s->nout);
         else if (s->post == ML_POST_PROBIT)
             y[r] = ml_probit(y[r]);
     }

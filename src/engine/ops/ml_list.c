@@ -2,15 +2,25 @@
  * NULL-terminated. */
 #include "engine/ops/ops.h"
 
-#define OPS(X)                                                                                     \
-    X(array_feature_extractor) X(binarizer) X(imputer) X(label_encoder) X(linear_classifier)       \
-    X(linear_regressor) X(normalizer) X(one_hot_encoder) X(scaler) X(svm_classifier)               \
-    X(svm_regressor) X(tree_classifier) X(tree_regressor) X(zipmap)
+extern const op_def_t ml_op_array_feature_extractor, ml_op_binarizer, ml_op_imputer,
+    ml_op_label_encoder, ml_op_linear_classifier, ml_op_linear_regressor, ml_op_normalizer,
+    ml_op_one_hot_encoder, ml_op_scaler, ml_op_svm_classifier, ml_op_svm_regressor,
+    ml_op_tree_classifier, ml_op_tree_regressor, ml_op_zipmap;
 
-#define DECLARE(op) extern const op_def_t ml_op_##op;
-OPS(DECLARE)
-#undef DECLARE
-
-#define ENTRY(op) &ml_op_##op,
-const op_def_t *const ops_ml[] = {OPS(ENTRY) NULL};
-#undef ENTRY
+const op_def_t *const ops_ml[] = {
+    &ml_op_array_feature_extractor,
+    &ml_op_binarizer,
+    &ml_op_imputer,
+    &ml_op_label_encoder,
+    &ml_op_linear_classifier,
+    &ml_op_linear_regressor,
+    &ml_op_normalizer,
+    &ml_op_one_hot_encoder,
+    &ml_op_scaler,
+    &ml_op_svm_classifier,
+    &ml_op_svm_regressor,
+    &ml_op_tree_classifier,
+    &ml_op_tree_regressor,
+    &ml_op_zipmap,
+    NULL,
+};

@@ -11,19 +11,19 @@ typedef enum svm_kernel { K_LINEAR, K_POLY, K_RBF, K_SIGMOID } svm_kernel_t;
 typedef struct svm {
     svm_kernel_t kernel;
     float gamma, coef0, degree;
-    bool svc;             /* support vectors present; otherwise liblinear: x . coef + rho[0] */
-    int64_t nfeat;        /* features per support vector (or per coefficient row) */
-    int64_t nsv;          /* support vectors */
-    const float *sv;      /* [nsv, nfeat] */
-    const float *coef;    /* SVC: [nclass-1, nsv]; linear: [nclass, nfeat] */
-    const float *rho;     /* SVC: one per classifier; linear: rho[0] */
+    bool svc;          /* support vectors present; otherwise liblinear: x . coef + rho[0] */
+    int64_t nfeat;     /* features per support vector (or per coefficient row) */
+    int64_t nsv;       /* support vectors */
+    const float *sv;   /* [nsv, nfeat] */
+    const float *coef; /* SVC: [nclass-1, nsv]; linear: [nclass, nfeat] */
+    const float *rho;  /* SVC: one per classifier; linear: rho[0] */
     /* Classifier only. */
     int64_t nclass;
-    int64_t npairs;       /* nclass * (nclass - 1) / 2 one-vs-one classifiers */
-    const int64_t *per_class; /* support vectors of each class, consecutive in sv */
-    int64_t *first;       /* index of each class's first support vector */
+    int64_t npairs;               /* nclass * (nclass - 1) / 2 one-vs-one classifiers */
+    const int64_t *per_class;     /* support vectors of each class, consecutive in sv */
+    int64_t *first;               /* index of each class's first support vector */
     const float *prob_a, *prob_b; /* Platt scaling per classifier, or NULL */
-    bool all_positive;    /* every coefficient >= 0 (ORT's binary label rule) */
+    bool all_positive;            /* every coefficient >= 0 (ORT's binary label rule) */
     ml_post_t post;
     ml_labels_t labels;
     /* Regressor only. */
@@ -40,9 +40,8 @@ static int read_kernel(const node_t *n, svm_t *s, char *err, size_t errlen)
     for (int i = 0; i < 4; i++)
         if (strcmp(k, names[i]) == 0) s->kernel = (svm_kernel_t)i;
     if ((int)s->kernel < 0)
-        return ml_fail(err, errlen,
-                       "%s: kernel_type '%s' is not one of LINEAR, POLY, RBF, SIGMOID", n->op_type,
-                       k);
+        return ml_fail(err, errlen, "%s: kernel_type '%s' is not one of LINEAR, POLY, RBF, SIGMOID",
+                       n->op_type, k);
     /* kernel_params is [gamma, coef0, degree]. ORT requires the attribute; absent, the kernel
      * parameters are taken as zero. */
     if (np != 0 && np != 3)
@@ -52,8 +51,10 @@ static int read_kernel(const node_t *n, svm_t *s, char *err, size_t errlen)
     return 0;
 }
 
-/* k(x, sv) in float as ORT evaluates it; the dot products of the GEMM are summed in double. */
-static float kernel(const svm_t *s, const float *x, const float *sv)
+/* k(x, sv) in float as ORT evaluates it. Its GEMM computes the dot products (ml_dot, or ml_dot_m1
+ * for output col of ncols when X is one row and alpha = gamma is 1) and adds coef0 with alpha. */
+static float kernel(const svm_t *s, const float *x, const float *sv, bool one_row, int64_t col,
+                    int64_t ncols)
 {
     if (s->kernel == K_RBF) {
         float sum = 0.f;
@@ -63,11 +64,13 @@ static float kernel(const svm_t *s, const float *x, const float *sv)
         }
         return expf(-s->gamma * sum);
     }
-    double dot = 0;
-    for (int64_t f = 0; f < s->nfeat; f++) dot += (double)x[f] * sv[f];
-    if (s->kernel == K_LINEAR) return (float)dot;
-    float v = s->gamma * (float)dot + s->coef0;
-    if (s->kernel == K_SIGMOID) return tanhf(v);
+    bool m1 = one_row && (s->kernel == K_LINEAR || s->gamma == 1.f);
+    float dot = m1 ? ml_dot_m1(x, sv, s->nfeat, col, ncols) : ml_dot(x, sv, s->nfeat);
+    if (s->kernel == K_LINEAR) return dot;
+    /* gamma * dot + coef0 is the GEMM's alpha * acc + C, one fused operation (bit-exact with ORT
+     * for degrees 2 and 3; a fractional degree goes through powf, within 1e-6 of ORT's pow). */
+    float v = m1 ? dot + s->coef0 : fmaf(s->gamma, dot, s->coef0);
+    if (s->kernel == K_SIGMOID) return ml_tanh_mlas(v);
     if (s->degree == 2) return v * v;
     if (s->degree == 3) return v * v * v;
     return powf(v, s->degree);
@@ -136,8 +139,10 @@ static int sc_prepare(graph_t *g, node_t *n, char *err, size_t errlen)
     if (s->nclass < 2)
         return ml_fail(err, errlen, "SVMClassifier: support vectors need at least 2 classes");
     if (nvpc != s->nclass)
-        return ml_fail(err, errlen, "SVMClassifier: vectors_per_class has %lld entries for %lld "
-                       "classes", (long long)nvpc, (long long)s->nclass);
+        return ml_fail(err, errlen,
+                       "SVMClassifier: vectors_per_class has %lld entries for %lld "
+                       "classes",
+                       (long long)nvpc, (long long)s->nclass);
     if (nsvf % s->nsv)
         return ml_fail(err, errlen,
                        "SVMClassifier: support_vectors has %lld values, not a multiple of the "
@@ -235,18 +240,18 @@ static int sc_run(const node_t *n, const tensor_t *const *in, tensor_t *out, exe
     float *z = n->nout > 1 && n->out[1] >= 0 ? out[1].data : NULL;
     /* scratch: row, kernels, scores (pairs or classes), votes, pairwise r, Q, Qp */
     size_t nf = (size_t)(s->nfeat + s->nsv + s->npairs + C + C * C + C * C + C + width);
-    float *row = exec_scratch(x, nf * sizeof(float) + (size_t)C * sizeof(int64_t));
-    if (!row) return exec_fail(x, "SVMClassifier: out of memory");
-    float *kv = row + s->nfeat, *pair = kv + s->nsv, *cls = pair + s->npairs;
-    float *r = cls + C, *Q = r + C * C, *Qp = Q + C * C, *zrow = Qp + C;
-    int64_t *votes = (int64_t *)(zrow + width);
+    int64_t *votes = exec_scratch(x, (size_t)C * sizeof(int64_t) + nf * sizeof(float));
+    if (!votes) return exec_fail(x, "SVMClassifier: out of memory");
+    float *row = (float *)(votes + C), *kv = row + s->nfeat, *pair = kv + s->nsv;
+    float *cls = pair + s->npairs, *r = cls + C, *Q = r + C * C, *Qp = Q + C * C;
+    float *zrow = Qp + C;
 
     for (int64_t rr = 0; rr < nrows; rr++) {
         ml_to_f32(X, rr * s->nfeat, s->nfeat, row);
         int64_t best;
         if (!s->svc) {
             for (int64_t c = 0; c < C; c++)
-                cls[c] = kernel(s, row, s->coef + c * s->nfeat) + s->rho[0];
+                cls[c] = kernel(s, row, s->coef + c * s->nfeat, nrows == 1, c, C) + s->rho[0];
             best = 0;
             for (int64_t c = 1; c < C; c++)
                 if (cls[c] > cls[best]) best = c;
@@ -260,13 +265,14 @@ static int sc_run(const node_t *n, const tensor_t *const *in, tensor_t *out, exe
             if (!z) continue;
             memcpy(zrow, cls, (size_t)C * sizeof(float));
             if (C > 1)
-                ml_post_vector(s->post, zrow, C);
+                ml_post_rows(s->post, zrow, C);
             else if (s->post == ML_POST_PROBIT)
                 zrow[0] = ml_probit(zrow[0]);
             memcpy(z + rr * width, zrow, (size_t)width * sizeof(float));
             continue;
         }
-        for (int64_t v = 0; v < s->nsv; v++) kv[v] = kernel(s, row, s->sv + v * s->nfeat);
+        for (int64_t v = 0; v < s->nsv; v++)
+            kv[v] = kernel(s, row, s->sv + v * s->nfeat, nrows == 1, v, s->nsv);
         memset(votes, 0, (size_t)C * sizeof(int64_t));
         int64_t k = 0;
         for (int64_t i = 0; i < C - 1; i++) {
@@ -303,10 +309,10 @@ static int sc_run(const node_t *n, const tensor_t *const *in, tensor_t *out, exe
                 }
             }
             couple(C, r, zrow, Q, Qp);
-            ml_post_vector(s->post, zrow, C);
+            ml_post_rows(s->post, zrow, C);
         } else if (C > 2) {
             memcpy(zrow, pair, (size_t)s->npairs * sizeof(float));
-            ml_post_vector(s->post, zrow, s->npairs);
+            ml_post_rows(s->post, zrow, s->npairs);
         } else if (s->post == ML_POST_PROBIT) {
             zrow[0] = ml_probit(pair[0]);
             zrow[1] = 0; /* ORT leaves the second column unwritten */
@@ -386,19 +392,21 @@ static int sr_run(const node_t *n, const tensor_t *const *in, tensor_t *out, exe
     const svm_t *s = n->state;
     const tensor_t *X = in[0];
     int64_t nrows = X->rank == 1 ? 1 : X->dims[0];
-    float *row = exec_scratch(x, (size_t)s->nfeat * sizeof(float));
+    float *row = exec_scratch(x, (size_t)(s->nfeat + s->nsv) * sizeof(float));
     if (!row) return exec_fail(x, "SVMRegressor: out of memory");
+    float *kv = row + s->nfeat;
     float *y = out[0].data;
     for (int64_t r = 0; r < nrows; r++) {
         ml_to_f32(X, r * s->nfeat, s->nfeat, row);
         float v;
         if (s->svc) {
-            double sum = 0;
+            /* kernel values, then a GEMM against the coefficients plus rho[0] */
             for (int64_t i = 0; i < s->nsv; i++)
-                sum += (double)s->coef[i] * kernel(s, row, s->sv + i * s->nfeat);
-            v = (float)(sum + s->rho[0]);
+                kv[i] = kernel(s, row, s->sv + i * s->nfeat, nrows == 1, i, s->nsv);
+            v = (nrows == 1 ? ml_dot_m1(kv, s->coef, s->nsv, 0, 1) : ml_dot(kv, s->coef, s->nsv)) +
+                s->rho[0];
         } else {
-            v = kernel(s, row, s->coef) + s->rho[0];
+            v = kernel(s, row, s->coef, nrows == 1, 0, 1) + s->rho[0];
         }
         y[r] = s->one_class ? (v > 0 ? 1.f : -1.f) : v;
     }

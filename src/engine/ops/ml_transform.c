@@ -223,7 +223,7 @@ const op_def_t ml_op_normalizer = {
 /* ============================== Imputer ============================== */
 
 typedef struct imputer {
-    const float *fv; /* imputed_value_floats */
+    const float *fv;   /* imputed_value_floats */
     const int64_t *iv; /* imputed_value_int64s */
     int64_t nf, ni;
     float frep;
@@ -338,9 +338,7 @@ static int bin_run(const node_t *n, const tensor_t *const *in, tensor_t *out, ex
             ((double *)out[0].data)[i] = v > thr ? 1. : 0.;
             break;
         }
-        case DT_INT64:
-            ((int64_t *)out[0].data)[i] = ml_get_f32(X, i) > thr;
-            break;
+        case DT_INT64: ((int64_t *)out[0].data)[i] = ml_get_f32(X, i) > thr; break;
         default: ((int32_t *)out[0].data)[i] = ml_get_f32(X, i) > thr; break;
         }
     }
@@ -446,12 +444,10 @@ static int afe_infer(const node_t *n, const tensor_t *const *in, tensor_t *out, 
     const tensor_t *X = in[0], *Y = in[1];
     (void)n;
     if (!ml_numeric(X->dtype) && X->dtype != DT_STRING)
-        return ml_fail(err, errlen, "ArrayFeatureExtractor: X cannot be %s",
-                       dtype_name(X->dtype));
+        return ml_fail(err, errlen, "ArrayFeatureExtractor: X cannot be %s", dtype_name(X->dtype));
     if (!Y || Y->dtype != DT_INT64)
         return ml_fail(err, errlen, "ArrayFeatureExtractor: the indices Y must be INT64");
-    if (X->rank < 1)
-        return ml_fail(err, errlen, "ArrayFeatureExtractor: X must have rank >= 1");
+    if (X->rank < 1) return ml_fail(err, errlen, "ArrayFeatureExtractor: X must have rank >= 1");
     int64_t k = tensor_numel(Y);
     if (k == 0) return ml_fail(err, errlen, "ArrayFeatureExtractor: Y holds no indices");
     copy_shape(&out[0], X, X->dtype);

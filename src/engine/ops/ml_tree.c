@@ -1,6 +1,6 @@
 /* ai.onnx.ml TreeEnsembleRegressor and TreeEnsembleClassifier. prepare validates the node tuples
- * and lays every tree out as a compact node array in preorder (false child next), so evaluation
- * is a tight loop; run walks blocks of rows tree by tree and aggregates as ONNX Runtime does. */
+ * and lays every tree out as a compact node array in preorder (false child next); run walks blocks
+ * of rows tree by tree, eight rows at a time, and aggregates as ONNX Runtime 1.30 does. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,11 +14,11 @@ static const char *const mode_names[] = {"BRANCH_LEQ", "BRANCH_LT",  "BRANCH_GTE
 typedef enum { AGG_SUM, AGG_AVERAGE, AGG_MIN, AGG_MAX } agg_t;
 
 typedef struct tnode {
-    float thr;     /* branch: threshold; leaf in single-value mode: the leaf's value */
-    int32_t feat;  /* branch: feature index; leaf: 0 */
-    int32_t kid[2]; /* branch: next node when the comparison fails [0] or holds [1]; a leaf points
-                     * to itself, so stepping past it is harmless (see eval's row groups) */
-    uint8_t mode;  /* TN_* */
+    float thr;       /* branch: threshold; leaf in single-value mode: the leaf's value */
+    int32_t feat;    /* branch: feature index; leaf: 0 */
+    int32_t kid[2];  /* branch: next node when the comparison fails [0] or holds [1]; a leaf points
+                      * to itself, so stepping past it is harmless (see eval's row groups) */
+    uint8_t mode;    /* TN_* */
     uint8_t nan_yes; /* a NaN feature takes kid[1] (nodes_missing_value_tracks_true) */
 } tnode_t;
 
@@ -29,18 +29,18 @@ typedef struct tweight {
 
 typedef struct trees {
     bool classifier;
-    bool single;      /* one target: each leaf holds one value (node thr/thr64), as ORT's fast path */
-    bool all_leq;     /* every branch is BRANCH_LEQ without NaN tracking: the fast walk */
-    bool f64;         /* some *_as_tensor attribute is DOUBLE: evaluate in double */
+    bool single;  /* one target: each leaf holds one value (node thr/thr64), as ORT's fast path */
+    bool all_leq; /* every branch is BRANCH_LEQ without NaN tracking: the fast walk */
+    bool f64;     /* some *_as_tensor attribute is DOUBLE: evaluate in double */
     agg_t agg;
     ml_post_t post;
-    int64_t nout;     /* targets or classes */
+    int64_t nout; /* targets or classes */
     int32_t ntrees, nnodes, nweights;
     int64_t max_feat; /* largest feature index used, -1 if none */
     int32_t *roots;
     tnode_t *nodes;
     int32_t *wfirst, *wcount; /* per node: a leaf's weights w[wfirst .. wfirst + wcount) */
-    double *thr64;    /* per node, thr in double (the double-input path) */
+    double *thr64;            /* per node, thr in double (the double-input path) */
     tweight_t *w;
     double *w64;
     double *base;
@@ -116,8 +116,9 @@ DEFINE_WALK(walk64, double, THR64)
 
 /* Aggregates every tree over nb rows (stride nfeat) into acc[nb, nout] (in T, as ORT accumulates
  * in its threshold type) and has[] (which targets some leaf voted for). With BRANCH_LEQ-only
- * trees, four rows descend a tree together: their loads and compares are independent, so they
- * overlap instead of waiting on one another; a row already at its leaf just stays there. */
+ * trees, eight rows descend a tree together: their loads and compares are independent, so they
+ * overlap instead of waiting on one another; a row already at its leaf just stays there. Each
+ * row still adds its trees in tree order, so the float sums are ORT's. */
 #define DEFINE_EVAL(NAME, T, WALK, ADD, THR)                                                       \
     static void NAME(const trees_t *t, const T *xb, int64_t nb, int64_t nfeat, T *acc,             \
                      uint8_t *has)                                                                 \
@@ -140,17 +141,17 @@ DEFINE_WALK(walk64, double, THR64)
                         for (int g = 0; g < 8; g++)                                                \
                             i[g] = nd[i[g]].kid[xb[(r + g) * nfeat + nd[i[g]].feat] <= THR(i[g])]; \
                     }                                                                              \
-                    for (int g = 0; g < 8; g++) ADD(t, i[g], acc + (r + g) * no, has + (r + g) * no); \
+                    for (int g = 0; g < 8; g++)                                                    \
+                        ADD(t, i[g], acc + (r + g) * no, has + (r + g) * no);                      \
                 }                                                                                  \
-            for (; r < nb; r++)                                                                    \
-                ADD(t, WALK(t, root, xb + r * nfeat), acc + r * no, has + r * no);                 \
+            for (; r < nb; r++) ADD(t, WALK(t, root, xb + r * nfeat), acc + r * no, has + r * no); \
         }                                                                                          \
     }
 
 #define LEAF32(i) t->nodes[i].thr
 #define LEAF64(i) t->thr64[i]
-#define W32(j) t->w[j].w
-#define W64(j) t->w64[j]
+#define W32(j)    t->w[j].w
+#define W64(j)    t->w64[j]
 DEFINE_ADD(add32, float, LEAF32, W32)
 DEFINE_ADD(add64, double, LEAF64, W64)
 DEFINE_EVAL(eval32, float, walk32, add32, THR32)
@@ -168,7 +169,7 @@ static void finish_regression(const trees_t *t, bool f32, const double *s, const
                               float *y)
 {
     if (t->nout == 1) {
-        double origin = t->nbase == 1 ? t->base[0] : 0, v;
+        double origin = t->nbase ? t->base[0] : 0, v;
         if (t->agg == AGG_SUM)
             v = rnd(f32, s[0] + origin);
         else if (t->agg == AGG_AVERAGE)
@@ -179,9 +180,8 @@ static void finish_regression(const trees_t *t, bool f32, const double *s, const
         y[0] = t->post == ML_POST_PROBIT ? ml_probit((float)v) : (float)v;
         return;
     }
-    bool use_base = t->nbase == t->nout;
     for (int64_t j = 0; j < t->nout; j++) {
-        double b = use_base ? t->base[j] : 0, v = s[j];
+        double b = t->nbase ? t->base[j] : 0, v = s[j];
         if (t->agg == AGG_AVERAGE) v = rnd(f32, v / t->ntrees);
         v = rnd(f32, v + b);
         /* A target no leaf voted for reads as 0 even with a base value (ORT's ScoreValue). */
@@ -201,7 +201,9 @@ static void put_posneg(const trees_t *t, tensor_t *yl, int64_t row, bool pos)
 }
 
 /* One classifier row, following ORT's TreeAggregatorClassifier::FinalizeScores including its
- * two-class special cases (see the report in test_ops_ml.c for the probed behaviour). */
+ * two-class special cases (every combination is pinned by bin_table in test_ops_ml.c). With more
+ * than two classes and no vote and no base value at all ORT fails at run time; this picks label 0.
+ */
 static void finish_class(const trees_t *t, bool f32, double *s, uint8_t *has, tensor_t *yl,
                          int64_t row, float *z)
 {
@@ -449,8 +451,7 @@ static int trees_prepare(graph_t *g, node_t *n, trees_t *t, const tattrs_t *a, c
     LEN_CHECK(c_val && node_attr(n, "nodes_values_as_tensor") ? "nodes_values_as_tensor"
                                                               : "nodes_values",
               c_val, nn);
-    if (ml_attr_reals(g, n, a->w_weight, "target_weights_as_tensor", &wts, &c_w, &dbl, err,
-                      errlen))
+    if (ml_attr_reals(g, n, a->w_weight, "target_weights_as_tensor", &wts, &c_w, &dbl, err, errlen))
         return -1;
     t->f64 |= dbl;
     if (ml_attr_reals(g, n, "base_values", "base_values_as_tensor", &base, &c_base, &dbl, err,
@@ -700,9 +701,8 @@ static int reg_prepare(graph_t *g, node_t *n, char *err, size_t errlen)
                        agg);
     if (ml_parse_post(n, &t->post, err, errlen)) return -1;
     if (trees_prepare(g, n, t, &a, err, errlen)) return -1;
-    /* ORT uses base_values when there is one per target, or one for a single target; it ignores a
-     * lone value for several targets. Other counts are refused. */
-    if (t->nbase != 0 && t->nbase != 1 && t->nbase != t->nout)
+    /* One base value per target, or none (ORT 1.30 refuses other counts too). */
+    if (t->nbase != 0 && t->nbase != t->nout)
         return ml_fail(err, errlen, "%s: base_values has %lld values for %lld targets", a.op,
                        (long long)t->nbase, (long long)t->nout);
     return 0;
@@ -718,12 +718,13 @@ static int cls_prepare(graph_t *g, node_t *n, char *err, size_t errlen)
     t->agg = AGG_SUM;
     if (ml_read_labels(n, "classlabels_int64s", &t->labels, true, a.op, err, errlen)) return -1;
     if (t->labels.n < 2)
-        return ml_fail(err, errlen, "%s: classlabels must name at least 2 classes, got %lld",
-                       a.op, (long long)t->labels.n);
+        return ml_fail(err, errlen, "%s: classlabels must name at least 2 classes, got %lld", a.op,
+                       (long long)t->labels.n);
     t->nout = t->labels.n;
     if (ml_parse_post(n, &t->post, err, errlen)) return -1;
     if (trees_prepare(g, n, t, &a, err, errlen)) return -1;
-    if (t->nbase > t->nout)
+    /* None or one per class; two classes also take a single value (as ORT 1.30). */
+    if (t->nbase != 0 && t->nbase != t->nout && !(t->nout == 2 && t->nbase == 1))
         return ml_fail(err, errlen, "%s: base_values has %lld values for %lld classes", a.op,
                        (long long)t->nbase, (long long)t->nout);
     return 0;
