@@ -52,9 +52,12 @@ static int put_scalar(walker_t *w, const json_value_t *v, const int64_t *idx, in
     case DT_FLOAT:
     case DT_DOUBLE: {
         double d;
-        if (jt == JSON_NUMBER) d = json_number(v);
-        else if (jt == JSON_NULL) d = NAN; /* missing value, as sklearn pipelines expect */
-        else goto not_number;
+        if (jt == JSON_NUMBER)
+            d = json_number(v);
+        else if (jt == JSON_NULL)
+            d = NAN; /* missing value, as sklearn pipelines expect */
+        else
+            goto not_number;
         if (w->dtype == DT_FLOAT) {
             if (isfinite(d) && fabs(d) > 3.4028234663852886e38) {
                 where(idx, depth, at, sizeof at);
@@ -109,7 +112,10 @@ static int put_scalar(walker_t *w, const json_value_t *v, const int64_t *idx, in
 not_number:
     where(idx, depth, at, sizeof at);
     return fail(w->err, w->errlen, "input \"%s\": element %s is a %s, expected a number", w->name,
-                at, jt == JSON_STRING ? "string" : jt == JSON_ARRAY ? "list" : "non-number");
+                at,
+                jt == JSON_STRING  ? "string"
+                : jt == JSON_ARRAY ? "list"
+                                   : "non-number");
 }
 
 /* Walks a nested array that must match w->t's shape exactly. */
@@ -270,8 +276,9 @@ int tj_decode_inputs(const json_value_t *root, const eng_model_t *m, tj_inputs_t
     json_type_t rt = json_type(root);
     if (rt == JSON_ARRAY) {
         if (n != 1) {
-            rc = fail(err, errlen, "the model has %d inputs: give an object mapping input names to "
-                                   "values",
+            rc = fail(err, errlen,
+                      "the model has %d inputs: give an object mapping input names to "
+                      "values",
                       n);
             goto out;
         }
@@ -291,7 +298,8 @@ int tj_decode_inputs(const json_value_t *root, const eng_model_t *m, tj_inputs_t
         } else if (inputs && json_type(inputs) == JSON_ARRAY) {
             for (size_t k = 0; k < json_size(inputs) && !v; k++) {
                 const json_value_t *e = json_at(inputs, k), *nm = json_get(e, "name");
-                if (nm && json_type(nm) == JSON_STRING && strcmp(json_string(nm, NULL), io->name) == 0)
+                if (nm && json_type(nm) == JSON_STRING &&
+                    strcmp(json_string(nm, NULL), io->name) == 0)
                     v = e;
             }
         } else {
@@ -301,8 +309,10 @@ int tj_decode_inputs(const json_value_t *root, const eng_model_t *m, tj_inputs_t
             rc = fail(err, errlen, "missing input \"%s\"", io->name);
             break;
         }
-        if (inputs && json_type(v) == JSON_OBJECT) rc = from_oip(io, v, &out->t[i], err, errlen);
-        else rc = from_nested(io, v, &out->t[i], err, errlen);
+        if (inputs && json_type(v) == JSON_OBJECT)
+            rc = from_oip(io, v, &out->t[i], err, errlen);
+        else
+            rc = from_nested(io, v, &out->t[i], err, errlen);
     }
 out:
     if (rc) tj_inputs_free(out);
@@ -343,8 +353,10 @@ static int put_map_seq(buf_t *b, const tensor_t *t)
         rc = buf_puts(b, r ? ",{" : "{");
         for (int64_t c = 0; c < cols && !rc; c++) {
             if (c) rc = buf_puts(b, ",");
-            if (!rc && k->dtype == DT_STRING) rc = put_elem(b, k, c);
-            else if (!rc) rc = buf_printf(b, "\"%lld\"", (long long)((const int64_t *)k->data)[c]);
+            if (!rc && k->dtype == DT_STRING)
+                rc = put_elem(b, k, c);
+            else if (!rc)
+                rc = buf_printf(b, "\"%lld\"", (long long)((const int64_t *)k->data)[c]);
             if (!rc) rc = buf_puts(b, ":");
             if (!rc) rc = json_write_float(b, ((const float *)t->data)[r * cols + c]);
         }

@@ -35,8 +35,10 @@ static void print_io(const char *kind, const eng_io_t *io)
     if (io->rank < 0) printf("?");
     for (int d = 0; d < io->rank; d++) {
         if (d) printf(", ");
-        if (io->dims[d] >= 0) printf("%lld", (long long)io->dims[d]);
-        else printf("%s", io->dim_params[d] ? io->dim_params[d] : "?");
+        if (io->dims[d] >= 0)
+            printf("%lld", (long long)io->dims[d]);
+        else
+            printf("%s", io->dim_params[d] ? io->dim_params[d] : "?");
     }
     printf("]\n");
 }
@@ -197,9 +199,10 @@ int cmd_bench(int argc, char **argv)
     double seconds = 2.0;
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            printf("Usage: inferd bench MODEL.onnx --input FILE.json [--threads N] [--seconds S]\n\n"
-                   "Times repeated runs of the model on one input (after a warm-up) and prints\n"
-                   "{\"runs\", \"median_us\", \"p90_us\", \"mean_us\", \"min_us\"} as JSON.\n");
+            printf(
+                "Usage: inferd bench MODEL.onnx --input FILE.json [--threads N] [--seconds S]\n\n"
+                "Times repeated runs of the model on one input (after a warm-up) and prints\n"
+                "{\"runs\", \"median_us\", \"p90_us\", \"mean_us\", \"min_us\"} as JSON.\n");
             return 0;
         } else if (strcmp(argv[i], "--input") == 0 && i + 1 < argc) {
             input = argv[++i];
@@ -260,8 +263,8 @@ int cmd_bench(int argc, char **argv)
         sum += lat[n++];
     }
     qsort(lat, n, sizeof *lat, cmp_u64);
-    printf("{\"runs\":%zu,\"median_us\":%.3f,\"p90_us\":%.3f,\"mean_us\":%.3f,\"min_us\":%.3f}\n", n,
-           lat[n / 2] / 1e3, lat[n * 9 / 10] / 1e3, (double)sum / (double)n / 1e3, lat[0] / 1e3);
+    printf("{\"runs\":%zu,\"median_us\":%.3f,\"p90_us\":%.3f,\"mean_us\":%.3f,\"min_us\":%.3f}\n",
+           n, lat[n / 2] / 1e3, lat[n * 9 / 10] / 1e3, (double)sum / (double)n / 1e3, lat[0] / 1e3);
     rc = 0;
 done:
     free(lat);

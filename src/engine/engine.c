@@ -39,8 +39,10 @@ void eng_model_free(eng_model_t *m)
     if (!m) return;
     for (int i = 0; i < m->nmaps; i++)
         if (m->maps[i]) {
-            if (m->map_len[i] == (size_t)-1) free(m->maps[i]);
-            else munmap(m->maps[i], m->map_len[i]);
+            if (m->map_len[i] == (size_t)-1)
+                free(m->maps[i]);
+            else
+                munmap(m->maps[i], m->map_len[i]);
         }
     free(m->g.values);
     free(m->dir);

@@ -35,11 +35,11 @@ typedef struct eng_session eng_session_t;
 /* A graph input or output as declared by the model. */
 typedef struct eng_io {
     const char *name;
-    dtype_t dtype; /* DT_UNDEFINED if not declared */
-    int rank;      /* -1 if not declared */
-    int64_t dims[TENSOR_MAX_RANK]; /* -1 for a symbolic or unknown dimension */
+    dtype_t dtype;                           /* DT_UNDEFINED if not declared */
+    int rank;                                /* -1 if not declared */
+    int64_t dims[TENSOR_MAX_RANK];           /* -1 for a symbolic or unknown dimension */
     const char *dim_params[TENSOR_MAX_RANK]; /* symbolic names ("N"), or NULL */
-    int is_map_seq; /* output is a sequence of maps (ZipMap) */
+    int is_map_seq;                          /* output is a sequence of maps (ZipMap) */
 } eng_io_t;
 
 /* Loads, validates and prepares a model (ops resolved, constants folded, a dry run at batch 1).
@@ -47,8 +47,7 @@ typedef struct eng_io {
  * files are resolved relative to the model's directory and may not leave it. */
 int eng_model_load(const char *path, eng_model_t **out, char *err, size_t errlen);
 /* Same from memory (the bytes are copied). */
-int eng_model_load_mem(const void *data, size_t len, eng_model_t **out, char *err,
-                       size_t errlen);
+int eng_model_load_mem(const void *data, size_t len, eng_model_t **out, char *err, size_t errlen);
 void eng_model_free(eng_model_t *m);
 
 int eng_model_ninputs(const eng_model_t *m);
@@ -63,10 +62,10 @@ typedef struct eng_model_info {
     int nopsets;
     const char *opset_domain[8];
     int64_t opset_version[8];
-    int nnodes;        /* as in the file */
-    int nnodes_run;    /* after constant folding */
-    int64_t nparams;   /* initialiser elements */
-    int nops;          /* distinct (domain, op_type) pairs */
+    int nnodes;      /* as in the file */
+    int nnodes_run;  /* after constant folding */
+    int64_t nparams; /* initialiser elements */
+    int nops;        /* distinct (domain, op_type) pairs */
     const char *op_name[128];
     const char *op_domain[128];
     int op_count[128];
@@ -78,8 +77,8 @@ eng_session_t *eng_session_new(const eng_model_t *m, int nthreads);
 void eng_session_free(eng_session_t *s);
 /* Runs on inputs given in model input order. On success *outputs points to *noutputs tensors
  * owned by the session, valid until its next run. */
-int eng_session_run(eng_session_t *s, const tensor_t *inputs, int ninputs,
-                    const tensor_t **outputs, int *noutputs, char *err, size_t errlen);
+int eng_session_run(eng_session_t *s, const tensor_t *inputs, int ninputs, const tensor_t **outputs,
+                    int *noutputs, char *err, size_t errlen);
 
 /* Process-wide set-up (BLAS threading); called by eng_model_load, idempotent. */
 void eng_init(void);

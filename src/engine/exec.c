@@ -6,7 +6,7 @@
 
 #include "engine/exec.h"
 
-#define ALIGN 64
+#define ALIGN       64
 #define MAX_NODE_IO 64
 /* Activation memory one session may plan: a model whose shapes need more is refused with a
  * message rather than left to exhaust the machine. */
@@ -29,7 +29,7 @@ struct eng_session {
     /* Planner free list: blocks [off, off+size) of the activation arena not in use. */
     struct block {
         size_t off, size;
-    } *free_blocks;
+    } * free_blocks;
     int nfree;
     size_t top;        /* end of the highest block in use */
     size_t high_water; /* the largest top seen: the arena size this plan needs */
@@ -271,8 +271,8 @@ static int plan(eng_session_t *s, const tensor_t *inputs, int ninputs, char *err
             s->x.err = msg;
             s->x.errlen = sizeof msg;
             if (n->op->run(n, in, out, &s->x)) {
-                rc = fail(err, errlen, ENG_EINPUT, "node \"%s\" (%s): %s", n->name, n->op_type,
-                          msg);
+                rc =
+                    fail(err, errlen, ENG_EINPUT, "node \"%s\" (%s): %s", n->name, n->op_type, msg);
                 break;
             }
         }
@@ -292,8 +292,9 @@ static int plan(eng_session_t *s, const tensor_t *inputs, int ninputs, char *err
     free(known);
     if (rc) return rc;
     if (s->high_water > MAX_ACTIVATION_BYTES)
-        return fail(err, errlen, ENG_EINPUT, "the run would need %zu MiB of activations (limit %zu)",
-                    s->high_water >> 20, MAX_ACTIVATION_BYTES >> 20);
+        return fail(err, errlen, ENG_EINPUT,
+                    "the run would need %zu MiB of activations (limit %zu)", s->high_water >> 20,
+                    MAX_ACTIVATION_BYTES >> 20);
     if (s->high_water > s->act_cap) {
         void *p = NULL;
         if (posix_memalign(&p, ALIGN, s->high_water)) return ENG_ENOMEM;
@@ -311,8 +312,8 @@ static int plan(eng_session_t *s, const tensor_t *inputs, int ninputs, char *err
     return 0;
 }
 
-int eng_session_run(eng_session_t *s, const tensor_t *inputs, int ninputs,
-                    const tensor_t **outputs, int *noutputs, char *err, size_t errlen)
+int eng_session_run(eng_session_t *s, const tensor_t *inputs, int ninputs, const tensor_t **outputs,
+                    int *noutputs, char *err, size_t errlen)
 {
     const eng_model_t *m = s->m;
     const graph_t *g = &m->g;

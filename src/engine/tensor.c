@@ -10,11 +10,13 @@ static const struct {
     const char *name;
     size_t size;
 } types[] = {
-    {DT_FLOAT, "FP32", 4},   {DT_UINT8, "UINT8", 1},   {DT_INT8, "INT8", 1},
-    {DT_UINT16, "UINT16", 2}, {DT_INT16, "INT16", 2},  {DT_INT32, "INT32", 4},
-    {DT_INT64, "INT64", 8},  {DT_STRING, "BYTES", sizeof(const char *)},
-    {DT_BOOL, "BOOL", 1},    {DT_FLOAT16, "FP16", 2},  {DT_DOUBLE, "FP64", 8},
-    {DT_UINT32, "UINT32", 4}, {DT_UINT64, "UINT64", 8},
+    {DT_FLOAT, "FP32", 4},    {DT_UINT8, "UINT8", 1},
+    {DT_INT8, "INT8", 1},     {DT_UINT16, "UINT16", 2},
+    {DT_INT16, "INT16", 2},   {DT_INT32, "INT32", 4},
+    {DT_INT64, "INT64", 8},   {DT_STRING, "BYTES", sizeof(const char *)},
+    {DT_BOOL, "BOOL", 1},     {DT_FLOAT16, "FP16", 2},
+    {DT_DOUBLE, "FP64", 8},   {DT_UINT32, "UINT32", 4},
+    {DT_UINT64, "UINT64", 8},
 };
 #define NTYPES (sizeof types / sizeof types[0])
 
