@@ -13,6 +13,9 @@
 #   INFERD=./build/inferd  DOC=docs/benchmarks.md (the PNG goes to img/ beside it)
 #   PYTHON=/usr/bin/python3  NODE=node
 #
+# The section is rewritten whole on every run: notes added to it by hand (e.g. profiles of the
+# slow rows) are dropped and must be redone for the new figures.
+#
 # Each (model, batch) input holds rows taken in order from tests/fixtures/data/<model>.b1000.input.json,
 # cycled past 1000 rows; every input tensor is sliced along dim 0. A model that fails to load or run
 # in either runtime is skipped with a note (in the table's notes and on stderr).
@@ -267,7 +270,11 @@ $(if [ -s "$tmp/notes" ]; then echo; cat "$tmp/notes"; fi)
 
 ![ORT / inferd median latency per model and batch size](img/$(basename "$PNG"))
 
-Reading (generated from the figures above):
+**How to read it.** At batch 1 and 32 the ratio is mostly per-call overhead: every ORT figure
+carries the binding floor, while an inferd run costs tens of nanoseconds beyond its kernels. A C or
+C++ caller of ORT would pay less than the floor, so for compute compare inferd with ORT minus the
+floor there. At batch 1024 the fixed costs are noise and the ratio compares the kernels. Generated
+from the figures above:
 
 $(summary)
 EOF

@@ -10,7 +10,7 @@ set logscale y 2
 set format y "%g"
 set datafile missing "?"
 set grid ytics
-set key top left noenhanced
+set key outside top center horizontal noenhanced
 set style fill solid 0.85 border -1
 set xtics rotate by -25 scale 0 noenhanced
 set bmargin 6

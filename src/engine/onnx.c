@@ -409,7 +409,10 @@ static int parse_attr(loader_t *L, pb_t r, attr_t *a)
         case 8:
             if (fl_add(L, &ints, &msg, &f)) return ENG_EFORMAT;
             break;
-        case 9: nstrings++; break;
+        case 9:
+            if (f.wire != PB_LEN) return fail(L, "malformed strings attribute");
+            nstrings++;
+            break;
         default: break;
         }
     }
@@ -425,6 +428,10 @@ static int parse_attr(loader_t *L, pb_t r, attr_t *a)
                   : nstrings ? ATTR_STRINGS
                              : ATTR_UNDEFINED;
     }
+    /* Ops may rely on an attribute of a given type having its value. */
+    if (a->type == ATTR_STRING && !a->s) a->s = arena_strndup(&L->g->arena, "", 0);
+    if (a->type == ATTR_TENSOR && !a->t) return fail(L, "attribute %s has no tensor", a->name);
+    if (a->type == ATTR_STRING && !a->s) return ENG_ENOMEM;
     if (a->type == ATTR_FLOATS) {
         int64_t n = fl_count(&floats, PB_I32);
         if (n < 0) return fail(L, "attribute %s: malformed floats", a->name);
