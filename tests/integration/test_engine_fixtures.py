@@ -96,3 +96,13 @@ def test_check_describes_every_fixture(path):
     p = subprocess.run([BIN, "check", path], capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stdout + p.stderr
     assert ": runs" in p.stdout and "operators:" in p.stdout and "input " in p.stdout
+
+
+@pytest.mark.parametrize("model,base", [c for c in cases() if c.values[1].endswith(".b1000")])
+def test_threads_give_the_same_answers(model, base):
+    """--threads 2 splits large batches across threads (tree ensembles); results must not change."""
+    inp = os.path.join(FIX, "data", base + ".input.json")
+    one = run_model(model, inp)
+    two = run_model(model, inp, "--threads", "2")
+    assert one.returncode == 0 and two.returncode == 0, two.stderr
+    assert json.loads(one.stdout) == json.loads(two.stdout)

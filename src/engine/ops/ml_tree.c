@@ -305,33 +305,36 @@ static int trees_infer(const node_t *n, const tensor_t *const *in, tensor_t *out
     return 0;
 }
 
-static int trees_run(const node_t *n, const tensor_t *const *in, tensor_t *out, exec_ctx_t *x)
-{
-    const trees_t *t = n->state;
-    const tensor_t *X = in[0];
-    int64_t nrows = X->rank == 1 ? 1 : X->dims[0];
-    int64_t nfeat = X->rank == 1 ? X->dims[0] : X->dims[1];
-    int64_t no = t->nout, B = ml_tree_block < 1 ? 1 : ml_tree_block;
-    bool f64 = t->f64 || X->dtype == DT_DOUBLE;
-    size_t esz = f64 ? sizeof(double) : sizeof(float);
-    if (t->max_feat >= nfeat)
-        return exec_fail(x, "%s: the trees use feature %lld but X has %lld features", n->op_type,
-                         (long long)t->max_feat, (long long)nfeat);
-    /* scratch: a converted block of X, the accumulators, the vote flags, one row in double */
-    /* each part rounded to 64 bytes so the doubles stay aligned */
-    size_t xbytes = ((size_t)(B * nfeat) * esz + 63) & ~(size_t)63;
-    size_t abytes = ((size_t)(B * no) * esz + 63) & ~(size_t)63;
-    size_t hbytes = ((size_t)(B * no) + 63) & ~(size_t)63;
-    char *mem = exec_scratch(x, xbytes + abytes + hbytes + (size_t)no * sizeof(double));
-    if (!mem) return exec_fail(x, "%s: out of memory", n->op_type);
-    void *xbuf = mem, *acc = mem + xbytes;
-    uint8_t *has = (uint8_t *)(mem + xbytes + abytes);
-    double *srow = (double *)(mem + xbytes + abytes + hbytes);
-    float *y = t->classifier ? NULL : out[0].data;
-    float *z = t->classifier && n->nout > 1 && n->out[1] >= 0 ? out[1].data : NULL;
+/* One worker's share of a trees_run: rows [r0, r1) with its own scratch. */
+typedef struct trees_job {
+    const node_t *n;
+    const trees_t *t;
+    const tensor_t *X;
+    tensor_t *out;
+    int64_t nfeat, no, B, rows_per;
+    bool f64;
+    size_t xbytes, abytes, hbytes, per; /* scratch layout, per worker */
+    char *mem;
+} trees_job_t;
 
-    for (int64_t b = 0; b < nrows; b += B) {
-        int64_t nb = nrows - b < B ? nrows - b : B;
+static int trees_rows(void *arg, int w)
+{
+    const trees_job_t *j = arg;
+    const trees_t *t = j->t;
+    const tensor_t *X = j->X;
+    int64_t nrows = X->rank == 1 ? 1 : X->dims[0], nfeat = j->nfeat, no = j->no, B = j->B;
+    int64_t r0 = (int64_t)w * j->rows_per, r1 = r0 + j->rows_per < nrows ? r0 + j->rows_per : nrows;
+    char *mem = j->mem + (size_t)w * j->per;
+    void *xbuf = mem, *acc = mem + j->xbytes;
+    uint8_t *has = (uint8_t *)(mem + j->xbytes + j->abytes);
+    double *srow = (double *)(mem + j->xbytes + j->abytes + j->hbytes);
+    bool f64 = j->f64;
+    tensor_t *out = j->out;
+    float *y = t->classifier ? NULL : out[0].data;
+    float *z = t->classifier && j->n->nout > 1 && j->n->out[1] >= 0 ? out[1].data : NULL;
+
+    for (int64_t b = r0; b < r1; b += B) {
+        int64_t nb = r1 - b < B ? r1 - b : B;
         if (f64) {
             double *xb = xbuf;
             if (X->dtype == DT_DOUBLE) {
@@ -350,8 +353,8 @@ static int trees_run(const node_t *n, const tensor_t *const *in, tensor_t *out, 
             eval32(t, xb, nb, nfeat, acc, has);
         }
         for (int64_t r = 0; r < nb; r++) {
-            for (int64_t j = 0; j < no; j++)
-                srow[j] = f64 ? ((double *)acc)[r * no + j] : ((float *)acc)[r * no + j];
+            for (int64_t k = 0; k < no; k++)
+                srow[k] = f64 ? ((double *)acc)[r * no + k] : ((float *)acc)[r * no + k];
             if (t->classifier)
                 finish_class(t, !f64, srow, has + r * no, &out[0], b + r,
                              z ? z + (b + r) * no : NULL);
@@ -360,6 +363,39 @@ static int trees_run(const node_t *n, const tensor_t *const *in, tensor_t *out, 
         }
     }
     return 0;
+}
+
+static int trees_run(const node_t *n, const tensor_t *const *in, tensor_t *out, exec_ctx_t *x)
+{
+    const trees_t *t = n->state;
+    const tensor_t *X = in[0];
+    int64_t nrows = X->rank == 1 ? 1 : X->dims[0];
+    trees_job_t j = {.n = n, .t = t, .X = X, .out = out};
+    j.nfeat = X->rank == 1 ? X->dims[0] : X->dims[1];
+    j.no = t->nout;
+    j.B = ml_tree_block < 1 ? 1 : ml_tree_block;
+    j.f64 = t->f64 || X->dtype == DT_DOUBLE;
+    size_t esz = j.f64 ? sizeof(double) : sizeof(float);
+    if (t->max_feat >= j.nfeat)
+        return exec_fail(x, "%s: the trees use feature %lld but X has %lld features", n->op_type,
+                         (long long)t->max_feat, (long long)j.nfeat);
+    /* Per worker scratch: a converted block of X, the accumulators, the vote flags, one row in
+     * double; each part rounded to 64 bytes so the doubles stay aligned. */
+    j.xbytes = ((size_t)(j.B * j.nfeat) * esz + 63) & ~(size_t)63;
+    j.abytes = ((size_t)(j.B * j.no) * esz + 63) & ~(size_t)63;
+    j.hbytes = ((size_t)(j.B * j.no) + 63) & ~(size_t)63;
+    j.per = (j.xbytes + j.abytes + j.hbytes + (size_t)j.no * sizeof(double) + 63) & ~(size_t)63;
+    /* A thread costs tens of microseconds to start: split only work of about a millisecond per
+     * worker (node visits ~ rows x nodes / trees x depth; nnodes is a cheap proxy). */
+    int workers = x->nthreads;
+    int64_t max_workers = (int64_t)((double)nrows * (double)t->nnodes / 3e5);
+    if (max_workers > nrows / (2 * j.B)) max_workers = nrows / (2 * j.B);
+    if (workers > max_workers) workers = (int)(max_workers > 0 ? max_workers : 1);
+    j.rows_per = (nrows + workers - 1) / workers;
+    j.rows_per = (j.rows_per + j.B - 1) / j.B * j.B;
+    j.mem = exec_scratch(x, j.per * (size_t)workers);
+    if (!j.mem) return exec_fail(x, "%s: out of memory", n->op_type);
+    return exec_parallel(x, workers, trees_rows, &j);
 }
 
 /* ============================== prepare ============================== */

@@ -46,6 +46,11 @@ int ops_known(const char *domain, const char *name);
 /* Returns at least n bytes of scratch memory, valid until the op returns (64-byte aligned).
  * NULL on out-of-memory (after the first runs, the buffer is already large enough). */
 void *exec_scratch(exec_ctx_t *x, size_t n);
+/* Runs fn(arg, i) for every i in [0, n), spread over up to x->nthreads threads (the caller's
+ * included); i is also the worker's index, so fn may use per-index scratch. Returns 0, or the
+ * first nonzero result. Threads are started per call: worth it only for work of a millisecond
+ * or more (large batches). */
+int exec_parallel(exec_ctx_t *x, int n, int (*fn)(void *arg, int i), void *arg);
 /* Formats a run-time error into x->err and returns -1. */
 int exec_fail(exec_ctx_t *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
