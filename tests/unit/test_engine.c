@@ -1,0 +1,173 @@
+/* The engine's C API end to end on a fixture model: describe, run, errors, re-planning, sharing a
+ * model across threads, and no allocation by our code once a plan is in place (malloc and friends
+ * are wrapped at link time and counted). */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/engine.h"
+#include "th.h"
+
+static _Atomic long allocs;
+static _Atomic int counting;
+
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t n, size_t m);
+void *__real_realloc(void *p, size_t n);
+int __real_posix_memalign(void **p, size_t a, size_t n);
+void *__wrap_malloc(size_t n)
+{
+    if (counting) allocs++;
+    return __real_malloc(n);
+}
+void *__wrap_calloc(size_t n, size_t m)
+{
+    if (counting) allocs++;
+    return __real_calloc(n, m);
+}
+void *__wrap_realloc(void *p, size_t n)
+{
+    if (counting) allocs++;
+    return __real_realloc(p, n);
+}
+int __wrap_posix_memalign(void **p, size_t a, size_t n)
+{
+    if (counting) allocs++;
+    return __real_posix_memalign(p, a, n);
+}
+
+#define MODEL(name) FIXTURES_DIR "/models/" name ".onnx"
+
+static void fill(float *x, int64_t n, unsigned seed)
+{
+    for (int64_t i = 0; i < n; i++) {
+        seed = seed * 1103515245u + 12345u;
+        x[i] = (float)((seed >> 8) % 2000) / 100.0f - 5.0f;
+    }
+}
+
+typedef struct shared {
+    const eng_model_t *m;
+    const float *x;
+    const int64_t *want; /* labels computed single-threaded */
+    int rows, bad;
+} shared_t;
+
+static void *worker(void *arg)
+{
+    shared_t *sh = arg;
+    eng_session_t *s = eng_session_new(sh->m, 1);
+    char err[256];
+    for (int it = 0; it < 200; it++) {
+        int rows = 1 + it % sh->rows;
+        tensor_t in = {.dtype = DT_FLOAT, .rank = 2, .dims = {rows, 64}, .data = (void *)sh->x};
+        const tensor_t *out;
+        int nout;
+        if (eng_session_run(s, &in, 1, &out, &nout, err, sizeof err)) {
+            sh->bad++;
+            continue;
+        }
+        const int64_t *label = out[out[0].dtype == DT_INT64 ? 0 : 1].data;
+        for (int r = 0; r < rows; r++)
+            if (label[r] != sh->want[r]) sh->bad++;
+    }
+    eng_session_free(s);
+    return NULL;
+}
+
+int main(void)
+{
+    char err[512];
+    eng_model_t *m = NULL;
+
+    /* Describe. */
+    CHECK_EQ(eng_model_load(MODEL("breast_cancer_logreg"), &m, err, sizeof err), 0);
+    CHECK_EQ(eng_model_ninputs(m), 1);
+    const eng_io_t *io = eng_model_input(m, 0);
+    CHECK(io && io->dtype == DT_FLOAT && io->rank == 2 && io->dims[0] == -1 && io->dims[1] == 30);
+    CHECK(eng_model_input(m, 1) == NULL);
+    CHECK_EQ(eng_model_noutputs(m), 2);
+    eng_model_info_t info;
+    eng_model_describe(m, &info);
+    CHECK(info.nops == 2 && info.nnodes == 2);
+
+    /* Run, then run again on the same shapes with no allocation at all. */
+    eng_session_t *s = eng_session_new(m, 1);
+    float x[100 * 30];
+    fill(x, 100 * 30, 1);
+    tensor_t in = {.dtype = DT_FLOAT, .rank = 2, .dims = {7, 30}, .data = x};
+    const tensor_t *out;
+    int nout;
+    CHECK_EQ(eng_session_run(s, &in, 1, &out, &nout, err, sizeof err), 0);
+    CHECK_EQ(nout, 2);
+    CHECK(out[0].dtype == DT_INT64 && out[0].rank == 1 && out[0].dims[0] == 7);
+    CHECK(out[1].dtype == DT_FLOAT && out[1].dims[0] == 7 && out[1].dims[1] == 2);
+    float p0 = ((float *)out[1].data)[0] + ((float *)out[1].data)[1];
+    CHECK(p0 > 0.9999f && p0 < 1.0001f);
+    counting = 1;
+    for (int i = 0; i < 100; i++) eng_session_run(s, &in, 1, &out, &nout, err, sizeof err);
+    counting = 0;
+    CHECK_EQ(allocs, 0);
+    /* A new batch size plans again, which allocates (this also shows the counter works), then
+     * is steady again. */
+    in.dims[0] = 100;
+    counting = 1;
+    CHECK_EQ(eng_session_run(s, &in, 1, &out, &nout, err, sizeof err), 0);
+    counting = 0;
+    CHECK(allocs > 0);
+    CHECK_EQ(out[0].dims[0], 100);
+    allocs = 0;
+    counting = 1;
+    for (int i = 0; i < 100; i++) eng_session_run(s, &in, 1, &out, &nout, err, sizeof err);
+    counting = 0;
+    CHECK_EQ(allocs, 0);
+
+    /* Inputs that do not fit: a clear error, and the session still works afterwards. */
+    in.dims[1] = 29;
+    CHECK_EQ(eng_session_run(s, &in, 1, &out, &nout, err, sizeof err), ENG_EINPUT);
+    CHECK(strstr(err, "input") && strstr(err, "[N,30]") && strstr(err, "[100,29]"));
+    in.dims[1] = 30;
+    in.dtype = DT_INT64;
+    CHECK_EQ(eng_session_run(s, &in, 1, &out, &nout, err, sizeof err), ENG_EINPUT);
+    CHECK(strstr(err, "FP32") && strstr(err, "INT64"));
+    in.dtype = DT_FLOAT;
+    CHECK_EQ(eng_session_run(s, &in, 0, &out, &nout, err, sizeof err), ENG_EINPUT);
+    in.rank = 1;
+    CHECK_EQ(eng_session_run(s, &in, 1, &out, &nout, err, sizeof err), ENG_EINPUT);
+    in.rank = 2;
+    CHECK_EQ(eng_session_run(s, &in, 1, &out, &nout, err, sizeof err), 0);
+    eng_session_free(s);
+    eng_model_free(m);
+
+    /* Load errors carry a code and a message. */
+    CHECK_EQ(eng_model_load("/nonexistent.onnx", &m, err, sizeof err), ENG_EIO);
+    CHECK(strstr(err, "/nonexistent.onnx") != NULL);
+    CHECK(m == NULL);
+    CHECK_EQ(eng_model_load_mem("\x08\x07garbage", 9, &m, err, sizeof err), ENG_EFORMAT);
+    CHECK(err[0] != 0);
+
+    /* One model, four threads, each with its own session: same answers as one thread. */
+    CHECK_EQ(eng_model_load(MODEL("digits_mlp"), &m, err, sizeof err), 0);
+    static float dx[64 * 64];
+    fill(dx, 64 * 64, 7);
+    int64_t want[64];
+    s = eng_session_new(m, 1);
+    tensor_t din = {.dtype = DT_FLOAT, .rank = 2, .dims = {64, 64}, .data = dx};
+    CHECK_EQ(eng_session_run(s, &din, 1, &out, &nout, err, sizeof err), 0);
+    int li = out[0].dtype == DT_INT64 ? 0 : 1;
+    memcpy(want, out[li].data, sizeof want);
+    eng_session_free(s);
+    shared_t sh[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        sh[i] = (shared_t){m, dx, want, 64, 0};
+        pthread_create(&th[i], NULL, worker, &sh[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        CHECK_EQ(sh[i].bad, 0);
+    }
+    eng_model_free(m);
+    return TH_DONE();
+}
