@@ -42,7 +42,7 @@ SECTION="## Engine: inferd vs ONNX Runtime"
 
 die() { echo "bench/engine.sh: $*" >&2; exit 1; }
 
-command -v "$NODE" >/dev/null || die "node not found (it comes with the image; see scripts/fixtures/README.md)"
+command -v "$NODE" >/dev/null || die "node not found: install Node.js (it comes with the image; scripts/deps.sh does not install it), then: cd tools/ort && npm install --ignore-scripts"
 command -v gnuplot >/dev/null || die "gnuplot not found; run: bash scripts/deps.sh"
 [ -x "$PYTHON" ] || die "$PYTHON not found; run: bash scripts/deps.sh"
 [ -f "$ORT_PKG" ] || die "onnxruntime-node is not installed; run: cd tools/ort && npm install --ignore-scripts"

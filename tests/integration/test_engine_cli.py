@@ -104,3 +104,64 @@ def test_unsupported_op_names_op_node_and_opset(tmp_path):
     assert "FooBar" in p.stdout and "the_node" in p.stdout and "13" in p.stdout
     p = run("check", make_model(tmp_path, "Attention", "com.microsoft"))
     assert p.returncode == 1 and "com.microsoft" in p.stdout and "Attention" in p.stdout
+
+
+EXTERNAL = r"""
+import sys, numpy as np, onnx
+from onnx import helper, numpy_helper, TensorProto
+out_dir, location, opset = sys.argv[1], sys.argv[2], int(sys.argv[3])
+w = numpy_helper.from_array(np.arange(12, dtype=np.float32).reshape(3, 4) / 7, name="W")
+g = helper.make_graph([helper.make_node("MatMul", ["x", "W"], ["y"], name="mm")], "g",
+                      [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3])],
+                      [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])], [w])
+m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+m.ir_version = 8
+onnx.save_model(m, out_dir + "/inline.onnx")
+if location:
+    onnx.external_data_helper.convert_model_to_external_data(
+        m, all_tensors_to_one_file=True, location="weights.bin", size_threshold=0)
+    onnx.save_model(m, out_dir + "/external.onnx")
+    if location != "weights.bin":  # point the tensor somewhere else after saving
+        for t in m.graph.initializer:
+            for e in t.external_data:
+                if e.key == "location":
+                    e.value = location
+        open(out_dir + "/external.onnx", "wb").write(m.SerializeToString())
+"""
+
+
+def make_external(tmp_path, location="weights.bin", opset=13):
+    subprocess.run(["/usr/bin/python3", "-c", EXTERNAL, str(tmp_path), location, str(opset)],
+                   check=True)
+
+
+def test_external_data_gives_the_same_answers(tmp_path):
+    make_external(tmp_path)
+    assert (tmp_path / "weights.bin").stat().st_size == 48
+    x = json.dumps([[1, 2, 3], [-1, 0.5, 2]])
+    a = run("run", str(tmp_path / "inline.onnx"), "--input", "-", stdin=x)
+    b = run("run", str(tmp_path / "external.onnx"), "--input", "-", stdin=x)
+    assert a.returncode == 0 and b.returncode == 0, b.stderr
+    assert json.loads(a.stdout) == json.loads(b.stdout)
+    y = json.loads(b.stdout)["outputs"]["y"]["data"]
+    assert abs(y[0] - (0 * 1 + 4 * 2 + 8 * 3) / 7) < 1e-5
+
+
+@pytest.mark.parametrize("location", ["../weights.bin", "/etc/passwd", "sub/../../weights.bin"])
+def test_external_data_cannot_leave_the_model_directory(tmp_path, location):
+    make_external(tmp_path, location)
+    p = run("check", str(tmp_path / "external.onnx"))
+    assert p.returncode == 1 and "leaves the model directory" in p.stdout, p.stdout
+
+
+def test_missing_external_file(tmp_path):
+    make_external(tmp_path)
+    (tmp_path / "weights.bin").unlink()
+    p = run("check", str(tmp_path / "external.onnx"))
+    assert p.returncode == 1 and "weights.bin" in p.stdout
+
+
+def test_opset_out_of_range(tmp_path):
+    make_external(tmp_path, "", opset=6)
+    p = run("check", str(tmp_path / "inline.onnx"))
+    assert p.returncode == 1 and "opset ai.onnx 6 is not supported" in p.stdout, p.stdout
