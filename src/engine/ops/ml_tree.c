@@ -387,7 +387,7 @@ static int trees_run(const node_t *n, const tensor_t *const *in, tensor_t *out, 
     j.per = (j.xbytes + j.abytes + j.hbytes + (size_t)j.no * sizeof(double) + 63) & ~(size_t)63;
     /* A thread costs tens of microseconds to start: split only work of about a millisecond per
      * worker (node visits ~ rows x nodes / trees x depth; nnodes is a cheap proxy). */
-    int workers = x->nthreads;
+    int workers = x->nthreads < 1 ? 1 : x->nthreads;
     int64_t max_workers = (int64_t)((double)nrows * (double)t->nnodes / 3e5);
     if (max_workers > nrows / (2 * j.B)) max_workers = nrows / (2 * j.B);
     if (workers > max_workers) workers = (int)(max_workers > 0 ? max_workers : 1);
