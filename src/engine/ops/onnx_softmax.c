@@ -2,6 +2,8 @@
  * from 13 along the single dimension `axis` (default -1). Float arithmetic as ONNX Runtime:
  * subtract the max, exponentiate, sum, then divide (or subtract the log of the sum). */
 #include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "engine/ops/kern.h"
@@ -40,18 +42,71 @@ static void sm_geom(const node_t *n, const tensor_t *a, int64_t *outer, int64_t 
     }
 }
 
-static void sm_row_f32(const float *x, float *y, int64_t len, int lg)
+/* expf for x <= 0 (softmax subtracts the maximum first): Cody-Waite reduction by ln 2 and the
+ * Cephes degree-6 polynomial, within 2 ulp of the exact value. Branch-free, so a loop of it
+ * vectorises, where libm's expf is a call per element. x must be >= -87: callers clamp there
+ * (e^-87 ~ 1.6e-38 instead of a subnormal, which no softmax sum can notice). */
+static inline float sm_expf_neg(float x)
 {
-    float m = kern_max_f32(x, len), s = 0.0f;
-    for (int64_t i = 0; i < len; i++) {
-        y[i] = expf(x[i] - m);
-        s += y[i];
+    int n = (int)(x * 1.44269504088896341f - 0.5f); /* round(x / ln 2), x <= 0 */
+    float fn = (float)n;
+    float r = x - fn * 0.693359375f; /* ln 2 split in two: exact high part, then the rest */
+    r = r - fn * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    float e = p * r * r + r + 1.0f;
+    union {
+        uint32_t u;
+        float f;
+    } scale = {.u = (uint32_t)(n + 127) << 23};
+    return e * scale.f;
+}
+
+/* y[i] = exp(y[i]) for y <= 0, over a whole tensor at once: short rows (10 classes) would leave
+ * a per-row loop mostly in its scalar tail. */
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void sm_exp_inplace(float *y,
+                                                                                        int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) y[i] = sm_expf_neg(y[i]);
+}
+
+/* Softmax (or log-softmax) of `rows` contiguous rows of len floats. The sum of each row is taken
+ * in order, as a plain loop would. */
+static void sm_rows_f32(const float *x, float *y, int64_t rows, int64_t len, int lg)
+{
+    bool finite = true;
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * len;
+        float m = kern_max_f32(xr, len);
+        finite &= isfinite(m);
+        for (int64_t i = 0; i < len; i++) {
+            float d = xr[i] - m;
+            y[r * len + i] = d < -87.0f ? -87.0f : d;
+        }
     }
-    if (lg) {
-        float ls = logf(s);
-        for (int64_t i = 0; i < len; i++) y[i] = x[i] - m - ls;
-    } else {
-        for (int64_t i = 0; i < len; i++) y[i] /= s;
+    if (finite) {
+        sm_exp_inplace(y, rows * len);
+    } else { /* NaN or infinity somewhere: libm gives IEEE's answers */
+        for (int64_t r = 0; r < rows; r++) {
+            const float *xr = x + r * len;
+            float m = kern_max_f32(xr, len);
+            for (int64_t i = 0; i < len; i++) y[r * len + i] = expf(xr[i] - m);
+        }
+    }
+    for (int64_t r = 0; r < rows; r++) {
+        float *yr = y + r * len, s = 0.0f;
+        for (int64_t i = 0; i < len; i++) s += yr[i];
+        if (lg) {
+            const float *xr = x + r * len;
+            float m = kern_max_f32(xr, len), ls = logf(s);
+            for (int64_t i = 0; i < len; i++) yr[i] = xr[i] - m - ls;
+        } else {
+            for (int64_t i = 0; i < len; i++) yr[i] /= s;
+        }
     }
 }
 
@@ -113,12 +168,14 @@ static int sm_run(const node_t *n, const tensor_t *const *in, tensor_t *out, exe
     void *tmp = NULL;
     if (inner > 1 && !(tmp = exec_scratch(x, 2 * (size_t)inner * es)))
         return exec_fail(x, "%s: out of memory for %lld columns", n->op_type, (long long)inner);
+    if (!dbl && inner == 1) {
+        sm_rows_f32(a->data, out[0].data, outer, len, lg);
+        return 0;
+    }
     for (int64_t o = 0; o < outer; o++) {
         int64_t off = o * len * inner;
         if (dbl && inner == 1)
             sm_row_f64((const double *)a->data + off, (double *)out[0].data + off, len, lg);
-        else if (inner == 1)
-            sm_row_f32((const float *)a->data + off, (float *)out[0].data + off, len, lg);
         else if (dbl)
             sm_cols_f64((const double *)a->data + off, (double *)out[0].data + off, len, inner, lg,
                         tmp, (double *)tmp + inner);
