@@ -98,6 +98,47 @@ static char *read_all(const char *path, size_t *len)
     return b.data ? b.data : calloc(1, 1);
 }
 
+/* A model and one decoded input file, as `run` and `bench` both need them. */
+typedef struct job {
+    eng_model_t *m;
+    char *text;
+    json_doc_t *doc;
+    tj_inputs_t in;
+} job_t;
+
+static void job_free(job_t *j)
+{
+    tj_inputs_free(&j->in);
+    json_doc_free(j->doc);
+    free(j->text);
+    eng_model_free(j->m);
+    memset(j, 0, sizeof *j);
+}
+
+/* Loads the model and decodes the input file; prints the problem prefixed by cmd. Returns 0, 1
+ * (model cannot be loaded) or 2 (bad input). */
+static int job_open(job_t *j, const char *cmd, const char *model, const char *input)
+{
+    char err[1024];
+    memset(j, 0, sizeof *j);
+    if (eng_model_load(model, &j->m, err, sizeof err)) {
+        fprintf(stderr, "inferd %s: %s\n", cmd, err);
+        return 1;
+    }
+    size_t len;
+    if (!(j->text = read_all(input, &len))) {
+        fprintf(stderr, "inferd %s: %s: %s\n", cmd, input, strerror(errno));
+    } else if (!(j->doc = json_parse(j->text, len, NULL, err, sizeof err))) {
+        fprintf(stderr, "inferd %s: %s: invalid JSON: %s\n", cmd, input, err);
+    } else if (tj_decode_inputs(json_root(j->doc), j->m, &j->in, err, sizeof err)) {
+        fprintf(stderr, "inferd %s: %s\n", cmd, err);
+    } else {
+        return 0;
+    }
+    job_free(j);
+    return 2;
+}
+
 int cmd_run(int argc, char **argv)
 {
     const char *model = NULL, *input = NULL;
@@ -128,61 +169,30 @@ int cmd_run(int argc, char **argv)
         run_usage(stderr);
         return 2;
     }
+    job_t j;
+    int rc = job_open(&j, "run", model, input);
+    if (rc) return rc;
     char err[1024];
-    eng_model_t *m;
-    if (eng_model_load(model, &m, err, sizeof err)) {
-        fprintf(stderr, "inferd run: %s\n", err);
-        return 1;
-    }
-    size_t len;
-    char *text = read_all(input, &len);
-    if (!text) {
-        fprintf(stderr, "inferd run: %s: %s\n", input, strerror(errno));
-        eng_model_free(m);
-        return 2;
-    }
-    int rc = 2;
-    json_doc_t *doc = json_parse(text, len, NULL, err, sizeof err);
-    tj_inputs_t in = {0};
-    eng_session_t *s = NULL;
     buf_t out;
     buf_init(&out);
-    if (!doc) {
-        fprintf(stderr, "inferd run: %s: invalid JSON: %s\n", input, err);
-        goto done;
-    }
-    if (tj_decode_inputs(json_root(doc), m, &in, err, sizeof err)) {
-        fprintf(stderr, "inferd run: %s\n", err);
-        goto done;
-    }
-    s = eng_session_new(m, threads);
+    eng_session_t *s = eng_session_new(j.m, threads);
     const tensor_t *outs;
     int nout;
     if (!s) {
         fprintf(stderr, "inferd run: out of memory\n");
         rc = 1;
-        goto done;
-    }
-    int erc = eng_session_run(s, in.t, in.n, &outs, &nout, err, sizeof err);
-    if (erc) {
+    } else if ((rc = eng_session_run(s, j.in.t, j.in.n, &outs, &nout, err, sizeof err))) {
         fprintf(stderr, "inferd run: %s\n", err);
-        rc = erc == ENG_EINPUT ? 2 : 1;
-        goto done;
-    }
-    if (tj_encode_outputs(&out, m, outs, nout) || buf_puts(&out, "\n")) {
+        rc = rc == ENG_EINPUT ? 2 : 1;
+    } else if (tj_encode_outputs(&out, j.m, outs, nout) || buf_puts(&out, "\n")) {
         fprintf(stderr, "inferd run: out of memory\n");
         rc = 1;
-        goto done;
+    } else {
+        fwrite(out.data, 1, out.len, stdout);
     }
-    fwrite(out.data, 1, out.len, stdout);
-    rc = 0;
-done:
     buf_deinit(&out);
     eng_session_free(s);
-    tj_inputs_free(&in);
-    json_doc_free(doc);
-    free(text);
-    eng_model_free(m);
+    job_free(&j);
     return rc;
 }
 
@@ -222,26 +232,14 @@ int cmd_bench(int argc, char **argv)
                         "[--seconds S]\n");
         return 2;
     }
+    job_t j;
+    int rc = job_open(&j, "bench", model, input);
+    if (rc) return rc;
     char err[1024];
-    eng_model_t *m;
-    if (eng_model_load(model, &m, err, sizeof err)) {
-        fprintf(stderr, "inferd bench: %s\n", err);
-        return 1;
-    }
-    size_t len;
-    char *text = read_all(input, &len);
-    json_doc_t *doc = text ? json_parse(text, len, NULL, err, sizeof err) : NULL;
-    tj_inputs_t in = {0};
-    eng_session_t *s = NULL;
-    uint64_t *lat = NULL;
-    int rc = 2;
-    if (!doc || tj_decode_inputs(json_root(doc), m, &in, err, sizeof err)) {
-        fprintf(stderr, "inferd bench: %s: %s\n", input, text ? err : strerror(errno));
-        goto done;
-    }
-    s = eng_session_new(m, threads);
+    const tj_inputs_t in = j.in;
+    eng_session_t *s = eng_session_new(j.m, threads);
     size_t cap = 1 << 20, n = 0;
-    lat = malloc(cap * sizeof *lat);
+    uint64_t *lat = malloc(cap * sizeof *lat);
     if (!s || !lat) {
         rc = 1;
         goto done;
@@ -252,6 +250,7 @@ int cmd_bench(int argc, char **argv)
     do { /* warm-up: plan, caches, BLAS buffers */
         if (eng_session_run(s, in.t, in.n, &outs, &nout, err, sizeof err)) {
             fprintf(stderr, "inferd bench: %s\n", err);
+            rc = 2;
             goto done;
         }
     } while (clock_mono_ns() < warm_until);
@@ -269,9 +268,6 @@ int cmd_bench(int argc, char **argv)
 done:
     free(lat);
     eng_session_free(s);
-    tj_inputs_free(&in);
-    json_doc_free(doc);
-    free(text);
-    eng_model_free(m);
+    job_free(&j);
     return rc;
 }
