@@ -12,10 +12,13 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "api/infer.h"
 #include "cli/cli.h"
 #include "config.h"
 #include "http/server.h"
 #include "metrics/metrics.h"
+#include "models/repo.h"
+#include "sched/pool.h"
 #include "util/log.h"
 #include "util/shutdown.h"
 #include "version.h"
@@ -38,13 +41,14 @@ static void usage(FILE *out)
 
 static void serve_usage(FILE *out)
 {
-    fprintf(out, "Usage: inferd serve [options]\n\n"
-                 "Settings come from the built-in defaults, then the INI file given with\n"
-                 "--config, then INFERD_<SETTING> environment variables (e.g. INFERD_LISTEN),\n"
-                 "then these flags; later sources win.\n\n"
-                 "  --config FILE            INI file ([server], [limits], [auth], [log])\n"
-                 "  --print-config           print the effective settings and exit\n"
-                 "  --help                   show this help\n");
+    fprintf(out,
+            "Usage: inferd serve [options]\n\n"
+            "Settings come from the built-in defaults, then the INI file given with\n"
+            "--config, then INFERD_<SETTING> environment variables (e.g. INFERD_LISTEN),\n"
+            "then these flags; later sources win.\n\n"
+            "  --config FILE            INI file ([server], [models], [limits], [auth], [log])\n"
+            "  --print-config           print the effective settings and exit\n"
+            "  --help                   show this help\n");
     config_print_help(out);
 }
 
@@ -57,6 +61,11 @@ static void on_signal(int sig)
     ssize_t r = write(sig_pipe[1], &b, 1); /* async-signal-safe; a full pipe loses nothing new */
     (void)r;
     errno = saved;
+}
+
+static void hook_pool(void *arg)
+{
+    pool_stop(arg); /* runs what is queued; the answers still reach clients */
 }
 
 static void hook_debug(void *arg)
@@ -193,6 +202,26 @@ static int cmd_serve(int argc, char **argv)
     }
     api_health_register(rt);
     api_metrics_register(rt);
+
+    /* Models and the compute pool that runs them. */
+    repo_t repo = {0};
+    if (repo_load(&repo, cfg.models, DUR_OFF, err, sizeof err))
+        log_warn("%s: serving no models", err);
+    int nworkers =
+        cfg.compute_threads > 0 ? (int)cfg.compute_threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    pool_t *pool = pool_new(nworkers > 0 ? nworkers : 1, (size_t)cfg.compute_queue);
+    infer_ctx_t *infer = pool ? api_infer_new(&repo, pool, (int)cfg.engine_threads) : NULL;
+    if (!infer) {
+        fprintf(stderr, "inferd serve: cannot start %d compute threads\n", nworkers);
+        pool_free(pool);
+        repo_free(&repo);
+        router_free(rt);
+        auth_free(auth);
+        rc = 1;
+        goto out;
+    }
+    api_infer_register(rt, infer);
+    shutdown_hook_add("compute pool", hook_pool, pool);
     if (cfg.debug_endpoints) {
         api_debug_register(rt);
         shutdown_hook_add("debug endpoints", hook_debug, NULL);
@@ -233,6 +262,10 @@ static int cmd_serve(int argc, char **argv)
 free_srv:
     http_server_free(srv);
 free_rt:
+    pool_stop(pool); /* idempotent: a no-op after the shutdown hook */
+    api_infer_free(infer);
+    pool_free(pool);
+    repo_free(&repo);
     router_free(rt);
     auth_free(auth);
     metrics_free_all();

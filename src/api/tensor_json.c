@@ -365,30 +365,51 @@ static int put_map_seq(buf_t *b, const tensor_t *t)
     return rc ? rc : buf_puts(b, "]");
 }
 
+/* Appends one tensor's "shape", "datatype" and "data" members (no braces). */
+static int put_tensor_members(buf_t *b, const tensor_t *t)
+{
+    if (t->map_keys) return put_map_seq(b, t);
+    int rc = buf_puts(b, "\"shape\":[");
+    for (int d = 0; d < t->rank && !rc; d++)
+        rc = buf_printf(b, "%s%lld", d ? "," : "", (long long)t->dims[d]);
+    if (!rc) rc = buf_printf(b, "],\"datatype\":\"%s\",\"data\":[", dtype_name(t->dtype));
+    int64_t numel = tensor_numel(t);
+    for (int64_t i = 0; i < numel && !rc; i++) {
+        if (i) rc = buf_puts(b, ",");
+        if (!rc) rc = put_elem(b, t, i);
+    }
+    return rc ? rc : buf_puts(b, "]");
+}
+
 int tj_encode_outputs(buf_t *b, const eng_model_t *m, const tensor_t *outs, int n)
 {
     int rc = buf_puts(b, "{\"outputs\":{");
     for (int o = 0; o < n && !rc; o++) {
-        const tensor_t *t = &outs[o];
         const eng_io_t *io = eng_model_output(m, o);
         if (o) rc = buf_puts(b, ",");
         if (!rc) rc = buf_json_str(b, io->name, strlen(io->name));
         if (!rc) rc = buf_puts(b, ":{");
-        if (!rc && t->map_keys) {
-            rc = put_map_seq(b, t);
-        } else if (!rc) {
-            rc = buf_puts(b, "\"shape\":[");
-            for (int d = 0; d < t->rank && !rc; d++)
-                rc = buf_printf(b, "%s%lld", d ? "," : "", (long long)t->dims[d]);
-            if (!rc) rc = buf_printf(b, "],\"datatype\":\"%s\",\"data\":[", dtype_name(t->dtype));
-            int64_t numel = tensor_numel(t);
-            for (int64_t i = 0; i < numel && !rc; i++) {
-                if (i) rc = buf_puts(b, ",");
-                if (!rc) rc = put_elem(b, t, i);
-            }
-            if (!rc) rc = buf_puts(b, "]");
-        }
+        if (!rc) rc = put_tensor_members(b, &outs[o]);
         if (!rc) rc = buf_puts(b, "}");
     }
     return rc ? rc : buf_puts(b, "}}");
+}
+
+int tj_encode_outputs_list(buf_t *b, const eng_model_t *m, const tensor_t *outs, int n)
+{
+    int rc = buf_puts(b, "[");
+    for (int o = 0; o < n && !rc; o++) {
+        const eng_io_t *io = eng_model_output(m, o);
+        rc = buf_puts(b, o ? ",{\"name\":" : "{\"name\":");
+        if (!rc) rc = buf_json_str(b, io->name, strlen(io->name));
+        if (!rc) rc = buf_puts(b, ",");
+        if (!rc) rc = put_tensor_members(b, &outs[o]);
+        if (!rc) rc = buf_puts(b, "}");
+    }
+    return rc ? rc : buf_puts(b, "]");
+}
+
+int tj_encode_elem(buf_t *b, const tensor_t *t, int64_t i)
+{
+    return put_elem(b, t, i);
 }

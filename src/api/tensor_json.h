@@ -30,4 +30,9 @@ void tj_inputs_free(tj_inputs_t *in);
  * 0 or -ENOMEM. */
 int tj_encode_outputs(buf_t *b, const eng_model_t *m, const tensor_t *outs, int n);
 
+/* Appends the Open Inference Protocol's output list: [{"name", "shape", "datatype", "data"}]. */
+int tj_encode_outputs_list(buf_t *b, const eng_model_t *m, const tensor_t *outs, int n);
+/* Appends element i of t as a JSON value. */
+int tj_encode_elem(buf_t *b, const tensor_t *t, int64_t i);
+
 #endif
