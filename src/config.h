@@ -14,7 +14,7 @@ typedef struct config {
     int threads;          /* event-loop threads; 0 = one per CPU core */
     bool debug_endpoints; /* expose the /debug routes (test and diagnosis aids) */
     /* [models] */
-    char *models;           /* model repository directory */
+    char *models;            /* model repository directory */
     int64_t compute_threads; /* inference workers; 0 = one per CPU core */
     int64_t compute_queue;   /* requests waiting for a worker before 503 */
     int64_t engine_threads;  /* threads one inference may use */
