@@ -18,6 +18,12 @@ typedef struct config {
     int64_t compute_threads; /* inference workers; 0 = one per CPU core */
     int64_t compute_queue;   /* requests waiting for a worker before 503 */
     int64_t engine_threads;  /* threads one inference may use */
+    /* [store] */
+    char *store;                 /* "sqlite:PATH", or "none" */
+    char *durability;            /* default for models without a config.ini */
+    int64_t store_queue_records; /* records accepted but not committed, before 503 */
+    int64_t store_batch_records; /* records per transaction */
+    int64_t store_flush_ms;      /* buffered: longest wait before a commit */
     /* [limits] */
     int64_t max_connections;
     int64_t max_header_bytes;

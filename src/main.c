@@ -19,6 +19,7 @@
 #include "metrics/metrics.h"
 #include "models/repo.h"
 #include "sched/pool.h"
+#include "store/store.h"
 #include "util/log.h"
 #include "util/shutdown.h"
 #include "version.h"
@@ -41,14 +42,14 @@ static void usage(FILE *out)
 
 static void serve_usage(FILE *out)
 {
-    fprintf(out,
-            "Usage: inferd serve [options]\n\n"
-            "Settings come from the built-in defaults, then the INI file given with\n"
-            "--config, then INFERD_<SETTING> environment variables (e.g. INFERD_LISTEN),\n"
-            "then these flags; later sources win.\n\n"
-            "  --config FILE            INI file ([server], [models], [limits], [auth], [log])\n"
-            "  --print-config           print the effective settings and exit\n"
-            "  --help                   show this help\n");
+    fprintf(out, "Usage: inferd serve [options]\n\n"
+                 "Settings come from the built-in defaults, then the INI file given with\n"
+                 "--config, then INFERD_<SETTING> environment variables (e.g. INFERD_LISTEN),\n"
+                 "then these flags; later sources win.\n\n"
+                 "  --config FILE            INI file ([server], [models], [store], [limits], "
+                 "[auth], [log])\n"
+                 "  --print-config           print the effective settings and exit\n"
+                 "  --help                   show this help\n");
     config_print_help(out);
 }
 
@@ -61,6 +62,13 @@ static void on_signal(int sig)
     ssize_t r = write(sig_pipe[1], &b, 1); /* async-signal-safe; a full pipe loses nothing new */
     (void)r;
     errno = saved;
+}
+
+static void hook_store(void *arg)
+{
+    store_t **s = arg;
+    store_close(*s); /* commits everything queued; durable answers go out */
+    *s = NULL;
 }
 
 static void hook_pool(void *arg)
@@ -204,17 +212,41 @@ static int cmd_serve(int argc, char **argv)
     api_metrics_register(rt);
 
     /* Models and the compute pool that runs them. */
+    int defdur = durability_parse(cfg.durability);
+    if (defdur < 0) {
+        fprintf(stderr, "inferd serve: durability must be durable, buffered or off\n");
+        router_free(rt);
+        auth_free(auth);
+        rc = 2;
+        goto out;
+    }
+    store_t *store = NULL;
+    if (strcmp(cfg.store, "none") != 0) {
+        store_opts_t so = {.queue_max_records = (size_t)cfg.store_queue_records,
+                           .batch_max_records = (int)cfg.store_batch_records,
+                           .flush_interval_ms = (int)cfg.store_flush_ms};
+        store = store_open(cfg.store, &so, err, sizeof err);
+        if (!store) {
+            fprintf(stderr, "inferd serve: store: %s\n", err);
+            router_free(rt);
+            auth_free(auth);
+            rc = 1;
+            goto out;
+        }
+        shutdown_hook_add("store", hook_store, &store);
+    }
     repo_t repo = {0};
-    if (repo_load(&repo, cfg.models, DUR_OFF, err, sizeof err))
+    if (repo_load(&repo, cfg.models, (durability_t)defdur, err, sizeof err))
         log_warn("%s: serving no models", err);
     int nworkers =
         cfg.compute_threads > 0 ? (int)cfg.compute_threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     pool_t *pool = pool_new(nworkers > 0 ? nworkers : 1, (size_t)cfg.compute_queue);
-    infer_ctx_t *infer = pool ? api_infer_new(&repo, pool, (int)cfg.engine_threads) : NULL;
+    infer_ctx_t *infer = pool ? api_infer_new(&repo, pool, store, (int)cfg.engine_threads) : NULL;
     if (!infer) {
         fprintf(stderr, "inferd serve: cannot start %d compute threads\n", nworkers);
         pool_free(pool);
         repo_free(&repo);
+        store_close(store);
         router_free(rt);
         auth_free(auth);
         rc = 1;
@@ -265,6 +297,7 @@ free_rt:
     pool_stop(pool); /* idempotent: a no-op after the shutdown hook */
     api_infer_free(infer);
     pool_free(pool);
+    store_close(store); /* NULL after its shutdown hook */
     repo_free(&repo);
     router_free(rt);
     auth_free(auth);

@@ -3,12 +3,14 @@
  * request to the compute pool; decoding, inference and encoding run on a pool worker, which
  * answers through http_reply (the loop writes it). */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/infer.h"
 #include "api/tensor_json.h"
+#include "store/store.h"
 #include "metrics/metrics.h"
 #include "util/clock.h"
 #include "util/json.h"
@@ -17,10 +19,11 @@
 struct infer_ctx {
     repo_t *repo;
     pool_t *pool;
+    store_t *store; /* NULL: nothing is recorded */
     int nworkers;
     int session_threads;
     eng_session_t **sessions; /* [worker * nmodels + model]: created on first use */
-    metric_t *m_queue_wait, *m_compute;
+    metric_t *m_queue_wait, *m_compute, *m_commit;
     metric_t *m_rows, *m_rejected;
 };
 
@@ -135,6 +138,73 @@ static void h_index(http_req_t *r, void *arg)
         http_reply_error(r, 500, "out of memory");
     else
         http_reply_buf(r, 200, "application/json");
+}
+
+/* ======================================================================= records ==== */
+
+/* The answer to a request whose records are being committed. It goes out when both the job has
+ * finished building it and the store has called back (durable: after the commit), whichever
+ * comes last: the store may call back on its thread before store_submit even returns. */
+typedef struct pending {
+    http_req_t *r;
+    infer_ctx_t *ctx;
+    _Atomic int refs;
+    _Atomic int status; /* 0 or the store's -errno */
+    uint64_t t_submit;
+} pending_t;
+
+static void pending_release(pending_t *p)
+{
+    if (atomic_fetch_sub(&p->refs, 1) != 1) return;
+    int st = atomic_load(&p->status);
+    if (st == 0) {
+        http_reply_buf(p->r, 200, "application/json");
+    } else {
+        http_add_header(p->r, "Retry-After", "1");
+        http_reply_error(p->r, 503,
+                         "the prediction could not be stored (%s); nothing was "
+                         "recorded",
+                         strerror(-st));
+    }
+    free(p);
+}
+
+static void on_stored(void *arg, int status)
+{
+    pending_t *p = arg;
+    metric_observe_ns(p->ctx->m_commit, clock_mono_ns() - p->t_submit);
+    atomic_store(&p->status, status);
+    pending_release(p);
+}
+
+/* Appends row r of t (all elements whose first index is r) as a JSON list. */
+static int put_row(buf_t *b, const tensor_t *t, int64_t r)
+{
+    int64_t rows = t->rank ? t->dims[0] : 1, w = rows ? tensor_numel(t) / rows : 0;
+    int rc = buf_puts(b, "[");
+    for (int64_t k = 0; k < w && !rc; k++) {
+        if (k) rc = buf_puts(b, ",");
+        if (!rc) rc = tj_encode_elem(b, t, r * w + k);
+    }
+    return rc ? rc : buf_puts(b, "]");
+}
+
+/* Appends {"<name>": row, ...} over the tensors whose first dimension is the batch. */
+static int put_named_rows(buf_t *b, const tensor_t *t, int n,
+                          const eng_io_t *(*io)(const eng_model_t *, int), const eng_model_t *m,
+                          int64_t rows, int64_t r)
+{
+    int rc = buf_puts(b, "{"), first = 1;
+    for (int i = 0; i < n && !rc; i++) {
+        if (t[i].rank < 1 || t[i].dims[0] != rows) continue;
+        const char *name = io(m, i)->name;
+        if (!first) rc = buf_puts(b, ",");
+        first = 0;
+        if (!rc) rc = buf_json_str(b, name, strlen(name));
+        if (!rc) rc = buf_puts(b, ":");
+        if (!rc) rc = put_row(b, &t[i], r);
+    }
+    return rc ? rc : buf_puts(b, "}");
 }
 
 /* ======================================================================= running ==== */
@@ -300,6 +370,76 @@ static void run_job(void *arg, int worker)
     const model_entry_t *me = j->me;
     double ms = (double)(t1 - r->t_start_ns) / 1e6;
     int e = 0;
+
+    /* Records first: their ids go into the answer. */
+    store_record_t *recs = NULL;
+    pending_t *p = NULL;
+    buf_t rb; /* the records' JSON texts, back to back */
+    buf_init(&rb);
+    if (ctx->store && me->durability != DUR_OFF) {
+        const json_value_t *oid = json_get(json_root(doc), "id");
+        const http_span_t *hid = http_req_header(r, "X-Request-Id");
+        char reqid[128] = "";
+        if (oid && json_type(oid) == JSON_STRING)
+            snprintf(reqid, sizeof reqid, "%s", json_string(oid, NULL));
+        else if (hid)
+            snprintf(reqid, sizeof reqid, "%.*s", (int)(hid->n < 127 ? hid->n : 127), hid->p);
+        char ver[24];
+        snprintf(ver, sizeof ver, "%lld", (long long)me->version);
+        recs = calloc((size_t)rows, sizeof *recs);
+        size_t *offs = calloc((size_t)rows * 4 + 1, sizeof *offs);
+        p = malloc(sizeof *p);
+        e = !recs || !offs || !p;
+        for (int64_t k = 0; k < rows && !e; k++) {
+            offs[4 * k] = rb.len;
+            e = j->kind == KIND_INFERENCES
+                    ? put_row(&rb, &in.t[0], k)
+                    : put_named_rows(&rb, in.t, in.n, eng_model_input, me->m, rows, k);
+            offs[4 * k + 1] = rb.len;
+            if (!e && j->kind == KIND_INFERENCES) {
+                e = buf_puts(&rb, "{");
+                if (!e) e = put_prediction(&rb, outs, nout, k);
+                if (!e) e = buf_puts(&rb, "}");
+            } else if (!e) {
+                e = put_named_rows(&rb, outs, nout, eng_model_output, me->m, rows, k);
+            }
+            offs[4 * k + 2] = rb.len;
+        }
+        for (int64_t k = 0; k < rows && !e; k++) { /* rb no longer moves: point into it */
+            recs[k] = (store_record_t){.model = me->name,
+                                       .version = ver,
+                                       .request_id = reqid[0] ? reqid : NULL,
+                                       .input_json = rb.data + offs[4 * k],
+                                       .input_len = offs[4 * k + 1] - offs[4 * k],
+                                       .output_json = rb.data + offs[4 * k + 1],
+                                       .output_len = offs[4 * k + 2] - offs[4 * k + 1],
+                                       .latency_ms = ms};
+        }
+        free(offs);
+        if (e) {
+            http_reply_error(r, 503, "out of memory building the records");
+            free(p);
+            goto records_done;
+        }
+        *p = (pending_t){.r = r, .ctx = ctx, .t_submit = clock_mono_ns()};
+        atomic_store(&p->refs, 2);
+        atomic_store(&p->status, 0);
+        int sr = store_submit(ctx->store, recs, (int)rows,
+                              me->durability == DUR_DURABLE ? STORE_DURABLE : STORE_BUFFERED,
+                              on_stored, p);
+        if (sr) {
+            free(p);
+            if (sr == -EMSGSIZE) {
+                http_reply_error(r, 413, "too many rows to record in one request");
+            } else {
+                http_add_header(r, "Retry-After", "1");
+                http_reply_error(r, 503, "server busy: the record queue is full (%s)",
+                                 strerror(-sr));
+            }
+            goto records_done;
+        }
+    }
+
     if (j->kind == KIND_OIP) {
         e = buf_puts(b, "{\"model_name\":");
         if (!e) e = buf_json_str(b, me->name, strlen(me->name));
@@ -311,11 +451,19 @@ static void run_job(void *arg, int worker)
             e = buf_puts(b, ",\"id\":");
             if (!e) e = buf_json_str(b, sid, n);
         }
+        if (recs && !e) {
+            e = buf_puts(b, ",\"parameters\":{\"record_ids\":[");
+            for (int64_t k = 0; k < rows && !e; k++)
+                e = buf_printf(b, "%s\"%s\"", k ? "," : "", recs[k].id);
+            if (!e) e = buf_puts(b, "]}");
+        }
         if (!e) e = buf_puts(b, ",\"outputs\":");
         if (!e) e = tj_encode_outputs_list(b, me->m, outs, nout);
         if (!e) e = buf_puts(b, "}\n");
     } else {
-        e = buf_puts(b, "{\"model\":");
+        e = buf_puts(b, "{");
+        if (recs && single && !e) e = buf_printf(b, "\"id\":\"%s\",", recs[0].id);
+        if (!e) e = buf_puts(b, "\"model\":");
         if (!e) e = buf_json_str(b, me->name, strlen(me->name));
         if (!e) e = buf_printf(b, ",\"version\":\"%lld\",", (long long)me->version);
         if (single) {
@@ -324,6 +472,7 @@ static void run_job(void *arg, int worker)
             if (!e) e = buf_puts(b, "\"results\":[");
             for (int64_t k = 0; k < rows && !e; k++) {
                 e = buf_puts(b, k ? ",{" : "{");
+                if (recs && !e) e = buf_printf(b, "\"id\":\"%s\",", recs[k].id);
                 if (!e) e = put_prediction(b, outs, nout, k);
                 if (!e) e = buf_puts(b, "}");
             }
@@ -331,10 +480,17 @@ static void run_job(void *arg, int worker)
         }
         if (!e) e = buf_printf(b, ",\"latency_ms\":%.3f}\n", ms);
     }
-    if (e)
+    if (p) { /* the answer goes out once the store has called back */
+        if (e) atomic_store(&p->status, -ENOMEM);
+        pending_release(p);
+    } else if (e) {
         http_reply_error(r, 503, "out of memory building the response");
-    else
+    } else {
         http_reply_buf(r, 200, "application/json");
+    }
+records_done:
+    free(recs);
+    buf_deinit(&rb);
 out:
     free(feat.data);
     if (in.t != &feat) tj_inputs_free(&in);
@@ -370,19 +526,177 @@ static void h_infer_v(http_req_t *r, void *arg)
     if (me) submit(r, arg, me, KIND_OIP);
 }
 
+static void h_list_inferences(http_req_t *r, void *arg);
+
 static void h_inferences(http_req_t *r, void *arg)
 {
-    submit(r, arg, NULL, KIND_INFERENCES);
+    if (r->head.method == HTTP_GET || r->head.method == HTTP_HEAD)
+        h_list_inferences(r, arg);
+    else
+        submit(r, arg, NULL, KIND_INFERENCES);
+}
+
+/* ========================================================================= reads ==== */
+
+typedef struct read_job {
+    infer_ctx_t *ctx;
+    http_req_t *r;
+    char id[64];
+    char model[160];
+    int64_t since_us, until_us;
+    int limit;
+    char cursor[64];
+    bool list;
+} read_job_t;
+
+static void run_read(void *arg, int worker)
+{
+    read_job_t *j = arg;
+    http_req_t *r = j->r;
+    char err[256];
+    int rc;
+    if (j->list) {
+        rc = store_list(j->ctx->store, j->model[0] ? j->model : NULL, j->since_us, j->until_us,
+                        j->limit, j->cursor[0] ? j->cursor : NULL, &r->out_body, err, sizeof err);
+        if (!rc) rc = buf_puts(&r->out_body, "\n");
+    } else {
+        rc = store_get(j->ctx->store, j->id, &r->out_body);
+        if (!rc) rc = buf_puts(&r->out_body, "\n");
+        snprintf(err, sizeof err, "no inference with id %s", j->id);
+    }
+    if (rc == 0)
+        http_reply_buf(r, 200, "application/json");
+    else if (rc == -ENOENT)
+        http_reply_error(r, 404, "%s", err);
+    else if (rc == -EINVAL)
+        http_reply_error(r, 400, "%s", err);
+    else
+        http_reply_error(r, 503, "cannot read the store: %s", strerror(-rc));
+    free(j);
+}
+
+static void submit_read(http_req_t *r, read_job_t *j)
+{
+    if (!j->ctx->store) {
+        free(j);
+        http_reply_error(r, 404, "no store is configured (--store), so nothing is recorded");
+        return;
+    }
+    if (pool_submit(j->ctx->pool, run_read, j)) {
+        free(j);
+        http_add_header(r, "Retry-After", "1");
+        http_reply_error(r, 503, "server busy: the compute queue is full");
+    }
+}
+
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+/* Finds key in the query string and percent-decodes its value into out. 1 if found, 0 if not,
+ * -1 if the value is malformed or too long. */
+static int query_get(http_span_t q, const char *key, char *out, size_t cap)
+{
+    size_t kl = strlen(key);
+    for (size_t i = 0; i < q.n;) {
+        size_t end = i;
+        while (end < q.n && q.p[end] != '&') end++;
+        if (end - i > kl && memcmp(q.p + i, key, kl) == 0 && q.p[i + kl] == '=') {
+            size_t o = 0;
+            for (size_t k = i + kl + 1; k < end; k++) {
+                char c = q.p[k];
+                if (c == '%') {
+                    if (k + 2 >= end) return -1; /* needs two hex digits */
+                    int hi = hexval(q.p[k + 1]), lo = hexval(q.p[k + 2]);
+                    if (hi < 0 || lo < 0) return -1;
+                    c = (char)(hi << 4 | lo);
+                    k += 2;
+                } else if (c == '+') {
+                    c = ' ';
+                }
+                if (o + 1 >= cap || c == 0) return -1;
+                out[o++] = c;
+            }
+            out[o] = 0;
+            return 1;
+        }
+        i = end + 1;
+    }
+    return 0;
+}
+
+/* since/until: unix seconds (fractions allowed). */
+static int parse_time(const char *s, int64_t *us)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (!*s || *end || !(v >= 0 && v < 1e11)) return -1;
+    *us = (int64_t)(v * 1e6);
+    return 0;
+}
+
+static void h_get_inference(http_req_t *r, void *arg)
+{
+    read_job_t *j = calloc(1, sizeof *j);
+    if (!j) {
+        http_reply_error(r, 503, "out of memory");
+        return;
+    }
+    j->ctx = arg;
+    j->r = r;
+    http_req_param(r, 0, j->id, sizeof j->id);
+    submit_read(r, j);
+}
+
+static void h_list_inferences(http_req_t *r, void *arg)
+{
+    read_job_t *j = calloc(1, sizeof *j);
+    if (!j) {
+        http_reply_error(r, 503, "out of memory");
+        return;
+    }
+    j->ctx = arg;
+    j->r = r;
+    j->list = true;
+    j->limit = 100;
+    char v[64];
+    http_span_t q = r->head.query;
+    int bad = query_get(q, "model", j->model, sizeof j->model) < 0 ||
+              query_get(q, "cursor", j->cursor, sizeof j->cursor) < 0;
+    int f;
+    if (!bad && (f = query_get(q, "limit", v, sizeof v))) {
+        char *end;
+        long l = strtol(v, &end, 10);
+        bad = f < 0 || *end || !*v || l < 1 || l > 1000;
+        j->limit = (int)l;
+    }
+    if (!bad && (f = query_get(q, "since", v, sizeof v)))
+        bad = f < 0 || parse_time(v, &j->since_us);
+    if (!bad && (f = query_get(q, "until", v, sizeof v)))
+        bad = f < 0 || parse_time(v, &j->until_us);
+    if (bad) {
+        free(j);
+        http_reply_error(r, 400,
+                         "query: model=<name>, since/until=<unix seconds>, limit=1..1000, "
+                         "cursor=<next_cursor of the previous page>");
+        return;
+    }
+    submit_read(r, j);
 }
 
 /* ===================================================================== lifecycle ==== */
 
-infer_ctx_t *api_infer_new(repo_t *repo, pool_t *pool, int session_threads)
+infer_ctx_t *api_infer_new(repo_t *repo, pool_t *pool, store_t *store, int session_threads)
 {
     infer_ctx_t *ctx = calloc(1, sizeof *ctx);
     if (!ctx) return NULL;
     ctx->repo = repo;
     ctx->pool = pool;
+    ctx->store = store;
     ctx->nworkers = pool_threads(pool);
     ctx->session_threads = session_threads;
     ctx->sessions =
@@ -398,6 +712,7 @@ infer_ctx_t *api_infer_new(repo_t *repo, pool_t *pool, int session_threads)
                        METRIC_HISTOGRAM, metrics_latency_buckets, metrics_latency_nbuckets);
     ctx->m_queue_wait = metrics_series(stage, "stage=\"queue_wait\"", false);
     ctx->m_compute = metrics_series(stage, "stage=\"compute\"", false);
+    ctx->m_commit = metrics_series(stage, "stage=\"commit\"", false);
     ctx->m_rows = metrics_series(metrics_family("inferd_inference_rows_total",
                                                 "Rows inferred (a request may hold many)",
                                                 METRIC_COUNTER, NULL, 0),
@@ -418,7 +733,8 @@ void api_infer_register(http_router_t *rt, infer_ctx_t *ctx)
     router_add(rt, M(HTTP_GET), "/v2/models/{m}/ready", h_ready, ctx, 0);
     router_add(rt, M(HTTP_POST), "/v2/models/{m}/infer", h_infer, ctx, 0);
     router_add(rt, M(HTTP_POST), "/v2/models/{m}/versions/{v}/infer", h_infer_v, ctx, 0);
-    router_add(rt, M(HTTP_POST), "/inferences", h_inferences, ctx, 0);
+    router_add(rt, M(HTTP_POST) | M(HTTP_GET), "/inferences", h_inferences, ctx, 0);
+    router_add(rt, M(HTTP_GET), "/inferences/{id}", h_get_inference, ctx, 0);
 }
 
 void api_infer_free(infer_ctx_t *ctx)

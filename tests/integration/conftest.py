@@ -4,6 +4,7 @@ import os
 import re
 import resource
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -24,8 +25,11 @@ class Server:
         self.logfile = tempfile.NamedTemporaryFile(prefix="inferd-log-", delete=False)
         full_env = dict(os.environ)
         full_env.update(env or {})
+        self.tmpdir = tempfile.mkdtemp(prefix="inferd-test-")
+        # Each server records into its own database unless the test says where.
+        store = [] if "--store" in args else ["--store", "sqlite:%s/inferd.db" % self.tmpdir]
         self.proc = subprocess.Popen(
-            [BIN, "serve", "--listen", "127.0.0.1:0", "--threads", "2"] + list(args),
+            [BIN, "serve", "--listen", "127.0.0.1:0", "--threads", "2"] + store + list(args),
             stdout=subprocess.DEVNULL, stderr=self.logfile, env=full_env,
             preexec_fn=(lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile)))
             if nofile else None)
@@ -82,6 +86,7 @@ class Server:
             self.proc.kill()
             self.proc.wait()
         os.unlink(self.logfile.name)
+        shutil.rmtree(self.tmpdir, ignore_errors=True)
 
 
 class Response:

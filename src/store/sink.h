@@ -1,0 +1,50 @@
+/* Sink interface: where the store's records end up. Each sink is one file (sink_sqlite.c; later
+ * sink_pg.c) that fills a sink_ops_t; store.c picks it by the URI scheme and owns the queue,
+ * batching, callbacks and JSON, so a sink only moves rows in and out of its database. */
+#ifndef INFERD_STORE_SINK_H
+#define INFERD_STORE_SINK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/store.h"
+
+typedef struct sink sink_t; /* defined by each implementation */
+
+/* Receives one row; the row's pointers are valid only during the call. Returns 0 to go on, > 0 to
+ * stop early (not an error), or -errno to stop and fail the read with that value. */
+typedef int (*sink_row_fn)(void *arg, const store_record_t *row);
+
+/* A page of records in ascending id order. The id bounds are exclusive and compare as text;
+ * store.c derives them from the cursor and from since/until (an id's time is its ts_us's
+ * millisecond), so a sink can answer from an index on id or (model, id) alone. */
+typedef struct sink_query {
+    const char *model;          /* NULL = every model */
+    const char *id_after;       /* "" = no lower bound */
+    const char *id_before;      /* "~" sorts above every id */
+    int64_t since_us, until_us; /* since_us <= ts_us < until_us */
+    int limit;                  /* rows to hand to fn at most */
+} sink_query_t;
+
+typedef struct sink_ops {
+    const char *scheme; /* "sqlite" in "sqlite:PATH" */
+    /* Connects to target (the URI after "scheme:"). 0 or -errno with a message in err. */
+    int (*open)(const char *target, const store_opts_t *o, sink_t **out, char *err, size_t errlen);
+    /* Creates or upgrades the schema (versioned, idempotent), then readies writes and reads.
+     * 0 or -errno with a message in err. */
+    int (*migrate)(sink_t *k, char *err, size_t errlen);
+    /* Writes n records in one transaction and commits it durably; all or nothing. Called only
+     * from the writer thread. 0, or -errno with a message in err (nothing was written). */
+    int (*write_batch)(sink_t *k, const store_record_t *const *recs, int n, char *err,
+                       size_t errlen);
+    /* Hands the record with this id to fn. 0, -ENOENT, fn's error or -errno. Thread-safe. */
+    int (*get)(sink_t *k, const char *id, sink_row_fn fn, void *arg);
+    /* Hands the rows matching q to fn. 0, fn's error or -errno. Thread-safe. */
+    int (*list)(sink_t *k, const sink_query_t *q, sink_row_fn fn, void *arg);
+    /* Closes every connection and frees the sink. */
+    void (*close)(sink_t *k);
+} sink_ops_t;
+
+extern const sink_ops_t sink_sqlite_ops;
+
+#endif

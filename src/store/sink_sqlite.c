@@ -1,0 +1,420 @@
+/* SQLite sink ("sqlite:PATH"): one write connection used only by the store's writer thread, in WAL
+ * mode with synchronous=FULL so that COMMIT returns after the log is on disk, and a small pool of
+ * read-only connections for get/list. In WAL mode readers see the last committed snapshot and
+ * neither wait for the writer nor make it wait. */
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/sink.h"
+#include "store/uuid7.h"
+#include "util/clock.h"
+#include "util/log.h"
+
+/* Versioned schema. Entry i takes a database from version i to i+1; applied ones are recorded in
+ * schema_version, so opening runs only the missing ones. Never edit an entry once released: add
+ * the next one. */
+static const char *const migrations[] = {
+    /* 1: the inference log. Ids are UUIDv7, so the primary key is also time order and new rows
+     * append at the right edge of every index. since/until are answered through id ranges (an
+     * id's time is its ts_us's millisecond), which is why ts_us needs no index of its own. */
+    "CREATE TABLE inferences ("
+    " id TEXT PRIMARY KEY NOT NULL,"
+    " ts_us INTEGER NOT NULL,"
+    " model TEXT NOT NULL,"
+    " version TEXT,"
+    " request_id TEXT,"
+    " input TEXT,"
+    " output TEXT,"
+    " latency_ms REAL NOT NULL);"
+    "CREATE INDEX inferences_model_id ON inferences (model, id);",
+};
+#define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
+
+#define COLS "id, ts_us, model, version, request_id, input, output, latency_ms"
+
+typedef struct rconn {
+    pthread_mutex_t mu;
+    sqlite3 *db;
+    sqlite3_stmt *get, *list, *list_model;
+} rconn_t;
+
+struct sink {
+    char *path;
+    int busy_ms;
+    int want_read; /* read connections to open once the schema exists */
+    sqlite3 *db;   /* the writer's */
+    sqlite3_stmt *begin, *commit, *rollback, *insert;
+    int nread;
+    rconn_t *r;
+    atomic_uint next_r; /* round-robin start for picking a read connection */
+};
+
+/* Maps an SQLite result to -errno; I/O failures keep the operating system's errno. */
+static int map_rc(sqlite3 *db, int rc)
+{
+    int sys = db ? sqlite3_system_errno(db) : 0;
+    switch (rc & 0xff) {
+    case SQLITE_OK:
+    case SQLITE_ROW:
+    case SQLITE_DONE: return 0;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED: return -EBUSY;
+    case SQLITE_NOMEM: return -ENOMEM;
+    case SQLITE_READONLY: return -EROFS;
+    case SQLITE_FULL: return -ENOSPC;
+    case SQLITE_TOOBIG: return -E2BIG;
+    case SQLITE_CONSTRAINT: return -EEXIST;
+    case SQLITE_PERM:
+    case SQLITE_AUTH: return -EACCES;
+    case SQLITE_CANTOPEN:
+    case SQLITE_IOERR: return sys > 0 ? -sys : -EIO;
+    default: return -EIO;
+    }
+}
+
+static int fail(sqlite3 *db, int rc, const char *what, char *err, size_t errlen)
+{
+    if (err && errlen)
+        snprintf(err, errlen, "sqlite: %s: %s", what, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+    int e = map_rc(db, rc);
+    return e ? e : -EIO;
+}
+
+static int exec(sqlite3 *db, const char *sql, char *err, size_t errlen)
+{
+    int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    return rc == SQLITE_OK ? 0 : fail(db, rc, sql, err, errlen);
+}
+
+static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, char *err, size_t errlen)
+{
+    /* PERSISTENT: these statements live as long as the connection, so SQLite keeps them out of
+     * its short-lived lookaside memory. */
+    int rc = sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL);
+    return rc == SQLITE_OK ? 0 : fail(db, rc, sql, err, errlen);
+}
+
+static void sq_close(sink_t *k)
+{
+    if (!k) return;
+    for (int i = 0; i < k->nread; i++) {
+        rconn_t *c = &k->r[i];
+        sqlite3_finalize(c->get);
+        sqlite3_finalize(c->list);
+        sqlite3_finalize(c->list_model);
+        sqlite3_close(c->db);
+        pthread_mutex_destroy(&c->mu);
+    }
+    free(k->r);
+    sqlite3_finalize(k->begin);
+    sqlite3_finalize(k->commit);
+    sqlite3_finalize(k->rollback);
+    sqlite3_finalize(k->insert);
+    sqlite3_close(k->db);
+    free(k->path);
+    free(k);
+}
+
+static int sq_open(const char *target, const store_opts_t *o, sink_t **out, char *err,
+                   size_t errlen)
+{
+    *out = NULL;
+    if (!*target || strcmp(target, ":memory:") == 0 || strncmp(target, "file:", 5) == 0) {
+        /* Readers use their own connections, so they must reach the same file by name. */
+        snprintf(err, errlen, "sqlite: need a database file path, got \"%s\"", target);
+        return -EINVAL;
+    }
+    if (!sqlite3_threadsafe()) {
+        snprintf(err, errlen, "sqlite: the library was built without thread support");
+        return -ENOTSUP;
+    }
+    sink_t *k = calloc(1, sizeof *k);
+    if (!k || !(k->path = strdup(target))) {
+        free(k);
+        snprintf(err, errlen, "sqlite: out of memory");
+        return -ENOMEM;
+    }
+    k->busy_ms = o->busy_timeout_ms;
+    k->want_read = o->read_conns > 0 ? o->read_conns : 1;
+    /* NOMUTEX: each connection is used by one thread at a time (the writer, or a reader holding
+     * its rconn mutex), so SQLite's own per-call locking would be pure overhead. */
+    int rc = sqlite3_open_v2(
+        k->path, &k->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        int e = fail(k->db, rc, k->path, err, errlen);
+        sq_close(k);
+        return e;
+    }
+    sqlite3_extended_result_codes(k->db, 1);
+    sqlite3_busy_timeout(k->db, k->busy_ms);
+
+    /* journal_mode answers with the mode in force: anything but "wal" (a read-only medium, say)
+     * would make readers block the writer, so refuse it. */
+    sqlite3_stmt *st = NULL;
+    int e = prepare(k->db, "PRAGMA journal_mode=WAL", &st, err, errlen);
+    if (!e) {
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW)
+            e = fail(k->db, rc, "PRAGMA journal_mode=WAL", err, errlen);
+        else if (strcmp((const char *)sqlite3_column_text(st, 0), "wal") != 0) {
+            snprintf(err, errlen, "sqlite: %s: cannot use WAL mode (got %s)", k->path,
+                     (const char *)sqlite3_column_text(st, 0));
+            e = -ENOTSUP;
+        }
+    }
+    sqlite3_finalize(st);
+    /* synchronous=FULL: every COMMIT fsyncs the WAL, which is what a durable ack promises.
+     * journal_size_limit trims the WAL file back after checkpoints instead of leaving it at its
+     * high-water mark. */
+    if (!e)
+        e = exec(k->db, "PRAGMA synchronous=FULL; PRAGMA journal_size_limit=67108864;", err,
+                 errlen);
+    if (e) {
+        sq_close(k);
+        return e;
+    }
+    *out = k;
+    return 0;
+}
+
+static int open_reader(sink_t *k, rconn_t *c, char *err, size_t errlen)
+{
+    int rc = sqlite3_open_v2(k->path, &c->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) return fail(c->db, rc, "open read connection", err, errlen);
+    sqlite3_extended_result_codes(c->db, 1);
+    sqlite3_busy_timeout(c->db, k->busy_ms);
+    int e = prepare(c->db, "SELECT " COLS " FROM inferences WHERE id = ?1", &c->get, err, errlen);
+    /* Bounds on id let both statements walk one index range; the ts_us terms only trim the
+     * first and last millisecond of a since/until window. */
+    if (!e)
+        e = prepare(c->db,
+                    "SELECT " COLS " FROM inferences WHERE id > ?1 AND id < ?2"
+                    " AND ts_us >= ?3 AND ts_us < ?4 ORDER BY id LIMIT ?5",
+                    &c->list, err, errlen);
+    if (!e)
+        e = prepare(c->db,
+                    "SELECT " COLS " FROM inferences WHERE model = ?6 AND id > ?1 AND id < ?2"
+                    " AND ts_us >= ?3 AND ts_us < ?4 ORDER BY id LIMIT ?5",
+                    &c->list_model, err, errlen);
+    return e;
+}
+
+/* Opens the read pool (its size was taken from the options at open). */
+static int open_readers(sink_t *k, char *err, size_t errlen)
+{
+    int nread = k->want_read;
+    k->r = calloc((size_t)nread, sizeof *k->r);
+    if (!k->r) {
+        snprintf(err, errlen, "sqlite: out of memory");
+        return -ENOMEM;
+    }
+    for (int i = 0; i < nread; i++) {
+        pthread_mutex_init(&k->r[i].mu, NULL);
+        k->nread = i + 1; /* so that sq_close cleans up what exists */
+        int e = open_reader(k, &k->r[i], err, errlen);
+        if (e) return e;
+    }
+    return 0;
+}
+
+static int sq_migrate(sink_t *k, char *err, size_t errlen)
+{
+    /* IMMEDIATE takes the write lock first, so two processes opening a new file never both
+     * apply the same migration. */
+    int e = exec(k->db, "BEGIN IMMEDIATE", err, errlen);
+    if (e) return e;
+    e = exec(k->db,
+             "CREATE TABLE IF NOT EXISTS schema_version ("
+             " version INTEGER PRIMARY KEY, applied_us INTEGER NOT NULL)",
+             err, errlen);
+    int cur = 0;
+    sqlite3_stmt *st = NULL;
+    if (!e)
+        e = prepare(k->db, "SELECT coalesce(max(version), 0) FROM schema_version", &st, err,
+                    errlen);
+    if (!e) {
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+            cur = sqlite3_column_int(st, 0);
+        else
+            e = fail(k->db, rc, "read schema_version", err, errlen);
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (!e && cur > NMIGRATIONS) {
+        snprintf(err, errlen, "sqlite: %s has schema version %d, newer than this inferd knows (%d)",
+                 k->path, cur, NMIGRATIONS);
+        e = -EPROTO;
+    }
+    if (!e && cur < NMIGRATIONS)
+        e = prepare(k->db, "INSERT INTO schema_version (version, applied_us) VALUES (?1, ?2)", &st,
+                    err, errlen);
+    for (int v = cur; !e && v < NMIGRATIONS; v++) {
+        e = exec(k->db, migrations[v], err, errlen);
+        if (e) break;
+        sqlite3_bind_int(st, 1, v + 1);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)(clock_wall_ns() / 1000));
+        int rc = sqlite3_step(st);
+        if (rc != SQLITE_DONE) e = fail(k->db, rc, "record schema_version", err, errlen);
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    if (!e) e = exec(k->db, "COMMIT", err, errlen);
+    if (e) {
+        sqlite3_exec(k->db, "ROLLBACK", NULL, NULL, NULL);
+        return e;
+    }
+    if (cur < NMIGRATIONS)
+        log_info("store: %s: schema migrated from version %d to %d", k->path, cur, NMIGRATIONS);
+
+    e = prepare(k->db, "BEGIN IMMEDIATE", &k->begin, err, errlen);
+    if (!e) e = prepare(k->db, "COMMIT", &k->commit, err, errlen);
+    if (!e) e = prepare(k->db, "ROLLBACK", &k->rollback, err, errlen);
+    if (!e)
+        e = prepare(k->db, "INSERT INTO inferences (" COLS ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
+                    &k->insert, err, errlen);
+    if (e) return e;
+    /* Readers come last: their statements need the schema. */
+    return open_readers(k, err, errlen);
+}
+
+/* SQLITE_STATIC: the records outlive the statement step, so SQLite need not copy them. */
+static int bind_text(sqlite3_stmt *st, int i, const char *p, size_t n)
+{
+    if (!p) return sqlite3_bind_null(st, i);
+    if (n > INT_MAX) return SQLITE_TOOBIG;
+    return sqlite3_bind_text(st, i, p, (int)n, SQLITE_STATIC);
+}
+
+static int sq_write_batch(sink_t *k, const store_record_t *const *recs, int n, char *err,
+                          size_t errlen)
+{
+    const char *what = "BEGIN";
+    int rc = sqlite3_step(k->begin);
+    sqlite3_reset(k->begin);
+    if (rc != SQLITE_DONE) goto out;
+    what = "INSERT";
+    for (int i = 0; i < n; i++) {
+        const store_record_t *r = recs[i];
+        sqlite3_stmt *st = k->insert;
+        rc = sqlite3_bind_text(st, 1, r->id, UUID_STRLEN, SQLITE_STATIC);
+        if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, r->ts_us);
+        if (rc == SQLITE_OK) rc = bind_text(st, 3, r->model, strlen(r->model));
+        if (rc == SQLITE_OK) rc = bind_text(st, 4, r->version, r->version ? strlen(r->version) : 0);
+        if (rc == SQLITE_OK)
+            rc = bind_text(st, 5, r->request_id, r->request_id ? strlen(r->request_id) : 0);
+        if (rc == SQLITE_OK) rc = bind_text(st, 6, r->input_json, r->input_len);
+        if (rc == SQLITE_OK) rc = bind_text(st, 7, r->output_json, r->output_len);
+        if (rc == SQLITE_OK) rc = sqlite3_bind_double(st, 8, r->latency_ms);
+        if (rc == SQLITE_OK) rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE) goto out;
+    }
+    sqlite3_clear_bindings(k->insert);
+    what = "COMMIT";
+    rc = sqlite3_step(k->commit);
+    sqlite3_reset(k->commit);
+out:
+    if (rc == SQLITE_DONE) return 0;
+    int e = fail(k->db, rc, what, err, errlen);
+    sqlite3_clear_bindings(k->insert);
+    /* A failed statement or COMMIT can leave the transaction open; close it so the next batch
+     * starts clean. */
+    if (!sqlite3_get_autocommit(k->db)) {
+        sqlite3_step(k->rollback);
+        sqlite3_reset(k->rollback);
+    }
+    return e;
+}
+
+static rconn_t *reader_acquire(sink_t *k)
+{
+    unsigned start = atomic_fetch_add_explicit(&k->next_r, 1, memory_order_relaxed);
+    for (int i = 0; i < k->nread; i++) {
+        rconn_t *c = &k->r[(start + (unsigned)i) % (unsigned)k->nread];
+        if (pthread_mutex_trylock(&c->mu) == 0) return c;
+    }
+    rconn_t *c = &k->r[start % (unsigned)k->nread];
+    pthread_mutex_lock(&c->mu);
+    return c;
+}
+
+static void row_from(sqlite3_stmt *st, store_record_t *r)
+{
+    const char *id = (const char *)sqlite3_column_text(st, 0);
+    snprintf(r->id, sizeof r->id, "%s", id ? id : "");
+    r->ts_us = sqlite3_column_int64(st, 1);
+    r->model = (const char *)sqlite3_column_text(st, 2);
+    if (!r->model) r->model = "";
+    r->version = (const char *)sqlite3_column_text(st, 3);
+    r->request_id = (const char *)sqlite3_column_text(st, 4);
+    /* column_text before column_bytes, as the SQLite documentation asks. */
+    r->input_json = (const char *)sqlite3_column_text(st, 5);
+    r->input_len = (size_t)sqlite3_column_bytes(st, 5);
+    r->output_json = (const char *)sqlite3_column_text(st, 6);
+    r->output_len = (size_t)sqlite3_column_bytes(st, 6);
+    r->latency_ms = sqlite3_column_double(st, 7);
+}
+
+/* Steps st, handing each row to fn; 0 if at least one row came (or none was required). */
+static int run_rows(sqlite3 *db, sqlite3_stmt *st, sink_row_fn fn, void *arg, int *nrows)
+{
+    int e = 0, rc;
+    *nrows = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        store_record_t row;
+        row_from(st, &row);
+        (*nrows)++;
+        int r = fn(arg, &row);
+        if (r < 0) e = r;
+        if (r != 0) break;
+    }
+    if (!e && rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        log_warn("store: sqlite read: %s", sqlite3_errmsg(db));
+        e = map_rc(db, rc);
+        if (!e) e = -EIO;
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return e;
+}
+
+static int sq_get(sink_t *k, const char *id, sink_row_fn fn, void *arg)
+{
+    rconn_t *c = reader_acquire(k);
+    int n = 0, e = sqlite3_bind_text(c->get, 1, id, -1, SQLITE_STATIC);
+    e = e == SQLITE_OK ? run_rows(c->db, c->get, fn, arg, &n) : map_rc(c->db, e);
+    pthread_mutex_unlock(&c->mu);
+    return e ? e : n ? 0 : -ENOENT;
+}
+
+static int sq_list(sink_t *k, const sink_query_t *q, sink_row_fn fn, void *arg)
+{
+    rconn_t *c = reader_acquire(k);
+    sqlite3_stmt *st = q->model ? c->list_model : c->list;
+    int n = 0, rc = sqlite3_bind_text(st, 1, q->id_after, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_text(st, 2, q->id_before, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 3, q->since_us);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 4, q->until_us);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int(st, 5, q->limit);
+    if (rc == SQLITE_OK && q->model) rc = sqlite3_bind_text(st, 6, q->model, -1, SQLITE_STATIC);
+    int e = rc == SQLITE_OK ? run_rows(c->db, st, fn, arg, &n) : map_rc(c->db, rc);
+    pthread_mutex_unlock(&c->mu);
+    return e;
+}
+
+const sink_ops_t sink_sqlite_ops = {
+    .scheme = "sqlite",
+    .open = sq_open,
+    .migrate = sq_migrate,
+    .write_batch = sq_write_batch,
+    .get = sq_get,
+    .list = sq_list,
+    .close = sq_close,
+};

@@ -1,0 +1,710 @@
+/* Store: the bounded record queue, the group-commit writer thread, and the JSON of the read path.
+ *
+ * Submitters copy their records into one allocation each (a "submission"), take ids under the
+ * queue lock and append to a FIFO list, so queue order, id order and commit order are the same.
+ * That is what lets keyset pagination on id never skip a record: a reader's snapshot always holds
+ * every id below the largest it can see. The writer takes whole submissions from the head (up to
+ * batch_max_records) and commits them in one transaction: requests that arrive while a commit is
+ * in flight all ride on the next one, so under load many share one fsync. */
+#include "store/store.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "metrics/metrics.h"
+#include "store/sink.h"
+#include "store/uuid7.h"
+#include "util/clock.h"
+#include "util/log.h"
+
+#define DEF_QUEUE_RECORDS 65536
+#define DEF_QUEUE_BYTES   ((size_t)256 << 20)
+#define DEF_BATCH         4096
+#define DEF_FLUSH_MS      50
+#define DEF_READ_CONNS    4
+#define DEF_BUSY_MS       5000
+#define RETRY_MIN_MS      10   /* back-off after a failed commit, doubling ... */
+#define RETRY_MAX_MS      1000 /* ... up to this */
+#define CLOSE_ATTEMPTS    3    /* failed commits tolerated at close before giving up */
+#define LIST_MAX          1000
+/* since/until must map to a 48-bit millisecond id prefix (year 10889). */
+#define TS_MAX_US (((INT64_C(1) << 48) - 1) * 1000)
+
+static const sink_ops_t *const sinks[] = {&sink_sqlite_ops};
+#define NSINKS ((int)(sizeof sinks / sizeof sinks[0]))
+
+/* ==== metrics ==== */
+
+/* One set of series per sink kind, created on first open and kept for the process: stores may be
+ * opened and closed repeatedly (tests do), and the registry has no way to remove a series. */
+typedef struct store_metrics {
+    metric_t *depth, *batch, *commit, *written, *errors, *rejected, *dropped;
+    _Atomic double window_s;
+} store_metrics_t;
+
+static pthread_mutex_t metrics_mu = PTHREAD_MUTEX_INITIALIZER;
+static store_metrics_t *metrics_of[NSINKS];
+
+/* Batch sizes are counts, but the registry's histograms take nanoseconds and print seconds, so a
+ * batch of n records is observed as n "seconds" against these bounds. */
+static const double batch_bounds[] = {1,   2,   4,    8,    16,   32,   64,    128,
+                                      256, 512, 1024, 2048, 4096, 8192, 16384, 65536};
+
+static double window_gauge(void *arg)
+{
+    return atomic_load_explicit(&((store_metrics_t *)arg)->window_s, memory_order_relaxed);
+}
+
+static store_metrics_t *metrics_get(int sink_index, const char *scheme, int flush_ms)
+{
+    pthread_mutex_lock(&metrics_mu);
+    store_metrics_t *m = metrics_of[sink_index];
+    if (!m && (m = calloc(1, sizeof *m))) {
+        char l[64];
+        snprintf(l, sizeof l, "sink=\"%s\"", scheme);
+        m->depth = metrics_series(
+            metrics_family("inferd_store_queue_depth",
+                           "Records accepted and not yet committed (in-flight batch included)",
+                           METRIC_GAUGE, NULL, 0),
+            l, false);
+        m->batch = metrics_series(metrics_family("inferd_store_commit_batch_records",
+                                                 "Records per committed transaction",
+                                                 METRIC_HISTOGRAM, batch_bounds,
+                                                 (int)(sizeof batch_bounds / sizeof *batch_bounds)),
+                                  l, false);
+        m->commit = metrics_series(
+            metrics_family("inferd_store_commit_seconds",
+                           "Time to write and commit one batch (fsync included)", METRIC_HISTOGRAM,
+                           metrics_latency_buckets, metrics_latency_nbuckets),
+            l, false);
+        m->written = metrics_series(metrics_family("inferd_store_records_written_total",
+                                                   "Records committed", METRIC_COUNTER, NULL, 0),
+                                    l, false);
+        m->errors = metrics_series(metrics_family("inferd_store_commit_errors_total",
+                                                  "Failed transactions", METRIC_COUNTER, NULL, 0),
+                                   l, false);
+        m->rejected = metrics_series(
+            metrics_family("inferd_store_rejected_total",
+                           "Submissions refused because the queue was full (answered 503)",
+                           METRIC_COUNTER, NULL, 0),
+            l, false);
+        m->dropped = metrics_series(
+            metrics_family(
+                "inferd_store_dropped_records_total",
+                "Buffered records given up on at shutdown after repeated commit failures",
+                METRIC_COUNTER, NULL, 0),
+            l, false);
+        metrics_gauge_fn(metrics_family("inferd_store_buffered_window_seconds",
+                                        "Longest wait before buffered records are committed",
+                                        METRIC_GAUGE, NULL, 0),
+                         l, window_gauge, m);
+        metrics_of[sink_index] = m;
+    }
+    pthread_mutex_unlock(&metrics_mu);
+    if (m) atomic_store_explicit(&m->window_s, flush_ms / 1000.0, memory_order_relaxed);
+    return m;
+}
+
+/* ==== queue ==== */
+
+/* One store_submit call: its records and every byte they point to in one allocation, so it is
+ * freed with one free() and its size counts exactly against queue_max_bytes. */
+typedef struct sub {
+    struct sub *next;
+    store_durability_t dur;
+    int n;
+    void (*done)(void *arg, int status);
+    void *arg;
+    size_t bytes;
+    uint64_t enq_ns;
+    store_record_t recs[];
+} sub_t;
+
+struct store {
+    const sink_ops_t *ops;
+    sink_t *sink;
+    store_opts_t o;
+    store_metrics_t *m;
+
+    pthread_mutex_t mu;
+    pthread_cond_t wake;             /* the writer waits on it, with CLOCK_MONOTONIC deadlines */
+    sub_t *head, *tail;              /* waiting submissions; ids increase from head to tail */
+    size_t wait_records;             /* records in the list */
+    size_t wait_durable;             /* durable submissions in the list */
+    size_t used_records, used_bytes; /* list plus the batch in flight: what the bounds limit */
+    uint64_t retry_at_ns;            /* after a failed commit, buffered work waits until then */
+    bool closing;
+    void (*hook)(void *arg, const char *const *ids, int n);
+    void *hook_arg;
+    store_stats_t st;
+
+    pthread_t writer;
+    bool writer_started;
+    /* Owned by the writer thread. */
+    const store_record_t **batch;
+    const char **ids;
+    size_t batch_cap;
+    uint64_t backoff_ms;
+    int close_failures;
+    uint64_t last_err_log_ns;
+    unsigned err_suppressed;
+};
+
+static size_t str_size(const char *p)
+{
+    return p ? strlen(p) + 1 : 0;
+}
+
+/* Copies n bytes of p (plus a NUL) to *dst and advances it; NULL stays NULL. */
+static const char *copy_str(char **dst, const char *p, size_t n)
+{
+    if (!p) return NULL;
+    char *d = *dst;
+    memcpy(d, p, n);
+    d[n] = 0;
+    *dst = d + n + 1;
+    return d;
+}
+
+static void release(store_t *s, size_t records, size_t bytes)
+{
+    s->used_records -= records;
+    s->used_bytes -= bytes;
+    metric_add(s->m->depth, -(int64_t)records);
+}
+
+int store_submit(store_t *s, store_record_t *recs, int n, store_durability_t d,
+                 void (*done)(void *arg, int status), void *arg)
+{
+    if (n <= 0 || !recs) return -EINVAL;
+    for (int i = 0; i < n; i++) {
+        const store_record_t *r = &recs[i];
+        if (!r->model || !*r->model || !isfinite(r->latency_ms) || r->latency_ms < 0)
+            return -EINVAL;
+    }
+    if (d == STORE_OFF) {
+        /* Nothing is stored, but callers still get ids to return. */
+        for (int i = 0; i < n; i++)
+            recs[i].ts_us = uuid7_next(recs[i].id, (int64_t)(clock_wall_ns() / 1000));
+        if (done) done(arg, 0);
+        return 0;
+    }
+    if ((size_t)n > s->o.queue_max_records) return -EMSGSIZE;
+
+    /* Size everything first: one allocation, and an early -EMSGSIZE for what can never fit. */
+    size_t bytes = sizeof(sub_t) + (size_t)n * sizeof(store_record_t);
+    size_t max = s->o.queue_max_bytes;
+    for (int i = 0; i < n && bytes <= max; i++) {
+        const store_record_t *r = &recs[i];
+        size_t in = r->input_json ? (r->input_len ? r->input_len : strlen(r->input_json)) : 0;
+        size_t on = r->output_json ? (r->output_len ? r->output_len : strlen(r->output_json)) : 0;
+        if (in > max || on > max) return -EMSGSIZE;
+        bytes += str_size(r->model) + str_size(r->version) + str_size(r->request_id) +
+                 (r->input_json ? in + 1 : 0) + (r->output_json ? on + 1 : 0);
+    }
+    if (bytes > max) return -EMSGSIZE;
+
+    sub_t *b = malloc(bytes);
+    if (!b) return -ENOMEM;
+    b->next = NULL;
+    b->dur = d;
+    b->n = n;
+    b->done = done;
+    b->arg = arg;
+    b->bytes = bytes;
+    char *p = (char *)&b->recs[n];
+    for (int i = 0; i < n; i++) {
+        const store_record_t *r = &recs[i];
+        store_record_t *c = &b->recs[i];
+        c->model = copy_str(&p, r->model, strlen(r->model));
+        c->version = copy_str(&p, r->version, r->version ? strlen(r->version) : 0);
+        c->request_id = copy_str(&p, r->request_id, r->request_id ? strlen(r->request_id) : 0);
+        c->input_len = r->input_json ? (r->input_len ? r->input_len : strlen(r->input_json)) : 0;
+        c->output_len =
+            r->output_json ? (r->output_len ? r->output_len : strlen(r->output_json)) : 0;
+        c->input_json = copy_str(&p, r->input_json, c->input_len);
+        c->output_json = copy_str(&p, r->output_json, c->output_len);
+        c->latency_ms = r->latency_ms;
+    }
+
+    pthread_mutex_lock(&s->mu);
+    if (s->closing) {
+        pthread_mutex_unlock(&s->mu);
+        free(b);
+        return -ESHUTDOWN;
+    }
+    if (s->used_records + (size_t)n > s->o.queue_max_records ||
+        s->used_bytes + bytes > s->o.queue_max_bytes) {
+        s->st.rejected++;
+        pthread_mutex_unlock(&s->mu);
+        free(b);
+        metric_add(s->m->rejected, 1);
+        return -EAGAIN;
+    }
+    /* Ids are taken under the queue lock so that id order is queue order (see the top). */
+    uint64_t now = clock_wall_ns();
+    b->enq_ns = clock_mono_ns();
+    for (int i = 0; i < n; i++) {
+        store_record_t *c = &b->recs[i];
+        c->ts_us = uuid7_next(c->id, (int64_t)(now / 1000));
+        memcpy(recs[i].id, c->id, sizeof c->id);
+        recs[i].ts_us = c->ts_us;
+    }
+    bool was_empty = !s->head;
+    if (s->tail)
+        s->tail->next = b;
+    else
+        s->head = b;
+    s->tail = b;
+    s->wait_records += (size_t)n;
+    s->used_records += (size_t)n;
+    s->used_bytes += bytes;
+    if (d == STORE_DURABLE) s->wait_durable++;
+    /* The writer sleeps without a deadline only on an empty list, and otherwise until the head's
+     * buffered deadline, which a later buffered submission does not move. */
+    if (d == STORE_DURABLE || was_empty || s->wait_records >= (size_t)s->o.batch_max_records)
+        pthread_cond_signal(&s->wake);
+    pthread_mutex_unlock(&s->mu);
+    metric_add(s->m->depth, n);
+
+    if (d != STORE_DURABLE && done) done(arg, 0);
+    return 0;
+}
+
+/* ==== writer ==== */
+
+/* Writes one batch (the list from first, nrec records) in one transaction. Called unlocked. */
+static int write_batch(store_t *s, sub_t *first, size_t nrec)
+{
+    if (nrec > s->batch_cap) {
+        const store_record_t **nb = realloc(s->batch, nrec * sizeof *nb);
+        if (nb) s->batch = nb;
+        const char **ni = nb ? realloc(s->ids, nrec * sizeof *ni) : NULL;
+        if (ni) s->ids = ni;
+        if (!nb || !ni) return -ENOMEM;
+        s->batch_cap = nrec;
+    }
+    size_t i = 0;
+    for (sub_t *b = first; b; b = b->next) {
+        for (int j = 0; j < b->n; j++, i++) {
+            s->batch[i] = &b->recs[j];
+            s->ids[i] = b->recs[j].id;
+        }
+    }
+    char err[256] = "";
+    uint64_t t0 = clock_mono_ns();
+    int rc = s->ops->write_batch(s->sink, s->batch, (int)nrec, err, sizeof err);
+    uint64_t dt = clock_mono_ns() - t0;
+    if (rc == 0) {
+        metric_observe_ns(s->m->commit, dt);
+        metric_observe_ns(s->m->batch, (uint64_t)nrec * 1000000000u);
+        metric_add(s->m->written, (int64_t)nrec);
+        return 0;
+    }
+    metric_add(s->m->errors, 1);
+    /* A broken disk fails every commit; log the first and then at most one line a second. */
+    uint64_t now = clock_mono_ns();
+    if (now - s->last_err_log_ns >= 1000000000u || !s->last_err_log_ns) {
+        log_error("store: commit of %zu records failed (%s): %s%s", nrec, strerror(-rc), err,
+                  s->err_suppressed ? " (and earlier failures not logged)" : "");
+        s->last_err_log_ns = now;
+        s->err_suppressed = 0;
+    } else {
+        s->err_suppressed++;
+    }
+    return rc;
+}
+
+/* Runs the durable callbacks of a list of finished submissions with status, then frees them. */
+static void finish(sub_t *list, int status)
+{
+    for (sub_t *b = list, *next; b; b = next) {
+        next = b->next;
+        if (b->dur == STORE_DURABLE && b->done) b->done(b->arg, status);
+        free(b);
+    }
+}
+
+/* After a commit attempt: durable submissions get their ack or failure, committed buffered ones
+ * are freed, and failed buffered ones (already acknowledged, so they must not be lost) go back to
+ * the head of the list, in order, for the next attempt. Called with the lock held; drops it
+ * around the hook and the callbacks so that done() may call store_submit. */
+static void settle(store_t *s, sub_t *first, size_t nrec, int rc)
+{
+    sub_t *fin = NULL, **fin_tail = &fin, *keep = NULL, *keep_last = NULL, *lost = NULL;
+    size_t fin_records = 0, fin_bytes = 0, keep_records = 0, dropped = 0;
+    for (sub_t *b = first, *next; b; b = next) {
+        next = b->next;
+        b->next = NULL;
+        if (rc != 0 && b->dur != STORE_DURABLE) {
+            if (keep_last)
+                keep_last->next = b;
+            else
+                keep = b;
+            keep_last = b;
+            keep_records += (size_t)b->n;
+        } else {
+            *fin_tail = b;
+            fin_tail = &b->next;
+            fin_records += (size_t)b->n;
+            fin_bytes += b->bytes;
+        }
+    }
+    /* Capacity comes back before the callbacks run, so a client acked now can submit again at
+     * once. */
+    release(s, fin_records, fin_bytes);
+    if (rc == 0) {
+        s->st.commits++;
+        s->st.records_written += nrec;
+        s->backoff_ms = 0;
+        s->close_failures = 0;
+        s->retry_at_ns = 0;
+    } else {
+        s->st.commit_errors++;
+        if (keep) {
+            /* Back in front of anything queued meanwhile: their ids are all larger. */
+            keep_last->next = s->head;
+            s->head = keep;
+            if (!s->tail) s->tail = keep_last;
+            s->wait_records += keep_records;
+        }
+        s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : RETRY_MIN_MS;
+        if (s->backoff_ms > RETRY_MAX_MS) s->backoff_ms = RETRY_MAX_MS;
+        s->retry_at_ns = clock_mono_ns() + s->backoff_ms * 1000000u;
+        if (s->closing && ++s->close_failures >= CLOSE_ATTEMPTS) {
+            /* Shutting down and the sink keeps failing: fail what is durable, count and log
+             * what was buffered, and let the process exit rather than hang. */
+            lost = s->head;
+            size_t lost_records = 0, lost_bytes = 0;
+            for (sub_t *b = lost; b; b = b->next) {
+                lost_records += (size_t)b->n;
+                lost_bytes += b->bytes;
+                if (b->dur != STORE_DURABLE) dropped += (size_t)b->n;
+            }
+            s->head = s->tail = NULL;
+            s->wait_records = s->wait_durable = 0;
+            s->st.dropped += dropped;
+            release(s, lost_records, lost_bytes);
+        }
+    }
+    void (*hook)(void *, const char *const *, int) = s->hook;
+    void *hook_arg = s->hook_arg;
+    pthread_mutex_unlock(&s->mu);
+
+    if (rc == 0 && hook) hook(hook_arg, s->ids, (int)nrec);
+    finish(fin, rc);
+    if (dropped) {
+        log_error("store: giving up at shutdown after %d failed commits: %zu buffered records "
+                  "were not written",
+                  CLOSE_ATTEMPTS, dropped);
+        metric_add(s->m->dropped, (int64_t)dropped);
+    }
+    finish(lost, rc);
+    pthread_mutex_lock(&s->mu);
+}
+
+static void wait_until(store_t *s, uint64_t due_ns)
+{
+    struct timespec ts = {.tv_sec = (time_t)(due_ns / 1000000000u),
+                          .tv_nsec = (long)(due_ns % 1000000000u)};
+    pthread_cond_timedwait(&s->wake, &s->mu, &ts);
+}
+
+static void *writer_main(void *arg)
+{
+    store_t *s = arg;
+    const size_t batch_max = (size_t)s->o.batch_max_records;
+    const uint64_t window_ns = (uint64_t)s->o.flush_interval_ms * 1000000u;
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        if (!s->head) {
+            if (s->closing) break;
+            pthread_cond_wait(&s->wake, &s->mu);
+            continue;
+        }
+        /* Durable work goes now (a durable request waits for nothing but the writer), and so
+         * does a full batch; buffered work waits for its window, and after a failure for the
+         * back-off too, so a broken disk is not hammered. */
+        uint64_t due = 0;
+        if (!s->wait_durable) {
+            if (!s->closing && s->wait_records < batch_max) due = s->head->enq_ns + window_ns;
+            if (s->retry_at_ns > due) due = s->retry_at_ns;
+        }
+        if (due && clock_mono_ns() < due) {
+            wait_until(s, due);
+            continue;
+        }
+        /* Whole submissions only: a request's records commit together or not at all. */
+        sub_t *first = s->head, *last = NULL;
+        size_t nrec = 0;
+        while (s->head && (nrec == 0 || nrec + (size_t)s->head->n <= batch_max)) {
+            last = s->head;
+            s->head = last->next;
+            nrec += (size_t)last->n;
+            if (last->dur == STORE_DURABLE) s->wait_durable--;
+        }
+        last->next = NULL;
+        if (!s->head) s->tail = NULL;
+        s->wait_records -= nrec;
+        pthread_mutex_unlock(&s->mu);
+
+        int rc = write_batch(s, first, nrec);
+
+        pthread_mutex_lock(&s->mu);
+        settle(s, first, nrec, rc);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+/* ==== open / close ==== */
+
+store_t *store_open(const char *uri, const store_opts_t *o, char *err, size_t errlen)
+{
+    const char *colon = uri ? strchr(uri, ':') : NULL;
+    const sink_ops_t *ops = NULL;
+    int si = 0;
+    for (; colon && si < NSINKS; si++) {
+        if (strlen(sinks[si]->scheme) == (size_t)(colon - uri) &&
+            memcmp(sinks[si]->scheme, uri, (size_t)(colon - uri)) == 0) {
+            ops = sinks[si];
+            break;
+        }
+    }
+    if (!ops) {
+        snprintf(err, errlen, "store: unknown sink \"%s\" (expected sqlite:PATH)", uri ? uri : "");
+        return NULL;
+    }
+    store_opts_t opt = o ? *o : (store_opts_t){0};
+    if (opt.batch_max_records < 0 || opt.flush_interval_ms < 0 || opt.read_conns < 0 ||
+        opt.busy_timeout_ms < 0) {
+        snprintf(err, errlen, "store: negative option");
+        return NULL;
+    }
+    if (!opt.queue_max_records) opt.queue_max_records = DEF_QUEUE_RECORDS;
+    if (!opt.queue_max_bytes) opt.queue_max_bytes = DEF_QUEUE_BYTES;
+    /* Keeps the size arithmetic in store_submit (a few bounded terms) far from overflow. */
+    if (opt.queue_max_bytes > SIZE_MAX / 8) opt.queue_max_bytes = SIZE_MAX / 8;
+    if (!opt.batch_max_records) opt.batch_max_records = DEF_BATCH;
+    if (!opt.flush_interval_ms) opt.flush_interval_ms = DEF_FLUSH_MS;
+    if (!opt.read_conns) opt.read_conns = DEF_READ_CONNS;
+    if (!opt.busy_timeout_ms) opt.busy_timeout_ms = DEF_BUSY_MS;
+
+    store_t *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, errlen, "store: out of memory");
+        return NULL;
+    }
+    s->ops = ops;
+    s->o = opt;
+    int e = ops->open(colon + 1, &s->o, &s->sink, err, errlen);
+    if (!e) e = ops->migrate(s->sink, err, errlen);
+    if (e) {
+        if (s->sink) ops->close(s->sink);
+        free(s);
+        return NULL;
+    }
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->wake, &ca);
+    pthread_condattr_destroy(&ca);
+    s->batch_cap = (size_t)opt.batch_max_records;
+    s->batch = malloc(s->batch_cap * sizeof *s->batch);
+    s->ids = malloc(s->batch_cap * sizeof *s->ids);
+    s->m = metrics_get(si, ops->scheme, opt.flush_interval_ms);
+    if (!s->batch || !s->ids || !s->m) {
+        snprintf(err, errlen, "store: out of memory");
+        store_close(s);
+        return NULL;
+    }
+    int rc = pthread_create(&s->writer, NULL, writer_main, s);
+    if (rc) {
+        snprintf(err, errlen, "store: cannot start the writer thread: %s", strerror(rc));
+        store_close(s);
+        return NULL;
+    }
+    s->writer_started = true;
+    return s;
+}
+
+void store_close(store_t *s)
+{
+    if (!s) return;
+    pthread_mutex_lock(&s->mu);
+    s->closing = true;
+    pthread_cond_broadcast(&s->wake);
+    pthread_mutex_unlock(&s->mu);
+    if (s->writer_started) pthread_join(s->writer, NULL);
+    s->ops->close(s->sink);
+    pthread_cond_destroy(&s->wake);
+    pthread_mutex_destroy(&s->mu);
+    free(s->batch);
+    free(s->ids);
+    free(s);
+}
+
+void store_set_commit_hook(store_t *s, void (*hook)(void *arg, const char *const *ids, int n),
+                           void *arg)
+{
+    pthread_mutex_lock(&s->mu);
+    s->hook = hook;
+    s->hook_arg = arg;
+    pthread_mutex_unlock(&s->mu);
+}
+
+void store_stats(store_t *s, store_stats_t *out)
+{
+    pthread_mutex_lock(&s->mu);
+    *out = s->st;
+    out->queued_records = s->used_records;
+    out->queued_bytes = s->used_bytes;
+    pthread_mutex_unlock(&s->mu);
+}
+
+int store_durability_parse(const char *name)
+{
+    if (!name) return -1;
+    if (strcmp(name, "durable") == 0) return STORE_DURABLE;
+    if (strcmp(name, "buffered") == 0) return STORE_BUFFERED;
+    if (strcmp(name, "off") == 0) return STORE_OFF;
+    return -1;
+}
+
+const char *store_durability_name(store_durability_t d)
+{
+    return d == STORE_DURABLE ? "durable" : d == STORE_BUFFERED ? "buffered" : "off";
+}
+
+/* ==== reads ==== */
+
+static int json_str_or_null(buf_t *out, const char *p)
+{
+    return p ? buf_json_str(out, p, strlen(p)) : buf_puts(out, "null");
+}
+
+/* Input and output were produced as JSON by the server, so they go out verbatim. */
+static int json_raw_or_null(buf_t *out, const char *p, size_t n)
+{
+    return p && n ? buf_append(out, p, n) : buf_puts(out, "null");
+}
+
+static int render(buf_t *out, const store_record_t *r)
+{
+    time_t sec = (time_t)(r->ts_us / 1000000);
+    long us = (long)(r->ts_us % 1000000);
+    if (us < 0) {
+        sec--;
+        us += 1000000;
+    }
+    struct tm tm;
+    char ts[32] = "";
+    if (gmtime_r(&sec, &tm)) strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
+    int rc = buf_puts(out, "{\"id\":");
+    if (!rc) rc = buf_json_str(out, r->id, strlen(r->id));
+    if (!rc)
+        rc = buf_printf(out, ",\"ts\":\"%s.%06ldZ\",\"ts_us\":%lld,\"model\":", ts, us,
+                        (long long)r->ts_us);
+    if (!rc) rc = json_str_or_null(out, r->model);
+    if (!rc) rc = buf_puts(out, ",\"version\":");
+    if (!rc) rc = json_str_or_null(out, r->version);
+    if (!rc) rc = buf_puts(out, ",\"request_id\":");
+    if (!rc) rc = json_str_or_null(out, r->request_id);
+    if (!rc) rc = buf_puts(out, ",\"input\":");
+    if (!rc) rc = json_raw_or_null(out, r->input_json, r->input_len);
+    if (!rc) rc = buf_puts(out, ",\"output\":");
+    if (!rc) rc = json_raw_or_null(out, r->output_json, r->output_len);
+    if (!rc) rc = buf_printf(out, ",\"latency_ms\":%.3f}", r->latency_ms);
+    return rc;
+}
+
+static int get_row(void *arg, const store_record_t *row)
+{
+    return render(arg, row);
+}
+
+int store_get(store_t *s, const char *id, buf_t *out)
+{
+    if (!id || !uuid_canonical(id)) return -ENOENT; /* no record can have it */
+    size_t mark = out->len;
+    int rc = s->ops->get(s->sink, id, get_row, out);
+    if (rc) out->len = mark;
+    return rc;
+}
+
+typedef struct list_ctx {
+    buf_t *out;
+    int limit, count;
+    bool more;
+    char last[UUID_STRLEN + 1];
+} list_ctx_t;
+
+static int list_row(void *arg, const store_record_t *row)
+{
+    list_ctx_t *c = arg;
+    if (c->count == c->limit) {
+        c->more = true; /* the extra row asked for only to learn whether a next page exists */
+        return 1;
+    }
+    int rc = c->count ? buf_puts(c->out, ",") : 0;
+    if (!rc) rc = render(c->out, row);
+    if (rc) return rc;
+    snprintf(c->last, sizeof c->last, "%s", row->id);
+    c->count++;
+    return 0;
+}
+
+int store_list(store_t *s, const char *model, int64_t since_us, int64_t until_us, int limit,
+               const char *cursor, buf_t *out, char *err, size_t errlen)
+{
+    if (limit < 1 || limit > LIST_MAX) {
+        snprintf(err, errlen, "limit must be between 1 and %d", LIST_MAX);
+        return -EINVAL;
+    }
+    if (since_us < 0 || until_us < 0 || since_us > TS_MAX_US || until_us > TS_MAX_US) {
+        snprintf(err, errlen, "since and until must be unix times in microseconds");
+        return -EINVAL;
+    }
+    if (until_us && until_us <= since_us) {
+        snprintf(err, errlen, "until must be later than since");
+        return -EINVAL;
+    }
+    if (cursor && *cursor && !uuid_canonical(cursor)) {
+        snprintf(err, errlen, "cursor must be a next_cursor from an earlier page");
+        return -EINVAL;
+    }
+    /* Time bounds become id bounds: an id's first 48 bits are its record's millisecond, so the
+     * sink walks only the index range of the window (see uuid7_ms_prefix). */
+    char lo[UUID7_PREFIX_LEN + 1] = "", hi[UUID7_PREFIX_LEN + 1] = "~";
+    if (since_us) uuid7_ms_prefix(lo, since_us / 1000);
+    if (until_us) uuid7_ms_prefix(hi, (until_us - 1) / 1000 + 1);
+    sink_query_t q = {
+        .model = model && *model ? model : NULL,
+        .id_after = cursor && *cursor && strcmp(cursor, lo) > 0 ? cursor : lo,
+        .id_before = hi,
+        .since_us = since_us,
+        .until_us = until_us ? until_us : INT64_MAX,
+        .limit = limit + 1,
+    };
+    list_ctx_t c = {.out = out, .limit = limit};
+    size_t mark = out->len;
+    int rc = buf_puts(out, "{\"records\":[");
+    if (!rc) rc = s->ops->list(s->sink, &q, list_row, &c);
+    if (!rc) rc = buf_puts(out, "],\"next_cursor\":");
+    if (!rc) rc = c.more ? buf_json_str(out, c.last, strlen(c.last)) : buf_puts(out, "null");
+    if (!rc) rc = buf_puts(out, "}");
+    if (rc) {
+        out->len = mark;
+        snprintf(err, errlen, "reading records failed: %s", strerror(-rc));
+    }
+    return rc;
+}

@@ -1,0 +1,110 @@
+/* Durable record of predictions: every prediction becomes one row (id, time, model, version,
+ * request id, input, output, latency). Callers hand records to a bounded queue; one writer thread
+ * per store drains it and commits everything waiting as one transaction (group commit), so many
+ * requests share one fsync. Reads go through separate connections and never wait for the writer.
+ *
+ * Threads: store_submit, store_get, store_list and store_stats may be called from any thread at
+ * any time between store_open and store_close. store_get and store_list block on the database:
+ * call them from a worker thread, never from an event loop. */
+#ifndef INFERD_STORE_STORE_H
+#define INFERD_STORE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/buf.h"
+
+/* Per model or endpoint. DURABLE: done() runs after the transaction holding the records has
+ * committed (fsync). BUFFERED: done() runs at once; the records commit within flush_interval_ms
+ * plus one commit when the writer keeps up, and at worst within that plus the time to drain a
+ * full queue (queue_max_records at the sink's write rate). OFF: nothing is stored. */
+typedef enum store_durability { STORE_OFF, STORE_BUFFERED, STORE_DURABLE } store_durability_t;
+
+typedef struct store_record {
+    char id[37];       /* out: UUIDv7 assigned by store_submit */
+    int64_t ts_us;     /* out: unix microseconds assigned by store_submit; always in the id's ms */
+    const char *model; /* required, non-empty */
+    const char *version, *request_id;     /* optional: NULL is stored as null */
+    const char *input_json, *output_json; /* valid JSON text, stored and served verbatim; NULL is
+                                             stored as null; a length of 0 means strlen() */
+    size_t input_len, output_len;
+    double latency_ms; /* finite, >= 0 */
+} store_record_t;
+
+typedef struct store_opts {
+    size_t queue_max_records; /* records accepted but not yet committed (default 65536) */
+    size_t queue_max_bytes;   /* and their bytes, copies included (default 256 MiB) */
+    int batch_max_records;    /* per transaction; a larger single submission still goes whole
+                                 (default 4096) */
+    int flush_interval_ms;    /* buffered: longest wait before a commit (default 50); durable
+                                 records commit as soon as the writer is free */
+    int read_conns;           /* connections for store_get/store_list (default 4) */
+    int busy_timeout_ms;      /* how long a statement waits for a lock held by another process,
+                                 e.g. a backup (default 5000) */
+} store_opts_t;
+
+typedef struct store_stats {
+    uint64_t commits;         /* successful transactions */
+    uint64_t records_written; /* records in them */
+    uint64_t commit_errors;   /* failed transactions */
+    uint64_t rejected;        /* submissions refused with -EAGAIN */
+    uint64_t dropped;         /* buffered records given up on at close after repeated failures */
+    size_t queued_records;    /* accepted, not yet committed (in-flight batch included) */
+    size_t queued_bytes;
+} store_stats_t;
+
+typedef struct store store_t;
+
+/* Opens "sqlite:PATH": creates or opens the database, runs the schema migrations and starts the
+ * writer thread. o may be NULL, and zero fields take their defaults. Returns NULL with a message
+ * in err on failure. */
+store_t *store_open(const char *uri, const store_opts_t *o, char *err, size_t errlen);
+
+/* Queues n records (1 <= n), copying everything they point to; fills each recs[i].id and
+ * recs[i].ts_us (ids increase in queue order, which is also commit order). Thread-safe; never
+ * blocks on I/O.
+ *   DURABLE: done(arg, 0) runs on the writer thread after the one transaction holding all n
+ *   records has committed, or done(arg, -errno) if it failed (the records are then not stored).
+ *   It may run before store_submit returns. Commits are in queue order, so an ack also means
+ *   every record submitted before it is on disk.
+ *   BUFFERED and OFF: done(arg, 0) runs before store_submit returns. done may be NULL.
+ * done must be quick and must not block; it may call store_submit but not store_close.
+ * Returns 0; -EAGAIN if the queue is full right now (nothing queued, done not called: answer 503
+ * with Retry-After); -EMSGSIZE if the n records exceed the whole queue's bounds (answer 413);
+ * -EINVAL for a record without a model or with a negative or non-finite latency; -ENOMEM;
+ * -ESHUTDOWN once store_close has begun. */
+int store_submit(store_t *s, store_record_t *recs, int n, store_durability_t d,
+                 void (*done)(void *arg, int status), void *arg);
+
+/* Appends one record as the JSON object {"id","ts" (RFC 3339, UTC, microseconds),"ts_us",
+ * "model","version","request_id","input","output","latency_ms"} to out. Blocking. Returns 0,
+ * -ENOENT if no record has this id (malformed ids included), or -errno (out is left as it was). */
+int store_get(store_t *s, const char *id, buf_t *out);
+
+/* Appends {"records":[...],"next_cursor":"<id>"|null} to out: records in ascending id (= time)
+ * order, of one model (NULL or "" = all), with since_us <= ts_us < until_us (0 = unbounded),
+ * at most limit (1..1000), after cursor (NULL or "" = from the start; otherwise a next_cursor
+ * from an earlier page). Pages never skip a committed record. Blocking. Returns 0, -EINVAL with a
+ * message in err for bad arguments, or -errno. */
+int store_list(store_t *s, const char *model, int64_t since_us, int64_t until_us, int limit,
+               const char *cursor, buf_t *out, char *err, size_t errlen);
+
+/* Commits everything queued (done() runs for every durable submission), stops the writer and
+ * closes the database. If commits keep failing it gives up after a few attempts, failing the
+ * durable submissions and logging how many buffered records were lost. No other store_* call on
+ * s may run concurrently with or after it. NULL is a no-op. */
+void store_close(store_t *s);
+
+/* Snapshot of the counters. */
+void store_stats(store_t *s, store_stats_t *out);
+
+/* Parses "durable", "buffered" or "off"; -1 if unknown. */
+int store_durability_parse(const char *name);
+const char *store_durability_name(store_durability_t d);
+
+/* Test hook: the writer calls hook(arg, ids, n) right after each commit returns successfully and
+ * before any done() of that batch, with the ids committed in order. */
+void store_set_commit_hook(store_t *s, void (*hook)(void *arg, const char *const *ids, int n),
+                           void *arg);
+
+#endif
