@@ -5,11 +5,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "metrics/metrics.h"
@@ -856,6 +858,59 @@ static void test_commit_errors(void)
     latch_deinit(&l);
 }
 
+/* ==== crash: what was acked durable survives kill -9 ==== */
+
+static int ack_fd;
+
+static void ack_to_pipe(void *arg, int status)
+{
+    store_record_t *r = arg;
+    if (status == 0 && write(ack_fd, r->id, 37) != 37) _exit(3);
+}
+
+static void test_crash_durability(void)
+{
+    int fds[2];
+    if (pipe(fds) != 0) return;
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* The child submits durable records one after another and reports each ack's id. */
+        close(fds[0]);
+        ack_fd = fds[1];
+        store_t *s = open_db("crash.db", NULL);
+        if (!s) _exit(2);
+        static store_record_t r[100000];
+        for (int i = 0; i < 100000; i++) {
+            r[i] = rec("crash", "[1]", "[2]");
+            while (store_submit(s, &r[i], 1, STORE_DURABLE, ack_to_pipe, &r[i]) == -EAGAIN)
+                sleep_ms(1);
+        }
+        pause(); /* never exits by itself: only SIGKILL ends it */
+        _exit(0);
+    }
+    close(fds[1]);
+    static char acked[2000][37];
+    int n = 0;
+    while (n < 2000 && read(fds[0], acked[n], 37) == 37) n++;
+    kill(pid, SIGKILL);
+    int status;
+    waitpid(pid, &status, 0);
+    close(fds[0]);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    CHECK_EQ(n, 2000);
+    store_t *s = open_db("crash.db", NULL);
+    CHECK(s != NULL);
+    if (!s) return;
+    buf_t b;
+    buf_init(&b);
+    int missing = 0;
+    for (int i = 0; i < n; i++)
+        if (store_get(s, acked[i], &b) != 0) missing++;
+    CHECK_EQ(missing, 0);
+    buf_deinit(&b);
+    store_close(s);
+}
+
 static void test_open_errors(void)
 {
     char err[256] = "", p[512];
@@ -936,6 +991,7 @@ int main(void)
     test_list_filters();
     test_bulk_and_reentry();
     test_commit_errors();
+    test_crash_durability();
     test_metrics();
     rm_dir(dir);
     metrics_free_all();

@@ -1,0 +1,193 @@
+"""Every prediction is recorded: durable answers only after the commit, buffered within the
+window, off never; records are readable over HTTP and survive restarts and kill -9."""
+import json
+import os
+import random
+import shutil
+import signal
+import sqlite3
+import struct
+import threading
+import time
+
+import pytest
+
+from conftest import ROOT, SLOW, Server
+
+FIX = os.path.join(ROOT, "tests", "fixtures")
+
+
+def features(n):
+    with open(os.path.join(FIX, "data", "breast_cancer_logreg.b7.input.json")) as f:
+        d = json.load(f)["inputs"]["input"]["data"]
+    return [d[(i % 7) * 30:(i % 7) * 30 + 30] for i in range(n)]
+
+
+@pytest.fixture
+def repo(tmp_path):
+    d = tmp_path / "models"
+    for name, dur in [("durable", "durable"), ("buffered", "buffered"), ("off", "off")]:
+        (d / name / "1").mkdir(parents=True)
+        shutil.copy(os.path.join(FIX, "models", "breast_cancer_logreg.onnx"),
+                    d / name / "1" / "model.onnx")
+        (d / name / "config.ini").write_text("[model]\ndurability = %s\n" % dur)
+    return d
+
+
+def f32(xs):
+    """Values as float32 sees them: records keep the shortest text that reads back exactly."""
+    return [struct.unpack("f", struct.pack("f", x))[0] for x in xs]
+
+
+def post(srv, obj, headers=None):
+    h = {"Content-Type": "application/json"}
+    h.update(headers or {})
+    return srv.request("POST", "/inferences", h, json.dumps(obj).encode())
+
+
+def db_ids(path):
+    con = sqlite3.connect(path)
+    try:
+        return {r[0] for r in con.execute("SELECT id FROM inferences")}
+    finally:
+        con.close()
+
+
+def test_durable_record_is_readable_at_once(server_factory, repo, tmp_path):
+    db = tmp_path / "r.db"
+    srv = server_factory("--models", str(repo), "--store", "sqlite:%s" % db, "--access-log", "false")
+    r = post(srv, {"model": "durable", "features": features(1)[0]}, {"X-Request-Id": "req-42"})
+    assert r.status == 200, r.body
+    rid = r.json()["id"]
+    # Committed before the answer: visible to another connection right away.
+    assert rid in db_ids(db)
+    g = srv.request("GET", "/inferences/" + rid)
+    assert g.status == 200
+    rec = g.json()
+    assert rec["model"] == "durable" and rec["version"] == "1" and rec["request_id"] == "req-42"
+    assert f32(rec["input"]) == f32(features(1)[0])
+    assert rec["output"]["prediction"] == r.json()["prediction"]
+    assert srv.request("GET", "/inferences/01a2136f-0000-7000-8000-000000000000").status == 404
+
+
+def test_batch_stores_one_record_per_row_and_lists_in_pages(server_factory, repo, tmp_path):
+    srv = server_factory("--models", str(repo), "--access-log", "false")
+    r = post(srv, {"model": "durable", "features": features(25)})
+    ids = [x["id"] for x in r.json()["results"]]
+    assert len(ids) == 25 and ids == sorted(ids) and len(set(ids)) == 25
+    got, cursor = [], None
+    while True:
+        q = "/inferences?model=durable&limit=10" + ("&cursor=" + cursor if cursor else "")
+        page = srv.request("GET", q).json()
+        got += [x["id"] for x in page["records"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert got == ids
+    assert srv.request("GET", "/inferences?model=off").json()["records"] == []
+    now = time.time()
+    assert len(srv.request("GET", "/inferences?since=%f" % (now - 60)).json()["records"]) == 25
+    assert srv.request("GET", "/inferences?until=%f" % (now - 60)).json()["records"] == []
+    for bad in ["limit=0", "limit=1001", "limit=x", "since=-1", "cursor=nope", "model=%zz"]:
+        assert srv.request("GET", "/inferences?" + bad).status == 400, bad
+
+
+def test_oip_infer_records_too(server_factory, repo):
+    srv = server_factory("--models", str(repo), "--access-log", "false")
+    req = {"id": "oip-1", "inputs": [{"name": "input", "shape": [2, 30], "datatype": "FP32",
+                                      "data": sum(features(2), [])}]}
+    r = srv.request("POST", "/v2/models/durable/infer", None, json.dumps(req).encode())
+    ids = r.json()["parameters"]["record_ids"]
+    assert len(ids) == 2
+    rec = srv.request("GET", "/inferences/" + ids[1]).json()
+    assert rec["request_id"] == "oip-1" and f32(rec["input"]["input"]) == f32(features(2)[1])
+    assert set(rec["output"]) == {"label", "probabilities"}
+
+
+def test_buffered_is_committed_within_the_window_and_off_is_not_stored(server_factory, repo,
+                                                                       tmp_path):
+    db = tmp_path / "b.db"
+    srv = server_factory("--models", str(repo), "--store", "sqlite:%s" % db,
+                         "--store-flush-ms", "100ms", "--access-log", "false")
+    rid = post(srv, {"model": "buffered", "features": features(1)[0]}).json()["id"]
+    deadline = time.time() + 2 * SLOW
+    while rid not in db_ids(db):
+        assert time.time() < deadline, "buffered record not committed within the window"
+        time.sleep(0.02)
+    r = post(srv, {"model": "off", "features": features(1)[0]})
+    assert r.status == 200 and "id" not in r.json()
+    assert len(db_ids(db)) == 1
+
+
+def test_records_survive_restart(server_factory, repo, tmp_path):
+    db = tmp_path / "p.db"
+    srv = server_factory("--models", str(repo), "--store", "sqlite:%s" % db, "--access-log", "false")
+    ids = [post(srv, {"model": "buffered", "features": f}).json()["id"] for f in features(5)]
+    assert srv.stop() == 0  # shutdown flushes the buffered ones
+    assert db_ids(db) >= set(ids)
+    srv2 = server_factory("--models", str(repo), "--store", "sqlite:%s" % db, "--access-log", "false")
+    assert srv2.request("GET", "/inferences/" + ids[-1]).status == 200
+
+
+def test_store_none_records_nothing(server_factory, repo):
+    srv = server_factory("--models", str(repo), "--store", "none", "--access-log", "false")
+    r = post(srv, {"model": "durable", "features": features(1)[0]})
+    assert r.status == 200 and "id" not in r.json()
+    assert srv.request("GET", "/inferences/x").status == 404
+
+
+def hammer(port, stop, acked, errors):
+    """Sends durable requests until stopped; records the ids the server acknowledged."""
+    import http.client
+    body = json.dumps({"model": "durable", "features": features(3)}).encode()
+    while not stop.is_set():
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            while not stop.is_set():
+                c.request("POST", "/inferences", body, {"Content-Type": "application/json"})
+                resp = c.getresponse()
+                data = resp.read()
+                if resp.status == 200:
+                    acked.extend(x["id"] for x in json.loads(data)["results"])
+        except (OSError, http.client.HTTPException):
+            time.sleep(0.01)  # the server was killed: expected
+
+
+def crash_rounds(rounds, repo, db_uri, db_check):
+    for n in range(rounds):
+        srv = Server(["--models", str(repo), "--store", db_uri, "--access-log", "false"])
+        try:
+            stop = threading.Event()
+            acked, errors = [], []
+            threads = [threading.Thread(target=hammer, args=(srv.port, stop, acked, errors))
+                       for _ in range(4)]
+            for t in threads:
+                t.start()
+            time.sleep(random.uniform(0.1, 0.5) * SLOW)
+            srv.proc.send_signal(signal.SIGKILL)
+            srv.proc.wait()
+            stop.set()
+            for t in threads:
+                t.join()
+            ids = db_check()
+            missing = [i for i in acked if i not in ids]
+            assert not missing, "round %d: %d of %d acknowledged ids lost" % (n, len(missing),
+                                                                             len(acked))
+        finally:
+            srv.close()
+
+
+def test_kill_9_loses_no_acknowledged_record_sqlite(repo, tmp_path):
+    db = tmp_path / "crash.db"
+    random.seed(7)
+
+    def check():
+        con = sqlite3.connect(db)
+        try:
+            assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+            return {r[0] for r in con.execute("SELECT id FROM inferences")}
+        finally:
+            con.close()
+
+    crash_rounds(20, repo, "sqlite:%s" % db, check)
+    assert len(check()) > 0
