@@ -431,10 +431,12 @@ static void run_job(void *arg, int worker)
             free(p);
             if (sr == -EMSGSIZE) {
                 http_reply_error(r, 413, "too many rows to record in one request");
+            } else if (sr == -EAGAIN) {
+                http_add_header(r, "Retry-After", "1");
+                http_reply_error(r, 503, "server busy: the record queue is full");
             } else {
                 http_add_header(r, "Retry-After", "1");
-                http_reply_error(r, 503, "server busy: the record queue is full (%s)",
-                                 strerror(-sr));
+                http_reply_error(r, 503, "cannot record the prediction: %s", strerror(-sr));
             }
             goto records_done;
         }

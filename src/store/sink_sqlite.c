@@ -362,7 +362,8 @@ static void row_from(sqlite3_stmt *st, store_record_t *r)
     r->latency_ms = sqlite3_column_double(st, 7);
 }
 
-/* Steps st, handing each row to fn; 0 if at least one row came (or none was required). */
+/* Steps st, handing each row to fn until it stops; counts rows in *nrows. Returns 0, fn's
+ * error, or -errno. */
 static int run_rows(sqlite3 *db, sqlite3_stmt *st, sink_row_fn fn, void *arg, int *nrows)
 {
     int e = 0, rc;

@@ -84,8 +84,9 @@ int store_get(store_t *s, const char *id, buf_t *out);
 /* Appends {"records":[...],"next_cursor":"<id>"|null} to out: records in ascending id (= time)
  * order, of one model (NULL or "" = all), with since_us <= ts_us < until_us (0 = unbounded),
  * at most limit (1..1000), after cursor (NULL or "" = from the start; otherwise a next_cursor
- * from an earlier page). Pages never skip a committed record. Blocking. Returns 0, -EINVAL with a
- * message in err for bad arguments, or -errno. */
+ * from an earlier page). Pages never skip a record committed later by this store, since ids are
+ * committed in increasing order. Blocking. Returns 0, -EINVAL with a message in err for bad
+ * arguments, or -errno. */
 int store_list(store_t *s, const char *model, int64_t since_us, int64_t until_us, int limit,
                const char *cursor, buf_t *out, char *err, size_t errlen);
 
