@@ -190,4 +190,4 @@ def _asyncpg_dsn(conninfo: str) -> str:
 
 @app.get("/health")
 def health():
-    return {"live": True, "mode": MODE}
+    return {"live": True, "mode": MODE, "pid": os.getpid()}

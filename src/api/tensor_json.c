@@ -243,17 +243,25 @@ static int from_oip(const eng_io_t *io, const json_value_t *spec, tensor_t *t, c
                         io->name);
         t->dims[d] = json_int(x);
     }
-    if (alloc_tensor(t, io->name, err, errlen)) return -1;
-    /* Data may be flat (row-major) or nested like the shape. */
+    /* Data may be flat (row-major) or nested like the shape. Either way it must match the shape
+     * before anything is allocated: the shape is the client's word, the data is what was sent. */
     tensor_t flat = *t;
     flat.rank = 1;
     flat.dims[0] = tensor_numel(t);
     bool nested = json_size(data) > 0 && json_type(json_at(data, 0)) == JSON_ARRAY;
-    walker_t w = {io->name, t->dtype, nested ? t : &flat, 0, err, errlen};
-    int64_t idx[TENSOR_MAX_RANK] = {0};
     if (!nested && (int64_t)json_size(data) != flat.dims[0])
         return fail(err, errlen, "input \"%s\": data has %zu elements, shape needs %lld", io->name,
                     json_size(data), (long long)flat.dims[0]);
+    if (nested) {
+        tensor_t ds = {0};
+        if (nested_shape(data, &ds) || !tensor_same_shape(&ds, t))
+            return fail(err, errlen, "input \"%s\": the nesting of data does not match shape",
+                        io->name);
+    }
+    if (alloc_tensor(t, io->name, err, errlen)) return -1;
+    flat.data = t->data;
+    walker_t w = {io->name, t->dtype, nested ? t : &flat, 0, err, errlen};
+    int64_t idx[TENSOR_MAX_RANK] = {0};
     return walk(&w, data, idx, 0);
 }
 
