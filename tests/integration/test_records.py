@@ -68,6 +68,13 @@ def test_durable_record_is_readable_at_once(server_factory, repo, tmp_path):
     assert f32(rec["input"]) == f32(features(1)[0])
     assert rec["output"]["prediction"] == r.json()["prediction"]
     assert srv.request("GET", "/inferences/01a2136f-0000-7000-8000-000000000000").status == 404
+    text = srv.request("GET", "/metrics").body.decode()
+    for series in ["inferd_store_records_written_total", "inferd_store_commit_seconds_bucket",
+                   "inferd_store_commit_batch_records", "inferd_store_queue_depth",
+                   "inferd_store_buffered_window_seconds", 'inferd_stage_seconds_count{stage="commit"}',
+                   'inferd_stage_seconds_count{stage="queue_wait"}',
+                   'inferd_stage_seconds_count{stage="compute"}']:
+        assert series in text, series
 
 
 def test_batch_stores_one_record_per_row_and_lists_in_pages(server_factory, repo, tmp_path):
