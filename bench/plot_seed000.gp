@@ -22,7 +22,7 @@ stats ARG1 using 2 nooutput
 hi = STATS_max > hi ? STATS_max : hi
 set yrange [10 : hi * 3]
 fmt(v) = v >= 10000 ? sprintf("%.0fk", v / 1000) : sprintf("%.0f", v)
-plot ARG1 using 2:xtic(1) title "ab -n 1000 (new connection per request)" lc rgb "#ff7f0e", \
+plot ARG1 using 2:xtic(1) title "ab (a new connection per request)" lc rgb "#ff7f0e", \
      ''   using 3 title "wrk (keep-alive)" lc rgb "#1f77b4", \
      ''   using ($0-1.0/6):2:(fmt($2)) with labels offset 0,0.7 font ",9" notitle, \
      ''   using ($0+1.0/6):3:(fmt($3)) with labels offset 0,0.7 font ",9" notitle

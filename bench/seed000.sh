@@ -538,10 +538,10 @@ reading() {
             echo "  $(ratio "$d_wrk" "$(field peer_db_1 12)")x / $(ratio "$(field $d 4)" "$(field peer_db_1 4)")x against the seed's own setup"
             echo "  (psycopg2, one worker)."
         fi
-        echo "  The peer pays one WAL flush per request (an INSERT and a COMMIT each, synchronous_commit=on;"
-        echo "  PostgreSQL merges concurrent flushes only as far as its WAL writer happens to), plus"
-        echo "  its Python request path; inferd's group commit shares one fsync among every record that"
-        echo "  arrived while the previous commit ran."
+        echo "  The peer makes one INSERT and one COMMIT round trip per request, each commit waiting for"
+        echo "  its WAL flush (PostgreSQL lets commits that wait at the same moment share a flush), on top"
+        echo "  of its Python request path; inferd's group commit writes every record that arrived while"
+        echo "  the previous commit ran in one transaction and one fsync, from one thread."
     fi
     if [ -n "$(field peer_nodb_1 12)" ]; then
         echo "- **The peer without its database** ($(field peer_nodb_1 12) req/s with wrk, $(field peer_nodb_1 21) µs"
@@ -551,9 +551,8 @@ reading() {
     fi
     if [ -n "$(field peer_db_1 4)" ] && [ -n "$(field peer_nodb_1 4)" ]; then
         echo "- **The seed's finding reproduces:** its durable/no-db ratio was 320/1,087 = 0.29; here"
-        echo "  $(ratio "$(field peer_db_1 4)" "$(field peer_nodb_1 4)") with ab and $(ratio "$(field peer_db_1 12)" "$(field peer_nodb_1 12)") with wrk. Async (asyncpg) and more"
-        echo "  workers help the peer as the seed found; synchronous_commit=off helps more, at the cost of"
-        echo "  durability."
+        echo "  $(ratio "$(field peer_db_1 4)" "$(field peer_nodb_1 4)") with ab and $(ratio "$(field peer_db_1 12)" "$(field peer_nodb_1 12)") with wrk (the tables show what"
+        echo "  asyncpg, 4 workers and synchronous_commit=off change)."
     fi
 }
 

@@ -235,12 +235,13 @@ static int cmd_serve(int argc, char **argv)
         }
         shutdown_hook_add("store", hook_store, &store);
     }
-    repo_t repo = {0};
-    if (repo_load(&repo, cfg.models, (durability_t)defdur, err, sizeof err))
-        log_warn("%s: serving no models", err);
     int nworkers =
         cfg.compute_threads > 0 ? (int)cfg.compute_threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
-    pool_t *pool = pool_new(nworkers > 0 ? nworkers : 1, (size_t)cfg.compute_queue);
+    if (nworkers < 1) nworkers = 1;
+    repo_t repo;
+    if (repo_load(&repo, cfg.models, (durability_t)defdur, nworkers, err, sizeof err))
+        log_warn("%s: serving no models", err);
+    pool_t *pool = pool_new(nworkers, (size_t)cfg.compute_queue);
     infer_ctx_t *infer = pool ? api_infer_new(&repo, pool, store, (int)cfg.engine_threads) : NULL;
     if (!infer) {
         fprintf(stderr, "inferd serve: cannot start %d compute threads\n", nworkers);
@@ -280,7 +281,9 @@ static int cmd_serve(int argc, char **argv)
         struct pollfd pfd = {.fd = sig_pipe[0], .events = POLLIN};
         if (poll(&pfd, 1, -1) < 0 || read(sig_pipe[0], &sig, 1) != 1) continue;
         if (sig == SIGHUP) {
-            log_info("SIGHUP: nothing to reload yet");
+            log_info("SIGHUP: reloading the model repository %s", cfg.models);
+            int failed = repo_reload(&repo, NULL, err, sizeof err);
+            if (failed) log_warn("reload: %d model(s) failed: %s", failed < 0 ? 1 : failed, err);
             continue;
         }
         log_info("%s: shutting down (up to %lld ms for in-flight requests)",

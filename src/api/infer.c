@@ -20,9 +20,7 @@ struct infer_ctx {
     repo_t *repo;
     pool_t *pool;
     store_t *store; /* NULL: nothing is recorded */
-    int nworkers;
     int session_threads;
-    eng_session_t **sessions; /* [worker * nmodels + model]: created on first use */
     metric_t *m_queue_wait, *m_compute, *m_commit;
     metric_t *m_rows, *m_rejected;
 };
@@ -32,14 +30,15 @@ typedef enum { KIND_OIP, KIND_INFERENCES } kind_t;
 typedef struct job {
     infer_ctx_t *ctx;
     http_req_t *r;
-    const model_entry_t *me; /* NULL for /inferences until the body names the model */
+    model_entry_t *me; /* a reference; NULL for /inferences until the body names the model */
     kind_t kind;
     uint64_t t_queued;
 } job_t;
 
 /* ===================================================================== metadata ==== */
 
-static const model_entry_t *find_model(infer_ctx_t *ctx, http_req_t *r, bool with_version)
+/* The model named by the path, with a reference (repo_release it), or NULL after answering. */
+static model_entry_t *find_model(infer_ctx_t *ctx, http_req_t *r, bool with_version)
 {
     char name[160], ver[32];
     http_req_param(r, 0, name, sizeof name);
@@ -53,12 +52,14 @@ static const model_entry_t *find_model(infer_ctx_t *ctx, http_req_t *r, bool wit
             return NULL;
         }
     }
-    const model_entry_t *me = repo_find(ctx->repo, name, v);
+    model_entry_t *me = repo_acquire(ctx->repo, name, v);
     if (!me) {
-        if (v >= 0 && repo_find(ctx->repo, name, -1))
+        model_entry_t *any = v >= 0 ? repo_acquire(ctx->repo, name, -1) : NULL;
+        if (any)
             http_reply_error(r, 404, "model %s has no version %lld", name, (long long)v);
         else
             http_reply_error(r, 404, "unknown model \"%s\"", name);
+        repo_release(any);
     }
     return me;
 }
@@ -77,7 +78,7 @@ static int put_io(buf_t *b, const eng_io_t *io)
 
 static void metadata(http_req_t *r, infer_ctx_t *ctx, bool with_version)
 {
-    const model_entry_t *me = find_model(ctx, r, with_version);
+    model_entry_t *me = find_model(ctx, r, with_version);
     if (!me) return;
     buf_t *b = &r->out_body;
     int64_t vs[64];
@@ -100,6 +101,7 @@ static void metadata(http_req_t *r, infer_ctx_t *ctx, bool with_version)
         if (!rc) rc = put_io(b, eng_model_output(me->m, i));
     }
     if (!rc) rc = buf_puts(b, "]}\n");
+    repo_release(me);
     if (rc)
         http_reply_error(r, 500, "out of memory");
     else
@@ -121,20 +123,29 @@ static void h_ready(http_req_t *r, void *arg)
     if (find_model(arg, r, false)) http_reply(r, 200, "application/json", "{\"ready\":true}\n", 15);
 }
 
+typedef struct index_ctx {
+    buf_t *b;
+    int n, rc;
+} index_ctx_t;
+
+static void index_one(const model_entry_t *e, void *arg)
+{
+    index_ctx_t *x = arg;
+    if (x->rc) return;
+    x->rc = buf_puts(x->b, x->n++ ? ",{\"name\":" : "{\"name\":");
+    if (!x->rc) x->rc = buf_json_str(x->b, e->name, strlen(e->name));
+    if (!x->rc)
+        x->rc =
+            buf_printf(x->b, ",\"version\":\"%lld\",\"state\":\"READY\"}", (long long)e->version);
+}
+
 static void h_index(http_req_t *r, void *arg)
 {
     infer_ctx_t *ctx = arg;
-    buf_t *b = &r->out_body;
-    int rc = buf_puts(b, "{\"models\":[");
-    for (int i = 0; i < ctx->repo->n && !rc; i++) {
-        const model_entry_t *e = &ctx->repo->models[i];
-        rc = buf_puts(b, i ? ",{\"name\":" : "{\"name\":");
-        if (!rc) rc = buf_json_str(b, e->name, strlen(e->name));
-        if (!rc)
-            rc = buf_printf(b, ",\"version\":\"%lld\",\"state\":\"READY\"}", (long long)e->version);
-    }
-    if (!rc) rc = buf_puts(b, "]}\n");
-    if (rc)
+    index_ctx_t x = {&r->out_body, 0, buf_puts(&r->out_body, "{\"models\":[")};
+    repo_each(ctx->repo, index_one, &x);
+    if (!x.rc) x.rc = buf_puts(&r->out_body, "]}\n");
+    if (x.rc)
         http_reply_error(r, 500, "out of memory");
     else
         http_reply_buf(r, 200, "application/json");
@@ -209,9 +220,11 @@ static int put_named_rows(buf_t *b, const tensor_t *t, int n,
 
 /* ======================================================================= running ==== */
 
-static eng_session_t *session_for(infer_ctx_t *ctx, int worker, const model_entry_t *me)
+/* The worker's own session for the model: only that worker ever touches its slot. */
+static eng_session_t *session_for(infer_ctx_t *ctx, int worker, model_entry_t *me)
 {
-    eng_session_t **slot = &ctx->sessions[worker * ctx->repo->n + me->index];
+    if (worker >= me->nsessions) return NULL;
+    eng_session_t **slot = &me->sessions[worker];
     if (!*slot) *slot = eng_session_new(me->m, ctx->session_threads);
     return *slot;
 }
@@ -263,7 +276,7 @@ static int put_prediction(buf_t *b, const tensor_t *outs, int n, int64_t r)
 }
 
 /* Decodes {"model": ..., "features": [...] | [[...], ...]} into one FP32 input. */
-static int decode_features(const json_value_t *root, infer_ctx_t *ctx, const model_entry_t **me,
+static int decode_features(const json_value_t *root, infer_ctx_t *ctx, model_entry_t **me,
                            tensor_t *t, bool *single, char *err, size_t errlen)
 {
     const json_value_t *mv = json_get(root, "model"), *fv = json_get(root, "features");
@@ -278,7 +291,7 @@ static int decode_features(const json_value_t *root, infer_ctx_t *ctx, const mod
         v = strtoll(json_string(vv, NULL), NULL, 10);
     else if (vv && json_type(vv) == JSON_NUMBER && json_is_integer(vv))
         v = json_int(vv);
-    *me = repo_find(ctx->repo, name, v);
+    *me = repo_acquire(ctx->repo, name, v);
     if (!*me) {
         snprintf(err, errlen, "unknown model \"%s\"", name);
         return 404;
@@ -367,7 +380,7 @@ static void run_job(void *arg, int worker)
     int64_t rows = in.t[0].rank ? in.t[0].dims[0] : 1;
     metric_add(ctx->m_rows, rows);
     buf_t *b = &r->out_body;
-    const model_entry_t *me = j->me;
+    model_entry_t *me = j->me;
     double ms = (double)(t1 - r->t_start_ns) / 1e6;
     int e = 0;
 
@@ -497,19 +510,23 @@ out:
     free(feat.data);
     if (in.t != &feat) tj_inputs_free(&in);
     json_doc_free(doc);
+    repo_release(j->me);
     free(j);
 }
 
-static void submit(http_req_t *r, infer_ctx_t *ctx, const model_entry_t *me, kind_t kind)
+/* Hands the request to the compute pool; takes over the reference to me. */
+static void submit(http_req_t *r, infer_ctx_t *ctx, model_entry_t *me, kind_t kind)
 {
     job_t *j = malloc(sizeof *j);
     if (!j) {
+        repo_release(me);
         http_reply_error(r, 503, "out of memory");
         return;
     }
     *j = (job_t){ctx, r, me, kind, clock_mono_ns()};
     if (pool_submit(ctx->pool, run_job, j)) {
         free(j);
+        repo_release(me);
         metric_add(ctx->m_rejected, 1);
         http_add_header(r, "Retry-After", "1");
         http_reply_error(r, 503, "server busy: the compute queue is full");
@@ -518,13 +535,13 @@ static void submit(http_req_t *r, infer_ctx_t *ctx, const model_entry_t *me, kin
 
 static void h_infer(http_req_t *r, void *arg)
 {
-    const model_entry_t *me = find_model(arg, r, false);
+    model_entry_t *me = find_model(arg, r, false);
     if (me) submit(r, arg, me, KIND_OIP);
 }
 
 static void h_infer_v(http_req_t *r, void *arg)
 {
-    const model_entry_t *me = find_model(arg, r, true);
+    model_entry_t *me = find_model(arg, r, true);
     if (me) submit(r, arg, me, KIND_OIP);
 }
 
@@ -690,6 +707,61 @@ static void h_list_inferences(http_req_t *r, void *arg)
     submit_read(r, j);
 }
 
+/* ==================================================================== repository ==== */
+
+typedef struct load_job {
+    infer_ctx_t *ctx;
+    http_req_t *r;
+    char name[160];
+} load_job_t;
+
+static void run_load(void *arg, int worker)
+{
+    load_job_t *j = arg;
+    http_req_t *r = j->r;
+    char err[1024];
+    int failed = repo_reload(j->ctx->repo, j->name, err, sizeof err);
+    if (failed < 0) {
+        http_reply_error(r, 404, "%s", err);
+    } else if (failed > 0) {
+        http_reply_error(r, 400, "%s", err);
+    } else {
+        int64_t vs[64];
+        int n = repo_versions(j->ctx->repo, j->name, vs, 64);
+        buf_t *b = &r->out_body;
+        int rc = buf_puts(b, "{\"name\":");
+        if (!rc) rc = buf_json_str(b, j->name, strlen(j->name));
+        if (!rc) rc = buf_puts(b, ",\"versions\":[");
+        for (int i = 0; i < n && !rc; i++)
+            rc = buf_printf(b, "%s\"%lld\"", i ? "," : "", (long long)vs[i]);
+        if (!rc) rc = buf_puts(b, "]}\n");
+        if (rc)
+            http_reply_error(r, 500, "out of memory");
+        else
+            http_reply_buf(r, 200, "application/json");
+    }
+    free(j);
+}
+
+/* POST /v2/repository/models/{m}/load: (re)load one model from the repository directory on a
+ * worker (loading may take a while); requests keep being served by what is loaded meanwhile. */
+static void h_load(http_req_t *r, void *arg)
+{
+    load_job_t *j = calloc(1, sizeof *j);
+    if (!j) {
+        http_reply_error(r, 503, "out of memory");
+        return;
+    }
+    j->ctx = arg;
+    j->r = r;
+    http_req_param(r, 0, j->name, sizeof j->name);
+    if (pool_submit(j->ctx->pool, run_load, j)) {
+        free(j);
+        http_add_header(r, "Retry-After", "1");
+        http_reply_error(r, 503, "server busy: the compute queue is full");
+    }
+}
+
 /* ===================================================================== lifecycle ==== */
 
 infer_ctx_t *api_infer_new(repo_t *repo, pool_t *pool, store_t *store, int session_threads)
@@ -699,14 +771,7 @@ infer_ctx_t *api_infer_new(repo_t *repo, pool_t *pool, store_t *store, int sessi
     ctx->repo = repo;
     ctx->pool = pool;
     ctx->store = store;
-    ctx->nworkers = pool_threads(pool);
     ctx->session_threads = session_threads;
-    ctx->sessions =
-        calloc((size_t)(ctx->nworkers * (repo->n ? repo->n : 1)), sizeof *ctx->sessions);
-    if (!ctx->sessions) {
-        free(ctx);
-        return NULL;
-    }
     metric_family_t *stage =
         metrics_family("inferd_stage_seconds",
                        "Time per request stage: queue_wait (compute queue), compute "
@@ -737,13 +802,11 @@ void api_infer_register(http_router_t *rt, infer_ctx_t *ctx)
     router_add(rt, M(HTTP_POST), "/v2/models/{m}/versions/{v}/infer", h_infer_v, ctx, 0);
     router_add(rt, M(HTTP_POST) | M(HTTP_GET), "/inferences", h_inferences, ctx, 0);
     router_add(rt, M(HTTP_GET), "/inferences/{id}", h_get_inference, ctx, 0);
+    router_add(rt, M(HTTP_POST), "/v2/repository/models/{m}/load", h_load, ctx, 0);
 }
 
 void api_infer_free(infer_ctx_t *ctx)
 {
     if (!ctx) return;
-    for (int i = 0; i < ctx->nworkers * (ctx->repo->n ? ctx->repo->n : 1); i++)
-        eng_session_free(ctx->sessions[i]);
-    free(ctx->sessions);
     free(ctx);
 }

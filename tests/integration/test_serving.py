@@ -177,3 +177,65 @@ def test_full_compute_queue_is_503_with_retry_after(server_factory, repo):
     assert busy.header("retry-after") == "1" and "busy" in busy.json()["error"]
     text = srv.request("GET", "/metrics").body.decode()
     assert "inferd_compute_rejected_total" in text and 'stage="compute"' in text
+
+
+def infer_bc(srv, version=None):
+    path = "/v2/models/bc/infer" if version is None else "/v2/models/bc/versions/%d/infer" % version
+    req = {"inputs": [{"name": "input", "shape": [1, 30], "datatype": "FP32",
+                       "data": rows("breast_cancer_logreg", 1)[0]}]}
+    return post(srv, path, req)
+
+
+def test_reload_picks_up_new_changed_and_removed_models(srv, repo):
+    import signal
+    import time
+    assert infer_bc(srv).json()["model_version"] == "2"
+    # A new version, and a new model, picked up on SIGHUP.
+    (repo / "bc" / "3").mkdir()
+    shutil.copy(os.path.join(FIX, "models", "breast_cancer_logreg.onnx"), repo / "bc" / "3" / "model.onnx")
+    shutil.copy(os.path.join(FIX, "models", "wine_gbc.onnx"), repo / "wine.onnx")
+    srv.proc.send_signal(signal.SIGHUP)
+    deadline = time.time() + 10
+    while infer_bc(srv).json().get("model_version") != "3":
+        assert time.time() < deadline
+        time.sleep(0.05)
+    assert srv.request("GET", "/v2/models/wine").status == 200
+    # A removed version goes away; the load endpoint reloads one model.
+    shutil.rmtree(repo / "bc" / "3")
+    r = srv.request("POST", "/v2/repository/models/bc/load")
+    assert r.status == 200 and r.json() == {"name": "bc", "versions": ["1", "2"]}
+    assert infer_bc(srv).json()["model_version"] == "2"
+    assert srv.request("POST", "/v2/repository/models/nope/load").status == 404
+
+
+def test_a_broken_replacement_leaves_the_old_version_serving(srv, repo):
+    (repo / "bc" / "2" / "model.onnx").write_bytes(b"garbage")
+    r = srv.request("POST", "/v2/repository/models/bc/load")
+    assert r.status == 400 and "keeps serving" in r.json()["error"]
+    assert infer_bc(srv, 2).status == 200  # the version loaded at start still answers
+
+
+def test_reload_under_load_drops_nothing(srv, repo):
+    import threading
+    stop = threading.Event()
+    bad = []
+
+    def load():
+        while not stop.is_set():
+            r = infer_bc(srv)
+            if r.status != 200:
+                bad.append(r.status)
+
+    threads = [threading.Thread(target=load) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        for i in range(10):
+            # Touch the file so each reload swaps in a fresh copy of the model.
+            os.utime(repo / "bc" / "2" / "model.onnx", (i + 1, i + 1))
+            assert srv.request("POST", "/v2/repository/models/bc/load").status == 200
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert not bad, bad
