@@ -6,7 +6,8 @@ stores one row per request in PostgreSQL and answers the stored record.
 
 Modes (SEED000_MODE):
   db        psycopg2, a sync `def` endpoint (FastAPI runs it on its thread pool), one INSERT and
-            one COMMIT per request, connections from a ThreadedConnectionPool. The seed's default.
+            one COMMIT per request, connections from a ThreadedConnectionPool of SEED000_POOL
+            connections opened at start. The seed's default.
   dbnosync  as db, but the connections run with synchronous_commit=off: the seed's "experimental,
             non-production" setting. Not durable: a crash loses the last acknowledged rows.
   asyncpg   an `async def` endpoint with an asyncpg pool; the insert is awaited (auto-commit,
@@ -125,7 +126,9 @@ if MODE in ("db", "dbnosync", "nodb"):
         import psycopg2.pool
 
         opts = " options='-c synchronous_commit=off'" if MODE == "dbnosync" else ""
-        pool = psycopg2.pool.ThreadedConnectionPool(1, POOL, DSN + opts)
+        # minconn = maxconn: psycopg2's pool closes any connection handed back beyond minconn, so a
+        # smaller minconn would open a new PostgreSQL connection (a backend fork) per request.
+        pool = psycopg2.pool.ThreadedConnectionPool(POOL, POOL, DSN + opts)
         _c = pool.getconn()
         with _c, _c.cursor() as cur:
             cur.execute(SCHEMA)

@@ -120,7 +120,10 @@ static void h_metadata_v(http_req_t *r, void *arg)
 
 static void h_ready(http_req_t *r, void *arg)
 {
-    if (find_model(arg, r, false)) http_reply(r, 200, "application/json", "{\"ready\":true}\n", 15);
+    model_entry_t *me = find_model(arg, r, false);
+    if (!me) return;
+    repo_release(me);
+    http_reply(r, 200, "application/json", "{\"ready\":true}\n", 15);
 }
 
 typedef struct index_ctx {

@@ -38,7 +38,8 @@
 /* since/until must map to a 48-bit millisecond id prefix (year 10889). */
 #define TS_MAX_US (((INT64_C(1) << 48) - 1) * 1000)
 
-static const sink_ops_t *const sinks[] = {&sink_sqlite_ops};
+extern const sink_ops_t sink_pg_ops;
+static const sink_ops_t *const sinks[] = {&sink_sqlite_ops, &sink_pg_ops};
 #define NSINKS ((int)(sizeof sinks / sizeof sinks[0]))
 
 /* ==== metrics ==== */

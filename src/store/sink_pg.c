@@ -1,0 +1,1145 @@
+/* PostgreSQL sink ("postgres:CONNINFO", CONNINFO as libpq takes it: "host=.. dbname=.." or a
+ * postgresql:// URI). One write connection used only by the store's writer thread and a small
+ * pool of read connections for get/list, so a slow read never delays a commit and MVCC keeps
+ * readers and the writer from waiting on each other.
+ *
+ * Writes: each batch is one binary COPY in autocommit mode, so the batch is one transaction and
+ * its CommandComplete arrives only after the commit has been made as durable as the server's
+ * synchronous_commit says (we never change that setting). COPY measured fastest against a
+ * pipelined per-row INSERT and a multi-row INSERT ... SELECT FROM unnest($1::uuid[], ...) for
+ * groups of 1..4096 rows (docs/postgres.md has the numbers). Every value travels as a binary
+ * parameter or COPY field, never as SQL text.
+ *
+ * Failures: every socket wait has a deadline, so a batch or a read ends within about
+ * CONNECT_MS + IO_MS whatever the network does. A broken connection makes write_batch return
+ * -errno; the next call reconnects, after a back-off that grows while attempts keep failing. When
+ * a connection dies after the COPY was sent, the batch may or may not have committed; the store
+ * retries buffered records (they were already acknowledged), so the next batch first asks which
+ * of its ids exist and skips those, and no row is written twice. */
+#include <endian.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <libpq-fe.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "store/sink.h"
+#include "store/uuid7.h"
+#include "util/buf.h"
+#include "util/clock.h"
+#include "util/log.h"
+
+#define CONNECT_MS       5000  /* one connection attempt, unless conninfo's connect_timeout says */
+#define IO_MS            10000 /* one batch or one read, from the first byte sent to the answer */
+#define RECONNECT_MIN_MS 50    /* wait before reconnecting after a failed attempt, doubling ... */
+#define RECONNECT_MAX_MS 1000  /* ... up to this */
+#define COPY_CHUNK       (256 * 1024) /* bytes per CopyData message */
+#define COPY_KEEP        (8u << 20)   /* a larger COPY buffer is freed after its batch */
+/* Postgres counts time from 2000-01-01 UTC; unix microseconds of that instant. */
+#define PG_EPOCH_US INT64_C(946684800000000)
+/* Far beyond any id's time (ids end in year 10889) and inside timestamptz's range. */
+#define TS_CLAMP_US (INT64_C(1) << 60)
+/* pg_advisory_xact_lock key that serialises migrations between nodes ("inferd" in ASCII). */
+#define MIGRATE_LOCK "120276345890148"
+
+/* Type oids (pg_type.h is a server header; these values are fixed by the catalog). */
+#define OID_INT4        23
+#define OID_TEXT        25
+#define OID_FLOAT8      701
+#define OID_TIMESTAMPTZ 1184
+#define OID_UUID        2950
+#define OID_UUID_ARRAY  2951
+#define OID_JSONB       3802
+
+/* Versioned schema, as in the SQLite sink: entry i takes a database from version i to i+1 and
+ * is recorded in schema_version. Never edit an entry once released: add the next one. */
+static const char *const migrations[] = {
+    /* 1: the inference log. Ids are UUIDv7, so the primary key is also time order and new rows
+     * append at the right edge of both indexes; since/until become id ranges, so ts needs no
+     * index of its own. */
+    "CREATE TABLE inferences ("
+    " id uuid PRIMARY KEY,"
+    " ts timestamptz NOT NULL,"
+    " model text NOT NULL,"
+    " version text,"
+    " request_id text,"
+    " input jsonb,"
+    " output jsonb,"
+    " latency_ms double precision NOT NULL);"
+    "CREATE INDEX inferences_model_id ON inferences (model, id);",
+};
+#define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
+
+#define COLS "id, ts, model, version, request_id, input, output, latency_ms"
+static const Oid col_types[8] = {OID_UUID, OID_TIMESTAMPTZ, OID_TEXT,  OID_TEXT,
+                                 OID_TEXT, OID_JSONB,       OID_JSONB, OID_FLOAT8};
+
+/* Bounds are inclusive and precomputed in C (see bounds_from), so both lists walk one index
+ * range; the ts terms only trim the first and last millisecond of a since/until window. */
+#define SQL_GET "SELECT " COLS " FROM inferences WHERE id = $1"
+#define SQL_LIST                                                                                   \
+    "SELECT " COLS " FROM inferences WHERE id >= $1 AND id <= $2 AND ts >= $3 AND ts < $4"
+#define SQL_LIST_ALL   SQL_LIST " ORDER BY id LIMIT $5"
+#define SQL_LIST_MODEL SQL_LIST " AND model = $6 ORDER BY id LIMIT $5"
+#define SQL_COPY       "COPY inferences (" COLS ") FROM STDIN (FORMAT binary)"
+#define SQL_EXISTING   "SELECT id FROM inferences WHERE id = ANY($1::uuid[]) ORDER BY id"
+
+typedef struct rconn {
+    pthread_mutex_t mu;
+    PGconn *c;
+    uint64_t retry_at_ns; /* no attempt to connect before this */
+    unsigned backoff_ms;
+} rconn_t;
+
+struct sink {
+    char *conninfo;
+    int connect_ms;
+    int lock_ms;
+    /* The writer's, touched only by the writer thread (and open/migrate/close before/after). */
+    PGconn *w;
+    uint64_t w_retry_at_ns;
+    unsigned w_backoff_ms;
+    bool w_lost;    /* a live connection broke: log when it comes back */
+    bool uncertain; /* an earlier COPY may have committed without our hearing of it */
+    buf_t copy;     /* the COPY stream of one batch */
+    buf_t param;    /* a uuid[] parameter */
+    bool *skip;     /* per record of a batch: already in the table */
+    size_t skip_cap;
+    /* Reads. */
+    int nread;
+    rconn_t *r;
+    atomic_uint next_r;
+    atomic_bool reads_down; /* logged once per outage, not once per read */
+};
+
+/* ==== errors ==== */
+
+/* Writes "postgres: what: msg" to err on one line: libpq's messages end in a newline and some
+ * carry a second, indented line (a hint), which would break a log line in two. */
+static void set_err(char *err, size_t errlen, const char *what, const char *msg)
+{
+    if (!err || !errlen) return;
+    int n = snprintf(err, errlen, "postgres: %s: %s", what, msg && *msg ? msg : "unknown error");
+    size_t len = n < 0 ? 0 : (size_t)n < errlen ? (size_t)n : errlen - 1, o = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (err[i] == '\n' || err[i] == '\t') {
+            if (o && err[o - 1] != ' ') err[o++] = ' ';
+        } else {
+            err[o++] = err[i];
+        }
+    }
+    while (o && err[o - 1] == ' ') o--;
+    err[o] = 0;
+}
+
+/* Maps a failed result (or none, for a client-side failure) to -errno. A lost connection is
+ * -ECONNRESET, which is also what tells the callers to reconnect. */
+static int res_errno(PGconn *c, const PGresult *res)
+{
+    const char *st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    if (PQstatus(c) == CONNECTION_BAD) return -ECONNRESET;
+    if (!st) return -EIO;
+    if (strcmp(st, "23505") == 0) return -EEXIST;       /* unique_violation */
+    if (strcmp(st, "53100") == 0) return -ENOSPC;       /* disk_full */
+    if (strcmp(st, "53200") == 0) return -ENOMEM;       /* out_of_memory */
+    if (strcmp(st, "55P03") == 0) return -EBUSY;        /* lock_not_available: lock_timeout */
+    if (strcmp(st, "57014") == 0) return -ETIMEDOUT;    /* query_canceled: statement_timeout */
+    if (strcmp(st, "25006") == 0) return -EROFS;        /* read-only transaction: a standby */
+    if (strncmp(st, "08", 2) == 0) return -ECONNRESET;  /* connection exception */
+    if (strncmp(st, "57P", 3) == 0) return -ECONNRESET; /* server shutting down */
+    if (strncmp(st, "53", 2) == 0) return -EAGAIN;      /* insufficient resources */
+    if (strncmp(st, "40", 2) == 0) return -EAGAIN;      /* serialization, deadlock */
+    if (strncmp(st, "28", 2) == 0 || strcmp(st, "42501") == 0) return -EACCES;
+    if (strncmp(st, "22", 2) == 0) return -EINVAL; /* data exception */
+    if (strncmp(st, "42", 2) == 0) return -EPROTO; /* schema not as expected */
+    return -EIO;
+}
+
+/* Routes the server's notices to our log instead of libpq's default stderr print: WARNINGs
+ * matter (a commit that could not wait for a synchronous standby says so this way), the NOTICEs
+ * of CREATE ... IF NOT EXISTS do not. */
+static void on_notice(void *arg, const PGresult *res)
+{
+    const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+    const char *msg = PQresultErrorMessage(res);
+    int n = (int)strlen(msg);
+    while (n > 0 && msg[n - 1] == '\n') n--;
+    if (sev && strcmp(sev, "WARNING") == 0)
+        log_warn("store: postgres: %.*s", n, msg);
+    else
+        log_debug("store: postgres: %.*s", n, msg);
+}
+
+/* ==== socket waits with deadlines (every connection is non-blocking) ==== */
+
+static uint64_t deadline_in(uint64_t ms)
+{
+    return clock_mono_ns() + ms * 1000000u;
+}
+
+/* Waits until fd is ready for ev, or the deadline. 0, -ETIMEDOUT or -errno. Readiness includes
+ * errors and hang-ups: the next libpq call reports those. */
+static int wait_fd(int fd, short ev, uint64_t deadline)
+{
+    if (fd < 0) return -ECONNRESET;
+    for (;;) {
+        uint64_t now = clock_mono_ns();
+        if (now >= deadline) return -ETIMEDOUT;
+        uint64_t left = (deadline - now + 999999) / 1000000;
+        struct pollfd p = {.fd = fd, .events = ev};
+        int r = poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left);
+        if (r > 0) return 0;
+        if (r < 0 && errno != EINTR) return -errno;
+    }
+}
+
+/* Sends everything libpq has queued. While waiting to write it also reads, so that a server
+ * answering (or complaining) while we send cannot deadlock both sides' buffers. */
+static int flush_out(PGconn *c, uint64_t deadline)
+{
+    int r;
+    while ((r = PQflush(c)) == 1) {
+        int e = wait_fd(PQsocket(c), POLLIN | POLLOUT, deadline);
+        if (e) return e;
+        if (!PQconsumeInput(c)) return -ECONNRESET;
+    }
+    return r == 0 ? 0 : -ECONNRESET;
+}
+
+/* The next result of what was sent; NULL when they are exhausted (*e = 0) or on a timeout or a
+ * broken connection (*e < 0). */
+static PGresult *next_result(PGconn *c, uint64_t deadline, int *e)
+{
+    *e = 0;
+    while (PQisBusy(c)) {
+        int r = wait_fd(PQsocket(c), POLLIN, deadline);
+        if (r) {
+            *e = r;
+            return NULL;
+        }
+        if (!PQconsumeInput(c)) break; /* PQgetResult now reports the failure */
+    }
+    return PQgetResult(c);
+}
+
+/* Finishes a command that was queued with a PQsend* call returning ok: flushes it and gathers
+ * every result. Keeps in *keep (when not NULL) the one the caller wants: the first failure, else
+ * the last result. 0, or -errno with a message in err. */
+static int finish_cmd(PGconn *c, int ok, uint64_t deadline, const char *what, PGresult **keep,
+                      char *err, size_t errlen)
+{
+    if (keep) *keep = NULL;
+    if (!ok) {
+        set_err(err, errlen, what, PQerrorMessage(c));
+        return PQstatus(c) == CONNECTION_BAD ? -ECONNRESET : -EIO;
+    }
+    int e = flush_out(c, deadline);
+    PGresult *res, *kept = NULL;
+    int fail = 0;
+    while (!e && (res = next_result(c, deadline, &e))) {
+        ExecStatusType st = PQresultStatus(res);
+        if (!fail && st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_COPY_IN) {
+            fail = res_errno(c, res);
+            set_err(err, errlen, what, PQresultErrorMessage(res));
+        }
+        if (fail) {
+            PQclear(res); /* the rest only has to be drained */
+        } else {
+            PQclear(kept);
+            kept = res;
+        }
+        /* COPY waits for its data: the caller carries on from here. */
+        if (st == PGRES_COPY_IN) break;
+    }
+    if (e) {
+        set_err(err, errlen, what, e == -ETIMEDOUT ? "no answer in time" : PQerrorMessage(c));
+        PQclear(kept);
+        return e;
+    }
+    if (fail) {
+        PQclear(kept);
+        return fail;
+    }
+    if (keep)
+        *keep = kept;
+    else
+        PQclear(kept);
+    return 0;
+}
+
+/* Runs one parameterised statement (binary parameters, binary results). */
+static int exec_params(PGconn *c, const char *sql, int n, const Oid *types, const char *const *vals,
+                       const int *lens, uint64_t deadline, PGresult **keep, char *err,
+                       size_t errlen)
+{
+    int fmts[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+    int ok = PQsendQueryParams(c, sql, n, types, vals, lens, fmts, 1);
+    return finish_cmd(c, ok, deadline, sql, keep, err, errlen);
+}
+
+/* Runs constant SQL (several statements allowed) through the simple protocol. */
+static int exec_simple(PGconn *c, const char *sql, uint64_t deadline, PGresult **keep, char *err,
+                       size_t errlen)
+{
+    return finish_cmd(c, PQsendQuery(c, sql), deadline, sql, keep, err, errlen);
+}
+
+/* ==== connections ==== */
+
+/* Opens a connection (a reader's if reader) and sets it up; NULL with *e and err on failure. */
+static PGconn *pg_connect(sink_t *k, bool reader, int *e, char *err, size_t errlen)
+{
+    /* fallback_application_name names us in pg_stat_activity unless conninfo does; the
+     * conninfo is expanded from "dbname"; client_encoding comes after it so that it wins: we
+     * send UTF-8 and read UTF-8 whatever the database's encoding. */
+    const char *const keys[] = {"fallback_application_name", "dbname", "client_encoding", NULL};
+    const char *const vals[] = {reader ? "inferd-read" : "inferd", k->conninfo, "UTF8", NULL};
+    uint64_t deadline = deadline_in(k->connect_ms);
+    PGconn *c = PQconnectStartParams(keys, vals, 1);
+    if (!c) {
+        set_err(err, errlen, "connect", "out of memory");
+        *e = -ENOMEM;
+        return NULL;
+    }
+    /* Polled as the documentation says: start as if PQconnectPoll had asked to write. */
+    PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+    int r = 0;
+    while (PQstatus(c) != CONNECTION_BAD && st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED) {
+        r = wait_fd(PQsocket(c), st == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline);
+        if (r) break;
+        st = PQconnectPoll(c);
+    }
+    if (r || st != PGRES_POLLING_OK) {
+        set_err(err, errlen, "connect", r == -ETIMEDOUT ? "timed out" : PQerrorMessage(c));
+        *e = r ? r : -ECONNREFUSED;
+        PQfinish(c);
+        return NULL;
+    }
+    PQsetNoticeReceiver(c, on_notice, NULL);
+    const char *enc = PQparameterStatus(c, "server_encoding");
+    const char *idt = PQparameterStatus(c, "integer_datetimes");
+    *e = 0;
+    if (PQsetnonblocking(c, 1) != 0) {
+        set_err(err, errlen, "connect", PQerrorMessage(c));
+        *e = -EIO;
+    } else if (PQserverVersion(c) < 90500) {
+        set_err(err, errlen, "connect", "PostgreSQL 9.5 or later is needed");
+        *e = -EPROTO;
+    } else if (!enc || (strcmp(enc, "UTF8") != 0 && strcmp(enc, "SQL_ASCII") != 0)) {
+        /* jsonb and text must hold any UTF-8 the server sends them; a LATIN1 database, say,
+         * would reject some records and stall the queue behind them. */
+        set_err(err, errlen, "connect",
+                "the database's encoding must be UTF8 (CREATE DATABASE ... ENCODING 'UTF8')");
+        *e = -EPROTO;
+    } else if (!idt || strcmp(idt, "on") != 0) {
+        set_err(err, errlen, "connect", "the server must use integer datetimes");
+        *e = -EPROTO;
+    }
+    if (!*e) {
+        /* lock_timeout: a commit waits this long for a lock held by someone else (ALTER TABLE,
+         * a non-concurrent CREATE INDEX) instead of without bound. statement_timeout, for
+         * reads only: the server gives up on a read about when we stop waiting for it. A
+         * write is never cut short by the server, since a big batch may take long; our own
+         * deadline covers it. */
+        char lock[16], stmt[16];
+        snprintf(lock, sizeof lock, "%d", k->lock_ms);
+        snprintf(stmt, sizeof stmt, "%d", reader ? IO_MS : 0);
+        const char *const p[2] = {lock, stmt};
+        int l[2] = {(int)strlen(lock), (int)strlen(stmt)};
+        const Oid t[2] = {OID_TEXT, OID_TEXT};
+        *e = exec_params(c,
+                         "SELECT set_config('lock_timeout', $1, false),"
+                         " set_config('statement_timeout', $2, false)",
+                         2, t, p, l, deadline_in(IO_MS), NULL, err, errlen);
+    }
+    if (*e) {
+        PQfinish(c);
+        return NULL;
+    }
+    return c;
+}
+
+static unsigned next_backoff(unsigned ms)
+{
+    ms = ms ? ms * 2 : RECONNECT_MIN_MS;
+    return ms > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : ms;
+}
+
+static void sleep_until(uint64_t t_ns)
+{
+    uint64_t now = clock_mono_ns();
+    if (now >= t_ns) return;
+    uint64_t d = t_ns - now;
+    struct timespec ts = {.tv_sec = (time_t)(d / 1000000000u), .tv_nsec = (long)(d % 1000000000u)};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+/* Makes sure the writer has a connection. While attempts keep failing they are spaced out by a
+ * growing back-off, waited out here: the store's retry loop would otherwise call again at once
+ * for durable work, and a server that is starting up would take a connection attempt per batch.
+ * The wait is at most RECONNECT_MAX_MS, so durable requests still fail within a bounded time. */
+static int writer_ready(sink_t *k, char *err, size_t errlen)
+{
+    if (k->w && PQstatus(k->w) == CONNECTION_OK) return 0;
+    if (k->w) {
+        PQfinish(k->w);
+        k->w = NULL;
+    }
+    sleep_until(k->w_retry_at_ns);
+    int e;
+    k->w = pg_connect(k, false, &e, err, errlen);
+    if (!k->w) {
+        k->w_backoff_ms = next_backoff(k->w_backoff_ms);
+        k->w_retry_at_ns = deadline_in(k->w_backoff_ms);
+        return e;
+    }
+    if (k->w_lost) log_info("store: postgres: writer reconnected");
+    k->w_lost = false;
+    k->w_backoff_ms = 0;
+    k->w_retry_at_ns = 0;
+    return 0;
+}
+
+/* Drops a broken writer connection; the next batch reconnects at once (a single break is most
+ * likely a server restart or a failover that is already over). */
+static void writer_lost(sink_t *k)
+{
+    if (!k->w_lost) log_warn("store: postgres: the write connection was lost; reconnecting");
+    k->w_lost = true;
+    PQfinish(k->w);
+    k->w = NULL;
+}
+
+/* ==== open / migrate / close ==== */
+
+static void pg_close(sink_t *k)
+{
+    if (!k) return;
+    for (int i = 0; i < k->nread; i++) {
+        PQfinish(k->r[i].c);
+        pthread_mutex_destroy(&k->r[i].mu);
+    }
+    free(k->r);
+    PQfinish(k->w);
+    buf_deinit(&k->copy);
+    buf_deinit(&k->param);
+    free(k->skip);
+    free(k->conninfo);
+    free(k);
+}
+
+static int pg_open(const char *target, const store_opts_t *o, sink_t **out, char *err,
+                   size_t errlen)
+{
+    *out = NULL;
+    /* Parsed here only to refuse a malformed conninfo with libpq's own words, and to learn
+     * connect_timeout; the error never quotes the conninfo, which may hold a password. */
+    char *perr = NULL;
+    PQconninfoOption *opts = PQconninfoParse(target, &perr);
+    if (!opts) {
+        set_err(err, errlen, "bad connection string", perr ? perr : "out of memory");
+        PQfreemem(perr);
+        return perr ? -EINVAL : -ENOMEM;
+    }
+    int connect_ms = CONNECT_MS;
+    for (PQconninfoOption *p = opts; p->keyword; p++) {
+        if (strcmp(p->keyword, "connect_timeout") == 0 && p->val && atoi(p->val) > 0) {
+            int sec = atoi(p->val);
+            connect_ms = sec < 2 ? 2000 : sec > 3600 ? 3600000 : sec * 1000; /* libpq: >= 2 */
+        }
+    }
+    PQconninfoFree(opts);
+    sink_t *k = calloc(1, sizeof *k);
+    if (!k || !(k->conninfo = strdup(target))) {
+        free(k);
+        set_err(err, errlen, "open", "out of memory");
+        return -ENOMEM;
+    }
+    k->connect_ms = connect_ms;
+    k->lock_ms = o->busy_timeout_ms;
+    int nread = o->read_conns > 0 ? o->read_conns : 1;
+    buf_init(&k->copy);
+    buf_init(&k->param);
+    k->r = calloc((size_t)nread, sizeof *k->r);
+    if (!k->r) {
+        pg_close(k);
+        set_err(err, errlen, "open", "out of memory");
+        return -ENOMEM;
+    }
+    for (int i = 0; i < nread; i++) pthread_mutex_init(&k->r[i].mu, NULL);
+    k->nread = nread;
+    /* The writer connects now, so that a wrong host or password stops the server at start with
+     * a clear message instead of failing every request later. */
+    int e;
+    k->w = pg_connect(k, false, &e, err, errlen);
+    if (!k->w) {
+        pg_close(k);
+        return e;
+    }
+    *out = k;
+    return 0;
+}
+
+/* Warns once if the server would acknowledge commits that a crash can undo. */
+static void check_durability(sink_t *k)
+{
+    PGresult *res = NULL;
+    char err[256];
+    if (exec_simple(k->w, "SELECT current_setting('synchronous_commit'), current_setting('fsync')",
+                    deadline_in(IO_MS), &res, err, sizeof err) == 0 &&
+        res && PQntuples(res) == 1) {
+        if (strcmp(PQgetvalue(res, 0, 0), "off") == 0)
+            log_warn("store: postgres: synchronous_commit is off: durable answers may be lost "
+                     "if the database server crashes");
+        if (strcmp(PQgetvalue(res, 0, 1), "off") == 0)
+            log_warn("store: postgres: fsync is off: committed records may be lost if the "
+                     "database machine crashes");
+    }
+    PQclear(res);
+}
+
+static int pg_migrate(sink_t *k, char *err, size_t errlen)
+{
+    PGconn *c = k->w;
+    uint64_t dl = deadline_in(IO_MS + k->lock_ms);
+    PGresult *res = NULL;
+    /* The advisory lock makes nodes that start together take turns: without it two could both
+     * see version 0 and both try CREATE TABLE. */
+    int e = exec_simple(c,
+                        "BEGIN;"
+                        "SELECT pg_advisory_xact_lock(" MIGRATE_LOCK ");"
+                        "CREATE TABLE IF NOT EXISTS schema_version ("
+                        " version integer PRIMARY KEY,"
+                        " applied timestamptz NOT NULL DEFAULT now());"
+                        "SELECT coalesce(max(version), 0) FROM schema_version",
+                        dl, &res, err, errlen);
+    int cur = 0;
+    if (!e) {
+        if (PQntuples(res) != 1) {
+            set_err(err, errlen, "migrate", "cannot read schema_version");
+            e = -EPROTO;
+        } else {
+            cur = atoi(PQgetvalue(res, 0, 0));
+        }
+    }
+    PQclear(res);
+    if (!e && cur > NMIGRATIONS) {
+        snprintf(err, errlen,
+                 "postgres: the database has schema version %d, newer than this inferd knows "
+                 "(%d)",
+                 cur, NMIGRATIONS);
+        e = -EPROTO;
+    }
+    for (int v = cur; !e && v < NMIGRATIONS; v++) {
+        e = exec_simple(c, migrations[v], dl, NULL, err, errlen);
+        char ver[16];
+        snprintf(ver, sizeof ver, "%d", v + 1);
+        const char *const p[1] = {ver};
+        int l[1] = {(int)strlen(ver)};
+        const Oid t[1] = {OID_TEXT};
+        if (!e)
+            e = exec_params(c, "INSERT INTO schema_version (version) VALUES ($1::text::integer)", 1,
+                            t, p, l, dl, NULL, err, errlen);
+    }
+    if (!e) e = exec_simple(c, "COMMIT", dl, NULL, err, errlen);
+    if (e) {
+        char ignore[64];
+        if (PQstatus(c) == CONNECTION_OK)
+            exec_simple(c, "ROLLBACK", deadline_in(IO_MS), NULL, ignore, sizeof ignore);
+        return e;
+    }
+    if (cur < NMIGRATIONS)
+        log_info("store: postgres: schema migrated from version %d to %d", cur, NMIGRATIONS);
+    check_durability(k);
+    return 0;
+}
+
+/* ==== binary encoding ==== */
+
+static int put_u16(buf_t *b, uint16_t v)
+{
+    v = htobe16(v);
+    return buf_append(b, &v, 2);
+}
+
+static int put_u32(buf_t *b, uint32_t v)
+{
+    v = htobe32(v);
+    return buf_append(b, &v, 4);
+}
+
+static int put_u64(buf_t *b, uint64_t v)
+{
+    v = htobe64(v);
+    return buf_append(b, &v, 8);
+}
+
+static uint64_t get_u64(const char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return be64toh(v);
+}
+
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Reads the hex digits of a canonical id, or of a leading part of one, into out (zero-padded).
+ * Returns how many digits it read (32 for a whole id), or -1 if s is neither. */
+static int uuid_parse_prefix(const char *s, uint8_t out[16])
+{
+    memset(out, 0, 16);
+    int digits = 0;
+    for (int i = 0; s[i]; i++) {
+        if (i >= UUID_STRLEN) return -1;
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (s[i] != '-') return -1;
+            continue;
+        }
+        int v = hexval(s[i]);
+        if (v < 0) return -1;
+        out[digits / 2] |= (uint8_t)(digits % 2 ? v : v << 4);
+        digits++;
+    }
+    return digits;
+}
+
+static void uuid_format(const uint8_t u[16], char out[UUID_STRLEN + 1])
+{
+    static const char hex[] = "0123456789abcdef";
+    int o = 0;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) out[o++] = '-';
+        out[o++] = hex[u[i] >> 4];
+        out[o++] = hex[u[i] & 15];
+    }
+    out[o] = 0;
+}
+
+/* Length of the well-formed UTF-8 sequence at p (what PostgreSQL accepts: no overlongs, no
+ * surrogates, nothing above U+10FFFF, no NUL), or 0. */
+static size_t utf8_seq(const unsigned char *p, const unsigned char *end)
+{
+    unsigned c = p[0];
+    if (c >= 0x01 && c < 0x80) return 1;
+    size_t n = c >= 0xc2 && c <= 0xdf   ? 2
+               : c >= 0xe0 && c <= 0xef ? 3
+               : c >= 0xf0 && c <= 0xf4 ? 4
+                                        : 0;
+    if (!n || (size_t)(end - p) < n) return 0;
+    for (size_t i = 1; i < n; i++)
+        if ((p[i] & 0xc0) != 0x80) return 0;
+    if (c == 0xe0 && p[1] < 0xa0) return 0; /* overlong */
+    if (c == 0xed && p[1] > 0x9f) return 0; /* surrogate */
+    if (c == 0xf0 && p[1] < 0x90) return 0; /* overlong */
+    if (c == 0xf4 && p[1] > 0x8f) return 0; /* above U+10FFFF */
+    return n;
+}
+
+/* Appends p as PostgreSQL will take it: each byte that is not part of well-formed UTF-8 becomes
+ * U+FFFD, and in JSON the escape \u0000 (which jsonb refuses) becomes \ufffd. SQLite stores such
+ * bytes as they are, but here one bad record would fail its batch on every retry and stall the
+ * queue behind it. A request id cut at its length limit in the middle of a character is the
+ * case that happens; the JSON the server writes is always valid already. */
+static int put_clean(buf_t *b, const char *s, size_t n, bool json)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + n;
+    int rc = 0;
+    while (p < end && !rc) {
+        const unsigned char *run = p;
+        size_t m;
+        while (p < end && (m = utf8_seq(p, end)) != 0) {
+            if (json && *p == '\\' && p + 1 < end) {
+                if (end - p >= 6 && memcmp(p, "\\u0000", 6) == 0) break;
+                p += 2; /* an escape: the next byte cannot start one */
+                continue;
+            }
+            p += m;
+        }
+        rc = buf_append(b, run, (size_t)(p - run));
+        if (rc || p >= end) break;
+        if (*p == '\\') {
+            rc = buf_append(b, "\\ufffd", 6);
+            p += 6;
+        } else {
+            rc = buf_append(b, "\xef\xbf\xbd", 3);
+            p++;
+        }
+    }
+    return rc;
+}
+
+/* Appends one COPY field holding text (or jsonb: a version byte, then the text); NULL -> null.
+ * The length is patched in afterwards, since cleaning may change it. */
+static int put_field_text(buf_t *b, const char *s, size_t n, bool jsonb)
+{
+    if (!s) return put_u32(b, UINT32_MAX); /* -1: NULL */
+    size_t at = b->len;
+    int rc = put_u32(b, 0);
+    if (!rc && jsonb) rc = buf_append(b, "\x01", 1);
+    if (!rc) rc = put_clean(b, s, n, jsonb);
+    if (rc) return rc;
+    size_t len = b->len - at - 4;
+    if (len > INT32_MAX) return -E2BIG;
+    uint32_t be = htobe32((uint32_t)len);
+    memcpy(b->data + at, &be, 4);
+    return 0;
+}
+
+static int put_row(buf_t *b, const store_record_t *r)
+{
+    uint8_t id[16];
+    if (uuid_parse_prefix(r->id, id) != 32) return -EINVAL;
+    double lat = r->latency_ms;
+    uint64_t latbits;
+    memcpy(&latbits, &lat, 8);
+    int rc = put_u16(b, 8);
+    if (!rc) rc = put_u32(b, 16);
+    if (!rc) rc = buf_append(b, id, 16);
+    if (!rc) rc = put_u32(b, 8);
+    if (!rc) rc = put_u64(b, (uint64_t)(r->ts_us - PG_EPOCH_US));
+    if (!rc) rc = put_field_text(b, r->model, strlen(r->model), false);
+    if (!rc) rc = put_field_text(b, r->version, r->version ? strlen(r->version) : 0, false);
+    if (!rc)
+        rc = put_field_text(b, r->request_id, r->request_id ? strlen(r->request_id) : 0, false);
+    /* Empty text is not JSON; it is read back as null either way. */
+    if (!rc) rc = put_field_text(b, r->input_len ? r->input_json : NULL, r->input_len, true);
+    if (!rc) rc = put_field_text(b, r->output_len ? r->output_json : NULL, r->output_len, true);
+    if (!rc) rc = put_u32(b, 8);
+    if (!rc) rc = put_u64(b, latbits);
+    return rc;
+}
+
+/* A binary uuid[] parameter (one dimension, lower bound 1, no NULLs). */
+static int put_uuid_array(buf_t *b, const store_record_t *const *recs, int n)
+{
+    b->len = 0;
+    int rc = put_u32(b, 1);
+    if (!rc) rc = put_u32(b, 0);
+    if (!rc) rc = put_u32(b, OID_UUID);
+    if (!rc) rc = put_u32(b, (uint32_t)n);
+    if (!rc) rc = put_u32(b, 1);
+    for (int i = 0; i < n && !rc; i++) {
+        uint8_t id[16];
+        if (uuid_parse_prefix(recs[i]->id, id) != 32) return -EINVAL;
+        rc = put_u32(b, 16);
+        if (!rc) rc = buf_append(b, id, 16);
+    }
+    return rc;
+}
+
+/* ==== writes ==== */
+
+static int cmp_uuid(const void *a, const void *b)
+{
+    return memcmp(a, b, 16);
+}
+
+/* After a batch whose fate is unknown: marks in k->skip the records already in the table. The
+ * table is keyed on id, so asking by id is exact; the query costs one index probe per id and is
+ * made only after such a failure. */
+static int mark_existing(sink_t *k, const store_record_t *const *recs, int n, int *nskip, char *err,
+                         size_t errlen)
+{
+    *nskip = 0;
+    memset(k->skip, 0, (size_t)n * sizeof *k->skip);
+    int e = put_uuid_array(&k->param, recs, n);
+    if (e) {
+        set_err(err, errlen, "write", "out of memory");
+        return e;
+    }
+    if (k->param.len > INT_MAX) return -E2BIG;
+    const char *const p[1] = {k->param.data};
+    int l[1] = {(int)k->param.len};
+    const Oid t[1] = {OID_UUID_ARRAY};
+    PGresult *res = NULL;
+    e = exec_params(k->w, SQL_EXISTING, 1, t, p, l, deadline_in(IO_MS), &res, err, errlen);
+    if (e) return e;
+    int rows = PQntuples(res);
+    for (int j = 0; j < rows; j++) {
+        if (PQgetlength(res, j, 0) != 16) {
+            PQclear(res);
+            set_err(err, errlen, "write", "unexpected answer to the id check");
+            return -EPROTO;
+        }
+    }
+    for (int i = 0; i < n && rows; i++) {
+        uint8_t id[16];
+        uuid_parse_prefix(recs[i]->id, id);
+        int lo = 0, hi = rows - 1;
+        while (lo <= hi) { /* the answer is in id order */
+            int mid = (lo + hi) / 2;
+            int c = cmp_uuid(id, PQgetvalue(res, mid, 0));
+            if (c == 0) {
+                k->skip[i] = true;
+                (*nskip)++;
+                break;
+            }
+            if (c < 0)
+                hi = mid - 1;
+            else
+                lo = mid + 1;
+        }
+    }
+    PQclear(res);
+    return 0;
+}
+
+/* Sends the COPY stream in k->copy as a run of CopyData messages and ends it. */
+static int send_copy(PGconn *c, const buf_t *data, uint64_t deadline)
+{
+    for (size_t off = 0; off < data->len;) {
+        size_t n = data->len - off < COPY_CHUNK ? data->len - off : COPY_CHUNK;
+        int r = PQputCopyData(c, data->data + off, (int)n);
+        if (r < 0) return -ECONNRESET;
+        if (r == 0) { /* libpq's buffer is full: let the socket drain it */
+            int e = flush_out(c, deadline);
+            if (e) return e;
+            continue;
+        }
+        off += n;
+    }
+    int r;
+    while ((r = PQputCopyEnd(c, NULL)) == 0) {
+        int e = flush_out(c, deadline);
+        if (e) return e;
+    }
+    return r < 0 ? -ECONNRESET : 0;
+}
+
+/* One attempt at a batch. *stale is set when the attempt failed on a connection that was
+ * already open before it, so that a fresh one may be tried at once. */
+static int write_once(sink_t *k, const store_record_t *const *recs, int n, bool *stale, char *err,
+                      size_t errlen)
+{
+    *stale = false;
+    bool was_open = k->w && PQstatus(k->w) == CONNECTION_OK, prev_uncertain = k->uncertain;
+    int e = writer_ready(k, err, errlen);
+    if (e) return e;
+    if ((size_t)n > k->skip_cap) {
+        bool *ns = realloc(k->skip, (size_t)n * sizeof *ns);
+        if (!ns) {
+            set_err(err, errlen, "write", "out of memory");
+            return -ENOMEM;
+        }
+        k->skip = ns;
+        k->skip_cap = (size_t)n;
+    }
+    int nskip = 0;
+    if (k->uncertain) {
+        e = mark_existing(k, recs, n, &nskip, err, errlen);
+        if (e) goto fail;
+        if (nskip)
+            log_info("store: postgres: %d of %d records were committed by an attempt whose "
+                     "answer was lost; not writing them again",
+                     nskip, n);
+        if (nskip == n) {
+            k->uncertain = false;
+            return 0;
+        }
+    }
+
+    /* The whole stream is built before anything is sent, so an encoding failure leaves the
+     * connection untouched. */
+    buf_t *b = &k->copy;
+    b->len = 0;
+    e = buf_append(b, "PGCOPY\n\377\r\n\0", 11); /* signature */
+    if (!e) e = put_u32(b, 0);                   /* flags: no OIDs */
+    if (!e) e = put_u32(b, 0);                   /* no header extension */
+    for (int i = 0; i < n && !e; i++)
+        if (!nskip || !k->skip[i]) e = put_row(b, recs[i]);
+    if (!e) e = put_u16(b, UINT16_MAX); /* trailer: -1 */
+    if (e) {
+        set_err(err, errlen, "write", e == -ENOMEM ? "out of memory" : "cannot encode a record");
+        return e;
+    }
+
+    /* The deadline grows with the batch (1 ms per 10 kB: 10 MB/s), so one big submission
+     * still fits. */
+    uint64_t dl = deadline_in(IO_MS + (uint64_t)k->lock_ms + b->len / 10000);
+    PGresult *res = NULL;
+    e = finish_cmd(k->w, PQsendQuery(k->w, SQL_COPY), dl, "COPY", &res, err, errlen);
+    if (!e && PQresultStatus(res) != PGRES_COPY_IN) {
+        set_err(err, errlen, "COPY", "the server did not ask for the data");
+        e = -EPROTO;
+    }
+    PQclear(res);
+    res = NULL;
+    if (e) goto fail;
+    /* From here the commit may happen without our hearing of it. */
+    k->uncertain = true;
+    e = send_copy(k->w, b, dl);
+    if (e)
+        set_err(err, errlen, "COPY", e == -ETIMEDOUT ? "timed out" : PQerrorMessage(k->w));
+    else
+        e = finish_cmd(k->w, 1, dl, "COPY", &res, err, errlen);
+    if (!e) {
+        /* "COPY n": a mismatch would mean rows went missing between us and the table. */
+        const char *tuples = PQcmdTuples(res);
+        if (strtol(tuples, NULL, 10) != n - nskip) {
+            set_err(err, errlen, "COPY", "the server reports a different row count");
+            e = -EIO;
+        }
+    }
+    PQclear(res);
+    if (b->cap > COPY_KEEP) buf_deinit(b); /* one huge batch should not pin its memory */
+    if (!e) {
+        k->uncertain = false;
+        return 0;
+    }
+    /* The server answered with an error and the connection is fine: nothing was committed. */
+    if (PQstatus(k->w) == CONNECTION_OK && e != -ETIMEDOUT && e != -EEXIST)
+        k->uncertain = prev_uncertain;
+fail:
+    if (e == -ETIMEDOUT || PQstatus(k->w) != CONNECTION_OK) {
+        /* After a timeout the connection is in an unknown state mid-protocol: start over. */
+        *stale = was_open && e != -ETIMEDOUT;
+        writer_lost(k);
+        if (e != -ETIMEDOUT) e = -ECONNRESET;
+    }
+    if (e == -EEXIST) k->uncertain = true; /* an interrupted attempt committed meanwhile */
+    return e;
+}
+
+static int pg_write_batch(sink_t *k, const store_record_t *const *recs, int n, char *err,
+                          size_t errlen)
+{
+    bool stale;
+    int e = write_once(k, recs, n, &stale, err, errlen);
+    /* A connection that broke while idle (server restart, failover, a proxy's idle timeout)
+     * fails the first batch sent on it. One more attempt on a new connection hides that from
+     * clients; the check for committed ids keeps it from writing a row twice. */
+    if (e && stale) e = write_once(k, recs, n, &stale, err, errlen);
+    return e;
+}
+
+/* ==== reads ==== */
+
+static rconn_t *reader_acquire(sink_t *k)
+{
+    unsigned start = atomic_fetch_add_explicit(&k->next_r, 1, memory_order_relaxed);
+    for (int i = 0; i < k->nread; i++) {
+        rconn_t *c = &k->r[(start + (unsigned)i) % (unsigned)k->nread];
+        if (pthread_mutex_trylock(&c->mu) == 0) return c;
+    }
+    rconn_t *c = &k->r[start % (unsigned)k->nread];
+    pthread_mutex_lock(&c->mu);
+    return c;
+}
+
+/* Connects and prepares a read connection if it has none. While attempts fail, reads fail at
+ * once until the back-off has passed: a compute worker should not sit in a connect that is
+ * likely to fail again. */
+static int reader_ready(sink_t *k, rconn_t *r, bool *fresh)
+{
+    *fresh = false;
+    if (r->c && PQstatus(r->c) == CONNECTION_OK) return 0;
+    PQfinish(r->c);
+    r->c = NULL;
+    if (clock_mono_ns() < r->retry_at_ns) return -ECONNREFUSED;
+    char err[256];
+    int e;
+    PGconn *c = pg_connect(k, true, &e, err, sizeof err);
+    uint64_t dl = deadline_in(IO_MS);
+    const Oid lt[6] = {OID_UUID, OID_UUID, OID_TIMESTAMPTZ, OID_TIMESTAMPTZ, OID_INT4, OID_TEXT};
+    if (c)
+        e = finish_cmd(c, PQsendPrepare(c, "get", SQL_GET, 1, lt), dl, "prepare", NULL, err,
+                       sizeof err);
+    if (c && !e)
+        e = finish_cmd(c, PQsendPrepare(c, "list", SQL_LIST_ALL, 5, lt), dl, "prepare", NULL, err,
+                       sizeof err);
+    if (c && !e)
+        e = finish_cmd(c, PQsendPrepare(c, "list_model", SQL_LIST_MODEL, 6, lt), dl, "prepare",
+                       NULL, err, sizeof err);
+    if (e) {
+        PQfinish(c);
+        r->backoff_ms = next_backoff(r->backoff_ms);
+        r->retry_at_ns = deadline_in(r->backoff_ms);
+        if (!atomic_exchange(&k->reads_down, true))
+            log_warn("store: %s (reads fail until a read connection opens again)", err);
+        return e;
+    }
+    if (atomic_exchange(&k->reads_down, false)) log_info("store: postgres: reads reconnected");
+    r->c = c;
+    r->backoff_ms = 0;
+    r->retry_at_ns = 0;
+    *fresh = true;
+    return 0;
+}
+
+/* Hands the rows of res to fn. The result is binary, so every value is checked for the size
+ * its type has: a column altered behind our back fails the read instead of misreading it. */
+static int hand_rows(const PGresult *res, sink_row_fn fn, void *arg, int *nrows)
+{
+    *nrows = PQntuples(res);
+    if (PQnfields(res) != 8) return -EPROTO;
+    for (int j = 0; j < 8; j++)
+        if (PQfformat(res, j) != 1 || PQftype(res, j) != col_types[j]) return -EPROTO;
+    for (int i = 0; i < *nrows; i++) {
+        if (PQgetlength(res, i, 0) != 16 || PQgetlength(res, i, 1) != 8 ||
+            PQgetlength(res, i, 7) != 8 || PQgetisnull(res, i, 2))
+            return -EPROTO;
+        store_record_t row = {0};
+        uuid_format((const uint8_t *)PQgetvalue(res, i, 0), row.id);
+        row.ts_us = (int64_t)get_u64(PQgetvalue(res, i, 1)) + PG_EPOCH_US;
+        row.model = PQgetvalue(res, i, 2);
+        row.version = PQgetisnull(res, i, 3) ? NULL : PQgetvalue(res, i, 3);
+        row.request_id = PQgetisnull(res, i, 4) ? NULL : PQgetvalue(res, i, 4);
+        for (int j = 5; j <= 6; j++) {
+            const char *v = NULL;
+            size_t len = 0;
+            if (!PQgetisnull(res, i, j)) {
+                /* jsonb's binary form: a version byte (1), then the JSON text. */
+                v = PQgetvalue(res, i, j);
+                if (PQgetlength(res, i, j) < 1 || v[0] != 1) return -EPROTO;
+                len = (size_t)PQgetlength(res, i, j) - 1;
+                v++;
+            }
+            if (j == 5) {
+                row.input_json = v;
+                row.input_len = len;
+            } else {
+                row.output_json = v;
+                row.output_len = len;
+            }
+        }
+        uint64_t bits = get_u64(PQgetvalue(res, i, 7));
+        memcpy(&row.latency_ms, &bits, 8);
+        int r = fn(arg, &row);
+        if (r) return r < 0 ? r : 0;
+    }
+    return 0;
+}
+
+/* Runs a prepared read and hands its rows to fn. A connection found broken is replaced and the
+ * read tried once more: reads change nothing, and after a server restart every pooled
+ * connection is dead, which clients should not see as one failed read per connection. */
+static int run_read(sink_t *k, const char *stmt, int n, const char *const *vals, const int *lens,
+                    sink_row_fn fn, void *arg, int *nrows)
+{
+    rconn_t *r = reader_acquire(k);
+    int e;
+    *nrows = 0;
+    for (int attempt = 0;; attempt++) {
+        bool fresh;
+        e = reader_ready(k, r, &fresh);
+        if (e) break;
+        int fmts[6] = {1, 1, 1, 1, 1, 1};
+        char err[256];
+        PGresult *res = NULL;
+        e = finish_cmd(r->c, PQsendQueryPrepared(r->c, stmt, n, vals, lens, fmts, 1),
+                       deadline_in(IO_MS), stmt, &res, err, sizeof err);
+        if (!e) {
+            e = hand_rows(res, fn, arg, nrows);
+            if (e == -EPROTO) log_error("store: postgres: inferences has unexpected column types");
+        } else if (PQstatus(r->c) == CONNECTION_OK && e != -ETIMEDOUT) {
+            log_warn("store: %s", err); /* a lost connection is retried or logged at connect */
+        }
+        PQclear(res);
+        if (e == -ETIMEDOUT || PQstatus(r->c) != CONNECTION_OK) {
+            PQfinish(r->c); /* mid-protocol after a timeout: start over */
+            r->c = NULL;
+            if (e != -ETIMEDOUT) e = -ECONNRESET;
+        }
+        if (e != -ECONNRESET || fresh || attempt) break;
+    }
+    pthread_mutex_unlock(&r->mu);
+    return e;
+}
+
+static int pg_get(sink_t *k, const char *id, sink_row_fn fn, void *arg)
+{
+    uint8_t u[16];
+    if (uuid_parse_prefix(id, u) != 32) return -ENOENT;
+    const char *const vals[1] = {(const char *)u};
+    int lens[1] = {16}, n = 0;
+    int e = run_read(k, "get", 1, vals, lens, fn, arg, &n);
+    return e ? e : n ? 0 : -ENOENT;
+}
+
+static void uuid_add(uint8_t u[16], int d, bool *wrapped)
+{
+    for (int i = 15; i >= 0; i--) {
+        uint8_t old = u[i];
+        u[i] = (uint8_t)(u[i] + d);
+        if ((d > 0 && u[i] > old) || (d < 0 && u[i] < old)) return; /* no carry or borrow */
+    }
+    *wrapped = true;
+}
+
+/* Turns the store's exclusive text bounds on id into inclusive uuid bounds. For canonical ids
+ * (lowercase hex), text order is uuid order, and for a bound made of the first digits of an id
+ * (a millisecond prefix), id > "p" means id >= p000..., and id < "p" means id <= p000... - 1.
+ * Returns false when no id can lie between them. */
+static bool bounds_from(const sink_query_t *q, uint8_t lo[16], uint8_t hi[16], int *e)
+{
+    bool wrapped = false;
+    *e = 0;
+    int d = uuid_parse_prefix(q->id_after, lo);
+    if (d < 0) {
+        *e = -EINVAL;
+        return false;
+    }
+    if (d == 32) uuid_add(lo, 1, &wrapped);
+    if ((unsigned char)q->id_before[0] > 'f') {
+        memset(hi, 0xff, 16);
+    } else {
+        d = uuid_parse_prefix(q->id_before, hi);
+        if (d < 0) {
+            *e = -EINVAL;
+            return false;
+        }
+        uuid_add(hi, -1, &wrapped);
+    }
+    return !wrapped && memcmp(lo, hi, 16) <= 0;
+}
+
+static bool utf8_valid(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + strlen(s);
+    size_t m;
+    while (p < end && (m = utf8_seq(p, end)) != 0) p += m;
+    return p == end;
+}
+
+static int pg_list(sink_t *k, const sink_query_t *q, sink_row_fn fn, void *arg)
+{
+    uint8_t lo[16], hi[16];
+    int e;
+    if (!bounds_from(q, lo, hi, &e)) return e;
+    /* Names are stored as valid UTF-8, so one that is not matches nothing (and the server
+     * would refuse it as a parameter). */
+    if (q->model && !utf8_valid(q->model)) return 0;
+    int64_t since = q->since_us, until = q->until_us;
+    if (since > TS_CLAMP_US) since = TS_CLAMP_US;
+    if (until > TS_CLAMP_US) until = TS_CLAMP_US;
+    uint64_t since_be = htobe64((uint64_t)(since - PG_EPOCH_US));
+    uint64_t until_be = htobe64((uint64_t)(until - PG_EPOCH_US));
+    uint32_t limit_be = htobe32((uint32_t)q->limit);
+    const char *const vals[6] = {(const char *)lo,        (const char *)hi,
+                                 (const char *)&since_be, (const char *)&until_be,
+                                 (const char *)&limit_be, q->model};
+    int lens[6] = {16, 16, 8, 8, 4, q->model ? (int)strlen(q->model) : 0};
+    int n;
+    return run_read(k, q->model ? "list_model" : "list", q->model ? 6 : 5, vals, lens, fn, arg, &n);
+}
+
+const sink_ops_t sink_pg_ops = {
+    .scheme = "postgres",
+    .open = pg_open,
+    .migrate = pg_migrate,
+    .write_batch = pg_write_batch,
+    .get = pg_get,
+    .list = pg_list,
+    .close = pg_close,
+};
