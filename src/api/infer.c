@@ -35,6 +35,17 @@ typedef struct job {
     uint64_t t_queued;
 } job_t;
 
+/* Hands job to the compute pool; when the queue is full, frees it and answers 503. Returns
+ * whether the job was queued. */
+static bool offload(http_req_t *r, pool_t *pool, pool_fn fn, void *job)
+{
+    if (pool_submit(pool, fn, job) == 0) return true;
+    free(job);
+    http_add_header(r, "Retry-After", "1");
+    http_reply_error(r, 503, "server busy: the compute queue is full");
+    return false;
+}
+
 /* ===================================================================== metadata ==== */
 
 /* The model named by the path, with a reference (repo_release it), or NULL after answering. */
@@ -527,12 +538,9 @@ static void submit(http_req_t *r, infer_ctx_t *ctx, model_entry_t *me, kind_t ki
         return;
     }
     *j = (job_t){ctx, r, me, kind, clock_mono_ns()};
-    if (pool_submit(ctx->pool, run_job, j)) {
-        free(j);
+    if (!offload(r, ctx->pool, run_job, j)) {
         repo_release(me);
         metric_add(ctx->m_rejected, 1);
-        http_add_header(r, "Retry-After", "1");
-        http_reply_error(r, 503, "server busy: the compute queue is full");
     }
 }
 
@@ -604,11 +612,7 @@ static void submit_read(http_req_t *r, read_job_t *j)
         http_reply_error(r, 404, "no store is configured (--store), so nothing is recorded");
         return;
     }
-    if (pool_submit(j->ctx->pool, run_read, j)) {
-        free(j);
-        http_add_header(r, "Retry-After", "1");
-        http_reply_error(r, 503, "server busy: the compute queue is full");
-    }
+    offload(r, j->ctx->pool, run_read, j);
 }
 
 static int hexval(char c)
@@ -758,11 +762,7 @@ static void h_load(http_req_t *r, void *arg)
     j->ctx = arg;
     j->r = r;
     http_req_param(r, 0, j->name, sizeof j->name);
-    if (pool_submit(j->ctx->pool, run_load, j)) {
-        free(j);
-        http_add_header(r, "Retry-After", "1");
-        http_reply_error(r, 503, "server busy: the compute queue is full");
-    }
+    offload(r, j->ctx->pool, run_load, j);
 }
 
 /* ===================================================================== lifecycle ==== */
