@@ -46,5 +46,6 @@ typedef struct sink_ops {
 } sink_ops_t;
 
 extern const sink_ops_t sink_sqlite_ops;
+extern const sink_ops_t sink_pg_ops;
 
 #endif

@@ -3,22 +3,22 @@
  * pool of read connections for get/list, so a slow read never delays a commit and MVCC keeps
  * readers and the writer from waiting on each other.
  *
- * Writes: each batch is one binary COPY in autocommit mode, so the batch is one transaction and
+ * Writes: each batch is one statement in autocommit mode, so the batch is one transaction and
  * its CommandComplete arrives only after the commit has been made as durable as the server's
- * synchronous_commit says (we never change that setting). COPY measured fastest against a
- * pipelined per-row INSERT and a multi-row INSERT ... SELECT FROM unnest($1::uuid[], ...) for
- * groups of 1..4096 rows (docs/postgres.md has the numbers). Every value travels as a binary
- * parameter or COPY field, never as SQL text.
+ * synchronous_commit says (we never change that setting). Measured against a pipelined per-row
+ * INSERT (docs/postgres.md has the numbers), the fastest were a prepared INSERT ... SELECT FROM
+ * unnest($1::uuid[], ...) for small batches (one round trip) and a binary COPY for large ones
+ * (two round trips, cheaper per row), so both are used, split at SMALL_ROWS. Every value
+ * travels as a binary parameter or COPY field, never as SQL text.
  *
  * Failures: every socket wait has a deadline, so a batch or a read ends within about
  * CONNECT_MS + IO_MS whatever the network does. A broken connection makes write_batch return
  * -errno; the next call reconnects, after a back-off that grows while attempts keep failing. When
- * a connection dies after the COPY was sent, the batch may or may not have committed; the store
+ * a connection dies after a write was sent, the batch may or may not have committed; the store
  * retries buffered records (they were already acknowledged), so the next batch first asks which
  * of its ids exist and skips those, and no row is written twice. */
 #include <endian.h>
 #include <errno.h>
-#include <inttypes.h>
 #include <libpq-fe.h>
 #include <limits.h>
 #include <poll.h>
@@ -41,7 +41,12 @@
 #define RECONNECT_MIN_MS 50    /* wait before reconnecting after a failed attempt, doubling ... */
 #define RECONNECT_MAX_MS 1000  /* ... up to this */
 #define COPY_CHUNK       (256 * 1024) /* bytes per CopyData message */
-#define COPY_KEEP        (8u << 20)   /* a larger COPY buffer is freed after its batch */
+/* Batches up to this many rows go as one INSERT ... unnest(arrays) and larger ones as a binary
+ * COPY: COPY costs a second round trip (libpq sends the data only after the server has asked
+ * for it) but inserts faster; on loopback the two cross between 24 and 48 rows, and over a
+ * network the saved round trip weighs more (docs/postgres.md). */
+#define SMALL_ROWS 32
+#define COPY_KEEP  (8u << 20) /* a larger COPY buffer is freed after its batch */
 /* Postgres counts time from 2000-01-01 UTC; unix microseconds of that instant. */
 #define PG_EPOCH_US INT64_C(946684800000000)
 /* Far beyond any id's time (ids end in year 10889) and inside timestamptz's range. */
@@ -50,13 +55,17 @@
 #define MIGRATE_LOCK "120276345890148"
 
 /* Type oids (pg_type.h is a server header; these values are fixed by the catalog). */
-#define OID_INT4        23
-#define OID_TEXT        25
-#define OID_FLOAT8      701
-#define OID_TIMESTAMPTZ 1184
-#define OID_UUID        2950
-#define OID_UUID_ARRAY  2951
-#define OID_JSONB       3802
+#define OID_INT4         23
+#define OID_TEXT         25
+#define OID_FLOAT8       701
+#define OID_TIMESTAMPTZ  1184
+#define OID_UUID         2950
+#define OID_UUID_ARRAY   2951
+#define OID_TEXT_ARRAY   1009
+#define OID_FLOAT8_ARRAY 1022
+#define OID_TSTZ_ARRAY   1185
+#define OID_JSONB_ARRAY  3807
+#define OID_JSONB        3802
 
 /* Versioned schema, as in the SQLite sink: entry i takes a database from version i to i+1 and
  * is recorded in schema_version. Never edit an entry once released: add the next one. */
@@ -77,9 +86,10 @@ static const char *const migrations[] = {
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
-#define COLS "id, ts, model, version, request_id, input, output, latency_ms"
-static const Oid col_types[8] = {OID_UUID, OID_TIMESTAMPTZ, OID_TEXT,  OID_TEXT,
-                                 OID_TEXT, OID_JSONB,       OID_JSONB, OID_FLOAT8};
+#define COLS  "id, ts, model, version, request_id, input, output, latency_ms"
+#define NCOLS 8
+static const Oid col_types[NCOLS] = {OID_UUID, OID_TIMESTAMPTZ, OID_TEXT,  OID_TEXT,
+                                     OID_TEXT, OID_JSONB,       OID_JSONB, OID_FLOAT8};
 
 /* Bounds are inclusive and precomputed in C (see bounds_from), so both lists walk one index
  * range; the ts terms only trim the first and last millisecond of a since/until window. */
@@ -89,7 +99,14 @@ static const Oid col_types[8] = {OID_UUID, OID_TIMESTAMPTZ, OID_TEXT,  OID_TEXT,
 #define SQL_LIST_ALL   SQL_LIST " ORDER BY id LIMIT $5"
 #define SQL_LIST_MODEL SQL_LIST " AND model = $6 ORDER BY id LIMIT $5"
 #define SQL_COPY       "COPY inferences (" COLS ") FROM STDIN (FORMAT binary)"
-#define SQL_EXISTING   "SELECT id FROM inferences WHERE id = ANY($1::uuid[]) ORDER BY id"
+/* Small batches: one statement, one round trip, every column one binary array parameter. */
+#define SQL_INSERT                                                                                 \
+    "INSERT INTO inferences (" COLS ") SELECT * FROM unnest($1::uuid[], $2::timestamptz[],"        \
+    " $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[], $8::float8[])"
+static const Oid insert_types[NCOLS] = {OID_UUID_ARRAY,  OID_TSTZ_ARRAY,  OID_TEXT_ARRAY,
+                                        OID_TEXT_ARRAY,  OID_TEXT_ARRAY,  OID_JSONB_ARRAY,
+                                        OID_JSONB_ARRAY, OID_FLOAT8_ARRAY};
+#define SQL_EXISTING "SELECT id FROM inferences WHERE id = ANY($1::uuid[]) ORDER BY id"
 
 typedef struct rconn {
     pthread_mutex_t mu;
@@ -106,11 +123,13 @@ struct sink {
     PGconn *w;
     uint64_t w_retry_at_ns;
     unsigned w_backoff_ms;
-    bool w_lost;    /* a live connection broke: log when it comes back */
-    bool uncertain; /* an earlier COPY may have committed without our hearing of it */
-    buf_t copy;     /* the COPY stream of one batch */
-    buf_t param;    /* a uuid[] parameter */
-    bool *skip;     /* per record of a batch: already in the table */
+    bool w_lost;       /* a live connection broke: log when it comes back */
+    bool w_prepared;   /* "insert" is prepared on k->w */
+    bool uncertain;    /* an earlier write may have committed without our hearing of it */
+    buf_t copy;        /* the COPY stream of one batch */
+    buf_t cols[NCOLS]; /* or its column arrays */
+    buf_t param;       /* a uuid[] parameter */
+    bool *skip;        /* per record of a batch: already in the table */
     size_t skip_cap;
     /* Reads. */
     int nread;
@@ -396,6 +415,7 @@ static int writer_ready(sink_t *k, char *err, size_t errlen)
     sleep_until(k->w_retry_at_ns);
     int e;
     k->w = pg_connect(k, false, &e, err, errlen);
+    k->w_prepared = false;
     if (!k->w) {
         k->w_backoff_ms = next_backoff(k->w_backoff_ms);
         k->w_retry_at_ns = deadline_in(k->w_backoff_ms);
@@ -430,6 +450,7 @@ static void pg_close(sink_t *k)
     free(k->r);
     PQfinish(k->w);
     buf_deinit(&k->copy);
+    for (int c = 0; c < NCOLS; c++) buf_deinit(&k->cols[c]);
     buf_deinit(&k->param);
     free(k->skip);
     free(k->conninfo);
@@ -467,6 +488,7 @@ static int pg_open(const char *target, const store_opts_t *o, sink_t **out, char
     k->lock_ms = o->busy_timeout_ms;
     int nread = o->read_conns > 0 ? o->read_conns : 1;
     buf_init(&k->copy);
+    for (int c = 0; c < NCOLS; c++) buf_init(&k->cols[c]);
     buf_init(&k->param);
     k->r = calloc((size_t)nread, sizeof *k->r);
     if (!k->r) {
@@ -696,39 +718,79 @@ static int put_field_text(buf_t *b, const char *s, size_t n, bool jsonb)
     return 0;
 }
 
-static int put_row(buf_t *b, const store_record_t *r)
+/* Appends column col of r as one binary field: an int32 length (-1 for NULL), then the value
+ * in its type's binary form. A COPY row and an array element are both made of these. */
+static int put_field(buf_t *b, const store_record_t *r, int col)
 {
-    uint8_t id[16];
-    if (uuid_parse_prefix(r->id, id) != 32) return -EINVAL;
-    double lat = r->latency_ms;
-    uint64_t latbits;
-    memcpy(&latbits, &lat, 8);
-    int rc = put_u16(b, 8);
-    if (!rc) rc = put_u32(b, 16);
-    if (!rc) rc = buf_append(b, id, 16);
-    if (!rc) rc = put_u32(b, 8);
-    if (!rc) rc = put_u64(b, (uint64_t)(r->ts_us - PG_EPOCH_US));
-    if (!rc) rc = put_field_text(b, r->model, strlen(r->model), false);
-    if (!rc) rc = put_field_text(b, r->version, r->version ? strlen(r->version) : 0, false);
-    if (!rc)
-        rc = put_field_text(b, r->request_id, r->request_id ? strlen(r->request_id) : 0, false);
+    int rc;
+    switch (col) {
+    case 0: {
+        uint8_t id[16];
+        if (uuid_parse_prefix(r->id, id) != 32) return -EINVAL;
+        rc = put_u32(b, 16);
+        return rc ? rc : buf_append(b, id, 16);
+    }
+    case 1: rc = put_u32(b, 8); return rc ? rc : put_u64(b, (uint64_t)(r->ts_us - PG_EPOCH_US));
+    case 2: return put_field_text(b, r->model, strlen(r->model), false);
+    case 3: return put_field_text(b, r->version, r->version ? strlen(r->version) : 0, false);
+    case 4:
+        return put_field_text(b, r->request_id, r->request_id ? strlen(r->request_id) : 0, false);
     /* Empty text is not JSON; it is read back as null either way. */
-    if (!rc) rc = put_field_text(b, r->input_len ? r->input_json : NULL, r->input_len, true);
-    if (!rc) rc = put_field_text(b, r->output_len ? r->output_json : NULL, r->output_len, true);
-    if (!rc) rc = put_u32(b, 8);
-    if (!rc) rc = put_u64(b, latbits);
+    case 5: return put_field_text(b, r->input_len ? r->input_json : NULL, r->input_len, true);
+    case 6: return put_field_text(b, r->output_len ? r->output_json : NULL, r->output_len, true);
+    default: {
+        uint64_t bits;
+        memcpy(&bits, &r->latency_ms, 8);
+        rc = put_u32(b, 8);
+        return rc ? rc : put_u64(b, bits);
+    }
+    }
+}
+
+/* The binary COPY stream of the records not marked in skip. */
+static int encode_copy(buf_t *b, const store_record_t *const *recs, int n, const bool *skip)
+{
+    b->len = 0;
+    int rc = buf_append(b, "PGCOPY\n\377\r\n\0", 11); /* signature */
+    if (!rc) rc = put_u32(b, 0);                      /* flags: no OIDs */
+    if (!rc) rc = put_u32(b, 0);                      /* no header extension */
+    for (int i = 0; i < n && !rc; i++) {
+        if (skip[i]) continue;
+        rc = put_u16(b, NCOLS);
+        for (int c = 0; c < NCOLS && !rc; c++) rc = put_field(b, recs[i], c);
+    }
+    return rc ? rc : put_u16(b, UINT16_MAX); /* trailer: -1 */
+}
+
+/* A binary array header: one dimension of n elements of type elem, lower bound 1. */
+static int put_array_header(buf_t *b, Oid elem, int n)
+{
+    b->len = 0;
+    int rc = put_u32(b, 1);
+    if (!rc) rc = put_u32(b, 0); /* flags; NULL elements are marked by their length */
+    if (!rc) rc = put_u32(b, elem);
+    if (!rc) rc = put_u32(b, (uint32_t)n);
+    return rc ? rc : put_u32(b, 1);
+}
+
+/* One binary array per column for SQL_INSERT, of the records not marked in skip. */
+static int encode_arrays(buf_t cols[NCOLS], const store_record_t *const *recs, int n,
+                         const bool *skip, int todo)
+{
+    int rc = 0;
+    for (int c = 0; c < NCOLS && !rc; c++) {
+        rc = put_array_header(&cols[c], col_types[c], todo);
+        for (int i = 0; i < n && !rc; i++)
+            if (!skip[i]) rc = put_field(&cols[c], recs[i], c);
+        if (!rc && cols[c].len > INT_MAX) rc = -E2BIG;
+    }
     return rc;
 }
 
 /* A binary uuid[] parameter (one dimension, lower bound 1, no NULLs). */
 static int put_uuid_array(buf_t *b, const store_record_t *const *recs, int n)
 {
-    b->len = 0;
-    int rc = put_u32(b, 1);
-    if (!rc) rc = put_u32(b, 0);
-    if (!rc) rc = put_u32(b, OID_UUID);
-    if (!rc) rc = put_u32(b, (uint32_t)n);
-    if (!rc) rc = put_u32(b, 1);
+    int rc = put_array_header(b, OID_UUID, n);
     for (int i = 0; i < n && !rc; i++) {
         uint8_t id[16];
         if (uuid_parse_prefix(recs[i]->id, id) != 32) return -EINVAL;
@@ -752,7 +814,6 @@ static int mark_existing(sink_t *k, const store_record_t *const *recs, int n, in
                          size_t errlen)
 {
     *nskip = 0;
-    memset(k->skip, 0, (size_t)n * sizeof *k->skip);
     int e = put_uuid_array(&k->param, recs, n);
     if (e) {
         set_err(err, errlen, "write", "out of memory");
@@ -836,6 +897,7 @@ static int write_once(sink_t *k, const store_record_t *const *recs, int n, bool 
         k->skip_cap = (size_t)n;
     }
     int nskip = 0;
+    memset(k->skip, 0, (size_t)n * sizeof *k->skip);
     if (k->uncertain) {
         e = mark_existing(k, recs, n, &nskip, err, errlen);
         if (e) goto fail;
@@ -849,50 +911,76 @@ static int write_once(sink_t *k, const store_record_t *const *recs, int n, bool 
         }
     }
 
-    /* The whole stream is built before anything is sent, so an encoding failure leaves the
+    /* Everything is encoded before anything is sent, so an encoding failure leaves the
      * connection untouched. */
-    buf_t *b = &k->copy;
-    b->len = 0;
-    e = buf_append(b, "PGCOPY\n\377\r\n\0", 11); /* signature */
-    if (!e) e = put_u32(b, 0);                   /* flags: no OIDs */
-    if (!e) e = put_u32(b, 0);                   /* no header extension */
-    for (int i = 0; i < n && !e; i++)
-        if (!nskip || !k->skip[i]) e = put_row(b, recs[i]);
-    if (!e) e = put_u16(b, UINT16_MAX); /* trailer: -1 */
+    int todo = n - nskip;
+    bool small = todo <= SMALL_ROWS;
+    size_t bytes = 0;
+    if (small) {
+        e = encode_arrays(k->cols, recs, n, k->skip, todo);
+        for (int c = 0; c < NCOLS; c++) bytes += k->cols[c].len;
+    } else {
+        e = encode_copy(&k->copy, recs, n, k->skip);
+        bytes = k->copy.len;
+    }
     if (e) {
         set_err(err, errlen, "write", e == -ENOMEM ? "out of memory" : "cannot encode a record");
         return e;
     }
-
-    /* The deadline grows with the batch (1 ms per 10 kB: 10 MB/s), so one big submission
-     * still fits. */
-    uint64_t dl = deadline_in(IO_MS + (uint64_t)k->lock_ms + b->len / 10000);
+    /* The deadline leaves room for a lock wait to end in the server's own lock_timeout error,
+     * and grows with the batch (1 ms per 10 kB: 10 MB/s), so one big submission still fits. */
+    uint64_t io_ms = (uint64_t)k->lock_ms + 1000 > IO_MS ? (uint64_t)k->lock_ms + 1000 : IO_MS;
+    uint64_t dl = deadline_in(io_ms + bytes / 10000);
     PGresult *res = NULL;
-    e = finish_cmd(k->w, PQsendQuery(k->w, SQL_COPY), dl, "COPY", &res, err, errlen);
-    if (!e && PQresultStatus(res) != PGRES_COPY_IN) {
-        set_err(err, errlen, "COPY", "the server did not ask for the data");
-        e = -EPROTO;
+    const char *what = small ? "INSERT" : "COPY";
+    if (small) {
+        /* Prepared once per connection: the statement is parsed and planned once. */
+        if (!k->w_prepared) {
+            e = finish_cmd(k->w, PQsendPrepare(k->w, "insert", SQL_INSERT, NCOLS, insert_types), dl,
+                           "prepare", NULL, err, errlen);
+            if (e) goto fail;
+            k->w_prepared = true;
+        }
+        const char *vals[NCOLS];
+        int lens[NCOLS], fmts[NCOLS];
+        for (int c = 0; c < NCOLS; c++) {
+            vals[c] = k->cols[c].data;
+            lens[c] = (int)k->cols[c].len;
+            fmts[c] = 1;
+        }
+        /* From the send on, the commit may happen without our hearing of it. */
+        k->uncertain = true;
+        e = finish_cmd(k->w, PQsendQueryPrepared(k->w, "insert", NCOLS, vals, lens, fmts, 1), dl,
+                       what, &res, err, errlen);
+    } else {
+        e = finish_cmd(k->w, PQsendQuery(k->w, SQL_COPY), dl, what, &res, err, errlen);
+        if (!e && PQresultStatus(res) != PGRES_COPY_IN) {
+            set_err(err, errlen, what, "the server did not ask for the data");
+            e = -EPROTO;
+        }
+        PQclear(res);
+        res = NULL;
+        if (e) goto fail;
+        k->uncertain = true; /* as above */
+        e = send_copy(k->w, &k->copy, dl);
+        if (e)
+            set_err(err, errlen, what, e == -ETIMEDOUT ? "timed out" : PQerrorMessage(k->w));
+        else
+            e = finish_cmd(k->w, 1, dl, what, &res, err, errlen);
     }
-    PQclear(res);
-    res = NULL;
-    if (e) goto fail;
-    /* From here the commit may happen without our hearing of it. */
-    k->uncertain = true;
-    e = send_copy(k->w, b, dl);
-    if (e)
-        set_err(err, errlen, "COPY", e == -ETIMEDOUT ? "timed out" : PQerrorMessage(k->w));
-    else
-        e = finish_cmd(k->w, 1, dl, "COPY", &res, err, errlen);
     if (!e) {
-        /* "COPY n": a mismatch would mean rows went missing between us and the table. */
-        const char *tuples = PQcmdTuples(res);
-        if (strtol(tuples, NULL, 10) != n - nskip) {
-            set_err(err, errlen, "COPY", "the server reports a different row count");
+        /* "COPY n" or "INSERT 0 n": a mismatch would mean rows went missing on the way. */
+        if (strtol(PQcmdTuples(res), NULL, 10) != todo) {
+            set_err(err, errlen, what, "the server reports a different row count");
             e = -EIO;
         }
     }
     PQclear(res);
-    if (b->cap > COPY_KEEP) buf_deinit(b); /* one huge batch should not pin its memory */
+    /* One huge batch should not pin its memory. */
+    if (bytes > COPY_KEEP) {
+        buf_deinit(&k->copy);
+        for (int c = 0; c < NCOLS; c++) buf_deinit(&k->cols[c]);
+    }
     if (!e) {
         k->uncertain = false;
         return 0;
@@ -1042,8 +1130,8 @@ static int run_read(sink_t *k, const char *stmt, int n, const char *const *vals,
         if (!e) {
             e = hand_rows(res, fn, arg, nrows);
             if (e == -EPROTO) log_error("store: postgres: inferences has unexpected column types");
-        } else if (PQstatus(r->c) == CONNECTION_OK && e != -ETIMEDOUT) {
-            log_warn("store: %s", err); /* a lost connection is retried or logged at connect */
+        } else if (PQstatus(r->c) == CONNECTION_OK || e == -ETIMEDOUT) {
+            log_warn("store: %s", err); /* a lost connection is retried, or logged at connect */
         }
         PQclear(res);
         if (e == -ETIMEDOUT || PQstatus(r->c) != CONNECTION_OK) {

@@ -38,7 +38,6 @@
 /* since/until must map to a 48-bit millisecond id prefix (year 10889). */
 #define TS_MAX_US (((INT64_C(1) << 48) - 1) * 1000)
 
-extern const sink_ops_t sink_pg_ops;
 static const sink_ops_t *const sinks[] = {&sink_sqlite_ops, &sink_pg_ops};
 #define NSINKS ((int)(sizeof sinks / sizeof sinks[0]))
 
@@ -376,6 +375,28 @@ static void settle(store_t *s, sub_t *first, size_t nrec, int rc)
             s->head = keep;
             if (!s->tail) s->tail = keep_last;
             s->wait_records += keep_records;
+            /* Durable submissions queued behind them cannot commit before them, and they just
+             * failed: answer those now. Left queued, they would wait as long as the sink stays
+             * down, since with a batch's worth of buffered records in front none would ever
+             * be in the batch that is tried. */
+            size_t out_records = 0, out_bytes = 0;
+            for (sub_t *prev = keep_last, *b = prev->next, *next; b; b = next) {
+                next = b->next;
+                if (b->dur != STORE_DURABLE) {
+                    prev = b;
+                    continue;
+                }
+                prev->next = next;
+                if (s->tail == b) s->tail = prev;
+                b->next = NULL;
+                *fin_tail = b;
+                fin_tail = &b->next;
+                out_records += (size_t)b->n;
+                out_bytes += b->bytes;
+                s->wait_records -= (size_t)b->n;
+                s->wait_durable--;
+            }
+            release(s, out_records, out_bytes);
         }
         s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : RETRY_MIN_MS;
         if (s->backoff_ms > RETRY_MAX_MS) s->backoff_ms = RETRY_MAX_MS;
@@ -481,7 +502,9 @@ store_t *store_open(const char *uri, const store_opts_t *o, char *err, size_t er
         }
     }
     if (!ops) {
-        snprintf(err, errlen, "store: unknown sink \"%s\" (expected sqlite:PATH)", uri ? uri : "");
+        snprintf(err, errlen,
+                 "store: unknown sink \"%s\" (expected sqlite:PATH or postgres:CONNINFO)",
+                 uri ? uri : "");
         return NULL;
     }
     store_opts_t opt = o ? *o : (store_opts_t){0};

@@ -914,8 +914,11 @@ static void test_crash_durability(void)
 static void test_open_errors(void)
 {
     char err[256] = "", p[512];
-    CHECK(store_open("postgres:host=x", NULL, err, sizeof err) == NULL);
+    CHECK(store_open("mysql:host=x", NULL, err, sizeof err) == NULL);
     CHECK(strstr(err, "unknown sink") != NULL);
+    CHECK(store_open("postgres:host=127.0.0.1 port=1 connect_timeout=2", NULL, err, sizeof err) ==
+          NULL);
+    CHECK(strstr(err, "postgres") != NULL);
     CHECK(store_open("sqlite:", NULL, err, sizeof err) == NULL);
     CHECK(store_open("sqlite::memory:", NULL, err, sizeof err) == NULL);
     CHECK(store_open("records.db", NULL, err, sizeof err) == NULL);

@@ -1,0 +1,429 @@
+"""The PostgreSQL sink against a real, private PostgreSQL 15 (pg.py): durable answers are in the
+table when they arrive, reads and paging match the SQLite sink, kill -9 of inferd under load
+loses no acknowledged record, a database outage turns durable requests into prompt 503s and
+loses nothing acknowledged, and the schema migration is idempotent. Without a working PostgreSQL
+these tests fail, they do not skip."""
+import json
+import os
+import random
+import shutil
+import signal
+import struct
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import ROOT, SLOW, Server, read_response
+from pg import Postgres, PostgresUnavailable, free_port
+
+FIX = os.path.join(ROOT, "tests", "fixtures")
+
+
+@pytest.fixture(scope="module")
+def pg():
+    srv = Postgres()
+    try:
+        srv.start()
+    except (PostgresUnavailable, OSError, subprocess.SubprocessError) as e:
+        srv.close()
+        pytest.fail("cannot run PostgreSQL for the postgres sink tests: %s" % e, pytrace=False)
+    yield srv
+    srv.close()
+
+
+@pytest.fixture
+def repo(tmp_path):
+    d = tmp_path / "models"
+    for name in ("durable", "buffered"):
+        (d / name / "1").mkdir(parents=True)
+        shutil.copy(os.path.join(FIX, "models", "breast_cancer_logreg.onnx"),
+                    d / name / "1" / "model.onnx")
+        (d / name / "config.ini").write_text("[model]\ndurability = %s\n" % name)
+    return d
+
+
+def features(n):
+    with open(os.path.join(FIX, "data", "breast_cancer_logreg.b7.input.json")) as f:
+        d = json.load(f)["inputs"]["input"]["data"]
+    return [d[(i % 7) * 30:(i % 7) * 30 + 30] for i in range(n)]
+
+
+def f32(xs):
+    return [struct.unpack("f", struct.pack("f", x))[0] for x in xs]
+
+
+def post(srv, obj, headers=None, timeout=5.0):
+    h = {"Content-Type": "application/json"}
+    h.update(headers or {})
+    return srv.request("POST", "/inferences", h, json.dumps(obj).encode(), timeout=timeout)
+
+
+def pg_ids(pg, db):
+    return {r[0] for r in pg.psql("SELECT id FROM inferences", db)}
+
+
+def store_arg(pg, db):
+    return "postgres:" + pg.conninfo(db)
+
+
+def test_durable_record_is_in_postgres_at_once_and_reads_match_sqlite(pg, server_factory, repo,
+                                                                      tmp_path):
+    db = pg.new_db()
+    srv = server_factory("--models", str(repo), "--store", store_arg(pg, db),
+                         "--access-log", "false")
+    ref = server_factory("--models", str(repo), "--store", "sqlite:%s" % (tmp_path / "ref.db"),
+                         "--access-log", "false")
+    r = post(srv, {"model": "durable", "features": features(1)[0]}, {"X-Request-Id": "req-42"})
+    assert r.status == 200, r.body
+    rid = r.json()["id"]
+    # Committed before the answer: another connection sees it at once.
+    row = pg.psql("SELECT model, version, request_id, output->>'prediction' FROM inferences"
+                  " WHERE id = '%s'" % rid, db)
+    assert row == [["durable", "1", "req-42", str(r.json()["prediction"])]]
+    rec = srv.request("GET", "/inferences/" + rid).json()
+    rid2 = post(ref, {"model": "durable", "features": features(1)[0]},
+                {"X-Request-Id": "req-42"}).json()["id"]
+    want = ref.request("GET", "/inferences/" + rid2).json()
+    # The same record as the SQLite sink gives, field for field (jsonb may space it differently).
+    assert set(rec) == set(want)
+    for k in ("model", "version", "request_id", "output"):
+        assert rec[k] == want[k], k
+    assert f32(rec["input"]) == f32(want["input"]) == f32(features(1)[0])
+    assert rec["ts"].endswith("Z") and rec["ts_us"] // 1000 == int(rid[:8] + rid[9:13], 16)
+    assert srv.request("GET", "/inferences/01a2136f-0000-7000-8000-000000000000").status == 404
+    assert srv.request("GET", "/inferences/nope").status == 404
+
+    # A batch: one row each, listed in pages in id order, filters as with SQLite.
+    r = post(srv, {"model": "durable", "features": features(25)})
+    ids = [x["id"] for x in r.json()["results"]]
+    assert len(ids) == 25 and ids == sorted(ids)
+    assert pg_ids(pg, db) >= set(ids)
+    got, cursor = [], None
+    while True:
+        q = "/inferences?model=durable&limit=10" + ("&cursor=" + cursor if cursor else "")
+        page = srv.request("GET", q).json()
+        got += [x["id"] for x in page["records"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert got == [rid] + ids
+    every = srv.request("GET", "/inferences?limit=1000").json()
+    assert [x["id"] for x in every["records"]] == [rid] + ids and every["next_cursor"] is None
+    assert srv.request("GET", "/inferences?model=buffered").json()["records"] == []
+    now = time.time()
+    assert len(srv.request("GET", "/inferences?since=%f" % (now - 60)).json()["records"]) == 26
+    assert srv.request("GET", "/inferences?until=%f" % (now - 60)).json()["records"] == []
+    # A boundary between the two requests' times splits them.
+    cut = (every["records"][0]["ts_us"] + every["records"][1]["ts_us"]) / 2e6
+    after = srv.request("GET", "/inferences?limit=100&since=%.6f" % cut).json()["records"]
+    assert [x["id"] for x in after] == ids
+    before = srv.request("GET", "/inferences?until=%.6f" % cut).json()["records"]
+    assert [x["id"] for x in before] == [rid]
+    for bad in ["limit=0", "limit=1001", "cursor=nope", "model=%zz"]:
+        assert srv.request("GET", "/inferences?" + bad).status == 400, bad
+
+    # A request id cut at its length limit inside a character is not valid UTF-8, which
+    # PostgreSQL refuses: the sink stores it repaired instead of failing the batch forever.
+    s = srv.connect()
+    body = json.dumps({"model": "buffered", "features": features(1)[0]}).encode()
+    s.sendall(b"POST /inferences HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+              b"Content-Type: application/json\r\nX-Request-Id: " + b"a" * 126 +
+              "\u00e9".encode() + b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    bid = read_response(s).json()["id"]
+    s.close()
+    rid3 = post(srv, {"model": "durable", "features": features(1)[0]}).json()["id"]
+    assert {bid, rid3} <= pg_ids(pg, db)  # the durable one commits after the buffered one
+
+
+def test_schema_is_created_once_and_migrations_are_idempotent(pg, server_factory, repo):
+    db = pg.new_db()
+    # Two nodes starting together on an empty database: one creates, the other waits and sees it.
+    nodes, errors = [], []
+
+    def start():
+        try:
+            nodes.append(Server(["--models", str(repo), "--store", store_arg(pg, db),
+                                 "--access-log", "false"]))
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=start) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        assert not errors, errors
+        rid = post(nodes[0], {"model": "durable", "features": features(1)[0]}).json()["id"]
+        for n in nodes:
+            assert n.stop() == 0
+    finally:
+        for n in nodes:
+            n.close()
+    # Restarting runs no migration again and keeps the data.
+    srv = server_factory("--models", str(repo), "--store", store_arg(pg, db),
+                         "--access-log", "false")
+    assert srv.request("GET", "/inferences/" + rid).status == 200
+    assert "schema migrated" not in srv.log()
+    assert pg.psql("SELECT version FROM schema_version", db) == [["1"]]
+    cols = pg.psql("SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute"
+                   " WHERE attrelid = 'inferences'::regclass AND attnum > 0 ORDER BY attnum", db)
+    assert cols == [["id", "uuid"], ["ts", "timestamp with time zone"], ["model", "text"],
+                    ["version", "text"], ["request_id", "text"], ["input", "jsonb"],
+                    ["output", "jsonb"], ["latency_ms", "double precision"]]
+    assert pg.psql("SELECT indexdef FROM pg_indexes WHERE tablename = 'inferences'"
+                   " AND indexname = 'inferences_model_id'", db) == [
+        ["CREATE INDEX inferences_model_id ON public.inferences USING btree (model, id)"]]
+    assert pg.psql("SELECT count(*) FROM pg_index WHERE indrelid = 'inferences'::regclass"
+                   " AND indisprimary", db) == [["1"]]
+    # A database migrated by a newer inferd is refused with a clear message, not misused.
+    assert srv.stop() == 0
+    pg.psql("INSERT INTO schema_version (version) VALUES (99)", db)
+    with pytest.raises(RuntimeError, match="schema version 99, newer than this inferd"):
+        Server(["--store", store_arg(pg, db)])
+
+
+def test_unreachable_database_stops_the_server_at_start():
+    with pytest.raises(RuntimeError, match="postgres: connect: .*refused"):
+        Server(["--store", "postgres:host=127.0.0.1 port=%d dbname=x user=x" % free_port()])
+    with pytest.raises(RuntimeError, match="postgres: bad connection string"):
+        Server(["--store", "postgres:host=127.0.0.1 nonsense"])
+
+
+class Load:
+    """Threads posting durable (and optionally buffered) requests until stopped; every answer is
+    recorded with its status and duration, and every acknowledged id is kept (the durable ones
+    also apart: only those must survive a kill -9)."""
+
+    def __init__(self, srv, threads=4, buffered=False):
+        self.srv, self.stop_ev = srv, threading.Event()
+        self.lock = threading.Lock()
+        self.acked, self.durable, self.answers = [], [], []  # answers: (start, s, status, model)
+        self.threads = [threading.Thread(target=self._run, args=(i, buffered and i % 2 == 1))
+                        for i in range(threads)]
+        for t in self.threads:
+            t.start()
+
+    def _run(self, i, buffered):
+        import http.client
+        model = "buffered" if buffered else "durable"
+        body = json.dumps({"model": model, "features": features(3)}).encode()
+        while not self.stop_ev.is_set():
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", self.srv.port, timeout=30 * SLOW)
+                while not self.stop_ev.is_set():
+                    t0 = time.time()
+                    c.request("POST", "/inferences", body, {"Content-Type": "application/json"})
+                    resp = c.getresponse()
+                    data = resp.read()
+                    with self.lock:
+                        self.answers.append((t0, time.time() - t0, resp.status, model))
+                        if resp.status == 200:
+                            ids = [x["id"] for x in json.loads(data)["results"]]
+                            self.acked.extend(ids)
+                            if model == "durable":
+                                self.durable.extend(ids)
+                    if resp.status != 200:
+                        time.sleep(0.01)
+            except (OSError, http.client.HTTPException):
+                time.sleep(0.01)  # the server was killed: expected where a test does it
+
+    def stop(self):
+        self.stop_ev.set()
+        for t in self.threads:
+            t.join()
+
+
+def test_kill_9_loses_no_acknowledged_record(pg, repo):
+    db = pg.new_db()
+    random.seed(11)
+    total = 0
+    for n in range(5):
+        srv = Server(["--models", str(repo), "--store", store_arg(pg, db), "--access-log", "false"])
+        try:
+            load = Load(srv)
+            time.sleep(random.uniform(0.2, 0.6) * SLOW)
+            srv.proc.send_signal(signal.SIGKILL)
+            srv.proc.wait()
+            load.stop()
+            ids = pg_ids(pg, db)
+            missing = [i for i in load.acked if i not in ids]
+            assert not missing, "round %d: %d of %d acknowledged ids lost" % (
+                n, len(missing), len(load.acked))
+            total += len(load.acked)
+        finally:
+            srv.close()
+    assert total > 0
+
+
+def test_database_outage_gives_prompt_503_and_loses_nothing_acknowledged(pg, server_factory,
+                                                                        repo):
+    db = pg.new_db()
+    srv = server_factory("--models", str(repo), "--store", store_arg(pg, db),
+                         "--access-log", "false")
+    load = Load(srv, threads=4, buffered=True)
+    try:
+        time.sleep(0.5 * SLOW)
+        pg.stop("immediate")
+        t_down = time.time()
+        time.sleep(2.0 * SLOW)
+        # Reads fail cleanly too, and promptly.
+        t0 = time.time()
+        assert srv.request("GET", "/inferences?limit=1").status == 503
+        assert time.time() - t0 < 5 * SLOW
+        t_up = time.time()
+        pg.start()
+        # Back within a couple of back-offs: a durable request succeeds again.
+        deadline = time.time() + 15 * SLOW
+        while True:
+            with load.lock:
+                ok_after = [a for a in load.answers
+                            if a[0] > t_up and a[2] == 200 and a[3] == "durable"]
+            if ok_after:
+                break
+            assert time.time() < deadline, "no durable request succeeded after the restart"
+            time.sleep(0.05)
+        time.sleep(0.5 * SLOW)
+    finally:
+        load.stop()
+        if not pg.running:
+            pg.start()
+    # Reads reconnect, and shutting down flushes what was buffered.
+    assert srv.request("GET", "/inferences?limit=1").status == 200
+    assert srv.stop() == 0
+    with load.lock:
+        answers = list(load.answers)
+    down = [a for a in answers if t_down < a[0] and a[0] + a[1] < t_up and a[3] == "durable"]
+    assert down and all(a[2] == 503 for a in down), "durable answers while down: %r" % (
+        sorted({a[2] for a in down}),)
+    # Bounded: no durable request waited long for its 503 (the reconnect back-off is 1 s).
+    slowest = max(a[1] for a in down)
+    assert slowest < 5 * SLOW, "a durable request took %.1f s to fail" % slowest
+    # Buffered requests were acknowledged throughout and are all there now, as is every
+    # durable record acknowledged before, during or after the outage.
+    assert any(a[3] == "buffered" and a[2] == 200 for a in answers if t_down < a[0] < t_up)
+    ids = pg_ids(pg, db)
+    missing = [i for i in load.acked if i not in ids]
+    assert not missing, "%d of %d acknowledged ids lost" % (len(missing), len(load.acked))
+
+
+class CutAfterCommit:
+    """A TCP proxy in front of PostgreSQL that, once armed, forwards the next write (the CopyDone
+    that ends a COPY, or the Sync after a Bind of the prepared "insert"), gives the server time
+    to commit, and then cuts that connection: the client never hears whether its write
+    committed (as when a network or a server dies at the worst moment)."""
+
+    def __init__(self, port):
+        import socket
+        self.target, self.armed, self.cuts = port, threading.Event(), 0
+        self.ls = socket.socket()
+        self.ls.bind(("127.0.0.1", 0))
+        self.ls.listen(16)
+        self.port = self.ls.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        import socket
+        while True:
+            try:
+                c, _ = self.ls.accept()
+            except OSError:
+                return
+            s = socket.create_connection(("127.0.0.1", self.target))
+            dead = threading.Event()  # set: the server's answers no longer reach the client
+            threading.Thread(target=self._server, args=(s, c, dead), daemon=True).start()
+            threading.Thread(target=self._client, args=(c, s, dead), daemon=True).start()
+
+    def _server(self, src, dst, dead):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data or dead.is_set():
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        for x in (src, dst):
+            try:
+                x.shutdown(2)
+            except OSError:
+                pass
+
+    def _client(self, c, s, dead):
+        """Client to server, parsing messages: the first is the untyped startup packet."""
+        buf, started, insert = b"", False, False
+        try:
+            while True:
+                data = c.recv(65536)
+                if not data:
+                    break
+                buf += data
+                cut = False
+                while True:
+                    if not started:
+                        if len(buf) < 4 or len(buf) < struct.unpack("!i", buf[:4])[0]:
+                            break
+                        n = struct.unpack("!i", buf[:4])[0]
+                        started = True
+                    else:
+                        if len(buf) < 5 or len(buf) < 1 + struct.unpack("!i", buf[1:5])[0]:
+                            break
+                        n = 1 + struct.unpack("!i", buf[1:5])[0]
+                        kind = buf[:1]
+                        if kind == b"B":  # portal name, then statement name
+                            insert = buf[5:n].split(b"\0")[1] == b"insert"
+                        if self.armed.is_set() and (kind == b"c" or (kind == b"S" and insert)):
+                            cut = True
+                            dead.set()
+                    s.sendall(buf[:n])
+                    buf = buf[n:]
+                if cut:
+                    self.armed.clear()
+                    self.cuts += 1
+                    time.sleep(0.3)  # the server commits meanwhile
+                    break
+        except OSError:
+            pass
+        for x in (c, s):
+            try:
+                x.shutdown(2)
+            except OSError:
+                pass
+
+    def close(self):
+        self.ls.close()
+
+
+def test_a_lost_answer_to_a_commit_writes_nothing_twice(pg, server_factory, repo):
+    db = pg.new_db()
+    proxy = CutAfterCommit(pg.port)
+    try:
+        srv = server_factory("--models", str(repo), "--store", "postgres:host=127.0.0.1 port=%d"
+                             " dbname=%s user=inferd sslmode=disable gssencmode=disable" % (
+                                 proxy.port, db), "--access-log", "false")
+        # Buffered: acknowledged at once, so the store must retry it; the retry finds it
+        # committed and does not write it again (which would fail on the primary key forever).
+        proxy.armed.set()
+        bid = post(srv, {"model": "buffered", "features": features(1)[0]}).json()["id"]
+        deadline = time.time() + 5 * SLOW
+        while proxy.armed.is_set() or bid not in pg_ids(pg, db):
+            assert time.time() < deadline, "buffered record not committed:\n" + srv.log()
+            time.sleep(0.05)
+        # Durable, a small batch (INSERT) and a large one (COPY): the sink retries at once on a
+        # new connection, finds the records committed and acknowledges them.
+        ids = [bid]
+        for rows in (2, 40):
+            proxy.armed.set()
+            r = post(srv, {"model": "durable", "features": features(rows)})
+            assert r.status == 200, r.body
+            assert not proxy.armed.is_set()
+            ids += [x["id"] for x in r.json()["results"]]
+        assert proxy.cuts == 3
+        assert pg.psql("SELECT count(*) FROM inferences", db) == [["43"]]
+        assert pg_ids(pg, db) == set(ids)
+        assert srv.log().count("committed by an attempt whose answer was lost") == 3
+        assert post(srv, {"model": "durable", "features": features(1)[0]}).status == 200
+    finally:
+        proxy.close()
