@@ -196,5 +196,5 @@ def test_kill_9_loses_no_acknowledged_record_sqlite(repo, tmp_path):
         finally:
             con.close()
 
-    crash_rounds(20, repo, "sqlite:%s" % db, check)
+    crash_rounds(int(os.environ.get("INFERD_CRASH_ROUNDS", "20")), repo, "sqlite:%s" % db, check)
     assert len(check()) > 0
