@@ -1,7 +1,7 @@
 # Bar chart of req/s per configuration (ab and wrk side by side, log scale), for bench/seed000.sh.
 # Usage: gnuplot -c bench/plot_seed000.gp DATA.dat OUT.png "subtitle" CONNECTIONS
 # DATA.dat: a "#" comment line, then '"label" ab_rps wrk_rps' per row ("?" = missing).
-set terminal pngcairo size 1100,560 font "sans,11"
+set terminal pngcairo size 1200,600 font "sans,11"
 set output ARG2
 set title "Seed 000: POST /inferences, one stored record per request (ab and wrk, ".ARG4." connections)\n{/*0.8 ".ARG3."}"
 set ylabel "requests / second (log scale)"
@@ -15,8 +15,8 @@ set style histogram cluster gap 1
 set style fill solid 0.85 border -1
 set boxwidth 0.9
 set xtics rotate by -30 scale 0 noenhanced
-set bmargin 9
-set rmargin 14
+set bmargin 12
+set rmargin 16
 stats ARG1 using 3 nooutput
 hi = STATS_max
 lo = STATS_min

@@ -119,9 +119,13 @@ mkdir -p "$tmp/pg"
 pg_port=$(free_port)
 as_pg "$PGBIN/initdb" -D "$tmp/pg/data" -U bench --auth=trust -E UTF8 --no-locale \
     >"$tmp/initdb.log" 2>&1 || die "initdb failed: $(tail -n5 "$tmp/initdb.log")"
-# max_connections: a pool of $C per uvicorn worker, up to 4 workers, plus inferd's sink.
+# max_connections: a pool of $C per uvicorn worker for the most workers a run asks for, plus room
+# for inferd's sink and the script's own psql.
+max_workers=$(for r in $PEER_RUNS; do echo "${r#*:}"; done | sort -n | tail -n1)
+max_conns=$(( ${max_workers:-1} * C + 100 ))
+[ "$max_conns" -ge 100 ] || max_conns=100
 pg_ctl_opts="-c listen_addresses=127.0.0.1 -c port=$pg_port -c unix_socket_directories=$tmp/pg"
-pg_ctl_opts+=" -c max_connections=300"
+pg_ctl_opts+=" -c max_connections=$max_conns"
 pg_started=1
 as_pg "$PGBIN/pg_ctl" -D "$tmp/pg/data" -l "$tmp/pg/server.log" -o "$pg_ctl_opts" -w -t 60 start \
     >/dev/null 2>&1 || die "PostgreSQL did not start: $(tail -n5 "$tmp/pg/server.log" 2>/dev/null)"
@@ -530,12 +534,17 @@ reading() {
     echo "- **Durable vs off (wrk, the steady-state figure):** inferd durable keeps $(pct "$d_wrk" "$off_wrk") of"
     echo "  its no-store throughput ($d_wrk vs $off_wrk req/s; the aim is 80%) while answering only after"
     echo "  the commit. Its SQLite writer: $(commit_stats $d) over the whole durable run."
-    echo "  Buffered, which never waits for a flush, keeps $(pct "$b_wrk" "$off_wrk"), so"
-    echo "  $(awk -v o="$off_wrk" -v b="$b_wrk" -v d="$d_wrk" 'BEGIN { if (o - d > 0) printf "%.0f%%", 100 * (o - b) / (o - d); else print "none" }') of the durable/off gap is the"
-    echo "  CPU cost of recording at all (the record's JSON, the SQLite insert, the writer thread) on"
-    echo "  2 cores that wrk also needs: inferd's CPU per request is $(field $off 21) µs off, $(field $b 21) µs"
-    echo "  buffered, $(field $d 21) µs durable, with the machine $(field $off 23)% / $(field $b 23)% / $(field $d 23)% busy."
-    echo "  The remainder, buffered to durable, is requests waiting for their batch's fsync."
+    local c_off c_b c_d
+    c_off=$(field $off 21) c_b=$(field $b 21) c_d=$(field $d 21)
+    echo "  The server's CPU per request (all its threads) says where the difference goes: $c_off µs off,"
+    echo "  $c_b µs buffered, $c_d µs durable (machine $(field $off 23)% / $(field $b 23)% / $(field $d 23)% busy). Recording a"
+    echo "  prediction at all (the record's JSON, the SQLite insert, the writer thread) costs"
+    echo "  $((c_b - c_off)) µs, durable acknowledgement $((c_d - c_b)) µs more (many small commits instead of a few"
+    echo "  large ones, each with its fsync, and handing every batch back to the connections' loops;"
+    echo "  buffered: $(commit_stats $b))."
+    echo "  With wrk on the same 2 cores the machine is CPU-bound, so extra CPU per request is lost"
+    echo "  throughput (diluted by wrk's own CPU, the same per request in every row)."
+    echo "  Buffered reached $(pct "$b_wrk" "$off_wrk") of off in this run."
     echo "- **ab** rows are $N requests on new connections and last a fraction of a second for inferd,"
     echo "  so they mostly measure connection setup and are noisy (durable/off with ab:"
     echo "  $(pct "$(field $d 4)" "$(field $off 4)")). They are there because they are the seed's command."
@@ -560,7 +569,7 @@ reading() {
     if [ -n "$(field peer_db_1 4)" ] && [ -n "$(field peer_nodb_1 4)" ]; then
         echo "- **The peer's database share:** the seed's durable/no-db ratio was 320/1,087 = 0.29; the"
         echo "  rebuilt stack's here is $(ratio "$(field peer_db_1 4)" "$(field peer_nodb_1 4)") with ab and $(ratio "$(field peer_db_1 12)" "$(field peer_nodb_1 12)") with wrk (psycopg2 and no db, one worker each)."
-        echo "  A flush on this disk took $(awk -v a="$fsync_before" -v b="$fsync_after" 'BEGIN { printf "%.2f-%.2f", 1000 / (a > b ? a : b), 1000 / (a > b ? b : a) }') ms during this run: the smaller"
+        echo "  A flush on this disk took $(awk -v a="$fsync_before" -v b="$fsync_after" 'BEGIN { printf "%.3f-%.3f", 1000 / (a > b ? a : b), 1000 / (a > b ? b : a) }') ms during this run: the smaller"
         echo "  that is, the less the peer's per-request commit (and synchronous_commit=off's saving)"
         echo "  weighs against its Python request path."
     fi
@@ -599,7 +608,7 @@ PostgreSQL 15 per request.
   cores); databases on ext4 on a virtual disk that
   did **$fsync_before fdatasync/s before the runs and $fsync_after after** (8 kB rewritten in
   place, 2 s each, measured by the script): one flush costs
-  $(awk -v a="$fsync_before" -v b="$fsync_after" 'BEGIN { x = 1000 / a; y = 1000 / b; if (x > y) { t = x; x = y; y = t }; printf "%.2f to %.2f", x, y }') ms, and varies.
+  $(awk -v a="$fsync_before" -v b="$fsync_after" 'BEGIN { x = 1000 / a; y = 1000 / b; if (x > y) { t = x; x = y; y = t }; printf "%.3f to %.3f", x, y }') ms, and varies.
 - **Versions:** $v_inferd; $v_py; $v_pg; $v_ab; $v_wrk
 - **PostgreSQL:** a private cluster (initdb in a temp dir, 127.0.0.1 only, run as
   ${PGUSER_OS:-the calling user}), defaults except max_connections: $pg_settings.
@@ -614,7 +623,9 @@ $pg_note
   is the seed's "experimental" setting (\`SET synchronous_commit = off\` on the peer's connections):
   acknowledged before the WAL flush, so not durable.
 - **Shared cores:** the load tool, the server, and PostgreSQL share the same $(nproc) cores,
-  unpinned; absolute figures are far below a real server's. The ratios are the figures.
+  unpinned; absolute figures are far below a real server's. The ratios are the figures, and
+  each is one run: on a shared VM, differences of less than about 30% between two rows are
+  within run-to-run noise (the CPU per request columns are steadier than req/s).
 - **The seed's own figures** (Docker, PostgreSQL 15, ab -n 1000 -c 50, their machine):
   320 req/s durable (psycopg2, synchronous_commit=on, mean 156 ms), 1,087 req/s without the
   database (46 ms), 511 req/s with synchronous_commit=off; with 4 workers 483 req/s psycopg2 and
