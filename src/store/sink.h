@@ -1,15 +1,35 @@
-/* Sink interface: where the store's records end up. Each sink is one file (sink_sqlite.c; later
+/* Sink interface: where the store's records end up. Each sink is one file (sink_sqlite.c,
  * sink_pg.c) that fills a sink_ops_t; store.c picks it by the URI scheme and owns the queue,
  * batching, callbacks and JSON, so a sink only moves rows in and out of its database. */
 #ifndef INFERD_STORE_SINK_H
 #define INFERD_STORE_SINK_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "store/store.h"
 
 typedef struct sink sink_t; /* defined by each implementation */
+
+/* Read connections are a small array whose elements each hold a pthread_mutex_t at offset
+ * mu_off: returns the index of the first one free from a rotating start (so concurrent readers
+ * spread out), else waits for the start one. The chosen connection's mutex is held on return. */
+static inline int sink_pool_acquire(void *conns, int n, size_t stride, size_t mu_off,
+                                    atomic_uint *next)
+{
+    unsigned start = atomic_fetch_add_explicit(next, 1, memory_order_relaxed);
+    for (int i = 0; i < n; i++) {
+        int k = (int)((start + (unsigned)i) % (unsigned)n);
+        if (pthread_mutex_trylock(
+                (pthread_mutex_t *)((char *)conns + (size_t)k * stride + mu_off)) == 0)
+            return k;
+    }
+    int k = (int)(start % (unsigned)n);
+    pthread_mutex_lock((pthread_mutex_t *)((char *)conns + (size_t)k * stride + mu_off));
+    return k;
+}
 
 /* Receives one row; the row's pointers are valid only during the call. Returns 0 to go on, > 0 to
  * stop early (not an error), or -errno to stop and fail the read with that value. */

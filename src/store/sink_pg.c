@@ -1015,14 +1015,8 @@ static int pg_write_batch(sink_t *k, const store_record_t *const *recs, int n, c
 
 static rconn_t *reader_acquire(sink_t *k)
 {
-    unsigned start = atomic_fetch_add_explicit(&k->next_r, 1, memory_order_relaxed);
-    for (int i = 0; i < k->nread; i++) {
-        rconn_t *c = &k->r[(start + (unsigned)i) % (unsigned)k->nread];
-        if (pthread_mutex_trylock(&c->mu) == 0) return c;
-    }
-    rconn_t *c = &k->r[start % (unsigned)k->nread];
-    pthread_mutex_lock(&c->mu);
-    return c;
+    return &k->r[sink_pool_acquire(k->r, k->nread, sizeof *k->r, offsetof(rconn_t, mu),
+                                   &k->next_r)];
 }
 
 /* Connects and prepares a read connection if it has none. While attempts fail, reads fail at
