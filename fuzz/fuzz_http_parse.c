@@ -194,6 +194,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         REQUIRE(rc == HTTP_PARSE_DONE);
         check_head(buf, size, max_head, &h);
 
+        /* Query parameters of the parsed target: found values are NUL-terminated and fit. */
+        static const char *const keys[] = {"model", "limit", "cursor", "ms", ""};
+        for (int k = 0; k < 5; k++) {
+            char v[24];
+            memset(v, 'x', sizeof v);
+            int q = http_query_get(h.query, keys[k], v, sizeof v);
+            REQUIRE(q >= -1 && q <= 1);
+            if (q == 1) REQUIRE(memchr(v, 0, sizeof v) != NULL);
+        }
+
         /* Stateless: the head alone, or with more bytes after it, parses the same. */
         REQUIRE(http_parse_head(buf, h.head_len, max_head, &h2, &st, &rs) == HTTP_PARSE_DONE);
         REQUIRE(same_head(&h, &h2));

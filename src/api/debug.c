@@ -69,21 +69,10 @@ static void *timer_main(void *arg)
 
 static long query_ms(const http_req_t *r)
 {
-    const char *q = r->head.query.p;
-    size_t n = r->head.query.n;
-    for (size_t i = 0; i + 3 <= n; i++) {
-        if ((i == 0 || q[i - 1] == '&') && memcmp(q + i, "ms=", 3) == 0) {
-            long v = 0;
-            size_t j = i + 3;
-            if (j == n || q[j] < '0' || q[j] > '9') return -1;
-            for (; j < n && q[j] >= '0' && q[j] <= '9'; j++) {
-                v = v * 10 + (q[j] - '0');
-                if (v > MAX_DELAY_MS) return -1;
-            }
-            return j == n || q[j] == '&' ? v : -1;
-        }
-    }
-    return -1;
+    char v[16], *end;
+    if (http_query_get(r->head.query, "ms", v, sizeof v) != 1 || !*v) return -1;
+    long ms = strtol(v, &end, 10);
+    return *end || v[0] < '0' || v[0] > '9' || ms > MAX_DELAY_MS ? -1 : ms;
 }
 
 static void delay(http_req_t *r, void *arg)

@@ -615,46 +615,6 @@ static void submit_read(http_req_t *r, read_job_t *j)
     offload(r, j->ctx->pool, run_read, j);
 }
 
-static int hexval(char c)
-{
-    return c >= '0' && c <= '9'   ? c - '0'
-           : c >= 'a' && c <= 'f' ? c - 'a' + 10
-           : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                  : -1;
-}
-
-/* Finds key in the query string and percent-decodes its value into out. 1 if found, 0 if not,
- * -1 if the value is malformed or too long. */
-static int query_get(http_span_t q, const char *key, char *out, size_t cap)
-{
-    size_t kl = strlen(key);
-    for (size_t i = 0; i < q.n;) {
-        size_t end = i;
-        while (end < q.n && q.p[end] != '&') end++;
-        if (end - i > kl && memcmp(q.p + i, key, kl) == 0 && q.p[i + kl] == '=') {
-            size_t o = 0;
-            for (size_t k = i + kl + 1; k < end; k++) {
-                char c = q.p[k];
-                if (c == '%') {
-                    if (k + 2 >= end) return -1; /* needs two hex digits */
-                    int hi = hexval(q.p[k + 1]), lo = hexval(q.p[k + 2]);
-                    if (hi < 0 || lo < 0) return -1;
-                    c = (char)(hi << 4 | lo);
-                    k += 2;
-                } else if (c == '+') {
-                    c = ' ';
-                }
-                if (o + 1 >= cap || c == 0) return -1;
-                out[o++] = c;
-            }
-            out[o] = 0;
-            return 1;
-        }
-        i = end + 1;
-    }
-    return 0;
-}
-
 /* since/until: unix seconds (fractions allowed). */
 static int parse_time(const char *s, int64_t *us)
 {
@@ -691,18 +651,18 @@ static void h_list_inferences(http_req_t *r, void *arg)
     j->limit = 100;
     char v[64];
     http_span_t q = r->head.query;
-    int bad = query_get(q, "model", j->model, sizeof j->model) < 0 ||
-              query_get(q, "cursor", j->cursor, sizeof j->cursor) < 0;
+    int bad = http_query_get(q, "model", j->model, sizeof j->model) < 0 ||
+              http_query_get(q, "cursor", j->cursor, sizeof j->cursor) < 0;
     int f;
-    if (!bad && (f = query_get(q, "limit", v, sizeof v))) {
+    if (!bad && (f = http_query_get(q, "limit", v, sizeof v))) {
         char *end;
         long l = strtol(v, &end, 10);
         bad = f < 0 || *end || !*v || l < 1 || l > 1000;
         j->limit = (int)l;
     }
-    if (!bad && (f = query_get(q, "since", v, sizeof v)))
+    if (!bad && (f = http_query_get(q, "since", v, sizeof v)))
         bad = f < 0 || parse_time(v, &j->since_us);
-    if (!bad && (f = query_get(q, "until", v, sizeof v)))
+    if (!bad && (f = http_query_get(q, "until", v, sizeof v)))
         bad = f < 0 || parse_time(v, &j->until_us);
     if (bad) {
         free(j);

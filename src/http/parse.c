@@ -597,3 +597,43 @@ int http_chunked_decode(http_chunked_t *c, const char *in, size_t len, size_t *c
     *consumed = i;
     return HTTP_PARSE_AGAIN;
 }
+
+/* ==== query strings ==== */
+
+static int query_hexval(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+int http_query_get(http_span_t q, const char *key, char *out, size_t cap)
+{
+    size_t kl = strlen(key);
+    for (size_t i = 0; i < q.n;) {
+        size_t end = i;
+        while (end < q.n && q.p[end] != '&') end++;
+        if (end - i > kl && memcmp(q.p + i, key, kl) == 0 && q.p[i + kl] == '=') {
+            size_t o = 0;
+            for (size_t k = i + kl + 1; k < end; k++) {
+                char c = q.p[k];
+                if (c == '%') {
+                    if (k + 2 >= end) return -1; /* needs two hex digits */
+                    int hi = query_hexval(q.p[k + 1]), lo = query_hexval(q.p[k + 2]);
+                    if (hi < 0 || lo < 0) return -1;
+                    c = (char)(hi << 4 | lo);
+                    k += 2;
+                } else if (c == '+') {
+                    c = ' ';
+                }
+                if (o + 1 >= cap || c == 0) return -1;
+                out[o++] = c;
+            }
+            out[o] = 0;
+            return 1;
+        }
+        i = end + 1;
+    }
+    return 0;
+}

@@ -88,6 +88,11 @@ void http_chunked_init(http_chunked_t *c);
 int http_chunked_decode(http_chunked_t *c, const char *in, size_t len, size_t *consumed, buf_t *out,
                         size_t max_body, size_t max_meta, int *status, const char **reason);
 
+/* Finds key in a query string ("a=1&b=x%20y") and percent-decodes its value ('+' is a space)
+ * into out, NUL-terminated. Returns 1 if found, 0 if not, -1 if the value is malformed (bad
+ * escape, a NUL) or does not fit in cap bytes. */
+int http_query_get(http_span_t query, const char *key, char *out, size_t cap);
+
 /* Case-insensitive comparison of a span with a NUL-terminated ASCII string. */
 bool http_span_ieq(http_span_t s, const char *lit);
 

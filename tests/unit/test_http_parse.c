@@ -880,6 +880,29 @@ static void test_chunked_boundaries(void)
     CHECK(fake.data == NULL && fake.len == SIZE_MAX - 2);
 }
 
+static void test_query_get(void)
+{
+    char v[16];
+    http_span_t q = {"model=a%20b&limit=10&x=1+2&empty=&bad=%zz&nul=%00&cut=%4", 0};
+    q.n = strlen(q.p);
+    CHECK_EQ(http_query_get(q, "model", v, sizeof v), 1);
+    CHECK_STR(v, "a b");
+    CHECK_EQ(http_query_get(q, "limit", v, sizeof v), 1);
+    CHECK_STR(v, "10");
+    CHECK_EQ(http_query_get(q, "x", v, sizeof v), 1);
+    CHECK_STR(v, "1 2");
+    CHECK_EQ(http_query_get(q, "empty", v, sizeof v), 1);
+    CHECK_STR(v, "");
+    CHECK_EQ(http_query_get(q, "lim", v, sizeof v), 0); /* a prefix is not a key */
+    CHECK_EQ(http_query_get(q, "nope", v, sizeof v), 0);
+    CHECK_EQ(http_query_get(q, "bad", v, sizeof v), -1);
+    CHECK_EQ(http_query_get(q, "nul", v, sizeof v), -1);
+    CHECK_EQ(http_query_get(q, "cut", v, sizeof v), -1);
+    CHECK_EQ(http_query_get(q, "model", v, 3), -1); /* "a b" needs 4 bytes */
+    http_span_t none = {"", 0};
+    CHECK_EQ(http_query_get(none, "model", v, sizeof v), 0);
+}
+
 int main(void)
 {
     test_get();
@@ -903,5 +926,6 @@ int main(void)
     test_chunked_errors();
     test_chunked_limits();
     test_chunked_boundaries();
+    test_query_get();
     return TH_DONE();
 }
