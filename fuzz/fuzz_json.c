@@ -1,6 +1,7 @@
 /* libFuzzer target for src/util/json.c: parses arbitrary bytes under small limits, walks the
  * whole DOM checking invariants, writes it back out and parses that again expecting the same
- * tree, and flattens every array as each element type. */
+ * tree, and flattens every array as each element type. Every number also goes through both float
+ * writers (src/util/floatfmt.c), which must agree. */
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
@@ -8,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/floatfmt.h"
 #include "util/json.h"
 
 /* Invariant checks must survive -DNDEBUG, so no assert(). */
@@ -79,6 +81,13 @@ static void walk(const json_value_t *v, unsigned depth, buf_t *out)
                 REQUIRE(buf_printf(out, "%lld", (long long)i) == 0);
         } else {
             REQUIRE(json_write_double(out, d) == 0);
+        }
+        /* The float writer's integer fast path must print what glibc's search prints. */
+        float f = (float)d;
+        if (isfinite(f)) {
+            char a[FLOATFMT_MAX + 1], b[FLOATFMT_MAX + 1];
+            REQUIRE(floatfmt_shortest(a, f) == floatfmt_shortest_libc(b, f));
+            REQUIRE(strcmp(a, b) == 0);
         }
         break;
     }

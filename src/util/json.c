@@ -3,6 +3,8 @@
  * are contiguous (O(1) indexing) and no value costs a malloc of its own. */
 #include "util/json.h"
 
+#include "util/floatfmt.h"
+
 #include <errno.h>
 #include <float.h>
 #include <math.h>
@@ -1032,14 +1034,6 @@ int json_write_double(buf_t *b, double v)
 int json_write_float(buf_t *b, float v)
 {
     if (!isfinite(v)) return buf_append(b, "null", 4);
-    char s[40];
-    int n = 0;
-    /* The same argument with 6 and 9 digits for float's 24 bits. */
-    for (int prec = fabsf(v) < FLT_MIN ? 1 : 6; prec <= 9; prec++) {
-        n = snprintf(s, sizeof s, "%.*g", prec, (double)v);
-        /* Readers that parse to double and then cast must get v too: a short text can sit so
-         * near a midpoint between floats that rounding to double first moves it onto one. */
-        if (strtof(s, NULL) == v && (float)strtod(s, NULL) == v) break;
-    }
-    return buf_append(b, s, (size_t)n);
+    char s[FLOATFMT_MAX + 1];
+    return buf_append(b, s, (size_t)floatfmt_shortest(s, v));
 }
