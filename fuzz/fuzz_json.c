@@ -1,7 +1,8 @@
 /* libFuzzer target for src/util/json.c: parses arbitrary bytes under small limits, walks the
  * whole DOM checking invariants, writes it back out and parses that again expecting the same
  * tree, and flattens every array as each element type. Every number also goes through both float
- * writers (src/util/floatfmt.c), which must agree. */
+ * writers (src/util/floatfmt.c), which must agree, and the source-span scans must find the
+ * members and elements the DOM holds. */
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
@@ -209,6 +210,44 @@ static void flatten_all(const json_value_t *v)
         flatten_all(json_type(v) == JSON_ARRAY ? json_at(v, i) : json_value_at(v, i));
 }
 
+/* Parses text[span] (after compacting it) and requires the tree v. */
+static void span_is(const char *text, json_span_t span, const json_value_t *v)
+{
+    buf_t c;
+    buf_init(&c);
+    REQUIRE(json_write_compact(&c, text, span) == 0);
+    REQUIRE(c.len <= span.len);
+    json_doc_t *d = json_parse(c.data, c.len, &lim, NULL, 0);
+    REQUIRE(d != NULL);
+    same(json_root(d), v);
+    json_doc_free(d);
+    buf_deinit(&c);
+}
+
+/* The source-span scans against the DOM: every member they find, and every element of an array
+ * member, must be the value json_get() and json_at() give. */
+static void spans(const char *text, size_t len, const json_value_t *root)
+{
+    span_is(text, (json_span_t){0, len}, root);
+    if (json_type(root) != JSON_OBJECT) {
+        json_span_t sp;
+        REQUIRE(!json_span_member(text, len, "a", &sp));
+        return;
+    }
+    for (size_t i = 0; i < json_size(root) && i < 8; i++) {
+        size_t klen;
+        const char *k = json_key_at(root, i, &klen);
+        json_span_t sp;
+        if (strlen(k) != klen || !json_span_member(text, len, k, &sp)) continue;
+        const json_value_t *v = json_get(root, k);
+        span_is(text, sp, v);
+        json_span_t el[16];
+        size_t n = json_span_elements(text, sp, el, 16);
+        REQUIRE(n == (json_type(v) == JSON_ARRAY ? json_size(v) : 0));
+        for (size_t j = 0; j < n && j < 16; j++) span_is(text, el[j], json_at(v, j));
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char err[256];
@@ -222,6 +261,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     buf_init(&out);
     walk(json_root(d), 0, &out);
     flatten_all(json_root(d));
+    spans((const char *)data, size, json_root(d));
 
     /* What we wrote must parse to the same tree, under the same limits but for length: escaping
      * can make a string longer. */

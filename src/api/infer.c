@@ -289,6 +289,35 @@ static int put_prediction(buf_t *b, const tensor_t *outs, int n, int64_t r)
     return rc;
 }
 
+/* Row r's "prediction" and "probabilities" members: the record's output (built by the same
+ * put_prediction) without its braces when there is one, so each number is printed once. */
+static int put_answer_row(buf_t *b, const store_record_t *recs, const tensor_t *outs, int n,
+                          int64_t r)
+{
+    if (!recs) return put_prediction(b, outs, n, r);
+    return buf_append(b, recs[r].output_json + 1, recs[r].output_len - 2);
+}
+
+/* The text of each row of "features" in the request, which is what the records store as input:
+ * the numbers as the client wrote them (less whitespace), not as float32 reprints them. NULL when
+ * the scan cannot vouch for the member json_get() found (see json_span_member) or on ENOMEM: the
+ * caller then prints the rows from the tensor. */
+static json_span_t *feature_spans(const http_req_t *r, bool single, int64_t rows)
+{
+    json_span_t f, *out = malloc((size_t)rows * sizeof *out);
+    if (!out || !json_span_member(r->body, r->body_len, "features", &f)) {
+        free(out);
+        return NULL;
+    }
+    if (single)
+        out[0] = f;
+    else if (json_span_elements(r->body, f, out, (size_t)rows) != (size_t)rows) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
 /* Decodes {"model": ..., "features": [...] | [[...], ...]} into one FP32 input. */
 static int decode_features(const json_value_t *root, infer_ctx_t *ctx, model_entry_t **me,
                            tensor_t *t, bool *single, char *err, size_t errlen)
@@ -415,13 +444,17 @@ static void run_job(void *arg, int worker)
         snprintf(ver, sizeof ver, "%lld", (long long)me->version);
         recs = calloc((size_t)rows, sizeof *recs);
         size_t *offs = calloc((size_t)rows * 4 + 1, sizeof *offs);
+        json_span_t *raw = j->kind == KIND_INFERENCES ? feature_spans(r, single, rows) : NULL;
         p = malloc(sizeof *p);
         e = !recs || !offs || !p;
         for (int64_t k = 0; k < rows && !e; k++) {
             offs[4 * k] = rb.len;
-            e = j->kind == KIND_INFERENCES
-                    ? put_row(&rb, &in.t[0], k)
-                    : put_named_rows(&rb, in.t, in.n, eng_model_input, me->m, rows, k);
+            if (raw)
+                e = json_write_compact(&rb, r->body, raw[k]);
+            else
+                e = j->kind == KIND_INFERENCES
+                        ? put_row(&rb, &in.t[0], k)
+                        : put_named_rows(&rb, in.t, in.n, eng_model_input, me->m, rows, k);
             offs[4 * k + 1] = rb.len;
             if (!e && j->kind == KIND_INFERENCES) {
                 e = buf_puts(&rb, "{");
@@ -443,6 +476,7 @@ static void run_job(void *arg, int worker)
                                        .latency_ms = ms};
         }
         free(offs);
+        free(raw);
         if (e) {
             http_reply_error(r, 503, "out of memory building the records");
             free(p);
@@ -496,13 +530,13 @@ static void run_job(void *arg, int worker)
         if (!e) e = buf_json_str(b, me->name, strlen(me->name));
         if (!e) e = buf_printf(b, ",\"version\":\"%lld\",", (long long)me->version);
         if (single) {
-            if (!e) e = put_prediction(b, outs, nout, 0);
+            if (!e) e = put_answer_row(b, recs, outs, nout, 0);
         } else {
             if (!e) e = buf_puts(b, "\"results\":[");
             for (int64_t k = 0; k < rows && !e; k++) {
                 e = buf_puts(b, k ? ",{" : "{");
                 if (recs && !e) e = buf_printf(b, "\"id\":\"%s\",", recs[k].id);
-                if (!e) e = put_prediction(b, outs, nout, k);
+                if (!e) e = put_answer_row(b, recs, outs, nout, k);
                 if (!e) e = buf_puts(b, "}");
             }
             if (!e) e = buf_puts(b, "]");

@@ -1,5 +1,6 @@
 /* epoll event loop. Other threads never touch a loop's fds: they post tasks, and the eventfd
  * wakes the loop to run them, which keeps every connection single-threaded. */
+#define _GNU_SOURCE /* pthread_setname_np */
 #include "net/loop.h"
 
 #include <errno.h>
@@ -119,6 +120,7 @@ int loop_start(loop_t *l)
 {
     int rc = pthread_create(&l->thread, NULL, run, l);
     if (rc) return -rc;
+    pthread_setname_np(l->thread, "inferd-loop"); /* for top -H and perf; failure is harmless */
     l->started = true;
     return 0;
 }

@@ -1,9 +1,11 @@
 /* Compute pool: a mutex-guarded ring of jobs and a condition variable. Jobs are coarse
  * (a whole request), so one lock is not a bottleneck at the rates two cores can serve. */
+#define _GNU_SOURCE /* pthread_setname_np */
 #include "sched/pool.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <stdlib.h>
 
@@ -70,6 +72,9 @@ pool_t *pool_new(int nthreads, size_t queue_max)
             free(st);
             break;
         }
+        char name[16];
+        snprintf(name, sizeof name, "inferd-work%d", i % 1000);
+        pthread_setname_np(p->threads[i], name); /* for top -H and perf; failure is harmless */
         p->started++;
     }
     if (p->started != nthreads) {

@@ -1022,6 +1022,111 @@ int json_flatten(const json_value_t *v, json_elem_t et, void *out, size_t cap, j
     return flat_walk(&f, v, 0);
 }
 
+/* ==== Source spans ==== */
+
+/* These scans trust that json_parse() accepted the text, so they only find where tokens end;
+ * they still never read outside [p, e), whatever the bytes. */
+
+static bool is_ws(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* p is at a string's opening quote; returns just past its closing quote. */
+static const char *skip_string(const char *p, const char *e)
+{
+    for (p++; p < e && *p != '"'; p++)
+        if (*p == '\\' && p + 1 < e) p++;
+    return p < e ? p + 1 : e;
+}
+
+/* p is at a value's first byte; returns just past its last. */
+static const char *skip_value(const char *p, const char *e)
+{
+    if (p >= e) return e;
+    if (*p == '"') return skip_string(p, e);
+    if (*p != '[' && *p != '{') {
+        while (p < e && *p != ',' && *p != ']' && *p != '}' && !is_ws(*p)) p++;
+        return p;
+    }
+    for (int depth = 0; p < e;) {
+        char c = *p;
+        if (c == '"') {
+            p = skip_string(p, e);
+            continue;
+        }
+        p++;
+        if (c == '[' || c == '{')
+            depth++;
+        else if ((c == ']' || c == '}') && --depth == 0)
+            return p;
+    }
+    return e;
+}
+
+bool json_span_member(const char *text, size_t len, const char *key, json_span_t *out)
+{
+    const char *p = skip_ws(text, text + len), *e = text + len;
+    if (p == e || *p != '{') return false;
+    size_t klen = strlen(key);
+    for (p = skip_ws(p + 1, e); p < e && *p == '"';) {
+        const char *k = p + 1;
+        p = skip_string(p, e);
+        const char *kend = p - 1;
+        /* An escaped key before the match might unescape to key and so be the first. */
+        if (memchr(k, '\\', (size_t)(kend - k))) return false;
+        p = skip_ws(p, e);
+        if (p == e || *p != ':') return false;
+        p = skip_ws(p + 1, e);
+        const char *v = p;
+        p = skip_value(p, e);
+        if ((size_t)(kend - k) == klen && memcmp(k, key, klen) == 0) {
+            *out = (json_span_t){(size_t)(v - text), (size_t)(p - v)};
+            return true;
+        }
+        p = skip_ws(p, e);
+        if (p < e && *p == ',') p = skip_ws(p + 1, e);
+    }
+    return false;
+}
+
+size_t json_span_elements(const char *text, json_span_t arr, json_span_t *out, size_t cap)
+{
+    const char *p = text + arr.off, *e = p + arr.len;
+    if (p == e || *p != '[') return 0;
+    size_t n = 0;
+    for (p = skip_ws(p + 1, e); p < e && *p != ']';) {
+        const char *v = p;
+        p = skip_value(p, e);
+        if (n < cap) out[n] = (json_span_t){(size_t)(v - text), (size_t)(p - v)};
+        n++;
+        p = skip_ws(p, e);
+        if (p < e && *p == ',') p = skip_ws(p + 1, e);
+    }
+    return n;
+}
+
+int json_write_compact(buf_t *b, const char *text, json_span_t span)
+{
+    const char *p = text + span.off, *e = p + span.len;
+    if (buf_reserve(b, span.len)) return -ENOMEM;
+    char *o = buf_tail(b);
+    while (p < e) {
+        if (*p == '"') {
+            const char *q = skip_string(p, e);
+            memcpy(o, p, (size_t)(q - p));
+            o += q - p;
+            p = q;
+        } else if (is_ws(*p)) {
+            p++;
+        } else {
+            *o++ = *p++;
+        }
+    }
+    buf_commit(b, (size_t)(o - buf_tail(b)));
+    return 0;
+}
+
 /* ==== Writers ==== */
 
 int json_write_double(buf_t *b, double v)

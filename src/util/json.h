@@ -106,6 +106,26 @@ int json_shape(const json_value_t *v, json_shape_t *shape, char *err, size_t err
 int json_flatten(const json_value_t *v, json_elem_t et, void *out, size_t cap, json_shape_t *shape,
                  char *err, size_t errlen);
 
+/* ---- Source spans: a value's own text, for callers that keep what the client sent ---- */
+
+/* A byte range [off, off + len) of the text given to json_parse(). */
+typedef struct json_span {
+    size_t off, len;
+} json_span_t;
+
+/* In text that json_parse() accepted: sets *out to the text of the first member named key of the
+ * top-level object, the member json_get(json_root(doc), key) returns. False when the root is not
+ * an object, has no such member, or writes a key before it with escapes (this scan does not
+ * unescape, so it could not tell whether that member is the first named key). */
+bool json_span_member(const char *text, size_t len, const char *key, json_span_t *out);
+/* In text that json_parse() accepted, for the array at span arr: the spans of its elements, at
+ * most cap of them written to out. Returns the element count (which may exceed cap), or 0 when
+ * arr does not hold an array. */
+size_t json_span_elements(const char *text, json_span_t arr, json_span_t *out, size_t cap);
+/* Appends text[span] without the whitespace between tokens (strings are kept whole): the text
+ * must be valid JSON, e.g. a span found above. 0 or -ENOMEM. */
+int json_write_compact(buf_t *b, const char *text, json_span_t span);
+
 /* ---- Writers ---- */
 
 /* Appends the first of "%.15g", "%.16g", "%.17g" that reads back as exactly v (from "%.1g" for

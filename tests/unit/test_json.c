@@ -891,6 +891,58 @@ static void bench(const char *label, int digits)
     buf_deinit(&b);
 }
 
+/* The span of key in text (which must parse), compacted, or "(none)". */
+static const char *member_text(const char *text, const char *key, char *out, size_t cap)
+{
+    json_doc_t *d = json_parse(text, strlen(text), NULL, NULL, 0);
+    CHECK(d != NULL);
+    json_doc_free(d);
+    json_span_t sp;
+    if (!json_span_member(text, strlen(text), key, &sp)) return "(none)";
+    buf_t b;
+    buf_init(&b);
+    CHECK_EQ(json_write_compact(&b, text, sp), 0);
+    snprintf(out, cap, "%.*s", (int)b.len, b.data);
+    buf_deinit(&b);
+    return out;
+}
+
+static void test_spans(void)
+{
+    char s[256];
+    CHECK_STR(member_text("{\"model\":\"m\",\"features\":[1,2.5,-3e2]}", "features", s, sizeof s),
+              "[1,2.5,-3e2]");
+    CHECK_STR(member_text(" {\n \"features\" : [ 1 ,\t2 ] , \"x\": 1 }\n", "features", s, sizeof s),
+              "[1,2]");
+    /* Keys and strings with brackets, quotes and escapes inside are skipped whole. */
+    CHECK_STR(member_text("{\"a\":\"]}\\\"[{\",\"b\":{\"c\":[\"x y\",{}]},\"features\":[[1],[2]]}",
+                          "features", s, sizeof s),
+              "[[1],[2]]");
+    CHECK_STR(member_text("{\"s\": [\"a b\", \"c\\\" d\"]}", "s", s, sizeof s),
+              "[\"a b\",\"c\\\" d\"]");
+    /* The first of duplicate members, as json_get() gives. */
+    CHECK_STR(member_text("{\"f\":1,\"f\":2}", "f", s, sizeof s), "1");
+    CHECK_STR(member_text("{\"f\":true, \"g\":null}", "g", s, sizeof s), "null");
+    CHECK_STR(member_text("{\"f\":1}", "features", s, sizeof s), "(none)");
+    CHECK_STR(member_text("[1,2]", "features", s, sizeof s), "(none)");
+    CHECK_STR(member_text("{}", "f", s, sizeof s), "(none)");
+    /* An escaped key before the member might be the same name: the scan gives up. */
+    CHECK_STR(member_text("{\"\\u0066\":1,\"f\":2}", "f", s, sizeof s), "(none)");
+    CHECK_STR(member_text("{\"f\":2,\"\\u0066\":1}", "f", s, sizeof s), "2");
+
+    const char *text = "{\"features\": [[1, 2], [3,4] ,[ 5 ,6 ]]}";
+    json_span_t f, el[4];
+    CHECK(json_span_member(text, strlen(text), "features", &f));
+    CHECK_EQ(json_span_elements(text, f, el, 4), 3);
+    CHECK(el[0].len == 6 && memcmp(text + el[0].off, "[1, 2]", 6) == 0);
+    CHECK(el[2].len == 8 && memcmp(text + el[2].off, "[ 5 ,6 ]", 8) == 0);
+    CHECK_EQ(json_span_elements(text, f, el, 1), 3); /* counts past cap */
+    CHECK_EQ(json_span_elements(text, el[0], el, 4), 2);
+    CHECK_EQ(json_span_elements(text, (json_span_t){0, 0}, el, 4), 0);
+    const char *empty = "[ ]";
+    CHECK_EQ(json_span_elements(empty, (json_span_t){0, 3}, el, 4), 0);
+}
+
 int main(void)
 {
     test_scalars();
@@ -901,6 +953,7 @@ int main(void)
     test_numbers();
     test_flatten();
     test_writers();
+    test_spans();
     bench("floats, shortest", 9);
     bench("doubles, shortest", 17);
     return TH_DONE();
