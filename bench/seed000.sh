@@ -11,6 +11,7 @@
 #   DURATION=15s        length of each wrk run (DURATION=3s for a smoke run)
 #   N=1000 C=50         ab requests and concurrency (the seed's); wrk uses the same C
 #   PEER_RUNS="db:1 asyncpg:4 db:4 dbnosync:1 nodb:1"   peer MODE:WORKERS runs (see the app)
+#   SWEEP_C="256 1000"  further wrk connection counts for inferd durable vs off ("" for none)
 #   INFERD=./build/inferd  PYTHON=/usr/bin/python3  PGBIN=/usr/lib/postgresql/15/bin
 #   DOC=docs/benchmarks.md  where the section goes (the PNG goes to img/ beside it)
 #   BENCH_TMP=/var/tmp  where the databases live (must be a real disk: fsync is what is measured)
@@ -21,6 +22,7 @@ DURATION=${DURATION:-15s}
 N=${N:-1000}
 C=${C:-50}
 PEER_RUNS=${PEER_RUNS:-db:1 asyncpg:4 db:4 dbnosync:1 nodb:1}
+SWEEP_C=${SWEEP_C:-256 1000}
 INFERD=${INFERD:-./build/inferd}
 PYTHON=${PYTHON:-/usr/bin/python3}
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
@@ -389,6 +391,30 @@ run_inferd inferd_buffered_sqlite "inferd buffered, SQLite" "sqlite:$tmp/buffere
 run_inferd inferd_off "inferd off (--store none)" none durable no - ||
     die "inferd did not start: $(cat "$tmp/inferd_off.log")"
 
+# inferd durable vs off as concurrency grows: a closed loop of C clients leaves about C/2 requests
+# waiting for each commit, so the batch (and what its fsync costs per record) depends on C.
+: >"$tmp/sweep"
+for c in $SWEEP_C; do
+    for mode in durable off; do
+        store="sqlite:$tmp/sweep-$c.db"
+        [ $mode = off ] && store=none
+        start_inferd "sweep_${mode}_$c" "$store" durable ||
+            die "inferd did not start: $(cat "$tmp/sweep_${mode}_$c.log")"
+        note "inferd $mode: wrk -t2 -c$c -d$DURATION --latency"
+        run_load wrk -t2 -c"$c" -d2s -s "$tmp/post.lua" "http://127.0.0.1:$port/inferences" >/dev/null
+        run_load wrk -t2 -c"$c" -d"$DURATION" --latency -s "$tmp/post.lua" \
+            "http://127.0.0.1:$port/inferences" >"$tmp/sweep-$mode-$c" 2>&1 ||
+            echo "sweep c=$c $mode: wrk failed: $(tail -n3 "$tmp/sweep-$mode-$c")" >>"$tmp/problems"
+        store_metrics "sweep_${mode}_$c"
+        stop_server
+        bad=$(awk '/Socket errors:/ { gsub(/,/, ""); n += $4 + $6 + $8 + $10 }
+            /Non-2xx or 3xx responses:/ { n += $5 } /^Not-200 responses:/ { n2 = $3 }
+            END { print n + n2 }' "$tmp/sweep-$mode-$c")
+        [ "${bad:-0}" -eq 0 ] || echo "sweep c=$c $mode: wrk: $bad errors or non-200 answers" >>"$tmp/problems"
+    done
+    echo "$c|$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$tmp/sweep-off-$c")|$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$tmp/sweep-durable-$c")|$(to_ms "$(awk '$1 == "99%" { print $2 }' "$tmp/sweep-off-$c")")|$(to_ms "$(awk '$1 == "99%" { print $2 }' "$tmp/sweep-durable-$c")")" >>"$tmp/sweep"
+done
+
 # the peer ------------------------------------------------------------------------------------------
 for run in $PEER_RUNS; do
     mode=${run%%:*} workers=${run#*:}
@@ -456,6 +482,25 @@ ratios() {
     fi
 }
 
+# Durable vs off by wrk connections: the main run's C, then the sweep's.
+table_sweep() {
+    echo "| wrk connections | inferd off req/s | inferd durable (SQLite) req/s | durable / off | records per commit | commit (ms) | off p99 (ms) | durable p99 (ms) |"
+    echo "|--:|--:|--:|--:|--:|--:|--:|--:|"
+    local d=inferd_durable_sqlite off=inferd_off
+    echo "| $C | $(field $off 12) | $(field $d 12) | **$(ratio "$(field $d 12)" "$(field $off 12)")** | $(batch_of $d) | $(commit_ms_of $d) | $(field $off 16) | $(field $d 16) |"
+    while IFS='|' read -r c off_rps d_rps off_p99 d_p99; do
+        echo "| $c | $off_rps | $d_rps | **$(ratio "$d_rps" "$off_rps")** | $(batch_of "sweep_durable_$c") | $(commit_ms_of "sweep_durable_$c") | $off_p99 | $d_p99 |"
+    done <"$tmp/sweep"
+}
+batch_of() {
+    awk '/^inferd_store_commit_batch_records_sum/ { s = $2 } /^inferd_store_commit_batch_records_count/ { n = $2 }
+         END { if (n > 0) printf "%.1f", s / n; else print "-" }' "$tmp/metrics-$1" 2>/dev/null || echo -
+}
+commit_ms_of() {
+    awk '/^inferd_store_commit_seconds_sum/ { s = $2 } /^inferd_store_commit_seconds_count/ { n = $2 }
+         END { if (n > 0) printf "%.2f", 1000 * s / n; else print "-" }' "$tmp/metrics-$1" 2>/dev/null || echo -
+}
+
 # Commit batches from /metrics: "N commits, mean B records/commit, mean T ms/commit".
 commit_stats() {
     local f=$tmp/metrics-$1
@@ -498,6 +543,7 @@ envs=""
 [ "$N" = 1000 ] || envs+="N=$N "
 [ "$C" = 50 ] || envs+="C=$C "
 [ "$PEER_RUNS" = "db:1 asyncpg:4 db:4 dbnosync:1 nodb:1" ] || envs+="PEER_RUNS=\"$PEER_RUNS\" "
+[ "$SWEEP_C" = "256 1000" ] || envs+="SWEEP_C=\"$SWEEP_C\" "
 [ -z "$envs" ] || cmd="\`${envs}bash bench/seed000.sh\`"
 
 mkdir -p "$(dirname "$PNG")"
@@ -650,6 +696,11 @@ $(problems)
 
 $(ratios)
 
+**Durable vs off as concurrency grows** (wrk, \`-t2 -d$DURATION\`, inferd only; the first row is
+the main run above, the others separate runs of their own):
+
+$(table_sweep)
+
 ![req/s per configuration, ab and wrk, log scale](img/$(basename "$PNG"))
 
 **Reading.**
@@ -663,6 +714,8 @@ echo
 table_wrk
 echo
 ratios
+echo
+table_sweep
 echo
 cat "$tmp/problems"
 for m in "$tmp"/metrics-*; do
