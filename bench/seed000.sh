@@ -12,6 +12,8 @@
 #   N=1000 C=50         ab requests and concurrency (the seed's); wrk uses the same C
 #   PEER_RUNS="db:1 asyncpg:4 db:4 dbnosync:1 nodb:1"   peer MODE:WORKERS runs (see the app)
 #   SWEEP_C="256 1000"  further wrk connection counts for inferd durable vs off ("" for none)
+#   NULL_US="0 100 300" commit times for inferd durable on the null sink (records discarded, each
+#                       commit sleeps that many microseconds): the serving path without a database
 #   INFERD=./build/inferd  PYTHON=/usr/bin/python3  PGBIN=/usr/lib/postgresql/15/bin
 #   DOC=docs/benchmarks.md  where the section goes (the PNG goes to img/ beside it)
 #   BENCH_TMP=/var/tmp  where the databases live (must be a real disk: fsync is what is measured)
@@ -22,7 +24,8 @@ DURATION=${DURATION:-15s}
 N=${N:-1000}
 C=${C:-50}
 PEER_RUNS=${PEER_RUNS:-db:1 asyncpg:4 db:4 dbnosync:1 nodb:1}
-SWEEP_C=${SWEEP_C:-256 1000}
+SWEEP_C=${SWEEP_C-256 1000}
+NULL_US=${NULL_US-0 100 300}
 INFERD=${INFERD:-./build/inferd}
 PYTHON=${PYTHON:-/usr/bin/python3}
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
@@ -415,6 +418,21 @@ for c in $SWEEP_C; do
     echo "$c|$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$tmp/sweep-off-$c")|$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$tmp/sweep-durable-$c")|$(to_ms "$(awk '$1 == "99%" { print $2 }' "$tmp/sweep-off-$c")")|$(to_ms "$(awk '$1 == "99%" { print $2 }' "$tmp/sweep-durable-$c")")" >>"$tmp/sweep"
 done
 
+# inferd durable on the null sink: the same queue, group commit and callbacks, no database, each
+# commit a sleep of US microseconds. Separates the database's CPU from the commit latency's cost.
+: >"$tmp/nullsink"
+for us in $NULL_US; do
+    start_inferd "null_$us" "null:$us" durable || die "inferd did not start: $(cat "$tmp/null_$us.log")"
+    note "inferd durable, null:$us: wrk -t2 -c$C -d$DURATION --latency"
+    run_load wrk -t2 -c"$C" -d2s -s "$tmp/post.lua" "http://127.0.0.1:$port/inferences" >/dev/null
+    run_load wrk -t2 -c"$C" -d"$DURATION" --latency -s "$tmp/post.lua" \
+        "http://127.0.0.1:$port/inferences" >"$tmp/null-$us" 2>&1 ||
+        echo "null:$us: wrk failed: $(tail -n3 "$tmp/null-$us")" >>"$tmp/problems"
+    store_metrics "null_$us"
+    stop_server
+    echo "$us|$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$tmp/null-$us")|$(to_ms "$(awk '$1 == "99%" { print $2 }' "$tmp/null-$us")")" >>"$tmp/nullsink"
+done
+
 # the peer ------------------------------------------------------------------------------------------
 for run in $PEER_RUNS; do
     mode=${run%%:*} workers=${run#*:}
@@ -501,6 +519,17 @@ commit_ms_of() {
          END { if (n > 0) printf "%.2f", 1000 * s / n; else print "-" }' "$tmp/metrics-$1" 2>/dev/null || echo -
 }
 
+# Durable on SQLite against durable on the null sink with fixed commit times, all at $C connections.
+table_null() {
+    local off=inferd_off d=inferd_durable_sqlite
+    echo "| inferd durable, store | commit (ms, measured) | req/s | / off | records per commit | p99 (ms) |"
+    echo "|---|--:|--:|--:|--:|--:|"
+    echo "| SQLite (the main run) | $(commit_ms_of $d) | $(field $d 12) | **$(ratio "$(field $d 12)" "$(field $off 12)")** | $(batch_of $d) | $(field $d 16) |"
+    while IFS='|' read -r us rps p99; do
+        echo "| \`null:$us\` (no database; each commit sleeps $us µs) | $(commit_ms_of "null_$us") | $rps | **$(ratio "$rps" "$(field $off 12)")** | $(batch_of "null_$us") | $p99 |"
+    done <"$tmp/nullsink"
+}
+
 # Commit batches from /metrics: "N commits, mean B records/commit, mean T ms/commit".
 commit_stats() {
     local f=$tmp/metrics-$1
@@ -544,6 +573,7 @@ envs=""
 [ "$C" = 50 ] || envs+="C=$C "
 [ "$PEER_RUNS" = "db:1 asyncpg:4 db:4 dbnosync:1 nodb:1" ] || envs+="PEER_RUNS=\"$PEER_RUNS\" "
 [ "$SWEEP_C" = "256 1000" ] || envs+="SWEEP_C=\"$SWEEP_C\" "
+[ "$NULL_US" = "0 100 300" ] || envs+="NULL_US=\"$NULL_US\" "
 [ -z "$envs" ] || cmd="\`${envs}bash bench/seed000.sh\`"
 
 mkdir -p "$(dirname "$PNG")"
@@ -701,6 +731,12 @@ the main run above, the others separate runs of their own):
 
 $(table_sweep)
 
+**What the commit's latency alone costs** (wrk \`-t2 -c$C -d$DURATION\`; inferd durable with
+\`--store null:US\`, a sink that keeps nothing and sleeps US µs per commit, against off in the
+main run):
+
+$(table_null)
+
 ![req/s per configuration, ab and wrk, log scale](img/$(basename "$PNG"))
 
 **Reading.**
@@ -716,6 +752,8 @@ echo
 ratios
 echo
 table_sweep
+echo
+table_null
 echo
 cat "$tmp/problems"
 for m in "$tmp"/metrics-*; do

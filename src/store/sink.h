@@ -1,6 +1,7 @@
 /* Sink interface: where the store's records end up. Each sink is one file (sink_sqlite.c,
- * sink_pg.c) that fills a sink_ops_t; store.c picks it by the URI scheme and owns the queue,
- * batching, callbacks and JSON, so a sink only moves rows in and out of its database. */
+ * sink_pg.c, and sink_null.c for benchmarks) that fills a sink_ops_t; store.c picks it by the URI
+ * scheme and owns the queue, batching, callbacks and JSON, so a sink only moves rows in and out of
+ * its database. */
 #ifndef INFERD_STORE_SINK_H
 #define INFERD_STORE_SINK_H
 
@@ -67,5 +68,6 @@ typedef struct sink_ops {
 
 extern const sink_ops_t sink_sqlite_ops;
 extern const sink_ops_t sink_pg_ops;
+extern const sink_ops_t sink_null_ops;
 
 #endif

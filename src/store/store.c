@@ -39,7 +39,7 @@
 /* since/until must map to a 48-bit millisecond id prefix (year 10889). */
 #define TS_MAX_US (((INT64_C(1) << 48) - 1) * 1000)
 
-static const sink_ops_t *const sinks[] = {&sink_sqlite_ops, &sink_pg_ops};
+static const sink_ops_t *const sinks[] = {&sink_sqlite_ops, &sink_pg_ops, &sink_null_ops};
 #define NSINKS ((int)(sizeof sinks / sizeof sinks[0]))
 
 /* ==== metrics ==== */
@@ -504,7 +504,7 @@ store_t *store_open(const char *uri, const store_opts_t *o, char *err, size_t er
     }
     if (!ops) {
         snprintf(err, errlen,
-                 "store: unknown sink \"%s\" (expected sqlite:PATH or postgres:CONNINFO)",
+                 "store: unknown sink \"%s\" (expected sqlite:PATH, postgres:CONNINFO or null:)",
                  uri ? uri : "");
         return NULL;
     }

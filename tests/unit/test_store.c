@@ -945,6 +945,52 @@ static void test_open_errors(void)
     CHECK_STR(store_durability_name(STORE_BUFFERED), "buffered");
 }
 
+/* The null sink: the queue and callbacks work, nothing is kept, and a commit takes its delay. */
+static void test_null_sink(void)
+{
+    char err[256] = "";
+    store_t *s = store_open("null:", NULL, err, sizeof err);
+    CHECK(s != NULL);
+    if (!s) return;
+    latch_t w;
+    latch_init(&w);
+    store_record_t r = {.model = "m", .input_json = "[1]", .latency_ms = 1};
+    CHECK_EQ(store_submit(s, &r, 1, STORE_DURABLE, latch_done, &w), 0);
+    latch_wait(&w, 1);
+    CHECK_EQ(w.failures, 0);
+    CHECK(uuid7_valid(r.id));
+    buf_t b;
+    buf_init(&b);
+    CHECK_EQ(store_get(s, r.id, &b), -ENOENT);
+    CHECK_EQ(store_list(s, NULL, 0, 0, 10, NULL, &b, err, sizeof err), 0);
+    CHECK_EQ(buf_append(&b, "", 1), 0);
+    CHECK(strstr(b.data, "\"records\":[]") != NULL);
+    buf_deinit(&b);
+    store_stats_t st;
+    store_stats(s, &st);
+    CHECK_EQ(st.records_written, 1);
+    store_close(s);
+
+    latch_deinit(&w);
+    s = store_open("null:20000", NULL, err, sizeof err);
+    CHECK(s != NULL);
+    if (!s) return;
+    latch_init(&w);
+    uint64_t t0 = clock_mono_ns();
+    CHECK_EQ(store_submit(s, &r, 1, STORE_DURABLE, latch_done, &w), 0);
+    latch_wait(&w, 1);
+    CHECK_EQ(w.failures, 0);
+    CHECK(ms_since(t0) >= 20.0); /* the acknowledgement waits for the commit's delay */
+    store_close(s);
+    latch_deinit(&w);
+    for (const char *bad = "null:x\0null:-1\0null:1000001\0null:5us\0"; *bad;
+         bad += strlen(bad) + 1) {
+        err[0] = 0;
+        CHECK(store_open(bad, NULL, err, sizeof err) == NULL);
+        CHECK(strstr(err, "MICROSECONDS") != NULL);
+    }
+}
+
 static void test_metrics(void)
 {
     buf_t b;
@@ -995,6 +1041,7 @@ int main(void)
     test_bulk_and_reentry();
     test_commit_errors();
     test_crash_durability();
+    test_null_sink();
     test_metrics();
     rm_dir(dir);
     metrics_free_all();

@@ -1,0 +1,101 @@
+/* Null sink, "null:" or "null:MICROSECONDS": keeps nothing, and each commit takes the given time
+ * asleep (no CPU, like a disk whose flush costs that much). It exists to take the database out
+ * of a measurement: with it the store's queue, group commit and callbacks run as usual, so a
+ * benchmark shows what the serving path costs with durable acknowledgements and how much a given
+ * commit latency alone takes away (docs/benchmarks.md). Acknowledged records are discarded:
+ * never for production, and inferd says so at start. */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <time.h>
+
+#include "store/sink.h"
+#include "util/log.h"
+
+#define MAX_DELAY_US 1000000
+
+struct sink {
+    long delay_us;
+};
+
+static int null_open(const char *target, const store_opts_t *o, sink_t **out, char *err,
+                     size_t errlen)
+{
+    (void)o;
+    long us = 0;
+    if (*target) {
+        char *end;
+        errno = 0;
+        us = strtol(target, &end, 10);
+        if (errno || *end || end == target || us < 0 || us > MAX_DELAY_US) {
+            snprintf(err, errlen,
+                     "store: null:%s: expected null: or null:MICROSECONDS (0 to %d), the time "
+                     "each commit takes",
+                     target, MAX_DELAY_US);
+            return -EINVAL;
+        }
+    }
+    sink_t *k = malloc(sizeof *k);
+    if (!k) {
+        snprintf(err, errlen, "store: out of memory");
+        return -ENOMEM;
+    }
+    k->delay_us = us;
+    log_warn("store: null sink: records are discarded, each commit takes %ld us (benchmarking "
+             "only)",
+             us);
+    *out = k;
+    return 0;
+}
+
+static int null_migrate(sink_t *k, char *err, size_t errlen)
+{
+    (void)k, (void)err, (void)errlen;
+    return 0;
+}
+
+static int null_write_batch(sink_t *k, const store_record_t *const *recs, int n, char *err,
+                            size_t errlen)
+{
+    (void)recs, (void)n, (void)err, (void)errlen;
+    /* A sleep overshoots by the thread's timer slack (50 us by default), which would make
+     * null:100 stand for a slower disk than it says; an fsync's wake-up is an interrupt. */
+    static _Thread_local bool slack_set;
+    if (!slack_set) {
+        prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+        slack_set = true;
+    }
+    struct timespec ts = {.tv_sec = k->delay_us / 1000000, .tv_nsec = k->delay_us % 1000000 * 1000};
+    while (k->delay_us && nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+    return 0;
+}
+
+static int null_get(sink_t *k, const char *id, sink_row_fn fn, void *arg)
+{
+    (void)k, (void)id, (void)fn, (void)arg;
+    return -ENOENT;
+}
+
+static int null_list(sink_t *k, const sink_query_t *q, sink_row_fn fn, void *arg)
+{
+    (void)k, (void)q, (void)fn, (void)arg;
+    return 0;
+}
+
+static void null_close(sink_t *k)
+{
+    free(k);
+}
+
+const sink_ops_t sink_null_ops = {
+    .scheme = "null",
+    .open = null_open,
+    .migrate = null_migrate,
+    .write_batch = null_write_batch,
+    .get = null_get,
+    .list = null_list,
+    .close = null_close,
+};
