@@ -37,7 +37,9 @@ static const setting_t settings[] = {
     {"models", "engine_threads", T_INT, F(engine_threads), "1",
      "threads one inference may use (large batches of tree models)", 0},
     {"store", "store", T_STR, F(store), "sqlite:inferd.db",
-     "where predictions are recorded: sqlite:PATH, postgres:CONNINFO, none, or null:[US] (benchmarks: discards records, each commit takes US microseconds)", 0},
+     "where predictions are recorded: sqlite:PATH, postgres:CONNINFO, none, or null:[US] "
+     "(benchmarks: discards records, each commit takes US microseconds)",
+     0},
     {"store", "durability", T_STR, F(durability), "durable",
      "models without config.ini: durable (answer after commit), buffered, off", 0},
     {"store", "store_queue_records", T_INT, F(store_queue_records), "65536",
