@@ -58,6 +58,10 @@ typedef struct sink_ops {
      * from the writer thread. 0, or -errno with a message in err (nothing was written). */
     int (*write_batch)(sink_t *k, const store_record_t *const *recs, int n, char *err,
                        size_t errlen);
+    /* Writes the largest stored id (37 bytes with the NUL) to out, read on the writer's
+     * connection before the writer starts. 0, -ENOENT when there is none, or -errno. Optional
+     * (NULL): the store then has nothing to continue after. */
+    int (*newest_id)(sink_t *k, char *out);
     /* Hands the record with this id to fn. 0, -ENOENT, fn's error or -errno. Thread-safe. */
     int (*get)(sink_t *k, const char *id, sink_row_fn fn, void *arg);
     /* Hands the rows matching q to fn. 0, fn's error or -errno. Thread-safe. */

@@ -1139,6 +1139,21 @@ static int run_read(sink_t *k, const char *stmt, int n, const char *const *vals,
     return e;
 }
 
+static int pg_newest_id(sink_t *k, char *out)
+{
+    PGresult *res = NULL;
+    /* PostgreSQL has no max(uuid); the primary key's index answers this from its last entry. */
+    int e = exec_simple(k->w, "SELECT id::text FROM inferences ORDER BY id DESC LIMIT 1",
+                        deadline_in(IO_MS), &res, NULL, 0);
+    if (e) return e;
+    if (PQntuples(res) == 1 && PQgetlength(res, 0, 0) == UUID_STRLEN)
+        memcpy(out, PQgetvalue(res, 0, 0), UUID_STRLEN + 1);
+    else
+        e = -ENOENT;
+    PQclear(res);
+    return e;
+}
+
 static int pg_get(sink_t *k, const char *id, sink_row_fn fn, void *arg)
 {
     uint8_t u[16];
@@ -1221,6 +1236,7 @@ const sink_ops_t sink_pg_ops = {
     .open = pg_open,
     .migrate = pg_migrate,
     .write_batch = pg_write_batch,
+    .newest_id = pg_newest_id,
     .get = pg_get,
     .list = pg_list,
     .close = pg_close,

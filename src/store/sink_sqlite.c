@@ -333,6 +333,22 @@ out:
     return e;
 }
 
+static int sq_newest_id(sink_t *k, char *out)
+{
+    sqlite3_stmt *st = NULL;
+    /* The primary key's index answers this from its last entry. */
+    int e = prepare(k->db, "SELECT max(id) FROM inferences", &st, NULL, 0);
+    if (e) return e;
+    int rc = sqlite3_step(st);
+    const char *id = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
+    if (id && strlen(id) == UUID_STRLEN)
+        memcpy(out, id, UUID_STRLEN + 1);
+    else
+        e = rc == SQLITE_ROW ? -ENOENT : fail(k->db, rc, "newest id", NULL, 0);
+    sqlite3_finalize(st);
+    return e;
+}
+
 static rconn_t *reader_acquire(sink_t *k)
 {
     return &k->r[sink_pool_acquire(k->r, k->nread, sizeof *k->r, offsetof(rconn_t, mu),
@@ -409,6 +425,7 @@ const sink_ops_t sink_sqlite_ops = {
     .open = sq_open,
     .migrate = sq_migrate,
     .write_batch = sq_write_batch,
+    .newest_id = sq_newest_id,
     .get = sq_get,
     .list = sq_list,
     .close = sq_close,

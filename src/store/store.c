@@ -490,6 +490,21 @@ static void *writer_main(void *arg)
 
 /* ==== open / close ==== */
 
+/* New ids must sort after every stored one, or keyset pages could skip records committed after
+ * a restart: if the wall clock went back between runs (or this machine's clock is behind the
+ * one that wrote them), ids continue after the newest stored id rather than before it. */
+static void continue_after_newest(store_t *s)
+{
+    char newest[UUID_STRLEN + 1];
+    if (!s->ops->newest_id || s->ops->newest_id(s->sink, newest) != 0 || !uuid7_valid(newest))
+        return;
+    int64_t ahead_ms = uuid7_floor(newest, (int64_t)(clock_wall_ns() / 1000));
+    if (ahead_ms > 1000)
+        log_warn("store: the newest stored record (%s) is %.1f s ahead of this clock; new ids "
+                 "continue after it",
+                 newest, ahead_ms / 1000.0);
+}
+
 store_t *store_open(const char *uri, const store_opts_t *o, char *err, size_t errlen)
 {
     const char *colon = uri ? strchr(uri, ':') : NULL;
@@ -537,6 +552,7 @@ store_t *store_open(const char *uri, const store_opts_t *o, char *err, size_t er
         free(s);
         return NULL;
     }
+    continue_after_newest(s);
     pthread_mutex_init(&s->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);

@@ -56,8 +56,9 @@ typedef struct store_stats {
 typedef struct store store_t;
 
 /* Opens "sqlite:PATH", "postgres:CONNINFO" or "null:[MICROSECONDS]" (benchmarks only: records are
- * discarded): creates or opens the database, runs the schema migrations and starts the writer
- * thread. o may be NULL, and zero fields take their defaults. Returns NULL with a message
+ * discarded): creates or opens the database, runs the schema migrations, makes new ids continue
+ * after the newest stored one (even if the clock went back since it was written) and starts the
+ * writer thread. o may be NULL, and zero fields take their defaults. Returns NULL with a message
  * in err on failure. */
 store_t *store_open(const char *uri, const store_opts_t *o, char *err, size_t errlen);
 

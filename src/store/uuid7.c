@@ -156,3 +156,23 @@ void uuid7_ms_prefix(char out[UUID7_PREFIX_LEN + 1], int64_t ms)
         ms >>= 4;
     }
 }
+
+int64_t uuid7_floor(const char *id, int64_t now_us)
+{
+    int64_t ms = uuid7_ms(id);
+    /* The counter's 26 bits as uuid7_next lays them out: 12 after the version digit (text
+     * positions 15-17), then 14 after the variant's two bits (the low 2 bits of position 19,
+     * then 20-22). */
+    uint32_t c = (uint32_t)hexval(id[15]) << 22 | (uint32_t)hexval(id[16]) << 18 |
+                 (uint32_t)hexval(id[17]) << 14 | (uint32_t)(hexval(id[19]) & 3) << 12 |
+                 (uint32_t)hexval(id[20]) << 8 | (uint32_t)hexval(id[21]) << 4 |
+                 (uint32_t)hexval(id[22]);
+    pthread_mutex_lock(&mu);
+    if (ms > last_ms || (ms == last_ms && c > counter)) {
+        last_ms = ms;
+        counter = c; /* the next id in this millisecond takes c + 1 */
+        if (last_us < ms * 1000) last_us = ms * 1000;
+    }
+    pthread_mutex_unlock(&mu);
+    return ms * 1000 > now_us ? ms - now_us / 1000 : 0;
+}

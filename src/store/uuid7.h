@@ -14,6 +14,11 @@
  * microseconds, that the id stands for: never less than now_us's previous values (a clock step back
  * is held), and always in the id's millisecond. Strictly increasing across calls. Thread-safe. */
 int64_t uuid7_next(char out[UUID_STRLEN + 1], int64_t now_us);
+/* Makes every id uuid7_next writes from now on greater than id (a valid v7 id, such as the
+ * newest one a database holds): while the wall clock is behind id's millisecond, ids stay in that
+ * millisecond and count on from id's counter. Returns how many milliseconds id lies ahead of
+ * wall-clock time now_us (0 if none). Thread-safe. */
+int64_t uuid7_floor(const char *id, int64_t now_us);
 /* True if s is a lowercase canonical UUID (8-4-4-4-12 hex) of any version. */
 bool uuid_canonical(const char *s);
 /* True if s is canonical, version 7 and of variant 10 (RFC 9562). */

@@ -427,3 +427,25 @@ def test_a_lost_answer_to_a_commit_writes_nothing_twice(pg, server_factory, repo
         assert post(srv, {"model": "durable", "features": features(1)[0]}).status == 200
     finally:
         proxy.close()
+
+
+def test_new_ids_continue_after_the_newest_stored_one(pg, server_factory, repo):
+    """A database holding an id from the future (a clock that went back between runs, or another
+    node's clock ahead of ours) gets new ids above it, so keyset pages stay in commit order."""
+    db = pg.new_db()
+    args = ("--models", str(repo), "--store", store_arg(pg, db), "--access-log", "false")
+    srv = server_factory(*args)
+    assert post(srv, {"model": "durable", "features": features(1)[0]}).status == 200
+    assert srv.stop() == 0
+    ms = int(time.time() * 1000) + 5000
+    future = "%08x-%04x-7abc-8def-0123456789ab" % (ms >> 16, ms & 0xffff)
+    pg.psql("INSERT INTO inferences (id, ts, model, latency_ms) VALUES ('%s', now(), 'durable', 0)"
+            % future, db)
+    srv = server_factory(*args)
+    r = post(srv, {"model": "durable", "features": features(1)[0]})
+    assert r.status == 200, r.body
+    rid = r.json()["id"]
+    assert rid > future and rid[:13] == future[:13], (rid, future)
+    page = srv.request("GET", "/inferences?model=durable").json()["records"]
+    assert [x["id"] for x in page][-2:] == [future, rid]
+    assert "ahead of this clock" in srv.log()
