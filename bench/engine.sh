@@ -25,6 +25,7 @@ set -euo pipefail
 BENCH_SECONDS=$(tr '\0' '\n' <"/proc/$$/environ" 2>/dev/null | sed -n 's/^SECONDS=//p' | tail -n1)
 BENCH_SECONDS=${BENCH_SECONDS:-2}
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 THREADS=${THREADS:-1}
 MODELS=${MODELS:-breast_cancer_logreg diabetes_linreg iris_rf wine_gbc diabetes_gbr breast_cancer_gbc iris_svc_rbf digits_mlp pipeline_mixed}
@@ -287,14 +288,7 @@ echo "binding floor ($FLOOR_MODEL, batch 1): ORT $floor_ort us, inferd $floor_in
 echo
 summary
 
-# Replace our section (up to the next "## " heading) and keep every other section as it is.
-[ -f "$DOC" ] || die "$DOC not found"
-awk -v sec="$tmp/section.md" -v head="$SECTION" '
-    function emit(  l) { while ((getline l < sec) > 0) print l }
-    $0 == head { emit(); skip = 1; done = 1; next }
-    skip && /^## / { skip = 0; print "" }
-    !skip { print }
-    END { if (!done) { print ""; emit() } }' "$DOC" >"$tmp/doc.md"
-cat "$tmp/doc.md" >"$DOC"
+# Our section (up to the next "## " heading) is replaced; every other section stays.
+replace_section "$DOC" "$SECTION" "$tmp/section.md" || die "cannot update $DOC"
 echo >&2
 echo "wrote $DOC and $PNG" >&2

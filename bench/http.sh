@@ -9,6 +9,7 @@
 #   DOC=docs/benchmarks.md  where the section goes (the PNG goes to img/ beside it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 DURATION=${DURATION:-15s}
 CONNS=${CONNS:-50 256}
@@ -197,12 +198,7 @@ Every figure is therefore reported next to a well-known peer measured in the sam
 same machine, under the same load; the ratio against that peer is what to compare across runs.
 EOF
 fi
-awk -v sec="$tmp/section.md" -v head="$SECTION" '
-    function emit(  l) { while ((getline l < sec) > 0) print l }
-    $0 == head { emit(); skip = 1; done = 1; next }
-    skip && /^## / { skip = 0; print "" }
-    !skip { print }
-    END { if (!done) { print ""; emit() } }' "$DOC" >"$tmp/doc.md"
-cat "$tmp/doc.md" >"$DOC"
+# Our section (up to the next "## " heading) is replaced; every other section stays.
+replace_section "$DOC" "$SECTION" "$tmp/section.md" || die "cannot update $DOC"
 echo >&2
 echo "wrote $DOC and $PNG" >&2

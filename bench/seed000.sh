@@ -19,6 +19,7 @@
 #   BENCH_TMP=/var/tmp  where the databases live (must be a real disk: fsync is what is measured)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 DURATION=${DURATION:-15s}
 N=${N:-1000}
@@ -773,14 +774,7 @@ for m in "$tmp"/metrics-*; do
     [ -s "$m" ] && echo "$(basename "$m" | sed 's/^metrics-//'): $(commit_stats "$(basename "$m" | sed 's/^metrics-//')")"
 done
 
-# Replace our section (up to the next "## " heading) and keep every other section as it is.
-[ -f "$DOC" ] || die "$DOC not found"
-awk -v sec="$tmp/section.md" -v head="$SECTION" '
-    function emit(  l) { while ((getline l < sec) > 0) print l }
-    $0 == head { emit(); skip = 1; done = 1; next }
-    skip && /^## / { skip = 0; print "" }
-    !skip { print }
-    END { if (!done) { print ""; emit() } }' "$DOC" >"$tmp/doc.md"
-cat "$tmp/doc.md" >"$DOC"
+# Our section (up to the next "## " heading) is replaced; every other section stays.
+replace_section "$DOC" "$SECTION" "$tmp/section.md" || die "cannot update $DOC"
 echo >&2
 echo "wrote $DOC and $PNG" >&2
