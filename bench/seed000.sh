@@ -14,6 +14,8 @@
 #   SWEEP_C="256 1000"  further wrk connection counts for inferd durable vs off ("" for none)
 #   NULL_US="0 100 300" commit times for inferd durable on the null sink (records discarded, each
 #                       commit sleeps that many microseconds): the serving path without a database
+#   RATES="30000 60000 90000" RATE_C=200   offered loads (req/s, over RATE_C connections) for
+#                       inferd off and durable with h2load --rps: a fixed rate, not a closed loop
 #   INFERD=./build/inferd  PYTHON=/usr/bin/python3  PGBIN=/usr/lib/postgresql/15/bin
 #   DOC=docs/benchmarks.md  where the section goes (the PNG goes to img/ beside it)
 #   BENCH_TMP=/var/tmp  where the databases live (must be a real disk: fsync is what is measured)
@@ -27,6 +29,8 @@ C=${C:-50}
 PEER_RUNS=${PEER_RUNS:-db:1 asyncpg:4 db:4 dbnosync:1 nodb:1}
 SWEEP_C=${SWEEP_C-256 1000}
 NULL_US=${NULL_US-0 100 300}
+RATES=${RATES-30000 60000 90000}
+RATE_C=${RATE_C:-200}
 INFERD=${INFERD:-./build/inferd}
 PYTHON=${PYTHON:-/usr/bin/python3}
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
@@ -41,7 +45,7 @@ die() { echo "bench/seed000.sh: $*" >&2; exit 1; }
 note() { echo "bench/seed000.sh: $*" >&2; }
 
 # --- tools ---------------------------------------------------------------------------------------
-for t in ab wrk gnuplot curl sqlite3 psql awk; do
+for t in ab wrk h2load gnuplot curl sqlite3 psql awk; do
     command -v "$t" >/dev/null || die "$t not found; run: bash scripts/deps.sh"
 done
 [ -x "$PYTHON" ] || die "$PYTHON not found (Debian's python3, which has the python3-* packages)"
@@ -434,6 +438,34 @@ for us in $NULL_US; do
     echo "$us|$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$tmp/null-$us")|$(to_ms "$(awk '$1 == "99%" { print $2 }' "$tmp/null-$us")")" >>"$tmp/nullsink"
 done
 
+# inferd off and durable at fixed offered rates: h2load paces each connection at rate/RATE_C
+# requests a second, so a slower answer shows as latency (and as a shortfall in req/s only once
+# the server cannot keep up), unlike wrk's closed loop where every client waits for its answer.
+: >"$tmp/rates"
+for rate in $RATES; do
+    for mode in off durable; do
+        store="sqlite:$tmp/rate-$rate.db"
+        [ $mode = off ] && store=none
+        start_inferd "rate_${mode}_$rate" "$store" durable ||
+            die "inferd did not start: $(cat "$tmp/rate_${mode}_$rate.log")"
+        note "inferd $mode: h2load --h1 -c$RATE_C --rps $((rate / RATE_C)) -D ${DURATION%s}"
+        run_load h2load --h1 -c"$RATE_C" --rps $((rate / RATE_C)) -D "${DURATION%s}" \
+            --warm-up-time 2 -d "$tmp/body.json" -H "Content-Type: application/json" \
+            "http://127.0.0.1:$port/inferences" >"$tmp/rate-$mode-$rate" 2>&1 ||
+            echo "rate $rate $mode: h2load failed: $(tail -n3 "$tmp/rate-$mode-$rate")" >>"$tmp/problems"
+        stop_server
+        # "status codes: N 2xx, ..." and "requests: ... N failed, N errored, N timeout"
+        bad=$(awk '/^status codes:/ { n += $5 + $7 + $9 } /^requests:/ { n += $10 + $12 + $14 } END { print n + 0 }' \
+            "$tmp/rate-$mode-$rate")
+        [ "${bad:-0}" -eq 0 ] ||
+            echo "rate $rate $mode: h2load: $bad failed or non-2xx requests" >>"$tmp/problems"
+    done
+    # "finished in 10.00s, 59970.88 req/s, ..." and "time for request: MIN MAX MEAN SD ..." (lat 1-3)
+    got() { awk '/^finished in/ { printf "%.0f", $4 }' "$tmp/rate-$1-$rate"; }
+    lat() { awk -v k="$2" '/^time for request:/ { print $(3 + k) }' "$tmp/rate-$1-$rate"; }
+    echo "$rate|$(got off)|$(to_ms "$(lat off 3)")|$(got durable)|$(to_ms "$(lat durable 3)")|$(to_ms "$(lat durable 2)")" >>"$tmp/rates"
+done
+
 # the peer ------------------------------------------------------------------------------------------
 for run in $PEER_RUNS; do
     mode=${run%%:*} workers=${run#*:}
@@ -531,6 +563,15 @@ table_null() {
     done <"$tmp/nullsink"
 }
 
+# Off and durable at fixed offered rates.
+table_rates() {
+    echo "| offered req/s | off: served req/s | off mean (ms) | durable: served req/s | durable mean (ms) | durable max (ms) | durable / off |"
+    echo "|--:|--:|--:|--:|--:|--:|--:|"
+    while IFS='|' read -r rate off_rps off_mean d_rps d_mean d_max; do
+        echo "| $rate | $off_rps | $off_mean | $d_rps | $d_mean | $d_max | **$(ratio "$d_rps" "$off_rps")** |"
+    done <"$tmp/rates"
+}
+
 # Commit batches from /metrics: "N commits, mean B records/commit, mean T ms/commit".
 commit_stats() {
     local f=$tmp/metrics-$1
@@ -575,6 +616,8 @@ envs=""
 [ "$PEER_RUNS" = "db:1 asyncpg:4 db:4 dbnosync:1 nodb:1" ] || envs+="PEER_RUNS=\"$PEER_RUNS\" "
 [ "$SWEEP_C" = "256 1000" ] || envs+="SWEEP_C=\"$SWEEP_C\" "
 [ "$NULL_US" = "0 100 300" ] || envs+="NULL_US=\"$NULL_US\" "
+[ "$RATES" = "30000 60000 90000" ] || envs+="RATES=\"$RATES\" "
+[ "$RATE_C" = 200 ] || envs+="RATE_C=$RATE_C "
 [ -z "$envs" ] || cmd="\`${envs}bash bench/seed000.sh\`"
 
 mkdir -p "$(dirname "$PNG")"
@@ -634,6 +677,15 @@ reading() {
         echo "  connections on this machine the aim needs a commit faster than the disk can flush. The"
         echo "  sweep table shows batches growing with the connection count, where the limit becomes"
         echo "  the writer's CPU per commit and per record instead (pages written, fdatasync's writeback)."
+    fi
+    if [ -s "$tmp/rates" ]; then
+        echo "- **At a fixed offered rate the aim's question has a different answer.** With traffic that"
+        echo "  does not wait for its answers (h2load, $RATE_C connections each at its own pace), durable"
+        echo "  serves what off serves until its writer is saturated, paying in latency instead:"
+        while IFS='|' read -r rate off_rps off_mean d_rps d_mean _; do
+            echo "  $rate req/s offered: off $off_rps, durable $d_rps ($(ratio "$d_rps" "$off_rps")), mean $off_mean vs $d_mean ms;"
+        done <"$tmp/rates"
+        echo "  the closed-loop wrk figure above is the one where latency turns into lost throughput."
     fi
     echo "- **ab** rows are $N requests on new connections and last a fraction of a second for inferd,"
     echo "  so they mostly measure connection setup and are noisy (durable/off with ab:"
@@ -751,6 +803,12 @@ main run):
 
 $(table_null)
 
+**At a fixed offered rate** (h2load \`--h1 -c$RATE_C --rps RATE/$RATE_C -D ${DURATION%s} --warm-up-time 2\`:
+each connection sends at its own pace whether or not answers have come back, as traffic from
+many independent clients does; h2load reports min/max/mean/sd, no percentiles):
+
+$(table_rates)
+
 ![req/s per configuration, ab and wrk, log scale](img/$(basename "$PNG"))
 
 **Reading.**
@@ -768,6 +826,8 @@ echo
 table_sweep
 echo
 table_null
+echo
+table_rates
 echo
 cat "$tmp/problems"
 for m in "$tmp"/metrics-*; do

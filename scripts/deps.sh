@@ -12,7 +12,7 @@ PKGS=(
     # tests
     python3 python3-pytest valgrind
     # benchmarks (bench/seed000.sh rebuilds the seed's FastAPI + PostgreSQL stack as the peer)
-    wrk nginx-light apache2-utils gnuplot-nox curl
+    wrk nginx-light apache2-utils nghttp2-client gnuplot-nox curl
     python3-fastapi python3-uvicorn python3-uvloop python3-httptools python3-psycopg2 python3-asyncpg
 )
 
