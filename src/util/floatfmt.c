@@ -199,8 +199,9 @@ int floatfmt_shortest(char *s, float v)
     if (cmp_dec_bin(1, E + 1, m, e) <= 0) E++;
 
     /* v's rounding interval in units of 2^(e-28): (2m +- 1) * 2^(e-1) apart from a power of two,
-     * whose lower neighbour is only half as far away. margin is twice the largest half double
-     * ulp in the interval, so a text further than that inside reads back through double too. */
+     * whose lower neighbour is only half as far away. The interval lies below 2^(e+24), where a
+     * double's half ulp is 2^(e-30); margin, 2^(e-27), is well beyond that, so a text further
+     * inside than margin reads back through double too. */
     int f = e - 28;
     uint64_t hi = (uint64_t)(2 * m + 1) << 27;
     uint64_t lo =
