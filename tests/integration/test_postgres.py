@@ -4,9 +4,7 @@ loses no acknowledged record, a database outage turns durable requests into prom
 loses nothing acknowledged, and the schema migration is idempotent. Without a working PostgreSQL
 these tests fail, they do not skip."""
 import json
-import os
 import random
-import shutil
 import signal
 import struct
 import subprocess
@@ -15,10 +13,9 @@ import time
 
 import pytest
 
-from conftest import ROOT, SLOW, Server, read_response
+from conftest import SLOW, Server, read_response
+from records import f32, features, model_repo, post
 from pg import Postgres, PostgresUnavailable, free_port
-
-FIX = os.path.join(ROOT, "tests", "fixtures")
 
 
 @pytest.fixture(scope="module")
@@ -35,29 +32,7 @@ def pg():
 
 @pytest.fixture
 def repo(tmp_path):
-    d = tmp_path / "models"
-    for name in ("durable", "buffered"):
-        (d / name / "1").mkdir(parents=True)
-        shutil.copy(os.path.join(FIX, "models", "breast_cancer_logreg.onnx"),
-                    d / name / "1" / "model.onnx")
-        (d / name / "config.ini").write_text("[model]\ndurability = %s\n" % name)
-    return d
-
-
-def features(n):
-    with open(os.path.join(FIX, "data", "breast_cancer_logreg.b7.input.json")) as f:
-        d = json.load(f)["inputs"]["input"]["data"]
-    return [d[(i % 7) * 30:(i % 7) * 30 + 30] for i in range(n)]
-
-
-def f32(xs):
-    return [struct.unpack("f", struct.pack("f", x))[0] for x in xs]
-
-
-def post(srv, obj, headers=None, timeout=5.0):
-    h = {"Content-Type": "application/json"}
-    h.update(headers or {})
-    return srv.request("POST", "/inferences", h, json.dumps(obj).encode(), timeout=timeout)
+    return model_repo(tmp_path, ("durable", "buffered"))
 
 
 def pg_ids(pg, db):

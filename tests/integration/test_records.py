@@ -3,46 +3,20 @@ window, off never; records are readable over HTTP and survive restarts and kill 
 import json
 import os
 import random
-import shutil
 import signal
 import sqlite3
-import struct
 import threading
 import time
 
 import pytest
 
-from conftest import ROOT, SLOW, Server
-
-FIX = os.path.join(ROOT, "tests", "fixtures")
-
-
-def features(n):
-    with open(os.path.join(FIX, "data", "breast_cancer_logreg.b7.input.json")) as f:
-        d = json.load(f)["inputs"]["input"]["data"]
-    return [d[(i % 7) * 30:(i % 7) * 30 + 30] for i in range(n)]
+from conftest import SLOW, Server
+from records import f32, features, model_repo, post
 
 
 @pytest.fixture
 def repo(tmp_path):
-    d = tmp_path / "models"
-    for name, dur in [("durable", "durable"), ("buffered", "buffered"), ("off", "off")]:
-        (d / name / "1").mkdir(parents=True)
-        shutil.copy(os.path.join(FIX, "models", "breast_cancer_logreg.onnx"),
-                    d / name / "1" / "model.onnx")
-        (d / name / "config.ini").write_text("[model]\ndurability = %s\n" % dur)
-    return d
-
-
-def f32(xs):
-    """Values as float32 sees them: records keep the shortest text that reads back exactly."""
-    return [struct.unpack("f", struct.pack("f", x))[0] for x in xs]
-
-
-def post(srv, obj, headers=None):
-    h = {"Content-Type": "application/json"}
-    h.update(headers or {})
-    return srv.request("POST", "/inferences", h, json.dumps(obj).encode())
+    return model_repo(tmp_path, ("durable", "buffered", "off"))
 
 
 def db_ids(path):
