@@ -636,18 +636,6 @@ static int uuid_parse_prefix(const char *s, uint8_t out[16])
     return digits;
 }
 
-static void uuid_format(const uint8_t u[16], char out[UUID_STRLEN + 1])
-{
-    static const char hex[] = "0123456789abcdef";
-    int o = 0;
-    for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10) out[o++] = '-';
-        out[o++] = hex[u[i] >> 4];
-        out[o++] = hex[u[i] & 15];
-    }
-    out[o] = 0;
-}
-
 /* Length of the well-formed UTF-8 sequence at p (what PostgreSQL accepts: no overlongs, no
  * surrogates, nothing above U+10FFFF, no NUL), or 0. */
 static size_t utf8_seq(const unsigned char *p, const unsigned char *end)

@@ -68,7 +68,7 @@ static uint32_t seed_counter(void)
 
 static const char hex[] = "0123456789abcdef";
 
-static void format(char *out, const uint8_t u[16])
+void uuid_format(const uint8_t u[16], char out[UUID_STRLEN + 1])
 {
     int o = 0;
     for (int i = 0; i < 16; i++) {
@@ -107,7 +107,7 @@ int64_t uuid7_next(char out[UUID_STRLEN + 1], int64_t now_us)
     u[7] = (uint8_t)(c >> 14);
     u[8] = (uint8_t)(0x80 | ((c >> 8) & 0x3f));
     u[9] = (uint8_t)c;
-    format(out, u);
+    uuid_format(u, out);
     return now_us;
 }
 

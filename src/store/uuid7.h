@@ -19,6 +19,8 @@ int64_t uuid7_next(char out[UUID_STRLEN + 1], int64_t now_us);
  * millisecond and count on from id's counter. Returns how many milliseconds id lies ahead of
  * wall-clock time now_us (0 if none). Thread-safe. */
 int64_t uuid7_floor(const char *id, int64_t now_us);
+/* Writes the 16 bytes u as a lowercase canonical UUID (36 chars + NUL). */
+void uuid_format(const uint8_t u[16], char out[UUID_STRLEN + 1]);
 /* True if s is a lowercase canonical UUID (8-4-4-4-12 hex) of any version. */
 bool uuid_canonical(const char *s);
 /* True if s is canonical, version 7 and of variant 10 (RFC 9562). */
