@@ -2,20 +2,9 @@
  * labels and attribute readers. */
 #include <float.h>
 #include <math.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "engine/ops/ml_common.h"
-
-int ml_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    if (err && errlen) vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 int ml_parse_post(const node_t *n, ml_post_t *out, char *err, size_t errlen)
 {
@@ -23,10 +12,10 @@ int ml_parse_post(const node_t *n, ml_post_t *out, char *err, size_t errlen)
     const char *s = node_attr_str(n, "post_transform", "NONE");
     for (int i = 0; i < 5; i++)
         if (strcmp(s, names[i]) == 0) return *out = (ml_post_t)i, 0;
-    return ml_fail(err, errlen,
-                   "%s: post_transform '%s' is not one of NONE, LOGISTIC, SOFTMAX, SOFTMAX_ZERO, "
-                   "PROBIT",
-                   n->op_type, s);
+    return kern_fail(err, errlen,
+                     "%s: post_transform '%s' is not one of NONE, LOGISTIC, SOFTMAX, SOFTMAX_ZERO, "
+                     "PROBIT",
+                     n->op_type, s);
 }
 
 /* ============================== transforms ============================== */
@@ -206,8 +195,8 @@ int ml_rows(const tensor_t *x, const char *op, int64_t *nrows, int64_t *nfeat, c
         return 0;
     }
     char sh[96];
-    return ml_fail(err, errlen, "%s: X must be [N,F] or [F], got %s", op,
-                   tensor_shape_str(x, sh, sizeof sh));
+    return kern_fail(err, errlen, "%s: X must be [N,F] or [F], got %s", op,
+                     tensor_shape_str(x, sh, sizeof sh));
 }
 
 float ml_get_f32(const tensor_t *t, int64_t i)
@@ -251,7 +240,7 @@ int ml_read_labels(const node_t *n, const char *ints_name, ml_labels_t *l, bool 
     const char **strs = node_attr_strings(n, "classlabels_strings", &ns);
     memset(l, 0, sizeof *l);
     if (ni > 0 && ns > 0)
-        return ml_fail(err, errlen, "%s: both %s and classlabels_strings are set", op, ints_name);
+        return kern_fail(err, errlen, "%s: both %s and classlabels_strings are set", op, ints_name);
     if (ni > 0) {
         l->n = ni;
         l->ints = ints;
@@ -259,8 +248,8 @@ int ml_read_labels(const node_t *n, const char *ints_name, ml_labels_t *l, bool 
         l->n = ns;
         l->strs = strs;
     } else if (required) {
-        return ml_fail(err, errlen, "%s: one of %s or classlabels_strings is required", op,
-                       ints_name);
+        return kern_fail(err, errlen, "%s: one of %s or classlabels_strings is required", op,
+                         ints_name);
     }
     return 0;
 }
@@ -291,15 +280,15 @@ int ml_attr_reals(graph_t *g, const node_t *n, const char *name, const char *ten
     *count = 0;
     *is_double = false;
     if (nf > 0 && t)
-        return ml_fail(err, errlen, "%s: both %s and %s are set", n->op_type, name, tensor_name);
+        return kern_fail(err, errlen, "%s: both %s and %s are set", n->op_type, name, tensor_name);
     if (t) {
         if (t->dtype != DT_FLOAT && t->dtype != DT_DOUBLE)
-            return ml_fail(err, errlen, "%s: %s must be a FLOAT or DOUBLE tensor, not %s",
-                           n->op_type, tensor_name, dtype_name(t->dtype));
+            return kern_fail(err, errlen, "%s: %s must be a FLOAT or DOUBLE tensor, not %s",
+                             n->op_type, tensor_name, dtype_name(t->dtype));
         int64_t cnt = tensor_numel(t);
         if (cnt == 0) return 0;
         double *d = arena_alloc(&g->arena, (size_t)cnt * sizeof(double));
-        if (!d) return ml_fail(err, errlen, "%s: out of memory", n->op_type);
+        if (!d) return kern_fail(err, errlen, "%s: out of memory", n->op_type);
         for (int64_t i = 0; i < cnt; i++) d[i] = ml_get_f64(t, i);
         *out = d;
         *count = cnt;
@@ -308,7 +297,7 @@ int ml_attr_reals(graph_t *g, const node_t *n, const char *name, const char *ten
     }
     if (nf == 0) return 0;
     double *d = arena_alloc(&g->arena, (size_t)nf * sizeof(double));
-    if (!d) return ml_fail(err, errlen, "%s: out of memory", n->op_type);
+    if (!d) return kern_fail(err, errlen, "%s: out of memory", n->op_type);
     for (int64_t i = 0; i < nf; i++) d[i] = f[i];
     *out = d;
     *count = nf;

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/ops/kern.h" /* kern_fail, for the ml_* ops' messages too */
 #include "engine/ops/ops.h"
 
 #define ML_DOMAIN "ai.onnx.ml"
@@ -20,9 +21,6 @@ typedef enum ml_post {
     ML_POST_SOFTMAX_ZERO,
     ML_POST_PROBIT,
 } ml_post_t;
-
-/* snprintf into err; returns -1 so callers can `return ml_fail(...)`. */
-int ml_fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Reads post_transform (default NONE); -1 with a message for an unknown name. */
 int ml_parse_post(const node_t *n, ml_post_t *out, char *err, size_t errlen);

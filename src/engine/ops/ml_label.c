@@ -86,11 +86,12 @@ static int pick(const node_t *n, const char *prefix, bool tensors, dtype_t *dt, 
         found++;
         *dt = ta->t->dtype, *data = ta->t->data, *cnt = tensor_numel(ta->t);
         if (!supported(*dt))
-            return ml_fail(err, errlen, "LabelEncoder: %s cannot be %s", name, dtype_name(*dt));
+            return kern_fail(err, errlen, "LabelEncoder: %s cannot be %s", name, dtype_name(*dt));
     }
     if (found != 1)
-        return ml_fail(err, errlen, "LabelEncoder: exactly one %s_* attribute must be set (%d are)",
-                       prefix, found);
+        return kern_fail(err, errlen,
+                         "LabelEncoder: exactly one %s_* attribute must be set (%d are)", prefix,
+                         found);
     return 0;
 }
 
@@ -105,7 +106,7 @@ static int v1_prepare(graph_t *g, node_t *n, lenc_t *s, char *err, size_t errlen
     s->v1_def_str = node_attr_str(n, "default_string", "_Unused");
     /* string -> position keeps the last position of a repeated string, as ORT's map. */
     if (ml_index_build(&g->arena, &s->ix, DT_STRING, classes, nc, true, false))
-        return ml_fail(err, errlen, "LabelEncoder: out of memory");
+        return kern_fail(err, errlen, "LabelEncoder: out of memory");
     n->state = s;
     return 0;
 }
@@ -113,7 +114,7 @@ static int v1_prepare(graph_t *g, node_t *n, lenc_t *s, char *err, size_t errlen
 static int lenc_prepare(graph_t *g, node_t *n, char *err, size_t errlen)
 {
     lenc_t *s = arena_alloc(&g->arena, sizeof *s);
-    if (!s) return ml_fail(err, errlen, "LabelEncoder: out of memory");
+    if (!s) return kern_fail(err, errlen, "LabelEncoder: out of memory");
     if (n->opset < 2) return v1_prepare(g, n, s, err, errlen);
     bool v4 = n->opset >= 4;
     const void *keys, *vals;
@@ -122,21 +123,21 @@ static int lenc_prepare(graph_t *g, node_t *n, char *err, size_t errlen)
         pick(n, "values", v4, &s->out_dt, &vals, &nv, err, errlen))
         return -1;
     if (nk != nv)
-        return ml_fail(err, errlen, "LabelEncoder: %lld keys but %lld values", (long long)nk,
-                       (long long)nv);
+        return kern_fail(err, errlen, "LabelEncoder: %lld keys but %lld values", (long long)nk,
+                         (long long)nv);
     s->values = vals;
     keys = widen_keys(&g->arena, s->in_dt, keys, nk);
     /* A repeated key keeps its first value (ORT's emplace, in v2 and v4 alike); only v4 lets a
      * NaN key match NaN inputs. */
     if (!keys || ml_index_build(&g->arena, &s->ix, key_class(s->in_dt), keys, nk, false, v4))
-        return ml_fail(err, errlen, "LabelEncoder: out of memory");
+        return kern_fail(err, errlen, "LabelEncoder: out of memory");
 
     /* default_tensor (v4) wins over the default_* attribute of the values' type. */
     const attr_t *dt = v4 ? node_attr(n, "default_tensor") : NULL;
     if (dt && dt->type == ATTR_TENSOR && dt->t) {
         if (dt->t->dtype != s->out_dt || tensor_numel(dt->t) != 1)
-            return ml_fail(err, errlen, "LabelEncoder: default_tensor must hold one %s value",
-                           dtype_name(s->out_dt));
+            return kern_fail(err, errlen, "LabelEncoder: default_tensor must hold one %s value",
+                             dtype_name(s->out_dt));
         memcpy(&s->def, dt->t->data, dtype_size(s->out_dt));
     } else {
         switch (s->out_dt) {
@@ -161,13 +162,13 @@ static int lenc_infer(const node_t *n, const tensor_t *const *in, tensor_t *out,
     if (s->v1) {
         /* v1 converts strings to positions and int64 positions to strings. */
         if (X->dtype != DT_STRING && X->dtype != DT_INT64)
-            return ml_fail(err, errlen, "LabelEncoder: X must be STRING or INT64, not %s",
-                           dtype_name(X->dtype));
+            return kern_fail(err, errlen, "LabelEncoder: X must be STRING or INT64, not %s",
+                             dtype_name(X->dtype));
         odt = X->dtype == DT_STRING ? DT_INT64 : DT_STRING;
     } else {
         if (X->dtype != s->in_dt)
-            return ml_fail(err, errlen, "LabelEncoder: X is %s but the keys are %s",
-                           dtype_name(X->dtype), dtype_name(s->in_dt));
+            return kern_fail(err, errlen, "LabelEncoder: X is %s but the keys are %s",
+                             dtype_name(X->dtype), dtype_name(s->in_dt));
         odt = s->out_dt;
     }
     out[0].dtype = odt;

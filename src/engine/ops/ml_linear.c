@@ -67,13 +67,13 @@ static int check_x(const linear_t *s, const node_t *n, const tensor_t *x, int64_
 {
     int64_t nf;
     if (!ml_numeric(x->dtype))
-        return ml_fail(err, errlen, "%s: X must be FLOAT, DOUBLE, INT64 or INT32, not %s",
-                       n->op_type, dtype_name(x->dtype));
+        return kern_fail(err, errlen, "%s: X must be FLOAT, DOUBLE, INT64 or INT32, not %s",
+                         n->op_type, dtype_name(x->dtype));
     if (ml_rows(x, n->op_type, nrows, &nf, err, errlen)) return -1;
     if (nf >= 0 && nf != s->nfeat)
-        return ml_fail(err, errlen, "%s: X has %lld features but coefficients hold %lld per %s",
-                       n->op_type, (long long)nf, (long long)s->nfeat,
-                       strcmp(n->op_type, "LinearRegressor") == 0 ? "target" : "class");
+        return kern_fail(err, errlen, "%s: X has %lld features but coefficients hold %lld per %s",
+                         n->op_type, (long long)nf, (long long)s->nfeat,
+                         strcmp(n->op_type, "LinearRegressor") == 0 ? "target" : "class");
     return 0;
 }
 
@@ -83,25 +83,26 @@ static int lc_prepare(graph_t *g, node_t *n, char *err, size_t errlen)
 {
     linear_t *s = arena_alloc(&g->arena, sizeof *s);
     int64_t ncoef, nbias;
-    if (!s) return ml_fail(err, errlen, "LinearClassifier: out of memory");
+    if (!s) return kern_fail(err, errlen, "LinearClassifier: out of memory");
     s->coef = node_attr_floats(n, "coefficients", &ncoef);
     s->bias = node_attr_floats(n, "intercepts", &nbias);
     if (ml_parse_post(n, &s->post, err, errlen)) return -1;
     if (ml_read_labels(n, "classlabels_ints", &s->labels, true, "LinearClassifier", err, errlen))
         return -1;
-    if (ncoef == 0) return ml_fail(err, errlen, "LinearClassifier: coefficients is required");
+    if (ncoef == 0) return kern_fail(err, errlen, "LinearClassifier: coefficients is required");
     /* ORT takes the class count from intercepts and refuses a model without them. */
-    if (nbias == 0) return ml_fail(err, errlen, "LinearClassifier: intercepts is required");
+    if (nbias == 0) return kern_fail(err, errlen, "LinearClassifier: intercepts is required");
     s->nout = nbias;
     if (ncoef % nbias)
-        return ml_fail(err, errlen,
-                       "LinearClassifier: coefficients has %lld values, not a multiple of the %lld "
-                       "intercepts",
-                       (long long)ncoef, (long long)nbias);
+        return kern_fail(
+            err, errlen,
+            "LinearClassifier: coefficients has %lld values, not a multiple of the %lld "
+            "intercepts",
+            (long long)ncoef, (long long)nbias);
     s->nfeat = ncoef / nbias;
     /* One coefficient row is the binary case: it needs exactly two labels. */
     if (nbias == 1 ? s->labels.n != 2 : s->labels.n != nbias)
-        return ml_fail(
+        return kern_fail(
             err, errlen, "LinearClassifier: %lld classlabels for %lld intercepts (want %lld)",
             (long long)s->labels.n, (long long)nbias, (long long)(nbias == 1 ? 2 : nbias));
     n->state = s;
@@ -183,24 +184,26 @@ static int lr_prepare(graph_t *g, node_t *n, char *err, size_t errlen)
 {
     linear_t *s = arena_alloc(&g->arena, sizeof *s);
     int64_t ncoef, nbias;
-    if (!s) return ml_fail(err, errlen, "LinearRegressor: out of memory");
+    if (!s) return kern_fail(err, errlen, "LinearRegressor: out of memory");
     s->coef = node_attr_floats(n, "coefficients", &ncoef);
     s->bias = node_attr_floats(n, "intercepts", &nbias);
     s->nout = node_attr_int(n, "targets", 1);
     if (ml_parse_post(n, &s->post, err, errlen)) return -1;
     if (s->nout < 1)
-        return ml_fail(err, errlen, "LinearRegressor: targets must be >= 1, got %lld",
-                       (long long)s->nout);
+        return kern_fail(err, errlen, "LinearRegressor: targets must be >= 1, got %lld",
+                         (long long)s->nout);
     if (ncoef == 0 || ncoef % s->nout)
-        return ml_fail(err, errlen,
-                       "LinearRegressor: coefficients has %lld values, not a positive multiple of "
-                       "targets (%lld)",
-                       (long long)ncoef, (long long)s->nout);
+        return kern_fail(
+            err, errlen,
+            "LinearRegressor: coefficients has %lld values, not a positive multiple of "
+            "targets (%lld)",
+            (long long)ncoef, (long long)s->nout);
     /* ORT silently drops intercepts whose count differs from targets; such a model is malformed,
      * so it is refused here rather than scored without its intercepts. */
     if (nbias != 0 && nbias != s->nout)
-        return ml_fail(err, errlen, "LinearRegressor: intercepts has %lld values for %lld targets",
-                       (long long)nbias, (long long)s->nout);
+        return kern_fail(err, errlen,
+                         "LinearRegressor: intercepts has %lld values for %lld targets",
+                         (long long)nbias, (long long)s->nout);
     if (nbias == 0) s->bias = NULL;
     s->nfeat = ncoef / s->nout;
     n->state = s;

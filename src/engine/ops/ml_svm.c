@@ -40,13 +40,15 @@ static int read_kernel(const node_t *n, svm_t *s, char *err, size_t errlen)
     for (int i = 0; i < 4; i++)
         if (strcmp(k, names[i]) == 0) s->kernel = (svm_kernel_t)i;
     if ((int)s->kernel < 0)
-        return ml_fail(err, errlen, "%s: kernel_type '%s' is not one of LINEAR, POLY, RBF, SIGMOID",
-                       n->op_type, k);
+        return kern_fail(err, errlen,
+                         "%s: kernel_type '%s' is not one of LINEAR, POLY, RBF, SIGMOID",
+                         n->op_type, k);
     /* kernel_params is [gamma, coef0, degree]. ORT requires the attribute; absent, the kernel
      * parameters are taken as zero. */
     if (np != 0 && np != 3)
-        return ml_fail(err, errlen, "%s: kernel_params must hold [gamma, coef0, degree], got %lld",
-                       n->op_type, (long long)np);
+        return kern_fail(err, errlen,
+                         "%s: kernel_params must hold [gamma, coef0, degree], got %lld", n->op_type,
+                         (long long)np);
     if (np == 3) s->gamma = kp[0], s->coef0 = kp[1], s->degree = kp[2];
     return 0;
 }
@@ -81,12 +83,12 @@ static int check_x(const svm_t *s, const node_t *n, const tensor_t *x, int64_t *
 {
     int64_t nf;
     if (!ml_numeric(x->dtype))
-        return ml_fail(err, errlen, "%s: X must be FLOAT, DOUBLE, INT64 or INT32, not %s",
-                       n->op_type, dtype_name(x->dtype));
+        return kern_fail(err, errlen, "%s: X must be FLOAT, DOUBLE, INT64 or INT32, not %s",
+                         n->op_type, dtype_name(x->dtype));
     if (ml_rows(x, n->op_type, nrows, &nf, err, errlen)) return -1;
     if (nf >= 0 && nf != s->nfeat)
-        return ml_fail(err, errlen, "%s: X has %lld features, the model %lld", n->op_type,
-                       (long long)nf, (long long)s->nfeat);
+        return kern_fail(err, errlen, "%s: X has %lld features, the model %lld", n->op_type,
+                         (long long)nf, (long long)s->nfeat);
     return 0;
 }
 
@@ -96,7 +98,7 @@ static int sc_prepare(graph_t *g, node_t *n, char *err, size_t errlen)
 {
     svm_t *s = arena_alloc(&g->arena, sizeof *s);
     int64_t nvpc, nsvf, ncoef, nrho, npa, npb;
-    if (!s) return ml_fail(err, errlen, "SVMClassifier: out of memory");
+    if (!s) return kern_fail(err, errlen, "SVMClassifier: out of memory");
     if (read_kernel(n, s, err, errlen) || ml_parse_post(n, &s->post, err, errlen)) return -1;
     if (ml_read_labels(n, "classlabels_ints", &s->labels, true, "SVMClassifier", err, errlen))
         return -1;
@@ -108,15 +110,15 @@ static int sc_prepare(graph_t *g, node_t *n, char *err, size_t errlen)
     s->prob_b = node_attr_floats(n, "prob_b", &npb);
     s->nclass = s->labels.n;
     s->npairs = s->nclass * (s->nclass - 1) / 2;
-    if (ncoef == 0) return ml_fail(err, errlen, "SVMClassifier: coefficients is required");
-    if (nrho == 0) return ml_fail(err, errlen, "SVMClassifier: rho is required");
+    if (ncoef == 0) return kern_fail(err, errlen, "SVMClassifier: coefficients is required");
+    if (nrho == 0) return kern_fail(err, errlen, "SVMClassifier: rho is required");
     if (npa != npb)
-        return ml_fail(err, errlen, "SVMClassifier: prob_a has %lld values, prob_b %lld",
-                       (long long)npa, (long long)npb);
+        return kern_fail(err, errlen, "SVMClassifier: prob_a has %lld values, prob_b %lld",
+                         (long long)npa, (long long)npb);
     for (int64_t i = 0; i < nvpc; i++) {
         if (s->per_class[i] < 0)
-            return ml_fail(err, errlen, "SVMClassifier: vectors_per_class[%lld] is negative",
-                           (long long)i);
+            return kern_fail(err, errlen, "SVMClassifier: vectors_per_class[%lld] is negative",
+                             (long long)i);
         s->nsv += s->per_class[i];
     }
     s->all_positive = true;
@@ -127,42 +129,43 @@ static int sc_prepare(graph_t *g, node_t *n, char *err, size_t errlen)
         s->svc = false;
         s->kernel = K_LINEAR;
         if (ncoef % s->nclass)
-            return ml_fail(err, errlen,
-                           "SVMClassifier: coefficients has %lld values, not a multiple of the "
-                           "%lld classes",
-                           (long long)ncoef, (long long)s->nclass);
+            return kern_fail(err, errlen,
+                             "SVMClassifier: coefficients has %lld values, not a multiple of the "
+                             "%lld classes",
+                             (long long)ncoef, (long long)s->nclass);
         s->nfeat = ncoef / s->nclass;
         n->state = s;
         return 0;
     }
     s->svc = true;
     if (s->nclass < 2)
-        return ml_fail(err, errlen, "SVMClassifier: support vectors need at least 2 classes");
+        return kern_fail(err, errlen, "SVMClassifier: support vectors need at least 2 classes");
     if (nvpc != s->nclass)
-        return ml_fail(err, errlen,
-                       "SVMClassifier: vectors_per_class has %lld entries for %lld "
-                       "classes",
-                       (long long)nvpc, (long long)s->nclass);
+        return kern_fail(err, errlen,
+                         "SVMClassifier: vectors_per_class has %lld entries for %lld "
+                         "classes",
+                         (long long)nvpc, (long long)s->nclass);
     if (nsvf % s->nsv)
-        return ml_fail(err, errlen,
-                       "SVMClassifier: support_vectors has %lld values, not a multiple of the "
-                       "%lld vectors",
-                       (long long)nsvf, (long long)s->nsv);
+        return kern_fail(err, errlen,
+                         "SVMClassifier: support_vectors has %lld values, not a multiple of the "
+                         "%lld vectors",
+                         (long long)nsvf, (long long)s->nsv);
     s->nfeat = nsvf / s->nsv;
     if (ncoef != (s->nclass - 1) * s->nsv)
-        return ml_fail(err, errlen,
-                       "SVMClassifier: coefficients has %lld values, want (classes-1) x vectors = "
-                       "%lld",
-                       (long long)ncoef, (long long)((s->nclass - 1) * s->nsv));
+        return kern_fail(
+            err, errlen,
+            "SVMClassifier: coefficients has %lld values, want (classes-1) x vectors = "
+            "%lld",
+            (long long)ncoef, (long long)((s->nclass - 1) * s->nsv));
     if (nrho != s->npairs)
-        return ml_fail(err, errlen, "SVMClassifier: rho has %lld values for %lld classifiers",
-                       (long long)nrho, (long long)s->npairs);
+        return kern_fail(err, errlen, "SVMClassifier: rho has %lld values for %lld classifiers",
+                         (long long)nrho, (long long)s->npairs);
     if (npa != 0 && npa != s->npairs)
-        return ml_fail(err, errlen, "SVMClassifier: prob_a has %lld values for %lld classifiers",
-                       (long long)npa, (long long)s->npairs);
+        return kern_fail(err, errlen, "SVMClassifier: prob_a has %lld values for %lld classifiers",
+                         (long long)npa, (long long)s->npairs);
     if (npa == 0) s->prob_a = s->prob_b = NULL;
     s->first = arena_alloc(&g->arena, (size_t)s->nclass * sizeof(int64_t));
-    if (!s->first) return ml_fail(err, errlen, "SVMClassifier: out of memory");
+    if (!s->first) return kern_fail(err, errlen, "SVMClassifier: out of memory");
     for (int64_t c = 1; c < s->nclass; c++) s->first[c] = s->first[c - 1] + s->per_class[c - 1];
     n->state = s;
     return 0;
@@ -342,7 +345,7 @@ static int sr_prepare(graph_t *g, node_t *n, char *err, size_t errlen)
 {
     svm_t *s = arena_alloc(&g->arena, sizeof *s);
     int64_t nsvf, ncoef, nrho;
-    if (!s) return ml_fail(err, errlen, "SVMRegressor: out of memory");
+    if (!s) return kern_fail(err, errlen, "SVMRegressor: out of memory");
     if (read_kernel(n, s, err, errlen)) return -1;
     s->nsv = node_attr_int(n, "n_supports", 0);
     s->sv = node_attr_floats(n, "support_vectors", &nsvf);
@@ -351,11 +354,11 @@ static int sr_prepare(graph_t *g, node_t *n, char *err, size_t errlen)
     s->one_class = node_attr_int(n, "one_class", 0) != 0;
     /* post_transform is accepted but, as in ORT, not applied to the regression value. */
     if (ml_parse_post(n, &s->post, err, errlen)) return -1;
-    if (ncoef == 0) return ml_fail(err, errlen, "SVMRegressor: coefficients is required");
-    if (nrho == 0) return ml_fail(err, errlen, "SVMRegressor: rho is required");
+    if (ncoef == 0) return kern_fail(err, errlen, "SVMRegressor: coefficients is required");
+    if (nrho == 0) return kern_fail(err, errlen, "SVMRegressor: rho is required");
     if (s->nsv < 0)
-        return ml_fail(err, errlen, "SVMRegressor: n_supports is negative (%lld)",
-                       (long long)s->nsv);
+        return kern_fail(err, errlen, "SVMRegressor: n_supports is negative (%lld)",
+                         (long long)s->nsv);
     if (s->nsv == 0) {
         s->svc = false;
         s->kernel = K_LINEAR;
@@ -363,14 +366,15 @@ static int sr_prepare(graph_t *g, node_t *n, char *err, size_t errlen)
     } else {
         s->svc = true;
         if (nsvf == 0 || nsvf % s->nsv)
-            return ml_fail(err, errlen,
-                           "SVMRegressor: support_vectors has %lld values, not a positive multiple "
-                           "of n_supports (%lld)",
-                           (long long)nsvf, (long long)s->nsv);
+            return kern_fail(
+                err, errlen,
+                "SVMRegressor: support_vectors has %lld values, not a positive multiple "
+                "of n_supports (%lld)",
+                (long long)nsvf, (long long)s->nsv);
         if (ncoef != s->nsv)
-            return ml_fail(err, errlen,
-                           "SVMRegressor: coefficients has %lld values for %lld support vectors",
-                           (long long)ncoef, (long long)s->nsv);
+            return kern_fail(err, errlen,
+                             "SVMRegressor: coefficients has %lld values for %lld support vectors",
+                             (long long)ncoef, (long long)s->nsv);
         s->nfeat = nsvf / s->nsv;
     }
     n->state = s;

@@ -25,11 +25,11 @@ static int numeric_x(const node_t *n, const tensor_t *x, int maxrank, char *err,
 {
     char sh[96];
     if (!ml_numeric(x->dtype))
-        return ml_fail(err, errlen, "%s: X must be FLOAT, DOUBLE, INT64 or INT32, not %s",
-                       n->op_type, dtype_name(x->dtype));
+        return kern_fail(err, errlen, "%s: X must be FLOAT, DOUBLE, INT64 or INT32, not %s",
+                         n->op_type, dtype_name(x->dtype));
     if (x->rank < 1 || x->rank > maxrank)
-        return ml_fail(err, errlen, "%s: X must have rank 1..%d, got %s", n->op_type, maxrank,
-                       tensor_shape_str(x, sh, sizeof sh));
+        return kern_fail(err, errlen, "%s: X must have rank 1..%d, got %s", n->op_type, maxrank,
+                         tensor_shape_str(x, sh, sizeof sh));
     return 0;
 }
 
@@ -38,8 +38,8 @@ static int per_feature(const node_t *n, const char *name, int64_t cnt, int64_t f
                        size_t errlen)
 {
     if (f >= 0 && cnt != 1 && cnt != f)
-        return ml_fail(err, errlen, "%s: %s has %lld values for %lld features (want 1 or %lld)",
-                       n->op_type, name, (long long)cnt, (long long)f, (long long)f);
+        return kern_fail(err, errlen, "%s: %s has %lld values for %lld features (want 1 or %lld)",
+                         n->op_type, name, (long long)cnt, (long long)f, (long long)f);
     return 0;
 }
 
@@ -53,14 +53,14 @@ typedef struct scaler {
 static int scaler_prepare(graph_t *g, node_t *n, char *err, size_t errlen)
 {
     scaler_t *s = arena_alloc(&g->arena, sizeof *s);
-    if (!s) return ml_fail(err, errlen, "Scaler: out of memory");
+    if (!s) return kern_fail(err, errlen, "Scaler: out of memory");
     s->scale = node_attr_floats(n, "scale", &s->nscale);
     s->offset = node_attr_floats(n, "offset", &s->noffset);
-    if (s->nscale == 0) return ml_fail(err, errlen, "Scaler: scale is required");
+    if (s->nscale == 0) return kern_fail(err, errlen, "Scaler: scale is required");
     /* ORT wants offset as long as scale; a missing offset is taken as zeros here. */
     if (s->noffset != 0 && s->noffset != s->nscale)
-        return ml_fail(err, errlen, "Scaler: scale has %lld values but offset %lld",
-                       (long long)s->nscale, (long long)s->noffset);
+        return kern_fail(err, errlen, "Scaler: scale has %lld values but offset %lld",
+                         (long long)s->nscale, (long long)s->noffset);
     n->state = s;
     return 0;
 }
@@ -122,14 +122,14 @@ static int norm_prepare(graph_t *g, node_t *n, char *err, size_t errlen)
     static const char *const names[] = {"MAX", "L1", "L2"};
     const char *s = node_attr_str(n, "norm", "MAX");
     norm_t *st = arena_alloc(&g->arena, sizeof *st);
-    if (!st) return ml_fail(err, errlen, "Normalizer: out of memory");
+    if (!st) return kern_fail(err, errlen, "Normalizer: out of memory");
     for (int i = 0; i < 3; i++)
         if (strcmp(s, names[i]) == 0) {
             *st = (norm_t)i;
             n->state = st;
             return 0;
         }
-    return ml_fail(err, errlen, "Normalizer: norm '%s' is not one of MAX, L1, L2", s);
+    return kern_fail(err, errlen, "Normalizer: norm '%s' is not one of MAX, L1, L2", s);
 }
 
 static int norm_infer(const node_t *n, const tensor_t *const *in, tensor_t *out, char *err,
@@ -240,15 +240,16 @@ typedef struct imputer {
 static int imputer_prepare(graph_t *g, node_t *n, char *err, size_t errlen)
 {
     imputer_t *s = arena_alloc(&g->arena, sizeof *s);
-    if (!s) return ml_fail(err, errlen, "Imputer: out of memory");
+    if (!s) return kern_fail(err, errlen, "Imputer: out of memory");
     s->fv = node_attr_floats(n, "imputed_value_floats", &s->nf);
     s->iv = node_attr_ints(n, "imputed_value_int64s", &s->ni);
     s->frep = node_attr_float(n, "replaced_value_float", 0.f);
     s->irep = node_attr_int(n, "replaced_value_int64", 0);
     if ((s->nf > 0) == (s->ni > 0))
-        return ml_fail(err, errlen,
-                       "Imputer: exactly one of imputed_value_floats and imputed_value_int64s must "
-                       "be set");
+        return kern_fail(
+            err, errlen,
+            "Imputer: exactly one of imputed_value_floats and imputed_value_int64s must "
+            "be set");
     n->state = s;
     return 0;
 }
@@ -261,8 +262,8 @@ static int imputer_infer(const node_t *n, const tensor_t *const *in, tensor_t *o
     if (numeric_x(n, X, TENSOR_MAX_RANK, err, errlen)) return -1;
     bool real = X->dtype == DT_FLOAT || X->dtype == DT_DOUBLE;
     if (real ? s->nf == 0 : s->ni == 0)
-        return ml_fail(err, errlen, "Imputer: X is %s but %s is empty", dtype_name(X->dtype),
-                       real ? "imputed_value_floats" : "imputed_value_int64s");
+        return kern_fail(err, errlen, "Imputer: X is %s but %s is empty", dtype_name(X->dtype),
+                         real ? "imputed_value_floats" : "imputed_value_int64s");
     copy_shape(&out[0], X, X->dtype);
     return 0;
 }
@@ -374,19 +375,19 @@ static int ohe_prepare(graph_t *g, node_t *n, char *err, size_t errlen)
 {
     ohe_t *s = arena_alloc(&g->arena, sizeof *s);
     int64_t ni, ns;
-    if (!s) return ml_fail(err, errlen, "OneHotEncoder: out of memory");
+    if (!s) return kern_fail(err, errlen, "OneHotEncoder: out of memory");
     const int64_t *ints = node_attr_ints(n, "cats_int64s", &ni);
     const char **strs = node_attr_strings(n, "cats_strings", &ns);
     if ((ni > 0) == (ns > 0))
-        return ml_fail(err, errlen,
-                       "OneHotEncoder: exactly one of cats_int64s and cats_strings must be set");
+        return kern_fail(err, errlen,
+                         "OneHotEncoder: exactly one of cats_int64s and cats_strings must be set");
     s->zeros = node_attr_int(n, "zeros", 1) != 0;
     s->strings = ns > 0;
     s->ncat = s->strings ? ns : ni;
     /* A repeated category maps to its last position (ORT fills a map in order). */
     if (ml_index_build(&g->arena, &s->ix, s->strings ? DT_STRING : DT_INT64,
                        s->strings ? (const void *)strs : (const void *)ints, s->ncat, true, false))
-        return ml_fail(err, errlen, "OneHotEncoder: out of memory");
+        return kern_fail(err, errlen, "OneHotEncoder: out of memory");
     n->state = s;
     return 0;
 }
@@ -397,10 +398,10 @@ static int ohe_infer(const node_t *n, const tensor_t *const *in, tensor_t *out, 
     const ohe_t *s = n->state;
     const tensor_t *X = in[0];
     if (X->dtype == DT_STRING ? !s->strings : (!ml_numeric(X->dtype) || s->strings))
-        return ml_fail(err, errlen, "OneHotEncoder: X is %s but the categories are %s",
-                       dtype_name(X->dtype), s->strings ? "strings" : "integers");
+        return kern_fail(err, errlen, "OneHotEncoder: X is %s but the categories are %s",
+                         dtype_name(X->dtype), s->strings ? "strings" : "integers");
     if (X->rank >= TENSOR_MAX_RANK)
-        return ml_fail(err, errlen, "OneHotEncoder: X has rank %d, too high", X->rank);
+        return kern_fail(err, errlen, "OneHotEncoder: X has rank %d, too high", X->rank);
     copy_shape(&out[0], X, DT_FLOAT);
     out[0].dims[out[0].rank++] = s->ncat;
     return 0;
@@ -451,12 +452,13 @@ static int afe_infer(const node_t *n, const tensor_t *const *in, tensor_t *out, 
     const tensor_t *X = in[0], *Y = in[1];
     (void)n;
     if (!ml_numeric(X->dtype) && X->dtype != DT_STRING)
-        return ml_fail(err, errlen, "ArrayFeatureExtractor: X cannot be %s", dtype_name(X->dtype));
+        return kern_fail(err, errlen, "ArrayFeatureExtractor: X cannot be %s",
+                         dtype_name(X->dtype));
     if (!Y || Y->dtype != DT_INT64)
-        return ml_fail(err, errlen, "ArrayFeatureExtractor: the indices Y must be INT64");
-    if (X->rank < 1) return ml_fail(err, errlen, "ArrayFeatureExtractor: X must have rank >= 1");
+        return kern_fail(err, errlen, "ArrayFeatureExtractor: the indices Y must be INT64");
+    if (X->rank < 1) return kern_fail(err, errlen, "ArrayFeatureExtractor: X must have rank >= 1");
     int64_t k = tensor_numel(Y);
-    if (k == 0) return ml_fail(err, errlen, "ArrayFeatureExtractor: Y holds no indices");
+    if (k == 0) return kern_fail(err, errlen, "ArrayFeatureExtractor: Y holds no indices");
     copy_shape(&out[0], X, X->dtype);
     if (X->rank == 1) { /* [F] gives [1, K], as ORT keeps for compatibility */
         out[0].rank = 2;
@@ -503,12 +505,13 @@ static int zipmap_prepare(graph_t *g, node_t *n, char *err, size_t errlen)
     const int64_t *ints = node_attr_ints(n, "classlabels_int64s", &ni);
     const char **strs = node_attr_strings(n, "classlabels_strings", &ns);
     if ((ni > 0) == (ns > 0))
-        return ml_fail(err, errlen,
-                       "ZipMap: exactly one of classlabels_int64s and classlabels_strings must be "
-                       "set");
+        return kern_fail(
+            err, errlen,
+            "ZipMap: exactly one of classlabels_int64s and classlabels_strings must be "
+            "set");
     /* The keys tensor lives as long as the graph and borrows the attribute's array. */
     tensor_t *keys = arena_alloc(&g->arena, sizeof *keys);
-    if (!keys) return ml_fail(err, errlen, "ZipMap: out of memory");
+    if (!keys) return kern_fail(err, errlen, "ZipMap: out of memory");
     keys->dtype = ni > 0 ? DT_INT64 : DT_STRING;
     keys->rank = 1;
     keys->dims[0] = ni > 0 ? ni : ns;
@@ -523,14 +526,14 @@ static int zipmap_infer(const node_t *n, const tensor_t *const *in, tensor_t *ou
     const tensor_t *keys = n->state, *X = in[0];
     char sh[96];
     if (X->dtype != DT_FLOAT)
-        return ml_fail(err, errlen, "ZipMap: X must be FLOAT, not %s", dtype_name(X->dtype));
+        return kern_fail(err, errlen, "ZipMap: X must be FLOAT, not %s", dtype_name(X->dtype));
     if (X->rank != 1 && X->rank != 2)
-        return ml_fail(err, errlen, "ZipMap: X must be [N,C] or [C], got %s",
-                       tensor_shape_str(X, sh, sizeof sh));
+        return kern_fail(err, errlen, "ZipMap: X must be [N,C] or [C], got %s",
+                         tensor_shape_str(X, sh, sizeof sh));
     int64_t c = X->dims[X->rank - 1];
     if (c >= 0 && c != keys->dims[0])
-        return ml_fail(err, errlen, "ZipMap: X has %lld columns for %lld class labels",
-                       (long long)c, (long long)keys->dims[0]);
+        return kern_fail(err, errlen, "ZipMap: X has %lld columns for %lld class labels",
+                         (long long)c, (long long)keys->dims[0]);
     ml_shape2(&out[0], DT_FLOAT, X->rank == 1 ? 1 : X->dims[0], keys->dims[0]);
     out[0].map_keys = keys;
     return 0;

@@ -278,12 +278,12 @@ static int check_x(const trees_t *t, const node_t *n, const tensor_t *x, int64_t
                    int64_t *nfeat, char *err, size_t errlen)
 {
     if (!ml_numeric(x->dtype))
-        return ml_fail(err, errlen, "%s: X must be FLOAT, DOUBLE, INT64 or INT32, not %s",
-                       n->op_type, dtype_name(x->dtype));
+        return kern_fail(err, errlen, "%s: X must be FLOAT, DOUBLE, INT64 or INT32, not %s",
+                         n->op_type, dtype_name(x->dtype));
     if (ml_rows(x, n->op_type, nrows, nfeat, err, errlen)) return -1;
     if (*nfeat >= 0 && t->max_feat >= *nfeat)
-        return ml_fail(err, errlen, "%s: the trees use feature %lld but X has %lld features",
-                       n->op_type, (long long)t->max_feat, (long long)*nfeat);
+        return kern_fail(err, errlen, "%s: the trees use feature %lld but X has %lld features",
+                         n->op_type, (long long)t->max_feat, (long long)*nfeat);
     return 0;
 }
 
@@ -449,8 +449,8 @@ static void tmp_free(tmp_t *m)
 #define LEN_CHECK(name, cnt, want)                                                                 \
     do {                                                                                           \
         if ((cnt) != (want)) {                                                                     \
-            rc = ml_fail(err, errlen, "%s: %s has %lld entries, nodes_nodeids %lld", a->op, name,  \
-                         (long long)(cnt), (long long)(want));                                     \
+            rc = kern_fail(err, errlen, "%s: %s has %lld entries, nodes_nodeids %lld", a->op,      \
+                           name, (long long)(cnt), (long long)(want));                             \
             goto out;                                                                              \
         }                                                                                          \
     } while (0)
@@ -472,8 +472,8 @@ static int trees_prepare(graph_t *g, node_t *n, trees_t *t, const tattrs_t *a, c
     int64_t c_w, c_base, c_wt, c_wn, c_wi;
     bool dbl;
 
-    if (nn == 0) return ml_fail(err, errlen, "%s: nodes_nodeids is empty", a->op);
-    if (nn > INT32_MAX / 2) return ml_fail(err, errlen, "%s: too many nodes", a->op);
+    if (nn == 0) return kern_fail(err, errlen, "%s: nodes_nodeids is empty", a->op);
+    if (nn > INT32_MAX / 2) return kern_fail(err, errlen, "%s: too many nodes", a->op);
     LEN_CHECK("nodes_treeids", c_tree, nn);
     LEN_CHECK("nodes_featureids", c_feat, nn);
     LEN_CHECK("nodes_modes", c_mode, nn);
@@ -507,15 +507,15 @@ static int trees_prepare(graph_t *g, node_t *n, trees_t *t, const tattrs_t *a, c
     m.yes = malloc((size_t)N * sizeof(int32_t));
     m.no = malloc((size_t)N * sizeof(int32_t));
     if (!m.keys || !m.stack || !m.newidx || !m.cnt || !m.color || !m.mode || !m.yes || !m.no) {
-        rc = ml_fail(err, errlen, "%s: out of memory", a->op);
+        rc = kern_fail(err, errlen, "%s: out of memory", a->op);
         goto out;
     }
     for (int32_t i = 0; i < N; i++) m.keys[i] = (nkey_t){treeids[i], nodeids[i], i};
     qsort(m.keys, (size_t)N, sizeof *m.keys, nkey_cmp);
     for (int32_t k = 1; k < N; k++)
         if (m.keys[k].tree == m.keys[k - 1].tree && m.keys[k].node == m.keys[k - 1].node) {
-            rc = ml_fail(err, errlen, "%s: nodes_nodeids: node %lld appears twice in tree %lld",
-                         a->op, (long long)m.keys[k].node, (long long)m.keys[k].tree);
+            rc = kern_fail(err, errlen, "%s: nodes_nodeids: node %lld appears twice in tree %lld",
+                           a->op, (long long)m.keys[k].node, (long long)m.keys[k].tree);
             goto out;
         }
 
@@ -527,8 +527,8 @@ static int trees_prepare(graph_t *g, node_t *n, trees_t *t, const tattrs_t *a, c
         for (int k = 0; k <= TN_LEAF; k++)
             if (strcmp(modes[i], mode_names[k]) == 0) md = k;
         if (md < 0) {
-            rc = ml_fail(err, errlen, "%s: nodes_modes[%d] '%s' is not a known mode", a->op, i,
-                         modes[i]);
+            rc = kern_fail(err, errlen, "%s: nodes_modes[%d] '%s' is not a known mode", a->op, i,
+                           modes[i]);
             goto out;
         }
         m.mode[i] = (uint8_t)md;
@@ -536,8 +536,8 @@ static int trees_prepare(graph_t *g, node_t *n, trees_t *t, const tattrs_t *a, c
         if (md == TN_LEAF) continue;
         if (md != TN_LEQ || (c_miss && miss[i])) t->all_leq = false;
         if (featids[i] < 0 || featids[i] > INT32_MAX) {
-            rc = ml_fail(err, errlen, "%s: nodes_featureids[%d] = %lld is not a feature index",
-                         a->op, i, (long long)featids[i]);
+            rc = kern_fail(err, errlen, "%s: nodes_featureids[%d] = %lld is not a feature index",
+                           a->op, i, (long long)featids[i]);
             goto out;
         }
         if (featids[i] > t->max_feat) t->max_feat = featids[i];
@@ -545,9 +545,9 @@ static int trees_prepare(graph_t *g, node_t *n, trees_t *t, const tattrs_t *a, c
         m.no[i] = find_node(m.keys, N, treeids[i], noids[i]);
         if (m.yes[i] < 0 || m.no[i] < 0) {
             bool y = m.yes[i] < 0;
-            rc = ml_fail(err, errlen, "%s: %s[%d] = %lld: tree %lld has no such node", a->op,
-                         y ? "nodes_truenodeids" : "nodes_falsenodeids", i,
-                         (long long)(y ? yesids[i] : noids[i]), (long long)treeids[i]);
+            rc = kern_fail(err, errlen, "%s: %s[%d] = %lld: tree %lld has no such node", a->op,
+                           y ? "nodes_truenodeids" : "nodes_falsenodeids", i,
+                           (long long)(y ? yesids[i] : noids[i]), (long long)treeids[i]);
             goto out;
         }
     }
@@ -557,7 +557,7 @@ static int trees_prepare(graph_t *g, node_t *n, trees_t *t, const tattrs_t *a, c
      * their first key. */
     t->roots = arena_alloc(&g->arena, (size_t)N * sizeof(int32_t));
     if (!t->roots) {
-        rc = ml_fail(err, errlen, "%s: out of memory", a->op);
+        rc = kern_fail(err, errlen, "%s: out of memory", a->op);
         goto out;
     }
     for (int32_t i = 0; i < N; i++) {
@@ -597,11 +597,11 @@ static int trees_prepare(graph_t *g, node_t *n, trees_t *t, const tattrs_t *a, c
             int32_t c = step == 0 ? m.yes[u] : m.no[u];
             m.stack[sp - 1] = step + 1;
             if (m.color[c] == 1) {
-                rc = ml_fail(err, errlen,
-                             "%s: tree %lld has a cycle: node %lld leads back to its ancestor "
-                             "node %lld",
-                             a->op, (long long)treeids[u], (long long)nodeids[u],
-                             (long long)nodeids[c]);
+                rc = kern_fail(err, errlen,
+                               "%s: tree %lld has a cycle: node %lld leads back to its ancestor "
+                               "node %lld",
+                               a->op, (long long)treeids[u], (long long)nodeids[u],
+                               (long long)nodeids[c]);
                 goto out;
             }
             if (m.color[c] == 0) m.stack[sp++] = c, m.stack[sp++] = 0;
@@ -628,7 +628,7 @@ static int trees_prepare(graph_t *g, node_t *n, trees_t *t, const tattrs_t *a, c
     t->wfirst = arena_alloc(&g->arena, (size_t)cnt * sizeof(int32_t));
     t->wcount = arena_alloc(&g->arena, (size_t)cnt * sizeof(int32_t));
     if (!t->nodes || !t->thr64 || !t->wfirst || !t->wcount) {
-        rc = ml_fail(err, errlen, "%s: out of memory", a->op);
+        rc = kern_fail(err, errlen, "%s: out of memory", a->op);
         goto out;
     }
     for (int32_t i = 0; i < N; i++) {
@@ -653,13 +653,13 @@ static int trees_prepare(graph_t *g, node_t *n, trees_t *t, const tattrs_t *a, c
     const int64_t *wnode = node_attr_ints(n, a->w_node, &c_wn);
     const int64_t *wid = node_attr_ints(n, a->w_id, &c_wi);
     if (c_wt != c_wn || c_wi != c_wn || c_w != c_wn) {
-        rc = ml_fail(err, errlen, "%s: %s, %s, %s and %s have %lld, %lld, %lld and %lld entries",
-                     a->op, a->w_tree, a->w_node, a->w_id, a->w_weight, (long long)c_wt,
-                     (long long)c_wn, (long long)c_wi, (long long)c_w);
+        rc = kern_fail(err, errlen, "%s: %s, %s, %s and %s have %lld, %lld, %lld and %lld entries",
+                       a->op, a->w_tree, a->w_node, a->w_id, a->w_weight, (long long)c_wt,
+                       (long long)c_wn, (long long)c_wi, (long long)c_w);
         goto out;
     }
     if (c_wn > INT32_MAX / 2) {
-        rc = ml_fail(err, errlen, "%s: too many weights", a->op);
+        rc = kern_fail(err, errlen, "%s: too many weights", a->op);
         goto out;
     }
     bool several_ids = false; /* class ids used by more than one distinct class */
@@ -667,13 +667,13 @@ static int trees_prepare(graph_t *g, node_t *n, trees_t *t, const tattrs_t *a, c
     for (int64_t i = 0; i < c_wn; i++) {
         int32_t u = find_node(m.keys, N, wtree[i], wnode[i]);
         if (u < 0) {
-            rc = ml_fail(err, errlen, "%s: %s[%lld] = %lld: tree %lld has no such node", a->op,
-                         a->w_node, (long long)i, (long long)wnode[i], (long long)wtree[i]);
+            rc = kern_fail(err, errlen, "%s: %s[%lld] = %lld: tree %lld has no such node", a->op,
+                           a->w_node, (long long)i, (long long)wnode[i], (long long)wtree[i]);
             goto out;
         }
         if (wid[i] < 0 || wid[i] >= t->nout) {
-            rc = ml_fail(err, errlen, "%s: %s[%lld] = %lld is outside [0, %lld)", a->op, a->w_id,
-                         (long long)i, (long long)wid[i], (long long)t->nout);
+            rc = kern_fail(err, errlen, "%s: %s[%lld] = %lld is outside [0, %lld)", a->op, a->w_id,
+                           (long long)i, (long long)wid[i], (long long)t->nout);
             goto out;
         }
         /* ORT derives these from every entry, including weights it then ignores. */
@@ -688,7 +688,7 @@ static int trees_prepare(graph_t *g, node_t *n, trees_t *t, const tattrs_t *a, c
     t->w = arena_alloc(&g->arena, (size_t)(t->nweights + 1) * sizeof(tweight_t));
     t->w64 = arena_alloc(&g->arena, (size_t)(t->nweights + 1) * sizeof(double));
     if (!t->w || !t->w64) {
-        rc = ml_fail(err, errlen, "%s: out of memory", a->op);
+        rc = kern_fail(err, errlen, "%s: out of memory", a->op);
         goto out;
     }
     for (int32_t j = 0; j < cnt; j++) t->wfirst[j] = m.cnt[j];
@@ -722,25 +722,25 @@ static int reg_prepare(graph_t *g, node_t *n, char *err, size_t errlen)
                                "target_ids", "target_weights"};
     static const char *const aggs[] = {"SUM", "AVERAGE", "MIN", "MAX"};
     trees_t *t = arena_alloc(&g->arena, sizeof *t);
-    if (!t) return ml_fail(err, errlen, "%s: out of memory", a.op);
+    if (!t) return kern_fail(err, errlen, "%s: out of memory", a.op);
     t->nout = node_attr_int(n, "n_targets", 0);
     if (t->nout < 1)
-        return ml_fail(err, errlen, "%s: n_targets must be >= 1, got %lld", a.op,
-                       (long long)t->nout);
+        return kern_fail(err, errlen, "%s: n_targets must be >= 1, got %lld", a.op,
+                         (long long)t->nout);
     const char *agg = node_attr_str(n, "aggregate_function", "SUM");
     t->agg = (agg_t)-1;
     for (int k = 0; k < 4; k++)
         if (strcmp(agg, aggs[k]) == 0) t->agg = (agg_t)k;
     if ((int)t->agg < 0)
-        return ml_fail(err, errlen,
-                       "%s: aggregate_function '%s' is not one of SUM, AVERAGE, MIN, MAX", a.op,
-                       agg);
+        return kern_fail(err, errlen,
+                         "%s: aggregate_function '%s' is not one of SUM, AVERAGE, MIN, MAX", a.op,
+                         agg);
     if (ml_parse_post(n, &t->post, err, errlen)) return -1;
     if (trees_prepare(g, n, t, &a, err, errlen)) return -1;
     /* One base value per target, or none (ORT 1.30 refuses other counts too). */
     if (t->nbase != 0 && t->nbase != t->nout)
-        return ml_fail(err, errlen, "%s: base_values has %lld values for %lld targets", a.op,
-                       (long long)t->nbase, (long long)t->nout);
+        return kern_fail(err, errlen, "%s: base_values has %lld values for %lld targets", a.op,
+                         (long long)t->nbase, (long long)t->nout);
     return 0;
 }
 
@@ -749,20 +749,20 @@ static int cls_prepare(graph_t *g, node_t *n, char *err, size_t errlen)
     static const tattrs_t a = {"TreeEnsembleClassifier", "class_treeids", "class_nodeids",
                                "class_ids", "class_weights"};
     trees_t *t = arena_alloc(&g->arena, sizeof *t);
-    if (!t) return ml_fail(err, errlen, "%s: out of memory", a.op);
+    if (!t) return kern_fail(err, errlen, "%s: out of memory", a.op);
     t->classifier = true;
     t->agg = AGG_SUM;
     if (ml_read_labels(n, "classlabels_int64s", &t->labels, true, a.op, err, errlen)) return -1;
     if (t->labels.n < 2)
-        return ml_fail(err, errlen, "%s: classlabels must name at least 2 classes, got %lld", a.op,
-                       (long long)t->labels.n);
+        return kern_fail(err, errlen, "%s: classlabels must name at least 2 classes, got %lld",
+                         a.op, (long long)t->labels.n);
     t->nout = t->labels.n;
     if (ml_parse_post(n, &t->post, err, errlen)) return -1;
     if (trees_prepare(g, n, t, &a, err, errlen)) return -1;
     /* None or one per class; two classes also take a single value (as ORT 1.30). */
     if (t->nbase != 0 && t->nbase != t->nout && !(t->nout == 2 && t->nbase == 1))
-        return ml_fail(err, errlen, "%s: base_values has %lld values for %lld classes", a.op,
-                       (long long)t->nbase, (long long)t->nout);
+        return kern_fail(err, errlen, "%s: base_values has %lld values for %lld classes", a.op,
+                         (long long)t->nbase, (long long)t->nout);
     return 0;
 }
 
