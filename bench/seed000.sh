@@ -288,6 +288,16 @@ cpu_snap() { "$PYTHON" "$tmp/cpu.py" "${server_pid:-0}" "$(pg_master)"; }
 to_ms() { awk -v v="$1" 'BEGIN { n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
     printf "%.2f", (u == "us" ? n / 1000 : u == "s" ? n * 1000 : u == "m" ? n * 60000 : n) }'; }
 
+# From a wrk output file: req/s, a latency percentile in ms ("50%", "90%", "99%"), and the errors:
+# socket errors, non-2xx/3xx, and (from post.lua) any other status than 200.
+wrk_rps() { awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$1"; }
+wrk_pct() { to_ms "$(awk -v p="$2" '$1 == p { print $2 }' "$1")"; }
+wrk_bad() {
+    awk '/Socket errors:/ { gsub(/,/, ""); n += $4 + $6 + $8 + $10 }
+        /Non-2xx or 3xx responses:/ { n += $5 } /^Not-200 responses:/ { n2 = $3 }
+        END { print n + n2 }' "$1"
+}
+
 # --- one configuration: warm-up, ab, wrk, row counts -------------------------------------------
 # results: one line per configuration, "|"-separated:
 #  id|label|durable|ab_rps|ab_mean|ab_p50|ab_p95|ab_p99|ab_bad|ab_done|ab_rows|
@@ -338,16 +348,13 @@ measure() {
     ab_bad=$ab_all_bad
 
     local w_rps w_mean w_p50 w_p90 w_p99 w_bad w_done
-    w_rps=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$wk")
+    w_rps=$(wrk_rps "$wk")
     w_mean=$(to_ms "$(awk '$1 == "Latency" { print $2; exit }' "$wk")")
-    w_p50=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$wk")")
-    w_p90=$(to_ms "$(awk '$1 == "90%" { print $2 }' "$wk")")
-    w_p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$wk")")
+    w_p50=$(wrk_pct "$wk" 50%)
+    w_p90=$(wrk_pct "$wk" 90%)
+    w_p99=$(wrk_pct "$wk" 99%)
     w_done=$(awk '/ requests in / { print $1 }' "$wk")
-    # Socket errors, non-2xx/3xx, and (from post.lua) any other status than 200.
-    w_bad=$(awk '/Socket errors:/ { gsub(/,/, ""); n += $4 + $6 + $8 + $10 }
-        /Non-2xx or 3xx responses:/ { n += $5 } /^Not-200 responses:/ { n2 = $3 }
-        END { print n + n2 }' "$wk")
+    w_bad=$(wrk_bad "$wk")
 
     local ab_rows=- w_rows=-
     if [ "$r0" != - ]; then
@@ -413,43 +420,39 @@ run_inferd inferd_buffered_sqlite "inferd buffered, SQLite" "sqlite:$tmp/buffere
 run_inferd inferd_off "inferd off (--store none)" none durable no - ||
     die "inferd did not start: $(cat "$tmp/inferd_off.log")"
 
+# One wrk run of its own against inferd with durability durable on STORE ("none" for off): a 2 s
+# warm-up, then wrk -cCONNS into $tmp/NAME, the store's metrics kept as metrics-NAME, errors
+# reported as problems.
+wrk_extra() {
+    local name=$1 store=$2 conns=$3 url
+    start_inferd "$name" "$store" durable || die "inferd did not start: $(cat "$tmp/$name.log")"
+    url="http://127.0.0.1:$port/inferences"
+    note "$name (--store $store): wrk -t2 -c$conns -d$DURATION --latency"
+    run_load wrk -t2 -c"$conns" -d2s -s "$tmp/post.lua" "$url" >/dev/null
+    run_load wrk -t2 -c"$conns" -d"$DURATION" --latency -s "$tmp/post.lua" "$url" >"$tmp/$name" 2>&1 ||
+        echo "$name: wrk failed: $(tail -n3 "$tmp/$name")" >>"$tmp/problems"
+    store_metrics "$name"
+    stop_server
+    local bad
+    bad=$(wrk_bad "$tmp/$name")
+    [ "${bad:-0}" -eq 0 ] || echo "$name: wrk: $bad errors or non-200 answers" >>"$tmp/problems"
+}
+
 # inferd durable vs off as concurrency grows: a closed loop of C clients leaves about C/2 requests
 # waiting for each commit, so the batch (and what its fsync costs per record) depends on C.
 : >"$tmp/sweep"
 for c in $SWEEP_C; do
-    for mode in durable off; do
-        store="sqlite:$tmp/sweep-$c.db"
-        [ $mode = off ] && store=none
-        start_inferd "sweep_${mode}_$c" "$store" durable ||
-            die "inferd did not start: $(cat "$tmp/sweep_${mode}_$c.log")"
-        note "inferd $mode: wrk -t2 -c$c -d$DURATION --latency"
-        run_load wrk -t2 -c"$c" -d2s -s "$tmp/post.lua" "http://127.0.0.1:$port/inferences" >/dev/null
-        run_load wrk -t2 -c"$c" -d"$DURATION" --latency -s "$tmp/post.lua" \
-            "http://127.0.0.1:$port/inferences" >"$tmp/sweep-$mode-$c" 2>&1 ||
-            echo "sweep c=$c $mode: wrk failed: $(tail -n3 "$tmp/sweep-$mode-$c")" >>"$tmp/problems"
-        store_metrics "sweep_${mode}_$c"
-        stop_server
-        bad=$(awk '/Socket errors:/ { gsub(/,/, ""); n += $4 + $6 + $8 + $10 }
-            /Non-2xx or 3xx responses:/ { n += $5 } /^Not-200 responses:/ { n2 = $3 }
-            END { print n + n2 }' "$tmp/sweep-$mode-$c")
-        [ "${bad:-0}" -eq 0 ] || echo "sweep c=$c $mode: wrk: $bad errors or non-200 answers" >>"$tmp/problems"
-    done
-    echo "$c|$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$tmp/sweep-off-$c")|$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$tmp/sweep-durable-$c")|$(to_ms "$(awk '$1 == "99%" { print $2 }' "$tmp/sweep-off-$c")")|$(to_ms "$(awk '$1 == "99%" { print $2 }' "$tmp/sweep-durable-$c")")" >>"$tmp/sweep"
+    wrk_extra "sweep_durable_$c" "sqlite:$tmp/sweep-$c.db" "$c"
+    wrk_extra "sweep_off_$c" none "$c"
+    echo "$c|$(wrk_rps "$tmp/sweep_off_$c")|$(wrk_rps "$tmp/sweep_durable_$c")|$(wrk_pct "$tmp/sweep_off_$c" 99%)|$(wrk_pct "$tmp/sweep_durable_$c" 99%)" >>"$tmp/sweep"
 done
 
 # inferd durable on the null sink: the same queue, group commit and callbacks, no database, each
 # commit a sleep of US microseconds. Separates the database's CPU from the commit latency's cost.
 : >"$tmp/nullsink"
 for us in $NULL_US; do
-    start_inferd "null_$us" "null:$us" durable || die "inferd did not start: $(cat "$tmp/null_$us.log")"
-    note "inferd durable, null:$us: wrk -t2 -c$C -d$DURATION --latency"
-    run_load wrk -t2 -c"$C" -d2s -s "$tmp/post.lua" "http://127.0.0.1:$port/inferences" >/dev/null
-    run_load wrk -t2 -c"$C" -d"$DURATION" --latency -s "$tmp/post.lua" \
-        "http://127.0.0.1:$port/inferences" >"$tmp/null-$us" 2>&1 ||
-        echo "null:$us: wrk failed: $(tail -n3 "$tmp/null-$us")" >>"$tmp/problems"
-    store_metrics "null_$us"
-    stop_server
-    echo "$us|$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$tmp/null-$us")|$(to_ms "$(awk '$1 == "99%" { print $2 }' "$tmp/null-$us")")" >>"$tmp/nullsink"
+    wrk_extra "null_$us" "null:$us" "$C"
+    echo "$us|$(wrk_rps "$tmp/null_$us")|$(wrk_pct "$tmp/null_$us" 99%)" >>"$tmp/nullsink"
 done
 
 # inferd off and durable at fixed offered rates: h2load paces each connection at rate/RATE_C
