@@ -554,9 +554,14 @@ static const char *parse_number(parser_t *ps, const char *p, json_value_t *out)
 
 /* ==== The parser proper ==== */
 
+static inline bool is_ws(char c)
+{
+    return c == ' ' || c == '\n' || c == '\r' || c == '\t';
+}
+
 static inline const char *skip_ws(const char *p, const char *e)
 {
-    while (p < e && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) p++;
+    while (p < e && is_ws(*p)) p++;
     return p;
 }
 
@@ -1026,11 +1031,6 @@ int json_flatten(const json_value_t *v, json_elem_t et, void *out, size_t cap, j
 
 /* These scans trust that json_parse() accepted the text, so they only find where tokens end;
  * they still never read outside [p, e), whatever the bytes. */
-
-static bool is_ws(char c)
-{
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
 
 /* p is at a string's opening quote; returns just past its closing quote. */
 static const char *skip_string(const char *p, const char *e)
