@@ -1,4 +1,5 @@
 """Asynchronous completion from another thread, and graceful shutdown on SIGTERM/SIGINT."""
+import os
 import signal
 import socket
 import threading
@@ -105,3 +106,13 @@ def test_sighup_does_not_stop_the_server(server):
     server.proc.send_signal(signal.SIGHUP)
     time.sleep(0.1)
     assert server.request("GET", "/v2/health/live").status == 200
+
+
+def test_threads_are_named(server_factory):
+    """Loops, compute workers and the store writer carry names for top -H and perf."""
+    srv = server_factory("--threads", "2", "--compute-threads", "3", "--access-log", "false")
+    task = "/proc/%d/task" % srv.proc.pid
+    names = sorted(open("%s/%s/comm" % (task, t)).read().strip() for t in os.listdir(task))
+    assert names.count("inferd-loop") == 2, names
+    for n in ("inferd-work0", "inferd-work1", "inferd-work2", "inferd-store"):
+        assert n in names, names
