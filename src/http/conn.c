@@ -78,7 +78,7 @@ const char *http_status_text(int s)
 
 static void on_req_done(loop_t *l, loop_task_t *t);
 static void conn_run(http_conn_t *c);
-static void conn_free(http_conn_t *c);
+static void conn_release(http_conn_t *c);
 
 const http_span_t *http_req_header(const http_req_t *r, const char *name)
 {
@@ -303,7 +303,7 @@ static void drop_answered(http_conn_t *c)
     }
     if (!c->q_head) {
         c->q_tail = NULL;
-        conn_free(c);
+        conn_release(c);
     }
 }
 
@@ -328,6 +328,16 @@ static void conn_close(http_conn_t *c)
     drop_answered(c);
 }
 
+static void conn_unlink(http_conn_t *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        c->wk->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+}
+
 static void conn_free(http_conn_t *c)
 {
     while (c->q_head) {
@@ -335,14 +345,25 @@ static void conn_free(http_conn_t *c)
         c->q_head = r->next;
         req_free(r);
     }
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        c->wk->conns = c->next;
-    if (c->next) c->next->prev = c->prev;
     buf_deinit(&c->in);
     buf_deinit(&c->out);
     free(c);
+}
+
+static void on_conn_free(loop_t *l, loop_task_t *t)
+{
+    (void)l;
+    conn_free((http_conn_t *)((char *)t - offsetof(http_conn_t, free_task)));
+}
+
+/* Retires a closed connection that owes nothing: it leaves the worker's list now and is freed
+ * once the loop has handled the rest of this iteration's events and tasks, some of which may
+ * still name it (its watch is already disarmed, so they are skipped). */
+static void conn_release(http_conn_t *c)
+{
+    conn_unlink(c);
+    c->free_task.fn = on_conn_free;
+    loop_defer(c->wk->loop, &c->free_task);
 }
 
 /* Starts the close of a connection whose last response is written: shut the write side and read
@@ -746,6 +767,7 @@ void http__free_all(http_worker_t *wk)
             close(c->w.fd);
             atomic_fetch_sub(&wk->srv->open_conns, 1);
         }
+        conn_unlink(c);
         conn_free(c);
     }
 }

@@ -72,6 +72,7 @@ struct http_conn {
     bool in_run;          /* re-entrancy guard for conn_run */
     bool peer_eof;        /* the client shut its write side */
     char peer[64];
+    loop_task_t free_task; /* frees the connection at the end of the loop iteration */
 };
 
 /* Accepts connections on the worker's listener (loop callback). */

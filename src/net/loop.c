@@ -30,6 +30,9 @@ struct loop {
     pthread_mutex_t lock;
     loop_task_t *head, *tail;
     loop_watch_t wake;
+
+    /* Loop thread only: tasks that run at the end of the iteration (loop_defer). */
+    loop_task_t *deferred;
 };
 
 /* The loop running on this thread, if any. */
@@ -46,6 +49,21 @@ static void on_wake(loop_t *l, int fd, uint32_t events, void *arg)
         l->head = l->tail = NULL;
         pthread_mutex_unlock(&l->lock);
         if (!t) break;
+        while (t) {
+            loop_task_t *next = t->next;
+            t->next = NULL;
+            t->fn(l, t);
+            t = next;
+        }
+    }
+}
+
+/* Runs the deferred tasks, including any that they defer in turn. */
+static void run_deferred(loop_t *l)
+{
+    while (l->deferred) {
+        loop_task_t *t = l->deferred;
+        l->deferred = NULL;
         while (t) {
             loop_task_t *next = t->next;
             t->next = NULL;
@@ -102,17 +120,21 @@ static void *run(void *arg)
             log_error("epoll_wait: errno %d", errno);
             break;
         }
+        /* Any handler may close and release an object whose events come later in ev[]: those
+         * watches are disarmed and their memory is freed only by run_deferred() below. */
         for (int i = 0; i < n; i++) {
             loop_watch_t *w = ev[i].data.ptr;
-            w->fn(l, w->fd, ev[i].events, w->arg);
+            if (w->armed) w->fn(l, w->fd, ev[i].events, w->arg);
         }
         if (l->now >= l->next_tick) {
             l->next_tick = l->now + (uint64_t)l->tick_ms * 1000000u;
             if (l->tick_fn) l->tick_fn(l, l->tick_arg);
         }
+        run_deferred(l);
     }
     /* Tasks posted after the last wake-up still run, so no completion is lost at shutdown. */
     on_wake(l, l->wake.fd, EPOLLIN, NULL);
+    run_deferred(l);
     return NULL;
 }
 
@@ -139,7 +161,9 @@ void loop_stop_join(loop_t *l)
 int loop_watch_add(loop_t *l, loop_watch_t *w)
 {
     struct epoll_event ev = {.events = w->events, .data.ptr = w};
-    return epoll_ctl(l->epfd, EPOLL_CTL_ADD, w->fd, &ev) ? -errno : 0;
+    if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, w->fd, &ev)) return -errno;
+    w->armed = true;
+    return 0;
 }
 
 int loop_watch_mod(loop_t *l, loop_watch_t *w, uint32_t events)
@@ -152,7 +176,14 @@ int loop_watch_mod(loop_t *l, loop_watch_t *w, uint32_t events)
 
 void loop_watch_del(loop_t *l, loop_watch_t *w)
 {
-    epoll_ctl(l->epfd, EPOLL_CTL_DEL, w->fd, NULL);
+    if (w->armed) epoll_ctl(l->epfd, EPOLL_CTL_DEL, w->fd, NULL);
+    w->armed = false;
+}
+
+void loop_defer(loop_t *l, loop_task_t *t)
+{
+    t->next = l->deferred;
+    l->deferred = t;
 }
 
 void loop_post(loop_t *l, loop_task_t *t)

@@ -18,12 +18,14 @@ typedef struct loop_task {
     struct loop_task *next;
 } loop_task_t;
 
-/* A registered fd: embed it in the owner (connection, listener). */
+/* A registered fd: embed it in the owner (connection, listener). An event the kernel reported
+ * before loop_watch_del() is not delivered, even when it is still in the batch being handled. */
 typedef struct loop_watch {
     int fd;
     uint32_t events;
     loop_io_fn fn;
     void *arg;
+    bool armed; /* between loop_watch_add and loop_watch_del; maintained by the loop */
 } loop_watch_t;
 
 /* Creates a loop whose tick_fn(arg) runs every tick_ms on the loop thread. NULL on failure. */
@@ -42,6 +44,10 @@ void loop_watch_del(loop_t *l, loop_watch_t *w);
 
 /* Queues t to run on the loop thread. Thread-safe, never blocks on I/O, never fails. */
 void loop_post(loop_t *l, loop_task_t *t);
+/* Runs t on the loop thread once every event and task of the current iteration has been
+ * handled. Owners free themselves this way, so that no later event of the same epoll batch can
+ * reach freed memory. Loop thread only; t runs even when the loop is stopping. */
+void loop_defer(loop_t *l, loop_task_t *t);
 /* Runs t now when called on l's thread, else posts it. */
 void loop_run_or_post(loop_t *l, loop_task_t *t);
 /* True when called on l's own thread. */
