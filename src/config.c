@@ -54,6 +54,10 @@ static const setting_t settings[] = {
      "request line plus headers; larger is answered 431", 0},
     {"limits", "max_body_bytes", T_SIZE, F(max_body_bytes), "8m",
      "request body after de-chunking; larger is answered 413", 0},
+    {"limits", "max_body_memory", T_SIZE, F(max_body_memory), "256m",
+     "request bodies held in memory at once, all connections together; a body that would "
+     "exceed it is answered 503 with Retry-After",
+     0},
     {"limits", "max_pipeline", T_INT, F(max_pipeline), "64",
      "requests in flight per connection; reading pauses beyond it", 0},
     {"limits", "header_timeout_ms", T_MS, F(header_timeout_ms), "10s",
@@ -75,7 +79,7 @@ static const setting_t settings[] = {
 };
 
 #define NSETTINGS ((int)(sizeof settings / sizeof settings[0]))
-_Static_assert(NSETTINGS <= 32, "config_t.sources is too small");
+_Static_assert(NSETTINGS <= 64, "config_t.sources is too small");
 
 static const setting_t *find(const char *key)
 {

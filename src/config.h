@@ -28,6 +28,7 @@ typedef struct config {
     int64_t max_connections;
     int64_t max_header_bytes;
     int64_t max_body_bytes;
+    int64_t max_body_memory; /* bytes held by request bodies on all connections, before 503 */
     int64_t max_pipeline; /* requests in flight per connection before reading pauses */
     int64_t header_timeout_ms;
     int64_t body_timeout_ms;
@@ -42,7 +43,7 @@ typedef struct config {
     char *log_file;
     bool access_log;
 
-    const char *sources[32]; /* per setting: "default", "file", "env" or "flag" */
+    const char *sources[64]; /* per setting: "default", "file", "env" or "flag" */
 } config_t;
 
 /* Fills cfg with the built-in defaults. */
