@@ -18,7 +18,6 @@
 #include "util/clock.h"
 #include "util/log.h"
 
-#define READ_CHUNK     (64 * 1024)
 #define OUT_HIGH_WATER (256 * 1024) /* stop parsing new requests while this much is unsent */
 #define LINGER_NS      (2000000000ull)
 #define MS             1000000ull
@@ -166,6 +165,7 @@ static http_req_t *req_alloc(http_conn_t *c)
 
 static void req_free(http_req_t *r)
 {
+    if (r->body_charge) atomic_fetch_sub(&r->conn->wk->srv->body_bytes, (int64_t)r->body_charge);
     buf_deinit(&r->out_headers);
     buf_deinit(&r->out_body);
     buf_deinit(&r->chunked_body);
@@ -199,6 +199,31 @@ static int req_take_head(http_req_t *r, const http_head_t *h, const char *src, s
     r->body_len = 0;
     r->keep_alive = h->keep_alive;
     return 0;
+}
+
+/* Counts n more bytes of r's body against max_body_memory, the budget all connections share;
+ * false (nothing counted) when they would exceed it. Without it, many concurrent bodies each
+ * within max_body_bytes could take the process to gigabytes. */
+static bool body_charge(http_conn_t *c, http_req_t *r, size_t n)
+{
+    http_server_t *s = c->wk->srv;
+    int64_t held = atomic_fetch_add(&s->body_bytes, (int64_t)n) + (int64_t)n;
+    if (held > s->cfg->max_body_memory) {
+        atomic_fetch_sub(&s->body_bytes, (int64_t)n);
+        return false;
+    }
+    r->body_charge += n;
+    return true;
+}
+
+static void conn_fail(http_conn_t *c, http_req_t *r, int status, const char *msg);
+
+/* Refuses r for want of body memory: a temporary condition, so 503 with Retry-After. */
+static void body_refuse(http_conn_t *c, http_req_t *r)
+{
+    metric_add(c->wk->srv->m_body_refused, 1);
+    http_add_header(r, "Retry-After", "1");
+    conn_fail(c, r, 503, "server busy: request bodies in memory have reached max_body_memory");
 }
 
 /* Queues an answer that is not from a handler (parse errors, limits). The connection closes
@@ -416,7 +441,8 @@ static bool conn_flush(http_conn_t *c)
     if (c->out_off == c->out.len) {
         c->last_active = loop_now(c->wk->loop);
         c->out.len = c->out_off = 0;
-        if (c->out.cap > 4 * READ_CHUNK) buf_deinit(&c->out);
+        /* Nothing more to send soon: an idle connection holds no output buffer. */
+        if (!c->q_head || c->out.cap > 4 * HTTP_READ_CHUNK) buf_deinit(&c->out);
         if (c->close_after && !c->q_head) {
             conn_linger(c);
             return true;
@@ -470,6 +496,10 @@ static void conn_process(http_conn_t *c)
                 conn_fail(c, r, 413, "request body too large");
                 return;
             }
+            if (cl > 0 && !body_charge(c, r, (size_t)cl)) {
+                body_refuse(c, r);
+                return;
+            }
             if (req_take_head(r, &h, c->in.data, (size_t)cl)) {
                 conn_fail(c, r, 503, "out of memory");
                 return;
@@ -492,7 +522,7 @@ static void conn_process(http_conn_t *c)
             http_req_t *r = c->cur;
             size_t need = (size_t)r->head.content_length - c->body_got;
             size_t n = c->in.len < need ? c->in.len : need;
-            memcpy(r->raw + r->head.head_len + c->body_got, c->in.data, n);
+            if (n) memcpy(r->raw + r->head.head_len + c->body_got, c->in.data, n);
             c->body_got += n;
             buf_consume(&c->in, n);
             if (c->body_got < (size_t)r->head.content_length) return;
@@ -511,6 +541,13 @@ static void conn_process(http_conn_t *c)
                                          (size_t)cfg->max_body_bytes, (size_t)cfg->max_header_bytes,
                                          &status, &reason);
             buf_consume(&c->in, used);
+            if (r->chunked_body.cap > r->body_charge &&
+                !body_charge(c, r, r->chunked_body.cap - r->body_charge)) {
+                c->cur = NULL;
+                c->state = C_HEAD;
+                body_refuse(c, r);
+                return;
+            }
             if (rc == HTTP_PARSE_AGAIN) return;
             c->cur = NULL;
             c->state = C_HEAD;
@@ -564,6 +601,7 @@ static void conn_run(http_conn_t *c)
         if (c->queued == queued_before && c->in.len == in_before) break; /* partial head */
     }
     c->in_run = false;
+    if (c->in.len == 0) buf_deinit(&c->in); /* give back what a burst of input needed */
     if (c->peer_eof && c->state != C_LINGER && c->state != C_CLOSED && !owed(c)) {
         conn_close(c); /* the client finished sending and has every answer it asked for */
         return;
@@ -597,14 +635,24 @@ static void on_io(loop_t *l, int fd, uint32_t events, void *arg)
         return;
     }
     if ((events & (EPOLLIN | EPOLLRDHUP)) && !c->peer_eof) {
-        if (buf_reserve(&c->in, READ_CHUNK)) {
-            conn_close(c);
-            return;
+        /* Reads land in the worker's one read buffer and only what arrived is kept, so an idle
+         * or trickling connection holds bytes, not a 64 KiB reserve. A Content-Length body goes
+         * straight into the request's own buffer. */
+        ssize_t n;
+        if (c->state == C_BODY && c->in.len == 0) {
+            http_req_t *r = c->cur;
+            n = read(fd, r->raw + r->head.head_len + c->body_got,
+                     (size_t)r->head.content_length - c->body_got);
+            if (n > 0) c->body_got += (size_t)n;
+        } else {
+            n = read(fd, c->wk->rbuf, HTTP_READ_CHUNK);
+            if (n > 0 && buf_append(&c->in, c->wk->rbuf, (size_t)n)) {
+                conn_close(c);
+                return;
+            }
         }
-        ssize_t n = read(fd, buf_tail(&c->in), buf_room(&c->in));
         if (n > 0) {
             c->last_active = loop_now(l);
-            buf_commit(&c->in, (size_t)n);
             metric_add(s->m_bytes_in, n);
         } else if (n == 0) {
             /* Half-close: answer what was asked (clients may shut their write side after the

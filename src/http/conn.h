@@ -11,6 +11,8 @@
 #include "http/server.h"
 #include "metrics/metrics.h"
 
+#define HTTP_READ_CHUNK (64 * 1024) /* most bytes one read(2) takes from a socket */
+
 /* One per event loop. */
 typedef struct http_worker {
     http_server_t *srv;
@@ -21,6 +23,7 @@ typedef struct http_worker {
     bool accept_paused;     /* listener unwatched after EMFILE; the tick re-arms it */
     uint64_t accept_warned; /* last "out of descriptors" warning (rate limit) */
     char date[40];          /* "Date: ...\r\n" value, refreshed by the tick */
+    char *rbuf;             /* HTTP_READ_CHUNK bytes every read lands in first (see on_io) */
     time_t date_sec;
     loop_task_t drain_task;
 } http_worker_t;
@@ -41,8 +44,10 @@ struct http_server {
     int port;
     _Atomic long open_conns;
     _Atomic long inflight;               /* dispatched requests not yet answered */
+    _Atomic int64_t body_bytes;          /* held by request bodies now (max_body_memory) */
     http_route_metrics_t *route_metrics; /* router_count() + 1: the last is "unmatched" */
     metric_t *m_bytes_in, *m_bytes_out, *m_conns_total, *m_conns_refused, *m_conns_open;
+    metric_t *m_body_refused;
 };
 
 typedef enum conn_state {

@@ -43,7 +43,8 @@ struct http_req {
     bool done;
     bool dispatched; /* handed to a handler (counts as in flight until answered) */
     bool keep_alive;
-    char *raw; /* the request's own copy of head and body */
+    char *raw;          /* the request's own copy of head and body */
+    size_t body_charge; /* bytes counted against max_body_memory, returned at free */
     buf_t chunked_body;
 };
 

@@ -3,6 +3,7 @@
 #include "http/server.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,12 @@ static double rss_bytes(void *arg)
     return n == 2 ? (double)rss * (double)sysconf(_SC_PAGESIZE) : 0;
 }
 
+static double body_bytes(void *arg)
+{
+    http_server_t *s = arg;
+    return (double)atomic_load(&s->body_bytes);
+}
+
 static void register_metrics(http_server_t *s)
 {
     int nroutes = router_count(s->router);
@@ -103,6 +110,16 @@ static void register_metrics(http_server_t *s)
                        METRIC_COUNTER, NULL, 0);
     s->m_bytes_in = metrics_series(bytes, "direction=\"in\"", false);
     s->m_bytes_out = metrics_series(bytes, "direction=\"out\"", false);
+    s->m_body_refused = metrics_series(
+        metrics_family("inferd_http_body_memory_refused_total",
+                       "Requests answered 503 because request bodies held in memory would have "
+                       "exceeded max_body_memory",
+                       METRIC_COUNTER, NULL, 0),
+        "", false);
+    metrics_gauge_fn(metrics_family("inferd_http_body_memory_bytes",
+                                    "Bytes held by request bodies now (limit: max_body_memory)",
+                                    METRIC_GAUGE, NULL, 0),
+                     "", body_bytes, s);
     metrics_gauge_fn(metrics_family("process_resident_memory_bytes", "Resident memory size",
                                     METRIC_GAUGE, NULL, 0),
                      "", rss_bytes, NULL);
@@ -113,6 +130,13 @@ http_server_t *http_server_new(const config_t *cfg, http_router_t *rt, char *err
     struct sockaddr_storage ss;
     socklen_t sl;
     if (sock_parse_addr(cfg->listen, &ss, &sl, err, errlen)) return NULL;
+
+    /* Request bodies (up to max_body_bytes each) are the large, short-lived allocations of a
+     * server. glibc raises its mmap threshold after each large free, up to 32 MiB, after which
+     * such bodies come from the heap and a burst's memory stays held; a fixed threshold keeps
+     * every body in its own mapping, returned to the kernel when the request is freed. */
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+    mallopt(M_TRIM_THRESHOLD, 1024 * 1024);
 
     http_server_t *s = calloc(1, sizeof *s);
     if (!s) {
@@ -141,7 +165,8 @@ http_server_t *http_server_new(const config_t *cfg, http_router_t *rt, char *err
         wk->drain_task.fn = on_drain_task;
         update_date(wk);
         wk->loop = loop_new(TICK_MS, on_tick, wk);
-        if (!wk->loop) {
+        wk->rbuf = malloc(HTTP_READ_CHUNK);
+        if (!wk->loop || !wk->rbuf) {
             snprintf(err, errlen, "cannot create event loop: %s", strerror(errno));
             goto fail;
         }
@@ -217,6 +242,7 @@ void http_server_free(http_server_t *s)
         if (wk->loop) http__free_all(wk);
         if (wk->listen_w.fd >= 0) close(wk->listen_w.fd);
         loop_free(wk->loop);
+        free(wk->rbuf);
     }
     if (s->route_metrics) {
         for (int i = 0; i <= router_count(s->router); i++) free(s->route_metrics[i].by_status);
