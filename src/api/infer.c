@@ -16,6 +16,8 @@
 #include "util/json.h"
 #include "util/log.h"
 
+#define MAX_REQUEST_ID 127 /* bytes of a request id (JSON "id" or X-Request-Id) kept */
+
 struct infer_ctx {
     repo_t *repo;
     pool_t *pool;
@@ -48,30 +50,51 @@ static bool offload(http_req_t *r, pool_t *pool, pool_fn fn, void *job)
 
 /* ===================================================================== metadata ==== */
 
+/* A model version as text: 1 to 18 decimal digits, not 0. Returns it, or -1 for anything else
+ * ("1abc", "1.5", "1e3", "", overflow), so no malformed version can fall back to another. */
+static int64_t parse_version(const char *s, size_t n)
+{
+    if (n < 1 || n > 18) return -1;
+    int64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v >= 1 ? v : -1;
+}
+
+/* The model called name at version v (highest when v < 0) with a reference (repo_release it),
+ * or NULL with the 404's message in err, which names the version when that is what is missing. */
+static model_entry_t *lookup_model(infer_ctx_t *ctx, const char *name, int64_t v, char *err,
+                                   size_t errlen)
+{
+    model_entry_t *me = repo_acquire(ctx->repo, name, v);
+    if (me) return me;
+    model_entry_t *any = v >= 0 ? repo_acquire(ctx->repo, name, -1) : NULL;
+    if (any)
+        snprintf(err, errlen, "model \"%s\" has no version %lld", name, (long long)v);
+    else
+        snprintf(err, errlen, "unknown model \"%s\"", name);
+    repo_release(any);
+    return NULL;
+}
+
 /* The model named by the path, with a reference (repo_release it), or NULL after answering. */
 static model_entry_t *find_model(infer_ctx_t *ctx, http_req_t *r, bool with_version)
 {
-    char name[160], ver[32];
+    char name[160], ver[32], err[256];
     http_req_param(r, 0, name, sizeof name);
     int64_t v = -1;
     if (with_version) {
         http_req_param(r, 1, ver, sizeof ver);
-        char *end;
-        v = strtoll(ver, &end, 10);
-        if (*end || v < 1) {
+        v = parse_version(r->params[1].p, r->params[1].n);
+        if (v < 0) {
             http_reply_error(r, 400, "model version must be a positive integer, got \"%s\"", ver);
             return NULL;
         }
     }
-    model_entry_t *me = repo_acquire(ctx->repo, name, v);
-    if (!me) {
-        model_entry_t *any = v >= 0 ? repo_acquire(ctx->repo, name, -1) : NULL;
-        if (any)
-            http_reply_error(r, 404, "model %s has no version %lld", name, (long long)v);
-        else
-            http_reply_error(r, 404, "unknown model \"%s\"", name);
-        repo_release(any);
-    }
+    model_entry_t *me = lookup_model(ctx, name, v, err, sizeof err);
+    if (!me) http_reply_error(r, 404, "%s", err);
     return me;
 }
 
@@ -327,18 +350,32 @@ static int decode_features(const json_value_t *root, infer_ctx_t *ctx, model_ent
         snprintf(err, errlen, "body must be {\"model\": \"<name>\", \"features\": [...]}");
         return 400;
     }
-    const char *name = json_string(mv, NULL);
+    size_t name_len;
+    const char *name = json_string(mv, &name_len);
+    if (strlen(name) != name_len || name_len == 0) {
+        snprintf(err, errlen, "\"model\" must be a non-empty name without NUL characters");
+        return 400;
+    }
     const json_value_t *vv = json_get(root, "version");
     int64_t v = -1;
-    if (vv && json_type(vv) == JSON_STRING)
-        v = strtoll(json_string(vv, NULL), NULL, 10);
-    else if (vv && json_type(vv) == JSON_NUMBER && json_is_integer(vv))
-        v = json_int(vv);
-    *me = repo_acquire(ctx->repo, name, v);
-    if (!*me) {
-        snprintf(err, errlen, "unknown model \"%s\"", name);
-        return 404;
+    if (vv && json_type(vv) != JSON_NULL) { /* null, like no "version": the highest */
+        size_t vn = 0;
+        const char *vs = json_type(vv) == JSON_STRING ? json_string(vv, &vn) : NULL;
+        if (vs)
+            v = parse_version(vs, vn);
+        else if (json_type(vv) == JSON_NUMBER && json_is_integer(vv) && json_int(vv) >= 1)
+            v = json_int(vv);
+        if (v < 0) {
+            snprintf(err, errlen,
+                     "\"version\" must be a positive integer (a JSON integer or a string of "
+                     "digits)%s%.*s%s",
+                     vs ? ", got \"" : "", vs ? (int)(vn < 40 ? vn : 40) : 0, vs ? vs : "",
+                     vs ? "\"" : "");
+            return 400;
+        }
     }
+    *me = lookup_model(ctx, name, v, err, errlen);
+    if (!*me) return 404;
     const eng_model_t *m = (*me)->m;
     const eng_io_t *io = eng_model_input(m, 0);
     if (eng_model_ninputs(m) != 1 || io->dtype != DT_FLOAT || io->rank != 2) {
@@ -377,6 +414,25 @@ static int decode_features(const json_value_t *root, infer_ctx_t *ctx, model_ent
     return 0;
 }
 
+/* The request's "id" (echoed and recorded as request_id) must be a string that is stored as
+ * sent: without NUL, which C strings and PostgreSQL text would cut at, and not truncated. */
+static bool request_id_ok(const json_value_t *root, char *err, size_t errlen)
+{
+    const json_value_t *id = json_get(root, "id");
+    if (!id) return true;
+    size_t n = 0;
+    const char *s = json_type(id) == JSON_STRING ? json_string(id, &n) : NULL;
+    if (!s)
+        snprintf(err, errlen, "\"id\" must be a string");
+    else if (strlen(s) != n)
+        snprintf(err, errlen, "\"id\" must not contain NUL characters");
+    else if (n > MAX_REQUEST_ID)
+        snprintf(err, errlen, "\"id\" is %zu bytes; at most %d are kept", n, MAX_REQUEST_ID);
+    else
+        return true;
+    return false;
+}
+
 static void run_job(void *arg, int worker)
 {
     job_t *j = arg;
@@ -394,6 +450,10 @@ static void run_job(void *arg, int worker)
         http_reply_error(r, 400, "invalid JSON: %s", err);
         goto out;
     }
+    if (!request_id_ok(json_root(doc), err, sizeof err)) {
+        http_reply_error(r, 400, "%s", err);
+        goto out;
+    }
     if (j->kind == KIND_INFERENCES) {
         status = decode_features(json_root(doc), ctx, &j->me, &feat, &single, err, sizeof err);
         if (status) {
@@ -404,6 +464,12 @@ static void run_job(void *arg, int worker)
         in.n = 1;
     } else if (tj_decode_inputs(json_root(doc), j->me->m, &in, err, sizeof err)) {
         http_reply_error(r, 400, "%s", err);
+        goto out;
+    }
+    if (in.t[0].rank >= 1 && in.t[0].dims[0] < 1) {
+        /* Nothing to predict or record: the client's mistake, not a busy server. */
+        http_reply_error(r, 400, "input \"%s\" has no rows (shape [0, ...]): send at least one",
+                         eng_model_input(j->me->m, 0)->name);
         goto out;
     }
     eng_session_t *s = session_for(ctx, worker, j->me);
@@ -435,11 +501,12 @@ static void run_job(void *arg, int worker)
     if (ctx->store && me->durability != DUR_OFF) {
         const json_value_t *oid = json_get(json_root(doc), "id");
         const http_span_t *hid = http_req_header(r, "X-Request-Id");
-        char reqid[128] = "";
+        char reqid[MAX_REQUEST_ID + 1] = "";
         if (oid && json_type(oid) == JSON_STRING)
             snprintf(reqid, sizeof reqid, "%s", json_string(oid, NULL));
         else if (hid)
-            snprintf(reqid, sizeof reqid, "%.*s", (int)(hid->n < 127 ? hid->n : 127), hid->p);
+            snprintf(reqid, sizeof reqid, "%.*s",
+                     (int)(hid->n < MAX_REQUEST_ID ? hid->n : MAX_REQUEST_ID), hid->p);
         char ver[24];
         snprintf(ver, sizeof ver, "%lld", (long long)me->version);
         recs = calloc((size_t)rows, sizeof *recs);
