@@ -113,6 +113,14 @@ bool auth_guard(http_req_t *r, void *arg)
     auth_t *a = arg;
     if (a->n == 0 || (r->route && (r->route->flags & ROUTE_PUBLIC))) return true;
     const http_span_t *h = http_req_header(r, "Authorization");
+    int copies = 0;
+    for (int i = 0; i < r->head.nheaders; i++)
+        copies += http_span_ieq(r->head.headers[i].name, "authorization");
+    if (copies > 1) {
+        /* Proxies and servers disagree on which copy counts; guessing would be a bypass. */
+        http_reply_error(r, 400, "more than one Authorization header");
+        return false;
+    }
     bool ok = false;
     if (h && h->n > 7 && http_span_ieq((http_span_t){h->p, 7}, "bearer ")) {
         const char *k = h->p + 7;
