@@ -2,10 +2,13 @@
  * never freed while the server runs, so updates need no lock. */
 #include "metrics/metrics.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "util/json.h"
 
 struct metric_family {
     const char *name;
@@ -112,6 +115,20 @@ static int series_name(buf_t *out, const char *name, const char *suffix, const c
                       e ? extra : "");
 }
 
+/* A sample value as Prometheus reads it: the shortest text that reads back as exactly v ("0.05",
+ * where %.17g prints "0.050000000000000003"), then a newline. */
+static int put_value(buf_t *out, double v)
+{
+    int rc;
+    if (isnan(v))
+        rc = buf_puts(out, "NaN");
+    else if (isinf(v))
+        rc = buf_puts(out, v > 0 ? "+Inf" : "-Inf");
+    else
+        rc = json_write_double(out, v);
+    return rc ? rc : buf_puts(out, "\n");
+}
+
 static int render_histogram(buf_t *out, const metric_family_t *f, const metric_t *m)
 {
     uint64_t cum = 0;
@@ -128,8 +145,7 @@ static int render_histogram(buf_t *out, const metric_family_t *f, const metric_t
     }
     if (!rc) rc = series_name(out, f->name, "_sum", m->labels, NULL);
     if (!rc)
-        rc = buf_printf(out, "%.9f\n",
-                        (double)atomic_load_explicit(&m->sum_ns, memory_order_relaxed) * 1e-9);
+        rc = put_value(out, (double)atomic_load_explicit(&m->sum_ns, memory_order_relaxed) / 1e9);
     if (!rc) rc = series_name(out, f->name, "_count", m->labels, NULL);
     /* _count is the +Inf bucket by definition; reuse it so the two always agree. */
     if (!rc) rc = buf_printf(out, "%llu\n", (unsigned long long)cum);
@@ -154,7 +170,7 @@ int metrics_render(buf_t *out)
                              : (double)atomic_load_explicit(&m->value, memory_order_relaxed);
             if (m->hide_zero && v == 0) continue;
             rc = series_name(out, f->name, "", m->labels, NULL);
-            if (!rc) rc = buf_printf(out, "%.17g\n", v);
+            if (!rc) rc = put_value(out, v);
         }
     }
     pthread_mutex_unlock(&reg_lock);

@@ -7,6 +7,11 @@ static double seven(void *arg)
     return 7;
 }
 
+static double given(void *arg)
+{
+    return *(const double *)arg;
+}
+
 int main(void)
 {
     metric_family_t *c = metrics_family("t_requests_total", "Requests", METRIC_COUNTER, NULL, 0);
@@ -24,6 +29,14 @@ int main(void)
     metric_observe_ns(lat, 50000000);   /* 50 ms -> le 0.1 */
     metric_observe_ns(lat, 2000000000); /* 2 s -> +Inf */
     metrics_gauge_fn(metrics_family("t_gauge", "Gauge", METRIC_GAUGE, NULL, 0), "", seven, NULL);
+    /* Values print as the shortest text that reads back exactly, never %.17g's noise. */
+    static const double vals[] = {0.05, 1e-7, 123456789012.0, 0.1 + 0.2, -2.5};
+    metric_family_t *g = metrics_family("t_values", "Values", METRIC_GAUGE, NULL, 0);
+    for (int i = 0; i < 5; i++) {
+        char l[16];
+        snprintf(l, sizeof l, "i=\"%d\"", i);
+        metrics_gauge_fn(g, l, given, (void *)&vals[i]);
+    }
 
     buf_t out;
     buf_init(&out);
@@ -39,8 +52,13 @@ int main(void)
     CHECK(strstr(s, "t_latency_seconds_bucket{le=\"0.1\"} 3\n") != NULL);
     CHECK(strstr(s, "t_latency_seconds_bucket{le=\"+Inf\"} 4\n") != NULL);
     CHECK(strstr(s, "t_latency_seconds_count 4\n") != NULL);
-    CHECK(strstr(s, "t_latency_seconds_sum 2.051500000\n") != NULL);
+    CHECK(strstr(s, "t_latency_seconds_sum 2.0515\n") != NULL);
     CHECK(strstr(s, "t_gauge 7\n") != NULL);
+    CHECK(strstr(s, "t_values{i=\"0\"} 0.05\n") != NULL);
+    CHECK(strstr(s, "t_values{i=\"1\"} 1e-07\n") != NULL);
+    CHECK(strstr(s, "t_values{i=\"2\"} 123456789012\n") != NULL);
+    CHECK(strstr(s, "t_values{i=\"3\"} 0.30000000000000004\n") != NULL);
+    CHECK(strstr(s, "t_values{i=\"4\"} -2.5\n") != NULL);
 
     metric_add(hidden, 1);
     out.len = 0;
