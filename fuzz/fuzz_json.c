@@ -115,11 +115,8 @@ static void walk(const json_value_t *v, unsigned depth, buf_t *out)
             size_t klen;
             const char *k = json_key_at(v, i, &klen);
             REQUIRE(k != NULL && k[klen] == '\0' && valid_utf8((const unsigned char *)k, klen));
-            /* Lookup finds this member or an earlier one with the same key. */
-            const json_value_t *found = json_getn(v, k, klen);
-            bool earlier = false;
-            for (size_t j = 0; j <= i && !earlier; j++) earlier = found == json_value_at(v, j);
-            REQUIRE(earlier);
+            /* Keys are unique (duplicates are refused), so lookup finds this very member. */
+            REQUIRE(json_getn(v, k, klen) == json_value_at(v, i));
             REQUIRE(buf_json_str(out, k, klen) == 0 && buf_puts(out, ":") == 0);
             walk(json_value_at(v, i), depth + 1, out);
         }

@@ -56,7 +56,8 @@ static inline unsigned char *block_data(block_t *b)
 /* ==== Parser state and errors ==== */
 
 typedef struct frame {
-    size_t base; /* index in the value stack of the container's first child */
+    size_t base;      /* index in the value stack of the container's first child */
+    const char *open; /* its opening bracket, to say where a duplicate key is */
     uint8_t type;
 } frame_t;
 
@@ -461,6 +462,16 @@ static inline uint64_t add_digits(uint64_t m, const char *p, const char *e)
     return m;
 }
 
+/* Whether the integer digits [ip, ie) or the fraction digits [fp, fe) hold anything but '0'. */
+static bool nonzero_digits(const char *ip, const char *ie, const char *fp, const char *fe)
+{
+    for (; ip < ie; ip++)
+        if (*ip != '0') return true;
+    for (; fp && fp < fe; fp++)
+        if (*fp != '0') return true;
+    return false;
+}
+
 /* Parses the number starting at p (a '-' or a digit) into *out; returns the byte after it, or
  * NULL after fail(). */
 static const char *parse_number(parser_t *ps, const char *p, json_value_t *out)
@@ -547,7 +558,11 @@ static const char *parse_number(parser_t *ps, const char *p, json_value_t *out)
         if (tok != small) free(tok);
         d = fabs(d); /* the sign is applied below, as for the fast path */
     }
-    if (isinf(d)) return fail(ps, start, "number out of range");
+    /* Beyond double's range either way: infinity, or digits that are not all zero rounding to
+     * exactly 0. Such text would be kept as sent (the records keep a request's features text)
+     * and read back as something else, and PostgreSQL's numeric refuses 1e-400000 outright. */
+    if (isinf(d) || (d == 0 && nonzero_digits(ip, ie, fp, fe)))
+        return fail(ps, start, "number out of range");
     out->u.d = neg ? -d : d;
     return p;
 }
@@ -573,12 +588,95 @@ static const char *unexpected(parser_t *ps, const char *p, const char *wanted)
     return fail(ps, p, "unexpected %s, expected %s", show(what, p, ps->end), wanted);
 }
 
+static const char *skip_string(const char *p, const char *e);
+static const char *skip_value(const char *p, const char *e);
+
+static bool same_key(const json_value_t *a, const json_value_t *b)
+{
+    return a->n == b->n && memcmp(a->u.s, b->u.s, a->n) == 0;
+}
+
+typedef struct key_ref {
+    const char *s;
+    uint32_t n, i; /* length, member index */
+} key_ref_t;
+
+static int key_cmp(const void *pa, const void *pb)
+{
+    const key_ref_t *a = pa, *b = pb;
+    if (a->n != b->n) return a->n < b->n ? -1 : 1;
+    int c = memcmp(a->s, b->s, a->n);
+    return c ? c : a->i < b->i ? -1 : a->i > b->i;
+}
+
+/* The member index of the first key (in source order) that repeats an earlier one among the n
+ * members whose keys are kv[0], kv[2], ...; n if none, (size_t)-1 when out of memory. Pairwise
+ * for small objects; sorted otherwise, so a huge object costs n log n and not n^2. */
+static size_t first_duplicate(const json_value_t *kv, size_t n)
+{
+    if (n <= 16) {
+        for (size_t i = 1; i < n; i++)
+            for (size_t j = 0; j < i; j++)
+                if (same_key(&kv[2 * i], &kv[2 * j])) return i;
+        return n;
+    }
+    key_ref_t *r = malloc(n * sizeof *r);
+    if (!r) return (size_t)-1;
+    for (size_t i = 0; i < n; i++) r[i] = (key_ref_t){kv[2 * i].u.s, kv[2 * i].n, (uint32_t)i};
+    qsort(r, n, sizeof *r, key_cmp);
+    size_t first = n;
+    for (size_t i = 1; i < n; i++)
+        if (r[i].n == r[i - 1].n && memcmp(r[i].s, r[i - 1].s, r[i].n) == 0 &&
+            (i < 2 || r[i - 1].n != r[i - 2].n || memcmp(r[i - 1].s, r[i - 2].s, r[i].n) != 0) &&
+            r[i].i < first)
+            first = r[i].i; /* the second of each run of equal keys is its first repeat */
+    free(r);
+    return first;
+}
+
+/* Where member i of the object whose '{' is at open starts: the text up to its closing bracket
+ * has been parsed, so the scan only steps over tokens. */
+static const char *member_at(const char *open, const char *e, size_t i)
+{
+    const char *p = skip_ws(open + 1, e);
+    for (; i > 0 && p < e; i--) {
+        p = skip_ws(skip_string(p, e), e);                /* key */
+        p = skip_ws(skip_value(skip_ws(p + 1, e), e), e); /* ':' value */
+        p = skip_ws(p + 1, e);                            /* ',' */
+    }
+    return p;
+}
+
+/* Refuses an object that repeats a key: RFC 8259 leaves the meaning to each reader (the first
+ * wins here, the last in many others), so two readers of one request could act on different
+ * values. */
+static bool unique_keys(parser_t *ps, const frame_t *f, size_t n)
+{
+    size_t i = first_duplicate(ps->vs + f->base, n);
+    if (i == n) return true;
+    if (i == (size_t)-1) return fail(ps, f->open, "out of memory"), false;
+    const json_value_t *k = &ps->vs[f->base + 2 * i];
+    char name[64];
+    size_t o = 0, j = 0;
+    for (; j < k->n && o < 40; j++) {
+        unsigned char c = (unsigned char)k->u.s[j];
+        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\')
+            name[o++] = (char)c;
+        else
+            o += (size_t)snprintf(name + o, sizeof name - o, "\\x%02x", c);
+    }
+    if (j < k->n) o += (size_t)snprintf(name + o, sizeof name - o, "...");
+    name[o] = 0;
+    return fail(ps, member_at(f->open, ps->end, i), "duplicate key \"%s\"", name), false;
+}
+
 /* Pops the innermost container, copying its children into the arena, and leaves the container
  * itself in the next slot (for commit()). `at` is the closing bracket. */
 static bool close_container(parser_t *ps, const char *at)
 {
     frame_t f = ps->fs[--ps->nfs];
     size_t cnt = ps->nvs - f.base;
+    if (f.type == JSON_OBJECT && cnt > 2 && !unique_keys(ps, &f, cnt / 2)) return false;
     json_value_t *kids = NULL;
     if (cnt) {
         kids = arena_alloc(ps, cnt * sizeof *kids, sizeof(double));
@@ -614,6 +712,7 @@ value: /* p is at the first byte of a value, whitespace skipped */
             !grow((void **)&ps->fs, &ps->capfs, sizeof(frame_t), STACK_FRAMES))
             return fail(ps, p, "out of memory"), false;
         ps->fs[ps->nfs].base = ps->nvs;
+        ps->fs[ps->nfs].open = p;
         ps->fs[ps->nfs].type = *p == '{' ? JSON_OBJECT : JSON_ARRAY;
         ps->nfs++;
         closer = *p == '{' ? '}' : ']';
@@ -1072,9 +1171,9 @@ bool json_span_member(const char *text, size_t len, const char *key, json_span_t
     for (p = skip_ws(p + 1, e); p < e && *p == '"';) {
         const char *k = p + 1;
         p = skip_string(p, e);
+        /* A key written with escapes is compared as written, so it never matches; json_parse()
+         * refuses duplicate keys, so it cannot stand for the key either. */
         const char *kend = p - 1;
-        /* An escaped key before the match might unescape to key and so be the first. */
-        if (memchr(k, '\\', (size_t)(kend - k))) return false;
         p = skip_ws(p, e);
         if (p == e || *p != ':') return false;
         p = skip_ws(p + 1, e);

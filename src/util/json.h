@@ -38,8 +38,11 @@ typedef struct json_limits {
  * once and may share one document for reading.
  * lim NULL means all defaults. Returns a new document, or NULL with a message in err that names
  * the problem and where it is, e.g. "unexpected '7', expected ',' or ']' at line 1, column 17
- * (byte 16)"; columns count bytes. err may be NULL. Numbers are read in the C locale's syntax:
- * LC_NUMERIC must be "C" (the default for a program that never calls setlocale). */
+ * (byte 16)"; columns count bytes. err may be NULL. Refused besides what RFC 8259 forbids: an
+ * object that repeats a key ("duplicate key \"x\"", at the repeat), and a number beyond double's
+ * range ("number out of range": one that overflows, or non-zero digits that round to 0). Numbers
+ * are read in the C locale's syntax: LC_NUMERIC must be "C" (the default for a program that never
+ * calls setlocale). */
 json_doc_t *json_parse(const char *text, size_t len, const json_limits_t *lim, char *err,
                        size_t errlen);
 /* Frees the document and every value in it; NULL is allowed. */
@@ -67,7 +70,7 @@ const char *json_string(const json_value_t *v, size_t *len);
 size_t json_size(const json_value_t *v);
 /* Array element i in O(1), or NULL when v is not an array or i is out of range. */
 const json_value_t *json_at(const json_value_t *arr, size_t i);
-/* Value of the first member of obj named key (duplicates are kept, in order), or NULL. The
+/* Value of the member of obj named key (json_parse() refuses duplicate keys), or NULL. The
  * search is linear in the member count. */
 const json_value_t *json_get(const json_value_t *obj, const char *key);
 /* Same, for a key of klen bytes that may hold NULs. */
@@ -113,10 +116,10 @@ typedef struct json_span {
     size_t off, len;
 } json_span_t;
 
-/* In text that json_parse() accepted: sets *out to the text of the first member named key of the
+/* In text that json_parse() accepted: sets *out to the text of the member named key of the
  * top-level object, the member json_get(json_root(doc), key) returns. False when the root is not
- * an object, has no such member, or writes a key before it with escapes (this scan does not
- * unescape, so it could not tell whether that member is the first named key). */
+ * an object or has no such member, or writes that member's key with escapes (this scan compares
+ * keys as written). */
 bool json_span_member(const char *text, size_t len, const char *key, json_span_t *out);
 /* In text that json_parse() accepted, for the array at span arr: the spans of its elements, at
  * most cap of them written to out. Returns the element count (which may exceed cap), or 0 when
