@@ -1,12 +1,16 @@
-/* Model loading (file mapping, parse, finish, dry run) and the public accessors. */
+/* Model loading (reading the file, parse, finish, dry run), opening files beneath a directory,
+ * and the public accessors. */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "engine/exec.h"
@@ -30,24 +34,141 @@ void eng_init(void)
 static eng_model_t *model_new(void)
 {
     eng_model_t *m = calloc(1, sizeof *m);
-    if (m) arena_init(&m->g.arena, 1 << 16);
+    if (m) {
+        arena_init(&m->g.arena, 1 << 16);
+        m->datadir = -1;
+    }
     return m;
 }
 
 void eng_model_free(eng_model_t *m)
 {
     if (!m) return;
-    for (int i = 0; i < m->nmaps; i++)
-        if (m->maps[i]) {
-            if (m->map_len[i] == (size_t)-1)
-                free(m->maps[i]);
-            else
-                munmap(m->maps[i], m->map_len[i]);
-        }
+    for (int i = 0; i < m->nfiles; i++) free(m->files[i]);
     free(m->g.values);
-    free(m->dir);
     arena_deinit(&m->g.arena);
     free(m);
+}
+
+/* ======================================================================= files ==== */
+
+/* Without openat2 (kernels before 5.6, some seccomp filters): one component at a time with
+ * O_NOFOLLOW, so every symlink is refused, even one that would stay inside. */
+static int open_walk(int dirfd, const char *path, int flags)
+{
+    int cur = dirfd;
+    const char *p = path;
+    for (;;) {
+        const char *slash = strchr(p, '/');
+        size_t n = slash ? (size_t)(slash - p) : strlen(p);
+        bool last = !slash || !slash[strspn(slash, "/")];
+        char comp[256];
+        int fd;
+        if (n >= sizeof comp) {
+            fd = -ENAMETOOLONG;
+        } else {
+            memcpy(comp, p, n);
+            comp[n] = 0;
+            if (strcmp(comp, "..") == 0) {
+                fd = -EXDEV;
+            } else {
+                int f = last ? flags | O_NOFOLLOW : O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+                fd = openat(cur, comp, f);
+                if (fd < 0) {
+                    struct stat st;
+                    fd = (errno == ELOOP || errno == ENOTDIR) &&
+                                 fstatat(cur, comp, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                                 S_ISLNK(st.st_mode)
+                             ? -EXDEV
+                             : -errno;
+                }
+            }
+        }
+        if (cur != dirfd) close(cur);
+        if (fd < 0 || last) return fd;
+        cur = fd;
+        p = slash + strspn(slash, "/");
+    }
+}
+
+int eng_open_beneath(int dirfd, const char *path, int flags)
+{
+    static atomic_int no_openat2;
+    if (!*path || path[0] == '/') return -EXDEV;
+    flags |= O_RDONLY | O_CLOEXEC | O_NONBLOCK;
+    int fd = -ENOSYS;
+    if (!atomic_load_explicit(&no_openat2, memory_order_relaxed)) {
+        struct open_how how = {.flags = (uint64_t)flags,
+                               .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
+        /* EAGAIN: a concurrent rename made the kernel unsure ".." stayed inside; retry. */
+        for (int tries = 0; tries < 8; tries++) {
+            fd = (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+            if (fd >= 0 || (errno != EAGAIN && errno != EINTR)) break;
+        }
+        if (fd < 0) fd = -errno;
+        if (fd == -ENOSYS) atomic_store_explicit(&no_openat2, 1, memory_order_relaxed);
+    }
+    if (fd == -ENOSYS) fd = open_walk(dirfd, path, flags);
+    if (fd < 0) return fd;
+    struct stat st;
+    if (fstat(fd, &st) || ((flags & O_DIRECTORY) ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode))) {
+        close(fd);
+        return -EINVAL;
+    }
+    return fd;
+}
+
+const char *eng_open_strerror(int rc)
+{
+    if (rc == -EXDEV) return "leaves the directory it must stay in (a symbolic link or \"..\")";
+    if (rc == -EINVAL) return "not a regular file";
+    if (rc == -ELOOP) return "too many symbolic links, or a magic link";
+    return strerror(-rc);
+}
+
+int model_read_fd(int fd, const atomic_int *cancel, void **data, size_t *len, char *err,
+                  size_t errlen)
+{
+    enum { CHUNK = 4 << 20 }; /* between cancel checks */
+    struct stat a, b;
+    *data = NULL;
+    *len = 0;
+    if (fstat(fd, &a)) return snprintf(err, errlen, "cannot stat: %s", strerror(errno)), ENG_EIO;
+    if (!S_ISREG(a.st_mode)) return snprintf(err, errlen, "not a regular file"), ENG_EIO;
+    size_t n = (size_t)a.st_size;
+    if ((off_t)n != a.st_size || n > SIZE_MAX - 128)
+        return snprintf(err, errlen, "file too large"), ENG_EIO;
+    /* 64-byte aligned, so initialisers can point into it whatever their element type. */
+    char *p = aligned_alloc(64, (n + 64) & ~(size_t)63);
+    if (!p) return snprintf(err, errlen, "out of memory reading the file"), ENG_ENOMEM;
+    size_t got = 0;
+    while (got < n) {
+        if (cancel && atomic_load(cancel)) {
+            free(p);
+            return snprintf(err, errlen, "cancelled"), ENG_ECANCELED;
+        }
+        ssize_t r = pread(fd, p + got, n - got < CHUNK ? n - got : CHUNK, (off_t)got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) {
+            snprintf(err, errlen, "cannot read: %s", strerror(errno));
+            free(p);
+            return ENG_EIO;
+        }
+        if (r == 0) break; /* it shrank */
+        got += (size_t)r;
+    }
+    char extra;
+    ssize_t more = pread(fd, &extra, 1, (off_t)n);
+    if (got != n || more > 0 || fstat(fd, &b) || b.st_size != a.st_size ||
+        b.st_mtim.tv_sec != a.st_mtim.tv_sec || b.st_mtim.tv_nsec != a.st_mtim.tv_nsec ||
+        b.st_ctim.tv_sec != a.st_ctim.tv_sec || b.st_ctim.tv_nsec != a.st_ctim.tv_nsec) {
+        snprintf(err, errlen, "the file changed while it was being read; try again");
+        free(p);
+        return ENG_EIO;
+    }
+    *data = p;
+    *len = n;
+    return 0;
 }
 
 /* Runs the model once on zeros with every symbolic dimension set to 1, so shape errors surface
@@ -105,16 +226,62 @@ static int load_common(eng_model_t *m, const void *data, size_t len, char *err, 
 {
     eng_init();
     int rc = onnx_parse(m, data, len, err, errlen);
+    if (!rc && m->cancel && atomic_load(m->cancel))
+        rc = (snprintf(err, errlen, "cancelled"), ENG_ECANCELED);
     if (!rc) rc = graph_finish(m, err, errlen);
     if (!rc) rc = dry_run(m, err, errlen);
     if (rc == ENG_ENOMEM) snprintf(err, errlen, "out of memory loading the model");
     return rc;
 }
 
+/* Takes data (an aligned allocation of len bytes) into a new model and loads it. */
+static int load_owned(void *data, size_t len, const eng_load_opts_t *o, eng_model_t **out,
+                      char *err, size_t errlen)
+{
+    *out = NULL;
+    eng_model_t *m = model_new();
+    if (!m) {
+        free(data);
+        snprintf(err, errlen, "out of memory");
+        return ENG_ENOMEM;
+    }
+    m->files[0] = data;
+    m->file_len[0] = len;
+    m->nfiles = 1;
+    m->datadir = o ? o->datadir : -1;
+    m->cancel = o ? o->cancel : NULL;
+    int rc = load_common(m, data, len, err, errlen);
+    m->datadir = -1;
+    m->cancel = NULL;
+    if (rc) {
+        eng_model_free(m);
+        return rc;
+    }
+    *out = m;
+    return 0;
+}
+
+int eng_model_load_fd(int fd, const eng_load_opts_t *o, eng_model_t **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    void *data;
+    size_t len;
+    int rc = model_read_fd(fd, o ? o->cancel : NULL, &data, &len, err, errlen);
+    if (rc) return rc;
+    if (len == 0) {
+        free(data);
+        snprintf(err, errlen, "the file is empty");
+        return ENG_EIO;
+    }
+    return load_owned(data, len, o, out, err, errlen);
+}
+
 int eng_model_load(const char *path, eng_model_t **out, char *err, size_t errlen)
 {
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* The caller chose path (a symlink included); external data must stay beneath the directory
+     * the path names. O_NONBLOCK: a FIFO given by mistake is refused, not waited on. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         return ENG_EIO;
@@ -125,58 +292,35 @@ int eng_model_load(const char *path, eng_model_t **out, char *err, size_t errlen
         close(fd);
         return ENG_EIO;
     }
-    void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (p == MAP_FAILED) {
-        snprintf(err, errlen, "%s: cannot map: %s", path, strerror(errno));
-        return ENG_EIO;
-    }
-    eng_model_t *m = model_new();
-    if (!m) {
-        munmap(p, (size_t)st.st_size);
-        snprintf(err, errlen, "out of memory");
-        return ENG_ENOMEM;
-    }
-    m->maps[0] = p;
-    m->map_len[0] = (size_t)st.st_size;
-    m->nmaps = 1;
     const char *slash = strrchr(path, '/');
-    m->dir = slash ? strndup(path, (size_t)(slash - path)) : strdup(".");
-    if (slash == path) {
-        free(m->dir);
-        m->dir = strdup("/");
+    char *dir = slash == path ? strdup("/")
+                : slash       ? strndup(path, (size_t)(slash - path))
+                              : strdup(".");
+    int dfd = dir ? open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
+    int rc;
+    if (dfd < 0) {
+        snprintf(err, errlen, "%s: %s", dir ? dir : path, dir ? strerror(errno) : "out of memory");
+        rc = dir ? ENG_EIO : ENG_ENOMEM;
+    } else {
+        eng_load_opts_t o = {.datadir = dfd};
+        rc = eng_model_load_fd(fd, &o, out, err, errlen);
+        close(dfd);
     }
-    int rc = m->dir ? load_common(m, p, (size_t)st.st_size, err, errlen) : ENG_ENOMEM;
-    if (rc) {
-        eng_model_free(m);
-        return rc;
-    }
-    *out = m;
-    return 0;
+    free(dir);
+    close(fd);
+    return rc;
 }
 
 int eng_model_load_mem(const void *data, size_t len, eng_model_t **out, char *err, size_t errlen)
 {
     *out = NULL;
-    eng_model_t *m = model_new();
-    void *copy = malloc(len ? len : 1);
-    if (!m || !copy) {
-        free(copy);
-        eng_model_free(m);
+    void *copy = aligned_alloc(64, (len + 64) & ~(size_t)63);
+    if (!copy) {
         snprintf(err, errlen, "out of memory");
         return ENG_ENOMEM;
     }
     memcpy(copy, data, len);
-    m->maps[0] = copy;
-    m->map_len[0] = (size_t)-1; /* malloc'd, not mapped */
-    m->nmaps = 1;
-    int rc = load_common(m, copy, len, err, errlen);
-    if (rc) {
-        eng_model_free(m);
-        return rc;
-    }
-    *out = m;
-    return 0;
+    return load_owned(copy, len, NULL, out, err, errlen);
 }
 
 int eng_model_ninputs(const eng_model_t *m)

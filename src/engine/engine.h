@@ -14,6 +14,7 @@
 #ifndef INFERD_ENGINE_ENGINE_H
 #define INFERD_ENGINE_ENGINE_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,6 +28,7 @@ enum {
     ENG_EINPUT = -4,       /* run: the caller's inputs do not fit the model */
     ENG_ERUN = -5,         /* run: data-dependent failure inside an op */
     ENG_ENOMEM = -6,
+    ENG_ECANCELED = -7, /* load: the caller's cancel flag was raised */
 };
 
 typedef struct eng_model eng_model_t;
@@ -43,10 +45,21 @@ typedef struct eng_io {
 } eng_io_t;
 
 /* Loads, validates and prepares a model (ops resolved, constants folded, a dry run at batch 1).
- * Initialisers stay in a read-only mapping of the file where alignment allows. External data
- * files are resolved relative to the model's directory and may not leave it. */
+ * The file is read into memory the model owns, so changing the file later changes nothing
+ * loaded. External data files are resolved beneath the model file's directory (eng_open_beneath
+ * rules). */
 int eng_model_load(const char *path, eng_model_t **out, char *err, size_t errlen);
-/* Same from memory (the bytes are copied). */
+
+/* Where eng_model_load_fd finds external data, and when it gives up. */
+typedef struct eng_load_opts {
+    int datadir;              /* directory external data is resolved beneath; -1: none allowed */
+    const atomic_int *cancel; /* when set (non-zero) the load stops with ENG_ECANCELED */
+} eng_load_opts_t;
+/* Same from fd, a regular file open for reading (not closed; read with pread from offset 0).
+ * Fails with ENG_EIO if the file changes while it is being read. o may be NULL. */
+int eng_model_load_fd(int fd, const eng_load_opts_t *o, eng_model_t **out, char *err,
+                      size_t errlen);
+/* Same from memory (the bytes are copied; external data is refused). */
 int eng_model_load_mem(const void *data, size_t len, eng_model_t **out, char *err, size_t errlen);
 void eng_model_free(eng_model_t *m);
 
@@ -79,6 +92,15 @@ void eng_session_free(eng_session_t *s);
  * owned by the session, valid until its next run. */
 int eng_session_run(eng_session_t *s, const tensor_t *inputs, int ninputs, const tensor_t **outputs,
                     int *noutputs, char *err, size_t errlen);
+
+/* Opens path beneath the directory dirfd, never outside it: a relative path without a symlink,
+ * ".." or magic link that leaves dirfd (openat2 RESOLVE_BENEATH; without openat2 every symlink is
+ * refused). flags are added to O_RDONLY | O_CLOEXEC | O_NONBLOCK (so a FIFO cannot block us);
+ * unless flags has O_DIRECTORY, only a regular file is accepted. Returns the descriptor, or
+ * -errno: -EXDEV when the path leaves dirfd, -EINVAL when it is not a regular file. */
+int eng_open_beneath(int dirfd, const char *path, int flags);
+/* A reason for a negative eng_open_beneath result, for messages. */
+const char *eng_open_strerror(int rc);
 
 /* Process-wide set-up (BLAS threading); called by eng_model_load, idempotent. */
 void eng_init(void);

@@ -1,18 +1,24 @@
-/* Internal to src/engine: the loaded model (graph plus file mappings and I/O descriptions). */
+/* Internal to src/engine: the loaded model (graph plus the file bytes it owns, I/O descriptions).
+ */
 #ifndef INFERD_ENGINE_MODEL_H
 #define INFERD_ENGINE_MODEL_H
 
 #include "engine/engine.h"
 #include "engine/graph.h"
 
-#define MODEL_MAX_MAPS 16
+#define MODEL_MAX_FILES 16
 
 struct eng_model {
     graph_t g;
-    void *maps[MODEL_MAX_MAPS]; /* read-only mappings: the model file, external data files */
-    size_t map_len[MODEL_MAX_MAPS];
-    int nmaps;
-    char *dir; /* directory of the model file, for external data */
+    /* The model file's bytes and each external data file's, read at load and owned (aligned
+     * allocations: initialisers point into them). Never mappings: a file changed under a mapping
+     * would change, or SIGBUS, a loaded model. files[0] is the model file. */
+    void *files[MODEL_MAX_FILES];
+    size_t file_len[MODEL_MAX_FILES];
+    const char *file_loc[MODEL_MAX_FILES]; /* external data location (arena), NULL for files[0] */
+    int nfiles;
+    int datadir;              /* during loading only: external data resolves beneath it; -1: none */
+    const atomic_int *cancel; /* during loading only */
     eng_io_t *inputs, *outputs;
     int nnodes_file; /* nodes before constant folding */
     int *run_order;  /* indices of the nodes left to run, topologically sorted */
@@ -23,5 +29,9 @@ struct eng_model {
 int onnx_parse(eng_model_t *m, const void *data, size_t len, char *err, size_t errlen);
 /* Resolves ops, sorts, prepares and folds constants. */
 int graph_finish(eng_model_t *m, char *err, size_t errlen);
+/* Reads the regular file fd (from offset 0) into a new 64-byte-aligned buffer of *len bytes
+ * (free()). Checks cancel between chunks; fails with ENG_EIO if the file changes meanwhile. */
+int model_read_fd(int fd, const atomic_int *cancel, void **data, size_t *len, char *err,
+                  size_t errlen);
 
 #endif

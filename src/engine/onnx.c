@@ -1,5 +1,5 @@
 /* ONNX ModelProto -> graph_t, with our own wire-format reader (engine/pb.c). Field numbers follow
- * onnx.proto (ONNX IR version 3..10). Tensor payloads stay in the file mapping when aligned. */
+ * onnx.proto (ONNX IR version 3..10). Tensor payloads stay in the file bytes when aligned. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -144,31 +143,42 @@ static int64_t fl_count(const fieldlist_t *fl, int elem)
     return n;
 }
 
-static int map_external(loader_t *L, const char *location, const uint8_t **base, size_t *len)
+/* The bytes of external data file location, read once per model into memory it owns. */
+static int read_external(loader_t *L, const char *location, const uint8_t **base, size_t *len)
 {
     eng_model_t *m = L->m;
-    /* The data must stay inside the model's directory: no absolute paths, no "..". */
-    if (!m->dir) return fail(L, "external data \"%s\" needs a model loaded from a file", location);
+    /* The data must stay inside the model's directory: no absolute paths, no "..", and no
+     * symlink out (eng_open_beneath). */
+    if (m->datadir < 0)
+        return fail(L, "external data \"%s\" needs a model loaded from a file", location);
     if (location[0] == '/' || strstr(location, "..") || strchr(location, '\\'))
         return fail(L, "external data location \"%s\" leaves the model directory", location);
-    char path[PATH_MAX];
-    if (snprintf(path, sizeof path, "%s/%s", m->dir, location) >= (int)sizeof path)
-        return fail(L, "external data path too long");
-    if (m->nmaps == MODEL_MAX_MAPS) return fail(L, "too many external data files");
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0) return fail(L, "external data \"%s\": %s", location, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return fail(L, "external data \"%s\" is not a regular file", location);
-    }
-    void *p = st.st_size ? mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0) : NULL;
+    for (int i = 1; i < m->nfiles; i++)
+        if (strcmp(m->file_loc[i], location) == 0) {
+            *base = m->files[i];
+            *len = m->file_len[i];
+            return 0;
+        }
+    if (m->nfiles == MODEL_MAX_FILES) return fail(L, "too many external data files");
+    int fd = eng_open_beneath(m->datadir, location, 0);
+    if (fd == -EXDEV)
+        return fail(L, "external data location \"%s\" leaves the model directory", location);
+    if (fd < 0) return fail(L, "external data \"%s\": %s", location, eng_open_strerror(fd));
+    void *p;
+    size_t n;
+    char msg[256];
+    int rc = model_read_fd(fd, m->cancel, &p, &n, msg, sizeof msg);
     close(fd);
-    if (st.st_size && p == MAP_FAILED) return fail(L, "cannot map external data \"%s\"", location);
-    m->maps[m->nmaps] = p;
-    m->map_len[m->nmaps++] = (size_t)st.st_size;
+    if (rc == ENG_ENOMEM) return rc;
+    if (rc) {
+        fail(L, "external data \"%s\": %s", location, msg);
+        return rc;
+    }
+    m->files[m->nfiles] = p;
+    m->file_len[m->nfiles] = n;
+    m->file_loc[m->nfiles++] = location;
     *base = p;
-    *len = (size_t)st.st_size;
+    *len = n;
     return 0;
 }
 
@@ -259,7 +269,7 @@ static int parse_tensor(loader_t *L, pb_t r, tensor_t *t, const char **name_out)
         if (t->dtype == DT_STRING) return fail(L, "tensor \"%s\": external string data", name);
         const uint8_t *base = NULL;
         size_t len = 0;
-        if ((rc = map_external(L, ext_location, &base, &len))) return rc;
+        if ((rc = read_external(L, ext_location, &base, &len))) return rc;
         if (ext_length < 0) ext_length = (int64_t)nbytes;
         if (ext_offset < 0 || (uint64_t)ext_offset > len ||
             (uint64_t)ext_length > len - (uint64_t)ext_offset || (size_t)ext_length != nbytes)
@@ -275,7 +285,7 @@ static int parse_tensor(loader_t *L, pb_t r, tensor_t *t, const char **name_out)
             return fail(L, "tensor \"%s\": raw_data has %zu bytes, shape needs %zu", name, raw_len,
                         nbytes);
         if (((uintptr_t)raw % esize) == 0) {
-            t->data = (void *)raw; /* zero-copy: the mapping outlives the graph */
+            t->data = (void *)raw; /* zero-copy: the model owns the file bytes */
         } else {
             t->data = arena_alloc(&L->g->arena, nbytes);
             if (!t->data) return ENG_ENOMEM;
