@@ -55,9 +55,21 @@ typedef struct sink_ops {
      * 0 or -errno with a message in err. */
     int (*migrate)(sink_t *k, char *err, size_t errlen);
     /* Writes n records in one transaction and commits it durably; all or nothing. Called only
-     * from the writer thread. 0, or -errno with a message in err (nothing was written). */
+     * from the writer thread. 0, or -errno with a message in err (nothing was written). The
+     * error says what retrying can do:
+     *   -EBADMSG  the database refused a value (a data or integrity error): the same records
+     *             will fail again, so the store splits the batch to find them;
+     *   -ESTALE   the database file is gone or was replaced: nothing more can be made durable
+     *             (the store stops acknowledging until a restart);
+     *   other     transient (connection lost, server shutting down, disk full, busy or
+     *             locked, serialization failure): retried with back-off. */
     int (*write_batch)(sink_t *k, const store_record_t *const *recs, int n, char *err,
                        size_t errlen);
+    /* Writes n records that write_batch refused (-EBADMSG) to the dead-letter table, with why,
+     * in one transaction, in a form the database always accepts (text made valid, JSON as
+     * bytes). Same return values. Optional (NULL): refused buffered records are then lost. */
+    int (*write_dead)(sink_t *k, const store_record_t *const *recs, int n, const char *why,
+                      char *err, size_t errlen);
     /* Writes the largest stored id (37 bytes with the NUL) to out, read on the writer's
      * connection before the writer starts. 0, -ENOENT when there is none, or -errno. Optional
      * (NULL): the store then has nothing to continue after. */

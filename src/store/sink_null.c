@@ -3,11 +3,17 @@
  * of a measurement: with it the store's queue, group commit and callbacks run as usual, so a
  * benchmark shows what the serving path costs with durable acknowledgements and how much a given
  * commit latency alone takes away (docs/benchmarks.md). Acknowledged records are discarded:
- * never for production, and inferd says so at start. */
+ * never for production, and inferd says so at start.
+ *
+ * For tests, "null:US?refuse=TEXT" refuses (-EBADMSG, as a database refuses a value) every
+ * batch holding a record whose input contains TEXT, as a real sink does for data it cannot
+ * store; "&dead=refuse" makes the dead-letter table refuse them too. */
+#define _GNU_SOURCE /* memmem */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/prctl.h>
 #include <time.h>
 
@@ -18,18 +24,34 @@
 
 struct sink {
     long delay_us;
+    char *refuse; /* NULL, or refuse records whose input contains this */
+    bool dead_refuses;
 };
+
+static bool refused(const sink_t *k, const store_record_t *r)
+{
+    return k->refuse && r->input_json &&
+           memmem(r->input_json, r->input_len, k->refuse, strlen(k->refuse)) != NULL;
+}
 
 static int null_open(const char *target, const store_opts_t *o, sink_t **out, char *err,
                      size_t errlen)
 {
     (void)o;
     long us = 0;
-    if (*target) {
+    const char *q = strchr(target, '?'), *refuse = NULL;
+    bool dead_refuses = false;
+    if (q) {
+        const char *amp = strstr(q, "&dead=refuse");
+        dead_refuses = amp && amp[12] == 0;
+        if (strncmp(q, "?refuse=", 8) == 0 && q[8] && q[8] != '&') refuse = q + 8;
+    }
+    if (*target && target != q) {
         char *end;
         errno = 0;
         us = strtol(target, &end, 10);
-        if (errno || *end || end == target || us < 0 || us > MAX_DELAY_US) {
+        if (errno || (*end && end != q) || end == target || us < 0 || us > MAX_DELAY_US ||
+            (q && !refuse)) {
             snprintf(err, errlen,
                      "store: null:%s: expected null: or null:MICROSECONDS (0 to %d), the time "
                      "each commit takes",
@@ -43,6 +65,10 @@ static int null_open(const char *target, const store_opts_t *o, sink_t **out, ch
         return -ENOMEM;
     }
     k->delay_us = us;
+    k->dead_refuses = dead_refuses;
+    k->refuse = refuse ? strndup(refuse, dead_refuses ? (size_t)(strstr(refuse, "&dead=") - refuse)
+                                                      : strlen(refuse))
+                       : NULL;
     log_warn("store: null sink: records are discarded, each commit takes %ld us (benchmarking "
              "only)",
              us);
@@ -59,7 +85,13 @@ static int null_migrate(sink_t *k, char *err, size_t errlen)
 static int null_write_batch(sink_t *k, const store_record_t *const *recs, int n, char *err,
                             size_t errlen)
 {
-    (void)recs, (void)n, (void)err, (void)errlen;
+    for (int i = 0; i < n; i++) {
+        if (refused(k, recs[i])) {
+            snprintf(err, errlen, "null: record %s holds \"%s\" (refused for the test)",
+                     recs[i]->id, k->refuse);
+            return -EBADMSG;
+        }
+    }
     /* A sleep overshoots by the thread's timer slack (50 us by default), which would make
      * null:100 stand for a slower disk than it says; an fsync's wake-up is an interrupt. */
     static _Thread_local bool slack_set;
@@ -71,6 +103,15 @@ static int null_write_batch(sink_t *k, const store_record_t *const *recs, int n,
     while (k->delay_us && nanosleep(&ts, &ts) != 0 && errno == EINTR) {
     }
     return 0;
+}
+
+static int null_write_dead(sink_t *k, const store_record_t *const *recs, int n, const char *why,
+                           char *err, size_t errlen)
+{
+    (void)recs, (void)n, (void)why;
+    if (!k->dead_refuses) return 0;
+    snprintf(err, errlen, "null: the dead-letter table refuses too (for the test)");
+    return -EBADMSG;
 }
 
 static int null_get(sink_t *k, const char *id, sink_row_fn fn, void *arg)
@@ -87,6 +128,7 @@ static int null_list(sink_t *k, const sink_query_t *q, sink_row_fn fn, void *arg
 
 static void null_close(sink_t *k)
 {
+    if (k) free(k->refuse);
     free(k);
 }
 
@@ -95,6 +137,7 @@ const sink_ops_t sink_null_ops = {
     .open = null_open,
     .migrate = null_migrate,
     .write_batch = null_write_batch,
+    .write_dead = null_write_dead,
     .get = null_get,
     .list = null_list,
     .close = null_close,

@@ -83,6 +83,20 @@ static const char *const migrations[] = {
     " output jsonb,"
     " latency_ms double precision NOT NULL);"
     "CREATE INDEX inferences_model_id ON inferences (model, id);",
+    /* 2: buffered records that inferences refused for their data (an acknowledged record must
+     * not be lost, and must not block the queue). Every column takes any bytes: text is made
+     * valid UTF-8 and the JSON is kept as bytes, so a record always fits here. */
+    "CREATE TABLE inferd_dead_letters ("
+    " id uuid PRIMARY KEY,"
+    " ts timestamptz NOT NULL,"
+    " dead_at timestamptz NOT NULL DEFAULT now(),"
+    " model text NOT NULL,"
+    " version text,"
+    " request_id text,"
+    " input bytea,"
+    " output bytea,"
+    " latency_ms double precision NOT NULL,"
+    " error text NOT NULL);",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -107,6 +121,11 @@ static const Oid insert_types[NCOLS] = {OID_UUID_ARRAY,  OID_TSTZ_ARRAY,  OID_TE
                                         OID_TEXT_ARRAY,  OID_TEXT_ARRAY,  OID_JSONB_ARRAY,
                                         OID_JSONB_ARRAY, OID_FLOAT8_ARRAY};
 #define SQL_EXISTING "SELECT id FROM inferences WHERE id = ANY($1::uuid[]) ORDER BY id"
+/* Idempotent, since a dead-letter write whose answer was lost is tried again. */
+#define SQL_DEAD                                                                                   \
+    "INSERT INTO inferd_dead_letters (id, ts, model, version, request_id, input, output,"          \
+    " latency_ms, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING"
+#define OID_BYTEA 17
 
 typedef struct rconn {
     pthread_mutex_t mu;
@@ -165,7 +184,10 @@ static int res_errno(PGconn *c, const PGresult *res)
     const char *st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     if (PQstatus(c) == CONNECTION_BAD) return -ECONNRESET;
     if (!st) return -EIO;
-    if (strcmp(st, "23505") == 0) return -EEXIST;       /* unique_violation */
+    if (strcmp(st, "23505") == 0) return -EEXIST; /* unique_violation */
+    /* Data exceptions (a jsonb number beyond numeric's range, text it cannot convert) and
+     * integrity violations: the same rows fail however often they are sent. */
+    if (strncmp(st, "22", 2) == 0 || strncmp(st, "23", 2) == 0) return -EBADMSG;
     if (strcmp(st, "53100") == 0) return -ENOSPC;       /* disk_full */
     if (strcmp(st, "53200") == 0) return -ENOMEM;       /* out_of_memory */
     if (strcmp(st, "55P03") == 0) return -EBUSY;        /* lock_not_available: lock_timeout */
@@ -176,8 +198,9 @@ static int res_errno(PGconn *c, const PGresult *res)
     if (strncmp(st, "53", 2) == 0) return -EAGAIN;      /* insufficient resources */
     if (strncmp(st, "40", 2) == 0) return -EAGAIN;      /* serialization, deadlock */
     if (strncmp(st, "28", 2) == 0 || strcmp(st, "42501") == 0) return -EACCES;
-    if (strncmp(st, "22", 2) == 0) return -EINVAL; /* data exception */
-    if (strncmp(st, "42", 2) == 0) return -EPROTO; /* schema not as expected */
+    /* Schema not as expected (a dropped table or column, a changed type): an operator's
+     * business, so retried (and reported by readiness) rather than blamed on the records. */
+    if (strncmp(st, "42", 2) == 0) return -EPROTO;
     return -EIO;
 }
 
@@ -298,7 +321,8 @@ static int exec_params(PGconn *c, const char *sql, int n, const Oid *types, cons
                        const int *lens, uint64_t deadline, PGresult **keep, char *err,
                        size_t errlen)
 {
-    int fmts[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+    int fmts[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+    if (n > 16) return -EINVAL;
     int ok = PQsendQueryParams(c, sql, n, types, vals, lens, fmts, 1);
     return finish_cmd(c, ok, deadline, sql, keep, err, errlen);
 }
@@ -913,7 +937,7 @@ static int write_once(sink_t *k, const store_record_t *const *recs, int n, bool 
     }
     if (e) {
         set_err(err, errlen, "write", e == -ENOMEM ? "out of memory" : "cannot encode a record");
-        return e;
+        return e == -ENOMEM ? e : -EBADMSG; /* too big for the protocol: it always will be */
     }
     /* The deadline leaves room for a lock wait to end in the server's own lock_timeout error,
      * and grows with the batch (1 ms per 10 kB: 10 MB/s), so one big submission still fits. */
@@ -996,6 +1020,57 @@ static int pg_write_batch(sink_t *k, const store_record_t *const *recs, int n, c
      * fails the first batch sent on it. One more attempt on a new connection hides that from
      * clients; the check for committed ids keeps it from writing a row twice. */
     if (e && stale) e = write_once(k, recs, n, &stale, err, errlen);
+    return e;
+}
+
+/* Text that PostgreSQL always accepts (see put_clean) in b, for a binary text parameter. */
+static int clean_param(buf_t *b, const char *p, const char **val, int *len)
+{
+    b->len = 0;
+    int rc = p ? put_clean(b, p, strlen(p), false) : 0;
+    *val = p ? (b->data ? b->data : "") : NULL;
+    *len = p ? (int)b->len : 0;
+    return rc;
+}
+
+static int pg_write_dead(sink_t *k, const store_record_t *const *recs, int n, const char *why,
+                         char *err, size_t errlen)
+{
+    int e = writer_ready(k, err, errlen);
+    if (e) return e;
+    /* Each row commits alone: dead letters are rare, and ON CONFLICT makes a retry harmless. */
+    for (int i = 0; i < n && !e; i++) {
+        const store_record_t *r = recs[i];
+        uint8_t id[16];
+        uint64_t ts = htobe64((uint64_t)(r->ts_us - PG_EPOCH_US)), lat;
+        memcpy(&lat, &r->latency_ms, 8);
+        lat = htobe64(lat);
+        if (uuid_parse_prefix(r->id, id) != 32) return -EBADMSG;
+        const char *v[9] = {(const char *)id, (const char *)&ts};
+        int l[9] = {16, 8};
+        e = clean_param(&k->cols[2], r->model, &v[2], &l[2]);
+        if (!e) e = clean_param(&k->cols[3], r->version, &v[3], &l[3]);
+        if (!e) e = clean_param(&k->cols[4], r->request_id, &v[4], &l[4]);
+        if (!e) e = clean_param(&k->cols[5], why, &v[8], &l[8]);
+        if (e) {
+            set_err(err, errlen, "dead letter", "out of memory");
+            return e;
+        }
+        v[5] = r->input_len ? r->input_json : NULL;
+        l[5] = (int)(r->input_len < INT_MAX ? r->input_len : INT_MAX);
+        v[6] = r->output_len ? r->output_json : NULL;
+        l[6] = (int)(r->output_len < INT_MAX ? r->output_len : INT_MAX);
+        v[7] = (const char *)&lat;
+        l[7] = 8;
+        static const Oid t[9] = {OID_UUID,  OID_TIMESTAMPTZ, OID_TEXT,   OID_TEXT, OID_TEXT,
+                                 OID_BYTEA, OID_BYTEA,       OID_FLOAT8, OID_TEXT};
+        e = exec_params(k->w, SQL_DEAD, 9, t, v, l, deadline_in(IO_MS + k->lock_ms), NULL, err,
+                        errlen);
+    }
+    if (e == -ETIMEDOUT || (e && PQstatus(k->w) != CONNECTION_OK)) {
+        writer_lost(k);
+        if (e != -ETIMEDOUT) e = -ECONNRESET;
+    }
     return e;
 }
 
@@ -1224,6 +1299,7 @@ const sink_ops_t sink_pg_ops = {
     .open = pg_open,
     .migrate = pg_migrate,
     .write_batch = pg_write_batch,
+    .write_dead = pg_write_dead,
     .newest_id = pg_newest_id,
     .get = pg_get,
     .list = pg_list,

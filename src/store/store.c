@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -47,8 +48,9 @@ static const sink_ops_t *const sinks[] = {&sink_sqlite_ops, &sink_pg_ops, &sink_
 /* One set of series per sink kind, created on first open and kept for the process: stores may be
  * opened and closed repeatedly (tests do), and the registry has no way to remove a series. */
 typedef struct store_metrics {
-    metric_t *depth, *batch, *commit, *written, *errors, *rejected, *dropped;
+    metric_t *depth, *batch, *commit, *written, *errors, *rejected, *dropped, *refused, *dead;
     _Atomic double window_s;
+    _Atomic double healthy; /* of the store opened last with this sink kind */
 } store_metrics_t;
 
 static pthread_mutex_t metrics_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -62,6 +64,11 @@ static const double batch_bounds[] = {1,   2,   4,    8,    16,   32,   64,    1
 static double window_gauge(void *arg)
 {
     return atomic_load_explicit(&((store_metrics_t *)arg)->window_s, memory_order_relaxed);
+}
+
+static double healthy_gauge(void *arg)
+{
+    return atomic_load_explicit(&((store_metrics_t *)arg)->healthy, memory_order_relaxed);
 }
 
 static store_metrics_t *metrics_get(int sink_index, const char *scheme, int flush_ms)
@@ -100,9 +107,26 @@ static store_metrics_t *metrics_get(int sink_index, const char *scheme, int flus
         m->dropped = metrics_series(
             metrics_family(
                 "inferd_store_dropped_records_total",
-                "Buffered records given up on at shutdown after repeated commit failures",
+                "Acknowledged (buffered) records lost: given up on at shutdown after repeated "
+                "commit failures, or refused by the sink and by its dead-letter table",
                 METRIC_COUNTER, NULL, 0),
             l, false);
+        m->refused = metrics_series(
+            metrics_family("inferd_store_refused_records_total",
+                           "Records the sink refused for their data, alone in their own commit "
+                           "(durable: answered 422; buffered: set aside as dead letters)",
+                           METRIC_COUNTER, NULL, 0),
+            l, false);
+        m->dead = metrics_series(
+            metrics_family("inferd_store_dead_letters_total",
+                           "Refused buffered records written to the inferd_dead_letters table",
+                           METRIC_COUNTER, NULL, 0),
+            l, false);
+        metrics_gauge_fn(metrics_family("inferd_store_healthy",
+                                        "1 while the store can write; 0 while commits fail or "
+                                        "the database is gone",
+                                        METRIC_GAUGE, NULL, 0),
+                         l, healthy_gauge, m);
         metrics_gauge_fn(metrics_family("inferd_store_buffered_window_seconds",
                                         "Longest wait before buffered records are committed",
                                         METRIC_GAUGE, NULL, 0),
@@ -110,7 +134,10 @@ static store_metrics_t *metrics_get(int sink_index, const char *scheme, int flus
         metrics_of[sink_index] = m;
     }
     pthread_mutex_unlock(&metrics_mu);
-    if (m) atomic_store_explicit(&m->window_s, flush_ms / 1000.0, memory_order_relaxed);
+    if (m) {
+        atomic_store_explicit(&m->window_s, flush_ms / 1000.0, memory_order_relaxed);
+        atomic_store_explicit(&m->healthy, 1.0, memory_order_relaxed);
+    }
     return m;
 }
 
@@ -118,9 +145,14 @@ static store_metrics_t *metrics_get(int sink_index, const char *scheme, int flus
 
 /* One store_submit call: its records and every byte they point to in one allocation, so it is
  * freed with one free() and its size counts exactly against queue_max_bytes. */
+/* A submission's fate in the batch being written (set by the writer while it holds the batch). */
+enum { SUB_PENDING, SUB_DONE, SUB_REFUSED, SUB_DEAD };
+
 typedef struct sub {
     struct sub *next;
     store_durability_t dur;
+    int state; /* SUB_*: PENDING until committed, refused (durable) or set aside (buffered) */
+    char *why; /* SUB_REFUSED: the sink's words, for the done() callback */
     int n;
     void (*done)(void *arg, int status);
     void *arg;
@@ -143,6 +175,9 @@ struct store {
     size_t used_records, used_bytes; /* list plus the batch in flight: what the bounds limit */
     uint64_t retry_at_ns;            /* after a failed commit, buffered work waits until then */
     bool closing;
+    bool failing;  /* the last commit failed and is being retried */
+    bool broken;   /* the sink said the database is gone for good (-ESTALE) */
+    char why[256]; /* the failure, while failing or broken */
     void (*hook)(void *arg, const char *const *ids, int n);
     void *hook_arg;
     store_stats_t st;
@@ -153,6 +188,10 @@ struct store {
     const store_record_t **batch;
     const char **ids;
     size_t batch_cap;
+    sub_t **units; /* the submissions of the batch being written, in queue order */
+    size_t units_cap;
+    uint64_t w_commits, w_written, w_refused, w_dead, w_dropped; /* for settle() to add to st */
+    char err[256];                                               /* the last failure's words */
     uint64_t backoff_ms;
     int close_failures;
     uint64_t last_err_log_ns;
@@ -217,6 +256,8 @@ int store_submit(store_t *s, store_record_t *recs, int n, store_durability_t d,
     if (!b) return -ENOMEM;
     b->next = NULL;
     b->dur = d;
+    b->state = SUB_PENDING;
+    b->why = NULL;
     b->n = n;
     b->done = done;
     b->arg = arg;
@@ -237,10 +278,11 @@ int store_submit(store_t *s, store_record_t *recs, int n, store_durability_t d,
     }
 
     pthread_mutex_lock(&s->mu);
-    if (s->closing) {
+    if (s->closing || s->broken) {
+        int e = s->closing ? -ESHUTDOWN : -ESTALE;
         pthread_mutex_unlock(&s->mu);
         free(b);
-        return -ESHUTDOWN;
+        return e;
     }
     if (s->used_records + (size_t)n > s->o.queue_max_records ||
         s->used_bytes + bytes > s->o.queue_max_bytes) {
@@ -282,70 +324,191 @@ int store_submit(store_t *s, store_record_t *recs, int n, store_durability_t d,
 
 /* ==== writer ==== */
 
-/* Writes one batch (the list from first, nrec records) in one transaction. Called unlocked. */
-static int write_batch(store_t *s, sub_t *first, size_t nrec)
+/* Logs a writer failure: the first, then at most one line a second, since a broken disk or a
+ * flood of refused records fails every attempt. */
+static void log_limited(store_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void log_limited(store_t *s, const char *fmt, ...)
 {
-    if (nrec > s->batch_cap) {
-        const store_record_t **nb = realloc(s->batch, nrec * sizeof *nb);
-        if (nb) s->batch = nb;
-        const char **ni = nb ? realloc(s->ids, nrec * sizeof *ni) : NULL;
-        if (ni) s->ids = ni;
-        if (!nb || !ni) return -ENOMEM;
-        s->batch_cap = nrec;
+    uint64_t now = clock_mono_ns();
+    if (s->last_err_log_ns && now - s->last_err_log_ns < 1000000000u) {
+        s->err_suppressed++;
+        return;
+    }
+    char line[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    log_error("%s%s", line, s->err_suppressed ? " (and earlier failures not logged)" : "");
+    s->last_err_log_ns = now;
+    s->err_suppressed = 0;
+}
+
+/* Makes room for n record pointers in the batch arrays. */
+static int batch_room(store_t *s, size_t n)
+{
+    if (n <= s->batch_cap) return 0;
+    const store_record_t **nb = realloc(s->batch, n * sizeof *nb);
+    if (nb) s->batch = nb;
+    const char **ni = nb ? realloc(s->ids, n * sizeof *ni) : NULL;
+    if (ni) s->ids = ni;
+    if (!nb || !ni) return -ENOMEM;
+    s->batch_cap = n;
+    return 0;
+}
+
+/* Writes the submissions u[lo, hi) in one transaction and marks them SUB_DONE if it commits.
+ * Returns 0, -EBADMSG when the sink refused a record for its data (retrying the same
+ * transaction would fail again), or another -errno (transient). Called unlocked. */
+static int write_units(store_t *s, sub_t **u, size_t lo, size_t hi)
+{
+    size_t nrec = 0;
+    for (size_t k = lo; k < hi; k++) nrec += (size_t)u[k]->n;
+    int rc = batch_room(s, nrec);
+    if (rc) {
+        snprintf(s->err, sizeof s->err, "out of memory");
+        return rc;
     }
     size_t i = 0;
-    for (sub_t *b = first; b; b = b->next) {
-        for (int j = 0; j < b->n; j++, i++) {
-            s->batch[i] = &b->recs[j];
-            s->ids[i] = b->recs[j].id;
+    for (size_t k = lo; k < hi; k++) {
+        for (int j = 0; j < u[k]->n; j++, i++) {
+            s->batch[i] = &u[k]->recs[j];
+            s->ids[i] = u[k]->recs[j].id;
         }
     }
-    char err[256] = "";
+    s->err[0] = 0;
     uint64_t t0 = clock_mono_ns();
-    int rc = s->ops->write_batch(s->sink, s->batch, (int)nrec, err, sizeof err);
+    rc = s->ops->write_batch(s->sink, s->batch, (int)nrec, s->err, sizeof s->err);
     uint64_t dt = clock_mono_ns() - t0;
     if (rc == 0) {
         metric_observe_ns(s->m->commit, dt);
         metric_observe_ns(s->m->batch, (uint64_t)nrec * 1000000000u);
         metric_add(s->m->written, (int64_t)nrec);
+        s->w_commits++;
+        s->w_written += nrec;
+        for (size_t k = lo; k < hi; k++) u[k]->state = SUB_DONE;
         return 0;
     }
     metric_add(s->m->errors, 1);
-    /* A broken disk fails every commit; log the first and then at most one line a second. */
-    uint64_t now = clock_mono_ns();
-    if (now - s->last_err_log_ns >= 1000000000u || !s->last_err_log_ns) {
-        log_error("store: commit of %zu records failed (%s): %s%s", nrec, strerror(-rc), err,
-                  s->err_suppressed ? " (and earlier failures not logged)" : "");
-        s->last_err_log_ns = now;
-        s->err_suppressed = 0;
-    } else {
-        s->err_suppressed++;
-    }
+    if (!s->err[0]) snprintf(s->err, sizeof s->err, "%s", strerror(-rc));
+    if (rc != -EBADMSG)
+        log_limited(s, "store: commit of %zu records failed (%s): %s", nrec, strerror(-rc), s->err);
     return rc;
 }
 
-/* Runs the durable callbacks of a list of finished submissions with status, then frees them. */
+/* A submission that fails alone for its data. Durable: refused, its request hears why (422).
+ * Buffered (already acknowledged): its records go to the sink's dead-letter table, or are
+ * counted as lost if even that refuses them. 0, or a transient -errno from the dead-letter
+ * write (the submission then stays pending and is tried again). */
+static int set_aside(store_t *s, sub_t *b)
+{
+    char why[256];
+    snprintf(why, sizeof why, "%s", s->err);
+    s->w_refused += (uint64_t)b->n;
+    metric_add(s->m->refused, b->n);
+    if (b->dur == STORE_DURABLE) {
+        b->state = SUB_REFUSED;
+        b->why = strdup(why); /* NULL is read as no reason */
+        log_limited(s, "store: %d record(s) of model %s refused by the sink: %s (answered 422)",
+                    b->n, b->recs[0].model, why);
+        return 0;
+    }
+    int rc = batch_room(s, (size_t)b->n);
+    for (int j = 0; !rc && j < b->n; j++) s->batch[j] = &b->recs[j];
+    char err[256] = "";
+    if (!rc)
+        rc = s->ops->write_dead ? s->ops->write_dead(s->sink, s->batch, b->n, why, err, sizeof err)
+                                : -EBADMSG;
+    if (rc && rc != -EBADMSG) {
+        snprintf(s->err, sizeof s->err, "dead-letter write: %s", err[0] ? err : strerror(-rc));
+        log_limited(s, "store: %s", s->err);
+        return rc;
+    }
+    b->state = SUB_DEAD;
+    if (rc == 0) {
+        s->w_dead += (uint64_t)b->n;
+        metric_add(s->m->dead, b->n);
+        log_limited(s,
+                    "store: %d buffered record(s) of model %s refused by the sink: %s; set aside "
+                    "in inferd_dead_letters (first id %s)",
+                    b->n, b->recs[0].model, why, b->recs[0].id);
+    } else {
+        s->w_dropped += (uint64_t)b->n;
+        metric_add(s->m->dropped, b->n);
+        log_error("store: %d acknowledged record(s) of model %s lost: the sink refused them (%s) "
+                  "and so did its dead-letter table (%s); first id %s",
+                  b->n, b->recs[0].model, why, err[0] ? err : "none", b->recs[0].id);
+    }
+    return 0;
+}
+
+/* Writes u[lo, hi). When the sink refuses the data, bisects so that every submission that can
+ * commit does, and the refused ones end alone (set_aside). Halves go left first, so commits stay
+ * in id order and what is resolved is always a prefix of the batch. 0, or the first transient
+ * -errno (later submissions are then left pending). */
+static int write_bisect(store_t *s, sub_t **u, size_t lo, size_t hi)
+{
+    int rc = write_units(s, u, lo, hi);
+    if (rc != -EBADMSG) return rc;
+    if (hi - lo == 1) return set_aside(s, u[lo]);
+    size_t mid = lo + (hi - lo) / 2;
+    rc = write_bisect(s, u, lo, mid);
+    return rc ? rc : write_bisect(s, u, mid, hi);
+}
+
+/* Writes one batch (the list from first, nsub submissions). Called unlocked. */
+static int write_batch(store_t *s, sub_t *first, size_t nsub)
+{
+    if (nsub > s->units_cap) {
+        sub_t **nu = realloc(s->units, nsub * sizeof *nu);
+        if (!nu) {
+            snprintf(s->err, sizeof s->err, "out of memory");
+            return -ENOMEM;
+        }
+        s->units = nu;
+        s->units_cap = nsub;
+    }
+    size_t k = 0;
+    for (sub_t *b = first; b; b = b->next) s->units[k++] = b;
+    return write_bisect(s, s->units, 0, nsub);
+}
+
+static _Thread_local const char *done_reason;
+
+const char *store_done_reason(void)
+{
+    return done_reason ? done_reason : "";
+}
+
+/* Runs the durable callbacks of a list of finished submissions, then frees them: status for
+ * those still pending, 0 for committed ones, -EBADMSG for refused ones. */
 static void finish(sub_t *list, int status)
 {
     for (sub_t *b = list, *next; b; b = next) {
         next = b->next;
-        if (b->dur == STORE_DURABLE && b->done) b->done(b->arg, status);
+        if (b->dur == STORE_DURABLE && b->done) {
+            int st = b->state == SUB_DONE ? 0 : b->state == SUB_REFUSED ? -EBADMSG : status;
+            done_reason = b->state == SUB_REFUSED ? b->why : NULL;
+            b->done(b->arg, st);
+            done_reason = NULL;
+        }
+        free(b->why);
         free(b);
     }
 }
 
-/* After a commit attempt: durable submissions get their ack or failure, committed buffered ones
- * are freed, and failed buffered ones (already acknowledged, so they must not be lost) go back to
- * the head of the list, in order, for the next attempt. Called with the lock held; drops it
- * around the hook and the callbacks so that done() may call store_submit. */
-static void settle(store_t *s, sub_t *first, size_t nrec, int rc)
+/* After a commit attempt: durable submissions get their ack or failure, committed (or set
+ * aside) buffered ones are freed, and pending buffered ones (already acknowledged, so they must
+ * not be lost) go back to the head of the list, in order, for the next attempt. Called with the
+ * lock held; drops it around the callbacks so that done() may call store_submit. */
+static void settle(store_t *s, sub_t *first, int rc)
 {
     sub_t *fin = NULL, **fin_tail = &fin, *keep = NULL, *keep_last = NULL, *lost = NULL;
     size_t fin_records = 0, fin_bytes = 0, keep_records = 0, dropped = 0;
     for (sub_t *b = first, *next; b; b = next) {
         next = b->next;
         b->next = NULL;
-        if (rc != 0 && b->dur != STORE_DURABLE) {
+        if (b->state == SUB_PENDING && b->dur != STORE_DURABLE) {
             if (keep_last)
                 keep_last->next = b;
             else
@@ -362,14 +525,32 @@ static void settle(store_t *s, sub_t *first, size_t nrec, int rc)
     /* Capacity comes back before the callbacks run, so a client acked now can submit again at
      * once. */
     release(s, fin_records, fin_bytes);
+    s->st.commits += s->w_commits;
+    s->st.records_written += s->w_written;
+    s->st.refused += s->w_refused;
+    s->st.dead_letters += s->w_dead;
+    s->st.dropped += s->w_dropped;
+    s->w_commits = s->w_written = s->w_refused = s->w_dead = s->w_dropped = 0;
+    /* The hook sees the committed ids in order, after their capacity came back (tests rely on
+     * both). batch_room() made ids big enough for the whole batch before anything committed. */
+    size_t nids = 0;
+    for (sub_t *b = fin; b; b = b->next)
+        for (int j = 0; b->state == SUB_DONE && j < b->n; j++) s->ids[nids++] = b->recs[j].id;
+    void (*hook)(void *, const char *const *, int) = s->hook;
+    void *hook_arg = s->hook_arg;
     if (rc == 0) {
-        s->st.commits++;
-        s->st.records_written += nrec;
         s->backoff_ms = 0;
         s->close_failures = 0;
         s->retry_at_ns = 0;
+        s->failing = false;
     } else {
         s->st.commit_errors++;
+        s->failing = true;
+        if (rc == -ESTALE && !s->broken) {
+            s->broken = true;
+            log_error("store: stopped acknowledging records: %s", s->err);
+        }
+        snprintf(s->why, sizeof s->why, "%s", s->err);
         if (keep) {
             /* Back in front of anything queued meanwhile: their ids are all larger. */
             keep_last->next = s->head;
@@ -418,11 +599,11 @@ static void settle(store_t *s, sub_t *first, size_t nrec, int rc)
             release(s, lost_records, lost_bytes);
         }
     }
-    void (*hook)(void *, const char *const *, int) = s->hook;
-    void *hook_arg = s->hook_arg;
+    atomic_store_explicit(&s->m->healthy, s->failing || s->broken ? 0.0 : 1.0,
+                          memory_order_relaxed);
     pthread_mutex_unlock(&s->mu);
 
-    if (rc == 0 && hook) hook(hook_arg, s->ids, (int)nrec);
+    if (nids && hook) hook(hook_arg, s->ids, (int)nids);
     finish(fin, rc);
     if (dropped) {
         log_error("store: giving up at shutdown after %d failed commits: %zu buffered records "
@@ -467,11 +648,12 @@ static void *writer_main(void *arg)
         }
         /* Whole submissions only: a request's records commit together or not at all. */
         sub_t *first = s->head, *last = NULL;
-        size_t nrec = 0;
+        size_t nrec = 0, nsub = 0;
         while (s->head && (nrec == 0 || nrec + (size_t)s->head->n <= batch_max)) {
             last = s->head;
             s->head = last->next;
             nrec += (size_t)last->n;
+            nsub++;
             if (last->dur == STORE_DURABLE) s->wait_durable--;
         }
         last->next = NULL;
@@ -479,10 +661,10 @@ static void *writer_main(void *arg)
         s->wait_records -= nrec;
         pthread_mutex_unlock(&s->mu);
 
-        int rc = write_batch(s, first, nrec);
+        int rc = write_batch(s, first, nsub);
 
         pthread_mutex_lock(&s->mu);
-        settle(s, first, nrec, rc);
+        settle(s, first, rc);
     }
     pthread_mutex_unlock(&s->mu);
     return NULL;
@@ -579,20 +761,34 @@ store_t *store_open(const char *uri, const store_opts_t *o, char *err, size_t er
     return s;
 }
 
-void store_close(store_t *s)
+uint64_t store_close(store_t *s)
 {
-    if (!s) return;
+    if (!s) return 0;
     pthread_mutex_lock(&s->mu);
     s->closing = true;
     pthread_cond_broadcast(&s->wake);
     pthread_mutex_unlock(&s->mu);
     if (s->writer_started) pthread_join(s->writer, NULL);
+    uint64_t lost = s->st.dropped;
     s->ops->close(s->sink);
     pthread_cond_destroy(&s->wake);
     pthread_mutex_destroy(&s->mu);
     free(s->batch);
     free(s->ids);
+    free(s->units);
     free(s);
+    return lost;
+}
+
+bool store_healthy(store_t *s, char *why, size_t len)
+{
+    pthread_mutex_lock(&s->mu);
+    bool ok = !s->failing && !s->broken;
+    if (!ok && why && len)
+        snprintf(why, len, "%s%s",
+                 s->broken ? "the store stopped: " : "store commits failing: ", s->why);
+    pthread_mutex_unlock(&s->mu);
+    return ok;
 }
 
 void store_set_commit_hook(store_t *s, void (*hook)(void *arg, const char *const *ids, int n),

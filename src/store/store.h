@@ -9,6 +9,7 @@
 #ifndef INFERD_STORE_STORE_H
 #define INFERD_STORE_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -48,7 +49,10 @@ typedef struct store_stats {
     uint64_t records_written; /* records in them */
     uint64_t commit_errors;   /* failed transactions */
     uint64_t rejected;        /* submissions refused with -EAGAIN */
-    uint64_t dropped;         /* buffered records given up on at close after repeated failures */
+    uint64_t dropped;         /* acknowledged (buffered) records lost: given up on at close after
+                                 repeated failures, or refused by the sink and its dead letters */
+    uint64_t refused;         /* records the sink refused for their data, alone in a commit */
+    uint64_t dead_letters;    /* refused buffered records kept in the dead-letter table */
     size_t queued_records;    /* accepted, not yet committed (in-flight batch included) */
     size_t queued_bytes;
 } store_stats_t;
@@ -67,14 +71,21 @@ store_t *store_open(const char *uri, const store_opts_t *o, char *err, size_t er
  * blocks on I/O.
  *   DURABLE: done(arg, 0) runs on the writer thread after the one transaction holding all n
  *   records has committed, or done(arg, -errno) if it failed (the records are then not stored).
- *   It may run before store_submit returns. Commits are in queue order, so an ack also means
- *   every record submitted before it is on disk.
- *   BUFFERED and OFF: done(arg, 0) runs before store_submit returns. done may be NULL.
+ *   -EBADMSG means the sink refused one of the records for its data (a value the database cannot
+ *   store): permanent, answer 422 with store_done_reason(); any other -errno is transient
+ *   (answer 503 with Retry-After). It may run before store_submit returns. Commits are in queue
+ *   order, so an ack also means every record submitted before it is on disk.
+ *   BUFFERED and OFF: done(arg, 0) runs before store_submit returns. done may be NULL. A
+ *   buffered submission the sink refuses is written to its dead-letter table instead.
+ * A submission's records commit together or not at all. When the sink refuses a batch for its
+ * data, the writer splits it and commits every submission that commits alone, so one bad record
+ * fails only its own submission.
  * done must be quick and must not block; it may call store_submit but not store_close.
  * Returns 0; -EAGAIN if the queue is full right now (nothing queued, done not called: answer 503
  * with Retry-After); -EMSGSIZE if the n records exceed the whole queue's bounds (answer 413);
  * -EINVAL for a record without a model or with a negative or non-finite latency; -ENOMEM;
- * -ESHUTDOWN once store_close has begun. */
+ * -ESTALE once the sink found its database gone (deleted or replaced: nothing more can be made
+ * durable until a restart; answer 503); -ESHUTDOWN once store_close has begun. */
 int store_submit(store_t *s, store_record_t *recs, int n, store_durability_t d,
                  void (*done)(void *arg, int status), void *arg);
 
@@ -92,11 +103,25 @@ int store_get(store_t *s, const char *id, buf_t *out);
 int store_list(store_t *s, const char *model, int64_t since_us, int64_t until_us, int limit,
                const char *cursor, buf_t *out, char *err, size_t errlen);
 
+/* Inside a done() callback called with -EBADMSG, on its thread: the sink's reason for refusing
+ * the records (valid until done returns); "" anywhere else. */
+const char *store_done_reason(void);
+
 /* Commits everything queued (done() runs for every durable submission), stops the writer and
  * closes the database. If commits keep failing it gives up after a few attempts, failing the
- * durable submissions and logging how many buffered records were lost. No other store_* call on
- * s may run concurrently with or after it. NULL is a no-op. */
-void store_close(store_t *s);
+ * durable submissions and logging how many buffered records were lost. Returns how many
+ * acknowledged records were never written over the store's life (that, plus buffered records
+ * that neither the sink nor its dead-letter table would take): 0 means everything acknowledged
+ * is stored. No other store_* call on s may run concurrently with or after it. NULL is a no-op
+ * (returns 0). */
+uint64_t store_close(store_t *s);
+
+/* For readiness: false, with a short reason in why (len bytes, may be 0), while the store
+ * cannot write: its last commit failed and is being retried (database down, disk full, a lock
+ * held too long), or the sink found its database file deleted or replaced (then until a
+ * restart). True otherwise, including before the first commit. Thread-safe and cheap (one
+ * lock, no I/O). */
+bool store_healthy(store_t *s, char *why, size_t len);
 
 /* Snapshot of the counters. */
 void store_stats(store_t *s, store_stats_t *out);
