@@ -36,6 +36,14 @@ static const setting_t settings[] = {
      "requests waiting for a worker; beyond it 503 with Retry-After", 0},
     {"models", "engine_threads", T_INT, F(engine_threads), "1",
      "threads one inference may use (large batches of tree models)", 0},
+    {"models", "model_load_queue", T_INT, F(model_load_queue), "16",
+     "load requests (POST /v2/repository/models/{m}/load) waiting for the model loader; beyond "
+     "it 503 with Retry-After",
+     0},
+    {"models", "model_poll_ms", T_MS, F(model_poll_ms), "0",
+     "rescan the model repository this often and load changed files (0 = only on SIGHUP or the "
+     "load API)",
+     0},
     {"store", "store", T_STR, F(store), "sqlite:inferd.db",
      "where predictions are recorded: sqlite:PATH, postgres:CONNINFO, none, or null:[US] "
      "(benchmarks: discards records, each commit takes US microseconds)",

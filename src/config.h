@@ -14,10 +14,12 @@ typedef struct config {
     int threads;          /* event-loop threads; 0 = one per CPU core */
     bool debug_endpoints; /* expose the /debug routes (test and diagnosis aids) */
     /* [models] */
-    char *models;            /* model repository directory */
-    int64_t compute_threads; /* inference workers; 0 = one per CPU core */
-    int64_t compute_queue;   /* requests waiting for a worker before 503 */
-    int64_t engine_threads;  /* threads one inference may use */
+    char *models;             /* model repository directory */
+    int64_t compute_threads;  /* inference workers; 0 = one per CPU core */
+    int64_t compute_queue;    /* requests waiting for a worker before 503 */
+    int64_t engine_threads;   /* threads one inference may use */
+    int64_t model_load_queue; /* load API requests waiting for the loader before 503 */
+    int64_t model_poll_ms;    /* repository rescan interval; 0 = off */
     /* [store] */
     char *store;                 /* "sqlite:PATH", or "none" */
     char *durability;            /* default for models without a config.ini */
@@ -29,7 +31,7 @@ typedef struct config {
     int64_t max_header_bytes;
     int64_t max_body_bytes;
     int64_t max_body_memory; /* bytes held by request bodies on all connections, before 503 */
-    int64_t max_pipeline; /* requests in flight per connection before reading pauses */
+    int64_t max_pipeline;    /* requests in flight per connection before reading pauses */
     int64_t header_timeout_ms;
     int64_t body_timeout_ms;
     int64_t idle_timeout_ms;

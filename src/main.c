@@ -64,13 +64,33 @@ static void on_signal(int sig)
     errno = saved;
 }
 
-/* Acknowledged records the store could not write, counted at its close: inferd then exits 1. */
-static uint64_t store_lost;
+/* The loader thread says the first load has finished with a 0 byte: no signal is 0. */
+static void on_first_load(void *arg, int failed, const char *err)
+{
+    if (failed == REPO_NOTFOUND) log_warn("%s: serving no models", err);
+    unsigned char b = 0;
+    ssize_t r = write(sig_pipe[1], &b, 1);
+    (void)r;
+}
+
+/* Waits for the first load while still answering signals. Returns 0 once it has finished, or
+ * the stop signal (SIGINT, SIGTERM) that came first: the load is then abandoned. */
+static int wait_first_load(void)
+{
+    for (;;) {
+        unsigned char sig = 0xff;
+        struct pollfd pfd = {.fd = sig_pipe[0], .events = POLLIN};
+        if (poll(&pfd, 1, -1) < 0 || read(sig_pipe[0], &sig, 1) != 1) continue;
+        if (sig == 0) return 0;
+        if (sig == SIGINT || sig == SIGTERM) return sig;
+        /* SIGHUP: the load in progress reads the repository anyway. */
+    }
+}
 
 static void hook_store(void *arg)
 {
     store_t **s = arg;
-    store_lost = store_close(*s); /* commits everything queued; durable answers go out */
+    store_close(*s); /* commits everything queued; durable answers go out */
     *s = NULL;
 }
 
@@ -241,15 +261,22 @@ static int cmd_serve(int argc, char **argv)
     int nworkers =
         cfg.compute_threads > 0 ? (int)cfg.compute_threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (nworkers < 1) nworkers = 1;
-    repo_t repo;
-    if (repo_load(&repo, cfg.models, (durability_t)defdur, nworkers, err, sizeof err))
-        log_warn("%s: serving no models", err);
+    /* Static: a loader thread abandoned at shutdown (stuck in I/O) may still touch it. Models
+     * load on that thread; this one keeps answering signals meanwhile. */
+    static repo_t repo;
+    int stop_sig = 0;
+    if (repo_init(&repo, cfg.models, (durability_t)defdur, nworkers) ||
+        repo_loader_start(&repo, (int)cfg.model_load_queue, (int)cfg.model_poll_ms) ||
+        repo_post_reload(&repo, NULL, on_first_load, NULL))
+        log_error("cannot start the model loader: serving no models");
+    else
+        stop_sig = wait_first_load();
     pool_t *pool = pool_new(nworkers, (size_t)cfg.compute_queue);
     infer_ctx_t *infer = pool ? api_infer_new(&repo, pool, store, (int)cfg.engine_threads) : NULL;
     if (!infer) {
         fprintf(stderr, "inferd serve: cannot start %d compute threads\n", nworkers);
         pool_free(pool);
-        repo_free(&repo);
+        if (repo_loader_stop(&repo, 1000)) repo_free(&repo);
         store_close(store);
         router_free(rt);
         auth_free(auth);
@@ -261,6 +288,11 @@ static int cmd_serve(int argc, char **argv)
     if (cfg.debug_endpoints) {
         api_debug_register(rt);
         shutdown_hook_add("debug endpoints", hook_debug, NULL);
+    }
+    if (stop_sig) {
+        log_info("%s during the first model load: stopped",
+                 stop_sig == SIGINT ? "SIGINT" : "SIGTERM");
+        goto free_rt;
     }
 
     http_server_t *srv = http_server_new(&cfg, rt, err, sizeof err);
@@ -282,28 +314,22 @@ static int cmd_serve(int argc, char **argv)
     for (;;) {
         unsigned char sig = 0;
         struct pollfd pfd = {.fd = sig_pipe[0], .events = POLLIN};
-        if (poll(&pfd, 1, -1) < 0 || read(sig_pipe[0], &sig, 1) != 1) continue;
+        if (poll(&pfd, 1, -1) < 0 || read(sig_pipe[0], &sig, 1) != 1 || sig == 0) continue;
         if (sig == SIGHUP) {
             log_info("SIGHUP: reloading the model repository %s", cfg.models);
-            int failed = repo_reload(&repo, NULL, err, sizeof err);
-            if (failed) log_warn("reload: %d model(s) failed: %s", failed < 0 ? 1 : failed, err);
+            if (repo_post_reload(&repo, NULL, NULL, NULL))
+                log_warn("SIGHUP: the model loader's queue is full; reload not queued");
             continue;
         }
         log_info("%s: shutting down (up to %lld ms for in-flight requests)",
                  sig == SIGINT ? "SIGINT" : "SIGTERM", (long long)cfg.shutdown_timeout_ms);
         break;
     }
+    repo_loader_cancel(&repo); /* a load in progress answers now, not after the drain */
     http_server_drain(srv, (long)cfg.shutdown_timeout_ms);
     shutdown_hooks_run();
     http_server_stop(srv);
-    if (store_lost) {
-        log_error("stopped: %llu acknowledged records were not written (see the store's errors "
-                  "above)",
-                  (unsigned long long)store_lost);
-        rc = 1;
-    } else {
-        log_info("stopped");
-    }
+    log_info("stopped");
 free_srv:
     http_server_free(srv);
 free_rt:
@@ -311,7 +337,7 @@ free_rt:
     api_infer_free(infer);
     pool_free(pool);
     store_close(store); /* NULL after its shutdown hook */
-    repo_free(&repo);
+    if (repo_loader_stop(&repo, 1000)) repo_free(&repo);
     router_free(rt);
     auth_free(auth);
     metrics_free_all();

@@ -199,7 +199,6 @@ typedef struct pending {
     _Atomic int refs;
     _Atomic int status; /* 0 or the store's -errno */
     uint64_t t_submit;
-    char why[160]; /* -EBADMSG: why the store refused the records */
 } pending_t;
 
 static void pending_release(pending_t *p)
@@ -208,12 +207,6 @@ static void pending_release(pending_t *p)
     int st = atomic_load(&p->status);
     if (st == 0) {
         http_reply_buf(p->r, 200, "application/json");
-    } else if (st == -EBADMSG) {
-        /* The database refuses these records as they are: retrying cannot help. */
-        http_reply_error(p->r, 422,
-                         "the prediction's record was refused by the store (%s); nothing was "
-                         "recorded",
-                         p->why);
     } else {
         http_add_header(p->r, "Retry-After", "1");
         http_reply_error(p->r, 503,
@@ -228,7 +221,6 @@ static void on_stored(void *arg, int status)
 {
     pending_t *p = arg;
     metric_observe_ns(p->ctx->m_commit, clock_mono_ns() - p->t_submit);
-    if (status == -EBADMSG) snprintf(p->why, sizeof p->why, "%s", store_done_reason());
     atomic_store(&p->status, status);
     pending_release(p);
 }
@@ -791,13 +783,14 @@ typedef struct load_job {
     char name[160];
 } load_job_t;
 
-static void run_load(void *arg, int worker)
+/* The loader thread's answer to a load request (or a cancel's, at shutdown). */
+static void load_done(void *arg, int failed, const char *err)
 {
     load_job_t *j = arg;
     http_req_t *r = j->r;
-    char err[1024];
-    int failed = repo_reload(j->ctx->repo, j->name, err, sizeof err);
-    if (failed < 0) {
+    if (failed == REPO_CANCELLED) {
+        http_reply_error(r, 503, "model %s not loaded: %s", j->name, err);
+    } else if (failed < 0) {
         http_reply_error(r, 404, "%s", err);
     } else if (failed > 0) {
         http_reply_error(r, 400, "%s", err);
@@ -819,8 +812,10 @@ static void run_load(void *arg, int worker)
     free(j);
 }
 
-/* POST /v2/repository/models/{m}/load: (re)load one model from the repository directory on a
- * worker (loading may take a while); requests keep being served by what is loaded meanwhile. */
+/* POST /v2/repository/models/{m}/load: (re)load one model from the repository directory on the
+ * model loader thread (never on a loop or compute worker: loading may take a while and do
+ * blocking I/O); requests keep being served by what is loaded meanwhile. The answer goes out
+ * when the load has finished. */
 static void h_load(http_req_t *r, void *arg)
 {
     load_job_t *j = calloc(1, sizeof *j);
@@ -831,7 +826,13 @@ static void h_load(http_req_t *r, void *arg)
     j->ctx = arg;
     j->r = r;
     http_req_param(r, 0, j->name, sizeof j->name);
-    offload(r, j->ctx->pool, run_load, j);
+    int rc = repo_post_reload(j->ctx->repo, j->name, load_done, j);
+    if (rc == 0) return;
+    free(j);
+    http_add_header(r, "Retry-After", "1");
+    http_reply_error(r, 503,
+                     rc == -1 ? "server busy: the model load queue is full"
+                              : "the model loader has stopped (shutting down)");
 }
 
 /* ===================================================================== lifecycle ==== */
