@@ -54,7 +54,7 @@ void eng_model_free(eng_model_t *m)
 
 /* Without openat2 (kernels before 5.6, some seccomp filters): one component at a time with
  * O_NOFOLLOW, so every symlink is refused, even one that would stay inside. */
-static int open_walk(int dirfd, const char *path, int flags)
+int model_open_walk(int dirfd, const char *path, int flags)
 {
     int cur = dirfd;
     const char *p = path;
@@ -108,7 +108,7 @@ int eng_open_beneath(int dirfd, const char *path, int flags)
         if (fd < 0) fd = -errno;
         if (fd == -ENOSYS) atomic_store_explicit(&no_openat2, 1, memory_order_relaxed);
     }
-    if (fd == -ENOSYS) fd = open_walk(dirfd, path, flags);
+    if (fd == -ENOSYS) fd = model_open_walk(dirfd, path, flags);
     if (fd < 0) return fd;
     struct stat st;
     if (fstat(fd, &st) || ((flags & O_DIRECTORY) ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode))) {

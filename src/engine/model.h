@@ -31,6 +31,9 @@ int onnx_parse(eng_model_t *m, const void *data, size_t len, char *err, size_t e
 int graph_finish(eng_model_t *m, char *err, size_t errlen);
 /* Reads the regular file fd (from offset 0) into a new 64-byte-aligned buffer of *len bytes
  * (free()). Checks cancel between chunks; fails with ENG_EIO if the file changes meanwhile. */
+/* eng_open_beneath's fallback without openat2 (every symlink refused, -EXDEV), without its
+ * file-type check; exposed for tests. */
+int model_open_walk(int dirfd, const char *path, int flags);
 int model_read_fd(int fd, const atomic_int *cancel, void **data, size_t *len, char *err,
                   size_t errlen);
 

@@ -1,12 +1,19 @@
 /* The engine's C API end to end on a fixture model: describe, run, errors, re-planning, sharing a
  * model across threads, and no allocation by our code once a plan is in place (malloc and friends
- * are wrapped at link time and counted). */
+ * are wrapped at link time and counted); opening files beneath a directory. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "engine/engine.h"
+#include "engine/model.h"
 #include "th.h"
 
 static _Atomic long allocs;
@@ -76,8 +83,69 @@ static void *worker(void *arg)
     return NULL;
 }
 
+/* Returns the result of eng_open_beneath (or the fallback walk), closing a descriptor. */
+static int try_open(int dirfd, const char *path, int flags, bool walk)
+{
+    int fd = walk ? model_open_walk(dirfd, path, flags | O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+                  : eng_open_beneath(dirfd, path, flags);
+    if (fd >= 0) close(fd);
+    return fd >= 0 ? 0 : fd;
+}
+
+static void test_open_beneath(void)
+{
+    char root[] = "/tmp/inferd-test-open-XXXXXX", p[256];
+    CHECK(mkdtemp(root) != NULL);
+    snprintf(p, sizeof p, "%s/a", root);
+    CHECK_EQ(mkdir(p, 0700), 0);
+    snprintf(p, sizeof p, "%s/a/f", root);
+    FILE *f = fopen(p, "w");
+    CHECK(f != NULL);
+    if (f) fclose(f);
+    snprintf(p, sizeof p, "%s/a/in", root);
+    CHECK_EQ(symlink("f", p), 0); /* stays inside */
+    snprintf(p, sizeof p, "%s/out", root);
+    CHECK_EQ(symlink("/etc", p), 0); /* leaves */
+    snprintf(p, sizeof p, "%s/a/up", root);
+    CHECK_EQ(symlink("../../", p), 0); /* leaves through ".." */
+    snprintf(p, sizeof p, "%s/fifo", root);
+    CHECK_EQ(mkfifo(p, 0600), 0);
+    int dfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    CHECK(dfd >= 0);
+
+    CHECK_EQ(try_open(dfd, "a/f", 0, false), 0);
+    CHECK_EQ(try_open(dfd, "a//f", 0, false), 0);
+    CHECK_EQ(try_open(dfd, "a/in", 0, false), 0);
+    CHECK_EQ(try_open(dfd, "out/passwd", 0, false), -EXDEV);
+    CHECK_EQ(try_open(dfd, "a/up/etc/passwd", 0, false), -EXDEV);
+    CHECK_EQ(try_open(dfd, "../etc/passwd", 0, false), -EXDEV);
+    CHECK_EQ(try_open(dfd, "/etc/passwd", 0, false), -EXDEV);
+    CHECK_EQ(try_open(dfd, "fifo", 0, false), -EINVAL); /* and it did not block */
+    CHECK_EQ(try_open(dfd, "a", 0, false), -EINVAL);
+    CHECK_EQ(try_open(dfd, "a", O_DIRECTORY, false), 0);
+    CHECK_EQ(try_open(dfd, "a/f", O_DIRECTORY, false), -ENOTDIR);
+    CHECK_EQ(try_open(dfd, "nope", 0, false), -ENOENT);
+
+    /* The fallback refuses every symlink, even one that stays inside. */
+    CHECK_EQ(try_open(dfd, "a/f", 0, true), 0);
+    CHECK_EQ(try_open(dfd, "a/in", 0, true), -EXDEV);
+    CHECK_EQ(try_open(dfd, "out/passwd", 0, true), -EXDEV);
+    CHECK_EQ(try_open(dfd, "a/up/etc", 0, true), -EXDEV);
+    CHECK_EQ(try_open(dfd, "a/../a/f", 0, true), -EXDEV);
+    CHECK_EQ(try_open(dfd, "nope/f", 0, true), -ENOENT);
+    close(dfd);
+
+    const char *rm[] = {"a/f", "a/in", "a/up", "out", "fifo", "a", ""};
+    for (int i = 0; i < 7; i++) {
+        snprintf(p, sizeof p, "%s/%s", root, rm[i]);
+        CHECK_EQ(remove(p), 0);
+    }
+}
+
 int main(void)
 {
+    test_open_beneath();
+
     char err[512];
     eng_model_t *m = NULL;
 
