@@ -142,7 +142,7 @@ def test_schema_is_created_once_and_migrations_are_idempotent(pg, server_factory
                          "--access-log", "false")
     assert srv.request("GET", "/inferences/" + rid).status == 200
     assert "schema migrated" not in srv.log()
-    assert pg.psql("SELECT version FROM schema_version", db) == [["1"]]
+    assert pg.psql("SELECT version FROM schema_version ORDER BY version", db) == [["1"], ["2"]]
     cols = pg.psql("SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute"
                    " WHERE attrelid = 'inferences'::regclass AND attnum > 0 ORDER BY attnum", db)
     assert cols == [["id", "uuid"], ["ts", "timestamp with time zone"], ["model", "text"],
@@ -424,3 +424,138 @@ def test_new_ids_continue_after_the_newest_stored_one(pg, server_factory, repo):
     page = srv.request("GET", "/inferences?model=durable").json()["records"]
     assert [x["id"] for x in page][-2:] == [future, rid]
     assert "ahead of this clock" in srv.log()
+
+
+def raw_post(srv, text, timeout=10.0):
+    return srv.request("POST", "/inferences", {"Content-Type": "application/json"},
+                       text.encode(), timeout=timeout)
+
+
+def body_with(model, first):
+    """A request whose first feature is written as the text `first`, the rest from the fixture."""
+    return '{"model":"%s","features":[%s,%s]}' % (
+        model, first, ",".join(repr(x) for x in features(1)[0][1:]))
+
+
+def metric(srv, name):
+    for line in srv.request("GET", "/metrics").body.decode().splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_out_of_range_numbers_are_400_and_never_wedge_the_writer(pg, server_factory, repo):
+    """Issue 8, finding 3: 1e-400000 underflowed to 0, was kept as written, and PostgreSQL's
+    jsonb refused it on every retry: the writer wedged, the queue filled, and acknowledged
+    records were lost at shutdown. Now such numbers are refused at ingress."""
+    db = pg.new_db()
+    srv = server_factory("--models", str(repo), "--store", store_arg(pg, db),
+                         "--access-log", "false")
+    bad_numbers = ["1e-400000", "-1e-400000", "1e400000", "1e999", "0.0000001e-400"]
+    answers, lock = [], threading.Lock()
+
+    def client(k):
+        for i in range(30):
+            model = ("durable", "buffered")[(k + i) % 2]
+            bad = bad_numbers[(k + i) % len(bad_numbers)] if i % 5 == 0 else None
+            r = raw_post(srv, body_with(model, bad if bad else repr(features(1)[0][0])))
+            with lock:
+                answers.append((bad, model, r.status, r.body))
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for bad, model, status, body in answers:
+        if bad:
+            assert status == 400, (bad, status, body)
+            assert b"number out of range" in body and b"column" in body, body
+        else:
+            assert status == 200, (model, status, body)
+    acked = [json.loads(b)["id"] for bad, _, s, b in answers if not bad]
+    # The writer keeps going: a durable request right after is committed at once.
+    assert post(srv, {"model": "durable", "features": features(1)[0]}).status == 200
+    assert srv.stop() == 0
+    assert "were not written" not in srv.log()
+    ids = pg_ids(pg, db)
+    assert all(i in ids for i in acked), "acknowledged records missing"
+    assert int(pg.psql("SELECT count(*) FROM inferences", db)[0][0]) == len(acked) + 1
+
+
+def test_records_postgres_refuses_are_isolated(pg, server_factory, repo):
+    """A value that passes ingress but that PostgreSQL refuses (jsonb cannot hold a zero written
+    with an exponent beyond numeric's scale, 0e-20000): the writer splits the batch so innocent
+    records commit, a durable poison request gets 422 (not 503), a buffered one lands in
+    inferd_dead_letters with a metric, nothing acknowledged is lost, and the queue moves on."""
+    db = pg.new_db()
+    srv = server_factory("--models", str(repo), "--store", store_arg(pg, db),
+                         "--access-log", "false")
+    poison = "0e-20000"
+    answers, lock = [], threading.Lock()
+
+    def client(k):
+        for i in range(40):
+            model = ("durable", "buffered")[(k + i) % 2]
+            bad = i % 8 == 3
+            r = raw_post(srv, body_with(model, poison if bad else repr(features(1)[0][0])))
+            with lock:
+                answers.append((bad, model, r.status, r.header("Retry-After"), r.body))
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    statuses = {}
+    for bad, model, status, retry, body in answers:
+        statuses.setdefault((bad, model), set()).add(status)
+        if bad and model == "durable":
+            assert status == 422 and retry is None, (status, body)
+            assert b"refused by the store" in body and b"numeric" in body, body
+        else:
+            assert status == 200, (bad, model, status, body)
+    n_dead = sum(1 for a in answers if a[0] and a[1] == "buffered")
+    assert n_dead > 0
+    # The queue never wedged: a request now is committed at once.
+    t0 = time.time()
+    assert post(srv, {"model": "durable", "features": features(1)[0]}).status == 200
+    assert time.time() - t0 < 2 * SLOW
+    deadline = time.time() + 10 * SLOW
+    while metric(srv, "inferd_store_dead_letters_total") < n_dead:
+        assert time.time() < deadline, "dead letters: %s" % metric(
+            srv, "inferd_store_dead_letters_total")
+        time.sleep(0.05)
+    assert metric(srv, "inferd_store_refused_records_total") == n_dead + sum(
+        1 for a in answers if a[0] and a[1] == "durable")
+    assert srv.request("GET", "/v2/health/ready").status == 200
+    assert srv.stop() == 0
+    acked = [json.loads(a[4])["id"] for a in answers if a[2] == 200]
+    ids = pg_ids(pg, db)
+    dead = {r[0]: r[1:] for r in pg.psql(
+        "SELECT id, model, convert_from(input, 'UTF8'), error FROM inferd_dead_letters", db)}
+    assert len(dead) == n_dead
+    for i in acked:
+        assert i in ids or i in dead, "acknowledged record %s lost" % i
+    for model, text, error in dead.values():
+        assert model == "buffered" and text.startswith("[" + poison + ",")
+        assert "numeric" in error
+    assert not set(dead) & ids
+
+
+def test_shutdown_that_cannot_write_acknowledged_records_exits_non_zero(pg, server_factory,
+                                                                          repo):
+    db = pg.new_db()
+    srv = Server(["--models", str(repo), "--store", store_arg(pg, db), "--access-log", "false"])
+    try:
+        assert post(srv, {"model": "buffered", "features": features(1)[0]}).status == 200
+        time.sleep(0.3 * SLOW)
+        pg.stop("immediate")
+        assert post(srv, {"model": "buffered", "features": features(1)[0]}).status == 200
+        rc = srv.stop()
+        assert rc == 1, srv.log()[-3000:]
+        assert "1 acknowledged records were not written" in srv.log()
+    finally:
+        srv.close()
+        if not pg.running:
+            pg.start()
