@@ -211,7 +211,7 @@ static int dry_run(eng_model_t *m, char *err, size_t errlen)
     rc = eng_session_run(s, in, g->ninputs, &outs, &nout, msg, sizeof msg);
     if (rc) {
         snprintf(err, errlen, "model fails a trial run at batch 1: %s", msg);
-        rc = rc == ENG_ENOMEM ? rc : ENG_EUNSUPPORTED;
+        rc = rc == ENG_ENOMEM || rc == ENG_ECANCELED ? rc : ENG_EUNSUPPORTED;
     }
     eng_session_free(s);
 out:

@@ -325,6 +325,9 @@ int eng_session_run(eng_session_t *s, const tensor_t *inputs, int ninputs, const
     s->x.errlen = errlen;
     for (int k = 0; k < m->nrun; k++) {
         if (s->skip[k]) continue;
+        /* Set only while the model loads (the dry run): a shutdown need not wait for it. */
+        if (m->cancel && atomic_load_explicit(m->cancel, memory_order_relaxed))
+            return fail(err, errlen, ENG_ECANCELED, "cancelled");
         const node_t *n = &g->nodes[m->run_order[k]];
         const tensor_t *in[MAX_NODE_IO];
         tensor_t out[MAX_NODE_IO];

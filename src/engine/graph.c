@@ -186,6 +186,11 @@ static int fold_constants(eng_model_t *m, char *err, size_t errlen)
     x.errlen = sizeof msg;
     int kept = 0, rc = 0;
     for (int k = 0; k < m->nrun; k++) {
+        if (m->cancel && atomic_load_explicit(m->cancel, memory_order_relaxed)) {
+            snprintf(err, errlen, "cancelled");
+            rc = ENG_ECANCELED;
+            break;
+        }
         node_t *n = &g->nodes[m->run_order[k]];
         bool all_const = true;
         for (int i = 0; i < n->nin; i++)
