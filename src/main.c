@@ -337,7 +337,13 @@ free_rt:
     api_infer_free(infer);
     pool_free(pool);
     store_close(store); /* NULL after its shutdown hook */
-    if (repo_loader_stop(&repo, 1000)) repo_free(&repo);
+    if (!repo_loader_stop(&repo, 1000)) {
+        /* A load stuck in I/O still runs on its thread: leave before library destructors (such
+         * as OpenBLAS freeing its buffers) pull memory from under it. */
+        log_close();
+        _exit(rc);
+    }
+    repo_free(&repo);
     router_free(rt);
     auth_free(auth);
     metrics_free_all();

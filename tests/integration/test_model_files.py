@@ -353,3 +353,64 @@ def test_loads_run_on_their_own_thread(server_factory, repo):
         t.join()
     assert all(s == 200 or (s == 503 and ra) for s, ra in results), results
     assert srv.stop() == 0
+
+
+SLOW_MODEL = r"""
+import sys, numpy as np, onnx
+from onnx import helper, numpy_helper, TensorProto
+n, k = 2000, 12  # loading runs a dry run: k MatMuls of n x n, a few seconds of one core
+col = numpy_helper.from_array(np.linspace(0, 1e-3, n, dtype=np.float32).reshape(n, 1), name="col")
+row = numpy_helper.from_array(np.linspace(0, 1e-3, n, dtype=np.float32).reshape(1, n), name="row")
+nodes = [helper.make_node("Add", ["col", "row"], ["W"], name="w")]
+prev = "input"
+for i in range(k):
+    nodes.append(helper.make_node("MatMul", [prev, "W"], ["h%d" % i], name="mm%d" % i))
+    prev = "h%d" % i
+nodes.append(helper.make_node("ReduceSum", [prev], ["y"], name="sum", keepdims=0))
+g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [n, n])],
+                      [helper.make_tensor_value_info("y", TensorProto.FLOAT, [])], [col, row])
+m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+m.ir_version = 8
+open(sys.argv[1], "wb").write(m.SerializeToString())
+"""
+
+
+def test_a_slow_load_blocks_neither_inference_nor_sigterm(server_factory, repo):
+    srv = start(server_factory, repo, "--model-load-queue", "2")
+    want = answer(srv, "m")
+    (repo / "slow" / "1").mkdir(parents=True)
+    subprocess.run(["/usr/bin/python3", "-c", SLOW_MODEL, str(repo / "slow" / "1" / "model.onnx")],
+                   check=True)
+    results = []
+
+    def hit():
+        try:
+            r = load(srv, "slow", timeout=60)
+            results.append(r.status)
+        except Exception as e:
+            results.append(repr(e))
+
+    first = threading.Thread(target=hit)
+    first.start()
+    time.sleep(0.3)
+    # The loader is busy: inference on loaded models answers at once, as does metadata.
+    t = time.time()
+    assert answer(srv, "m") == want
+    assert srv.request("GET", "/v2/models/m").status == 200
+    assert time.time() - t < 1.0 * SLOW
+    # Two more loads wait in the queue (model_load_queue = 2); the next is 503 + Retry-After.
+    queued = [threading.Thread(target=hit) for _ in range(2)]
+    for q in queued:
+        q.start()
+    time.sleep(0.2)
+    r = load(srv, "other")
+    assert r.status == 503 and r.header("Retry-After"), r
+    assert first.is_alive(), "the slow load finished too soon for this test"
+    # SIGTERM while the load runs: every load request is answered and the server exits 0 soon.
+    t = time.time()
+    assert srv.stop() == 0
+    assert time.time() - t < 3 * SLOW
+    for th in [first] + queued:
+        th.join()
+    assert sorted(results) == [503, 503, 503], results
+    assert "the server is shutting down" in srv.log() or "stopped" in srv.log()
