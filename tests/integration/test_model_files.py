@@ -414,3 +414,25 @@ def test_a_slow_load_blocks_neither_inference_nor_sigterm(server_factory, repo):
         th.join()
     assert sorted(results) == [503, 503, 503], results
     assert "the server is shutting down" in srv.log() or "stopped" in srv.log()
+
+
+def test_cli_resolves_external_data_beneath_the_model_directory(tmp_path):
+    d = tmp_path / "model"
+    make_external(d, "data/weights.bin")
+    (tmp_path / "outside").mkdir()
+    shutil.move(str(d / "weights.bin"), tmp_path / "outside" / "weights.bin")
+    os.symlink(tmp_path / "outside", d / "data")
+    p = subprocess.run([BIN, "check", str(d / "model.onnx")], capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 1 and "leaves the model directory" in p.stdout, p.stdout
+    # The same layout without the symlink runs.
+    os.unlink(d / "data")
+    shutil.move(str(tmp_path / "outside"), d / "data")
+    p = subprocess.run([BIN, "check", str(d / "model.onnx")], capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 0, p.stdout
+    # A FIFO given as the model is refused, not waited on.
+    os.mkfifo(tmp_path / "fifo.onnx")
+    p = subprocess.run([BIN, "check", str(tmp_path / "fifo.onnx")], capture_output=True,
+                       text=True, timeout=10)
+    assert p.returncode == 1 and "not a regular" in p.stdout, p.stdout
