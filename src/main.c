@@ -87,10 +87,13 @@ static int wait_first_load(void)
     }
 }
 
+/* Acknowledged records the store could not write, counted at its close: inferd then exits 1. */
+static uint64_t store_lost;
+
 static void hook_store(void *arg)
 {
     store_t **s = arg;
-    store_close(*s); /* commits everything queued; durable answers go out */
+    store_lost = store_close(*s); /* commits everything queued; durable answers go out */
     *s = NULL;
 }
 
@@ -329,7 +332,14 @@ static int cmd_serve(int argc, char **argv)
     http_server_drain(srv, (long)cfg.shutdown_timeout_ms);
     shutdown_hooks_run();
     http_server_stop(srv);
-    log_info("stopped");
+    if (store_lost) {
+        log_error("stopped: %llu acknowledged records were not written (see the store's errors "
+                  "above)",
+                  (unsigned long long)store_lost);
+        rc = 1;
+    } else {
+        log_info("stopped");
+    }
 free_srv:
     http_server_free(srv);
 free_rt:

@@ -199,6 +199,7 @@ typedef struct pending {
     _Atomic int refs;
     _Atomic int status; /* 0 or the store's -errno */
     uint64_t t_submit;
+    char why[160]; /* -EBADMSG: why the store refused the records */
 } pending_t;
 
 static void pending_release(pending_t *p)
@@ -207,6 +208,12 @@ static void pending_release(pending_t *p)
     int st = atomic_load(&p->status);
     if (st == 0) {
         http_reply_buf(p->r, 200, "application/json");
+    } else if (st == -EBADMSG) {
+        /* The database refuses these records as they are: retrying cannot help. */
+        http_reply_error(p->r, 422,
+                         "the prediction's record was refused by the store (%s); nothing was "
+                         "recorded",
+                         p->why);
     } else {
         http_add_header(p->r, "Retry-After", "1");
         http_reply_error(p->r, 503,
@@ -221,6 +228,7 @@ static void on_stored(void *arg, int status)
 {
     pending_t *p = arg;
     metric_observe_ns(p->ctx->m_commit, clock_mono_ns() - p->t_submit);
+    if (status == -EBADMSG) snprintf(p->why, sizeof p->why, "%s", store_done_reason());
     atomic_store(&p->status, status);
     pending_release(p);
 }
