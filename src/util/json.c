@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <float.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1205,12 +1206,65 @@ size_t json_span_elements(const char *text, json_span_t arr, json_span_t *out, s
     return n;
 }
 
+/* Whether the number token [p, e) is written with so extreme a scale that a store may refuse it
+ * although its value is an ordinary double: PostgreSQL's numeric (under jsonb) holds at most
+ * 16383 digits after the point and 131072 before, so "0e-20000" or a 1 followed by 20000 zeros
+ * after the point fail there. The bounds here are far beyond any double's own shortest text
+ * (at most 17 significant digits, exponents within -324..308). */
+static bool extreme_number(const char *p, const char *e)
+{
+    int64_t ni = 0, nf = 0, x = 0;
+    if (p < e && *p == '-') p++;
+    for (; p < e && is_digit(*p); p++) ni++;
+    if (p < e && *p == '.')
+        for (p++; p < e && is_digit(*p); p++) nf++;
+    if (p < e && (*p == 'e' || *p == 'E')) {
+        bool neg = ++p < e && *p == '-';
+        if (p < e && (*p == '+' || *p == '-')) p++;
+        for (; p < e && is_digit(*p); p++)
+            if (x < 1000000000) x = x * 10 + (*p - '0');
+        if (neg) x = -x;
+    }
+    return nf - x > 1100 || ni + x > 400;
+}
+
 int json_write_compact(buf_t *b, const char *text, json_span_t span)
 {
     const char *p = text + span.off, *e = p + span.len;
     if (buf_reserve(b, span.len)) return -ENOMEM;
     char *o = buf_tail(b);
     while (p < e) {
+        if (*p == '-' || is_digit(*p)) {
+            const char *q = p;
+            while (q < e &&
+                   (*q == '-' || *q == '+' || *q == '.' || *q == 'e' || *q == 'E' || is_digit(*q)))
+                q++;
+            if (!extreme_number(p, q)) {
+                memcpy(o, p, (size_t)(q - p));
+                o += q - p;
+                p = q;
+                continue;
+            }
+            /* The same double in its shortest text, never longer than such a token. */
+            char small[64],
+                *tok = (size_t)(q - p) < sizeof small ? small : malloc((size_t)(q - p) + 1);
+            if (!tok) return -ENOMEM;
+            memcpy(tok, p, (size_t)(q - p));
+            tok[q - p] = 0;
+            double v = strtod(tok, NULL);
+            if (tok != small) free(tok);
+            char s[40];
+            int n = isfinite(v) ? shortest(s, v) : INT_MAX;
+            if (n > q - p) { /* cannot happen for text json_parse() accepted */
+                n = (int)(q - p);
+                memcpy(o, p, (size_t)n);
+            } else {
+                memcpy(o, s, (size_t)n);
+            }
+            o += n;
+            p = q;
+            continue;
+        }
         if (*p == '"') {
             const char *q = skip_string(p, e);
             memcpy(o, p, (size_t)(q - p));

@@ -952,6 +952,34 @@ static void test_spans(void)
     CHECK_STR(member_text("{\"s\": [\"a b\", \"c\\\" d\"]}", "s", s, sizeof s),
               "[\"a b\",\"c\\\" d\"]");
     CHECK_STR(member_text("{\"f\":true, \"g\":null}", "g", s, sizeof s), "null");
+    /* Numbers keep their text, unless its scale is so extreme that a store may refuse it
+     * (PostgreSQL's numeric holds 16383 digits after the point): then the same double in its
+     * shortest text. */
+    CHECK_STR(
+        member_text("{\"f\":[1e-300, 0.000001, 123e2, -0.0, 5e-324, 1.5E+300]}", "f", s, sizeof s),
+        "[1e-300,0.000001,123e2,-0.0,5e-324,1.5E+300]");
+    CHECK_STR(
+        member_text("{\"f\":[0e-20000, 7, -0E+500, 0.0e-99999999999999999999]}", "f", s, sizeof s),
+        "[0,7,-0,0]");
+    {
+        buf_t t, c;
+        buf_init(&t);
+        buf_init(&c);
+        buf_puts(&t, "{\"f\": [1.");
+        for (int i = 0; i < 2000; i++) buf_puts(&t, "0");
+        buf_puts(&t, "5, 0.");
+        for (int i = 0; i < 500; i++) buf_puts(&t, "0");
+        buf_puts(&t, "25e801]}");
+        json_doc_t *d = json_parse(t.data, t.len, NULL, err, sizeof err);
+        json_span_t sp;
+        CHECK(d && json_span_member(t.data, t.len, "f", &sp));
+        CHECK_EQ(json_write_compact(&c, t.data, sp), 0);
+        CHECK_EQ(buf_append(&c, "", 1), 0);
+        CHECK_STR(c.data, "[1,2.5e+300]");
+        json_doc_free(d);
+        buf_deinit(&t);
+        buf_deinit(&c);
+    }
     CHECK_STR(member_text("{\"f\":1}", "features", s, sizeof s), "(none)");
     CHECK_STR(member_text("[1,2]", "features", s, sizeof s), "(none)");
     CHECK_STR(member_text("{}", "f", s, sizeof s), "(none)");
