@@ -420,7 +420,7 @@ static int set_aside(store_t *s, sub_t *b)
         rc = s->ops->write_dead ? s->ops->write_dead(s->sink, s->batch, b->n, why, err, sizeof err)
                                 : -EBADMSG;
     if (rc && rc != -EBADMSG) {
-        snprintf(s->err, sizeof s->err, "dead-letter write: %s", err[0] ? err : strerror(-rc));
+        snprintf(s->err, sizeof s->err, "dead-letter write: %.200s", err[0] ? err : strerror(-rc));
         log_limited(s, "store: %s", s->err);
         return rc;
     }
