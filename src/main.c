@@ -234,7 +234,8 @@ static int cmd_serve(int argc, char **argv)
         rc = 2;
         goto out;
     }
-    api_health_register(rt);
+    static api_health_t health; /* filled in below, once the store and models exist */
+    api_health_register(rt, &health);
     api_metrics_register(rt);
 
     /* Models and the compute pool that runs them. */
@@ -261,12 +262,14 @@ static int cmd_serve(int argc, char **argv)
         }
         shutdown_hook_add("store", hook_store, &store);
     }
+    health.store = store;
     int nworkers =
         cfg.compute_threads > 0 ? (int)cfg.compute_threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (nworkers < 1) nworkers = 1;
     /* Static: a loader thread abandoned at shutdown (stuck in I/O) may still touch it. Models
      * load on that thread; this one keeps answering signals meanwhile. */
     static repo_t repo;
+    health.repo = &repo;
     int stop_sig = 0;
     if (repo_init(&repo, cfg.models, (durability_t)defdur, nworkers) ||
         repo_loader_start(&repo, (int)cfg.model_load_queue, (int)cfg.model_poll_ms) ||
@@ -328,6 +331,9 @@ static int cmd_serve(int argc, char **argv)
                  sig == SIGINT ? "SIGINT" : "SIGTERM", (long long)cfg.shutdown_timeout_ms);
         break;
     }
+    /* Readiness says no from now on: balancers stop sending, and no probe reads the store once
+     * its shutdown hook has closed it. */
+    atomic_store(&health.stopping, true);
     repo_loader_cancel(&repo); /* a load in progress answers now, not after the drain */
     http_server_drain(srv, (long)cfg.shutdown_timeout_ms);
     shutdown_hooks_run();

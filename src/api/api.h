@@ -2,11 +2,23 @@
 #ifndef INFERD_API_API_H
 #define INFERD_API_API_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
+
 #include "config.h"
 #include "http/router.h"
 
-/* GET /v2/health/live, GET /v2/health/ready (public: no API key). */
-void api_health_register(http_router_t *rt);
+/* What readiness consults; a NULL member is not consulted. The caller owns it and may fill it
+ * after registration, before the server starts. */
+typedef struct api_health {
+    struct repo *repo;     /* ready once the initial load is done and the directory is readable */
+    struct store *store;   /* ready while the store can write */
+    _Atomic bool stopping; /* set at shutdown: not ready, and neither member is read any more */
+} api_health_t;
+
+/* GET /v2/health/live, GET /v2/health/ready (public: no API key). Readiness is 200
+ * {"ready":true}, or 503 {"ready":false,"reason":...} naming the first check that failed. */
+void api_health_register(http_router_t *rt, const api_health_t *h);
 /* GET /metrics. */
 void api_metrics_register(http_router_t *rt);
 /* GET /debug/delay?ms=N (answered from another thread after N ms) and POST /debug/echo; only
