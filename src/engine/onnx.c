@@ -294,10 +294,15 @@ static int parse_tensor(loader_t *L, pb_t r, tensor_t *t, const char **name_out)
         return 0;
     }
 
+    if (numel > 0 && !data_field) return fail(L, "tensor \"%s\" has no data", name);
+    /* Every typed element takes at least one byte of the message: a shape larger than that is a
+     * lie, refused before it becomes a huge allocation. */
+    if (numel > msg.end - msg.p)
+        return fail(L, "tensor \"%s\": %lld elements declared, the data holds fewer", name,
+                    (long long)numel);
     t->data = arena_alloc(&L->g->arena, nbytes ? nbytes : 1);
     if (!t->data) return ENG_ENOMEM;
     if (numel == 0) return 0;
-    if (!data_field) return fail(L, "tensor \"%s\" has no data", name);
     /* Typed fields: which one is allowed depends on the element type (onnx.proto comments). */
     int64_t got = 0;
     switch (t->dtype) {
