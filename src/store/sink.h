@@ -62,7 +62,9 @@ typedef struct sink_ops {
      *   -ESTALE   the database file is gone or was replaced: nothing more can be made durable
      *             (the store stops acknowledging until a restart);
      *   other     transient (connection lost, server shutting down, disk full, busy or
-     *             locked, serialization failure): retried with back-off. */
+     *             locked, serialization failure): retried with back-off.
+     * n may be 0: a probe that the database takes a commit now (the store's writer uses it to
+     * learn when a failure is over while nothing is queued). */
     int (*write_batch)(sink_t *k, const store_record_t *const *recs, int n, char *err,
                        size_t errlen);
     /* Writes n records that write_batch refused (-EBADMSG) to the dead-letter table, with why,

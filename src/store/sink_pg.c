@@ -909,7 +909,7 @@ static int write_once(sink_t *k, const store_record_t *const *recs, int n, bool 
         k->skip_cap = (size_t)n;
     }
     int nskip = 0;
-    memset(k->skip, 0, (size_t)n * sizeof *k->skip);
+    if (n) memset(k->skip, 0, (size_t)n * sizeof *k->skip);
     if (k->uncertain) {
         e = mark_existing(k, recs, n, &nskip, err, errlen);
         if (e) goto fail;

@@ -622,6 +622,39 @@ static void wait_until(store_t *s, uint64_t due_ns)
     pthread_cond_timedwait(&s->wake, &s->mu, &ts);
 }
 
+/* The last commit failed and nothing waits to be retried, yet readiness says the store cannot
+ * write: a node taken out of its load balancer for that would never get the request that
+ * clears it. So the idle writer tries an empty commit (BEGIN and COMMIT, or a reconnect and an
+ * INSERT of no rows) at the back-off's pace until one works. Called and returns locked. */
+static void probe(store_t *s)
+{
+    if (clock_mono_ns() < s->retry_at_ns) {
+        wait_until(s, s->retry_at_ns);
+        return; /* woken by a submission, perhaps: the caller looks again */
+    }
+    pthread_mutex_unlock(&s->mu);
+    char err[256] = "";
+    int rc = s->ops->write_batch(s->sink, s->batch, 0, err, sizeof err);
+    pthread_mutex_lock(&s->mu);
+    if (rc == 0) {
+        log_info("store: commits work again");
+        s->failing = false;
+        s->backoff_ms = 0;
+        s->retry_at_ns = 0;
+    } else {
+        snprintf(s->why, sizeof s->why, "%s", err[0] ? err : strerror(-rc));
+        if (rc == -ESTALE && !s->broken) {
+            s->broken = true;
+            log_error("store: stopped acknowledging records: %s", s->why);
+        }
+        s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : RETRY_MIN_MS;
+        if (s->backoff_ms > RETRY_MAX_MS) s->backoff_ms = RETRY_MAX_MS;
+        s->retry_at_ns = clock_mono_ns() + s->backoff_ms * 1000000u;
+    }
+    atomic_store_explicit(&s->m->healthy, s->failing || s->broken ? 0.0 : 1.0,
+                          memory_order_relaxed);
+}
+
 static void *writer_main(void *arg)
 {
     store_t *s = arg;
@@ -631,6 +664,10 @@ static void *writer_main(void *arg)
     for (;;) {
         if (!s->head) {
             if (s->closing) break;
+            if (s->failing && !s->broken) {
+                probe(s);
+                continue;
+            }
             pthread_cond_wait(&s->wake, &s->mu);
             continue;
         }

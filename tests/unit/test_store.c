@@ -863,6 +863,40 @@ static void test_commit_errors(void)
     latch_deinit(&l);
 }
 
+/* After a failed durable commit with nothing left to retry, the idle writer probes the sink,
+ * so the store reports itself healthy again without waiting for traffic (a node out of its load
+ * balancer gets none). */
+static void test_health_recovers_when_idle(void)
+{
+    store_opts_t o = {.busy_timeout_ms = 30};
+    store_t *s = open_db("probe.db", &o);
+    CHECK(s != NULL);
+    if (!s) return;
+    char path[512], why[200] = "";
+    path_of(path, sizeof path, "probe.db");
+    sqlite3 *db;
+    CHECK_EQ(sqlite3_open(path, &db), SQLITE_OK);
+    CHECK_EQ(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    latch_t l;
+    latch_init(&l);
+    store_record_t r = rec("m", "1", "1");
+    CHECK_EQ(store_submit(s, &r, 1, STORE_DURABLE, latch_done, &l), 0);
+    latch_wait(&l, 1);
+    CHECK_EQ(l.last_status, -EBUSY);
+    sleep_ms(100); /* probes keep failing while the lock is held */
+    CHECK(!store_healthy(s, why, sizeof why));
+    CHECK_EQ(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    bool ok = false;
+    for (int i = 0; i < 300 && !ok; i++) {
+        ok = store_healthy(s, why, sizeof why);
+        if (!ok) sleep_ms(10);
+    }
+    CHECK(ok);
+    sqlite3_close(db);
+    CHECK_EQ(store_close(s), 0);
+    latch_deinit(&l);
+}
+
 /* ==== records the sink refuses for their data ==== */
 
 typedef struct outcome {
@@ -1376,6 +1410,7 @@ int main(void)
     test_list_filters();
     test_bulk_and_reentry();
     test_commit_errors();
+    test_health_recovers_when_idle();
     test_poison_isolation();
     test_sqlite_dead_letters();
     test_deleted_database();
