@@ -565,6 +565,13 @@ def test_shutdown_that_cannot_write_acknowledged_records_exits_non_zero(pg, serv
         time.sleep(0.3 * SLOW)
         pg.stop("immediate")
         assert post(srv, {"model": "buffered", "features": features(1)[0]}).status == 200
+        # Readiness says the store cannot write while the writer retries.
+        deadline = time.time() + 5 * SLOW
+        while srv.request("GET", "/v2/health/ready").status != 503:
+            assert time.time() < deadline, "readiness stayed true with the database down"
+            time.sleep(0.05)
+        r = srv.request("GET", "/v2/health/ready")
+        assert "store commits failing" in r.json()["reason"], r.body
         rc = srv.stop()
         assert rc == 1, srv.log()[-3000:]
         assert "1 acknowledged records were not written" in srv.log()

@@ -130,6 +130,8 @@ def test_deleted_database_stops_acknowledging(server_factory, repo, tmp_path):
     assert r.status == 503 and "Stale file handle" in r.json()["error"], r.body
     assert post(srv, {"model": "durable", "features": features(1)[0]}).status == 503
     assert metric(srv, "inferd_store_healthy") == 0
+    r = srv.request("GET", "/v2/health/ready")
+    assert r.status == 503 and "log.db was deleted or replaced" in r.json()["reason"], r.body
     assert "log.db was deleted or replaced" in srv.log()
     assert srv.stop() == 0  # nothing acknowledged was left unwritten at shutdown
 
