@@ -72,6 +72,11 @@ typedef struct sink_ops {
      * bytes). Same return values. Optional (NULL): refused buffered records are then lost. */
     int (*write_dead)(sink_t *k, const store_record_t *const *recs, int n, const char *why,
                       char *err, size_t errlen);
+    /* Checks, without writing, that the database is still the one opened; -ESTALE (with err)
+     * once it is gone, as write_batch would say. The writer calls it about once a second while
+     * idle, so that a deletion is noticed (and what can be saved is saved) before the next
+     * commit, not at it. Optional (NULL). */
+    int (*check)(sink_t *k, char *err, size_t errlen);
     /* Writes the largest stored id (37 bytes with the NUL) to out, read on the writer's
      * connection before the writer starts. 0, -ENOENT when there is none, or -errno. Optional
      * (NULL): the store then has nothing to continue after. */

@@ -585,6 +585,7 @@ const sink_ops_t sink_sqlite_ops = {
     .migrate = sq_migrate,
     .write_batch = sq_write_batch,
     .write_dead = sq_write_dead,
+    .check = check_files,
     .newest_id = sq_newest_id,
     .get = sq_get,
     .list = sq_list,

@@ -33,9 +33,10 @@
 #define DEF_FLUSH_MS      50
 #define DEF_READ_CONNS    4
 #define DEF_BUSY_MS       5000
-#define RETRY_MIN_MS      10   /* back-off after a failed commit, doubling ... */
-#define RETRY_MAX_MS      1000 /* ... up to this */
-#define CLOSE_ATTEMPTS    3    /* failed commits tolerated at close before giving up */
+#define RETRY_MIN_MS      10          /* back-off after a failed commit, doubling ... */
+#define RETRY_MAX_MS      1000        /* ... up to this */
+#define CLOSE_ATTEMPTS    3           /* failed commits tolerated at close before giving up */
+#define IDLE_CHECK_NS     1000000000u /* an idle writer asks the sink to check its files */
 #define LIST_MAX          1000
 /* since/until must map to a 48-bit millisecond id prefix (year 10889). */
 #define TS_MAX_US (((INT64_C(1) << 48) - 1) * 1000)
@@ -196,6 +197,7 @@ struct store {
     int close_failures;
     uint64_t last_err_log_ns;
     unsigned err_suppressed;
+    uint64_t checked_ns; /* the last idle check */
 };
 
 static size_t str_size(const char *p)
@@ -655,6 +657,29 @@ static void probe(store_t *s)
                           memory_order_relaxed);
 }
 
+/* While idle, about once a second: asks the sink whether its database is still there, so that
+ * a file deleted between commits is reported (and a deleted WAL saved) without waiting for the
+ * next commit: a kill -9 before it would lose what the WAL held. Called and returns locked. */
+static void idle_check(store_t *s)
+{
+    uint64_t due = s->checked_ns + IDLE_CHECK_NS;
+    if (clock_mono_ns() < due) {
+        wait_until(s, due);
+        return;
+    }
+    pthread_mutex_unlock(&s->mu);
+    char err[256] = "";
+    int rc = s->ops->check(s->sink, err, sizeof err);
+    pthread_mutex_lock(&s->mu);
+    s->checked_ns = clock_mono_ns();
+    if (rc == -ESTALE && !s->broken) {
+        snprintf(s->why, sizeof s->why, "%s", err);
+        s->broken = s->failing = true;
+        log_error("store: stopped acknowledging records: %s", s->why);
+        atomic_store_explicit(&s->m->healthy, 0.0, memory_order_relaxed);
+    }
+}
+
 static void *writer_main(void *arg)
 {
     store_t *s = arg;
@@ -666,6 +691,10 @@ static void *writer_main(void *arg)
             if (s->closing) break;
             if (s->failing && !s->broken) {
                 probe(s);
+                continue;
+            }
+            if (s->ops->check && !s->broken) {
+                idle_check(s);
                 continue;
             }
             pthread_cond_wait(&s->wake, &s->mu);
