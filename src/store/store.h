@@ -130,8 +130,9 @@ void store_stats(store_t *s, store_stats_t *out);
 int store_durability_parse(const char *name);
 const char *store_durability_name(store_durability_t d);
 
-/* Test hook: the writer calls hook(arg, ids, n) right after each commit returns successfully and
- * before any done() of that batch, with the ids committed in order. */
+/* Test hook: the writer calls hook(arg, ids, n) after each batch it took from the queue has
+ * committed (in one commit, or in several when refused records were split out), once its
+ * capacity is back and before any done() of that batch, with the ids committed, in order. */
 void store_set_commit_hook(store_t *s, void (*hook)(void *arg, const char *const *ids, int n),
                            void *arg);
 
