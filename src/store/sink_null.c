@@ -46,18 +46,19 @@ static int null_open(const char *target, const store_opts_t *o, sink_t **out, ch
         dead_refuses = amp && amp[12] == 0;
         if (strncmp(q, "?refuse=", 8) == 0 && q[8] && q[8] != '&') refuse = q + 8;
     }
+    bool bad = q && !refuse;
     if (*target && target != q) {
         char *end;
         errno = 0;
         us = strtol(target, &end, 10);
-        if (errno || (*end && end != q) || end == target || us < 0 || us > MAX_DELAY_US ||
-            (q && !refuse)) {
-            snprintf(err, errlen,
-                     "store: null:%s: expected null: or null:MICROSECONDS (0 to %d), the time "
-                     "each commit takes",
-                     target, MAX_DELAY_US);
-            return -EINVAL;
-        }
+        bad = bad || errno || (*end && end != q) || end == target || us < 0 || us > MAX_DELAY_US;
+    }
+    if (bad) {
+        snprintf(err, errlen,
+                 "store: null:%s: expected null: or null:MICROSECONDS (0 to %d), the time each "
+                 "commit takes (tests add ?refuse=TEXT[&dead=refuse])",
+                 target, MAX_DELAY_US);
+        return -EINVAL;
     }
     sink_t *k = malloc(sizeof *k);
     if (!k) {

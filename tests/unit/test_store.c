@@ -1330,8 +1330,8 @@ static void test_null_sink(void)
     CHECK(ms_since(t0) >= 20.0); /* the acknowledgement waits for the commit's delay */
     store_close(s);
     latch_deinit(&w);
-    for (const char *bad = "null:x\0null:-1\0null:1000001\0null:5us\0"; *bad;
-         bad += strlen(bad) + 1) {
+    for (const char *bad = "null:x\0null:-1\0null:1000001\0null:5us\0null:?foo\0null:5?refuse=\0";
+         *bad; bad += strlen(bad) + 1) {
         err[0] = 0;
         CHECK(store_open(bad, NULL, err, sizeof err) == NULL);
         CHECK(strstr(err, "MICROSECONDS") != NULL);
