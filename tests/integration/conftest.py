@@ -28,6 +28,9 @@ class Server:
         self.tmpdir = tempfile.mkdtemp(prefix="inferd-test-")
         # Each server records into its own database unless the test says where.
         store = [] if "--store" in args else ["--store", "sqlite:%s/inferd.db" % self.tmpdir]
+        # The bundled demo repository unless the test brings its own: never the working directory's.
+        if "--models" not in args and "--config" not in args:
+            store += ["--models", os.path.join(ROOT, "models")]
         self.proc = subprocess.Popen(
             [BIN, "serve", "--listen", "127.0.0.1:0", "--threads", "2"] + store + list(args),
             stdout=subprocess.DEVNULL, stderr=self.logfile, env=full_env,
