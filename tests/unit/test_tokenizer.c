@@ -143,6 +143,50 @@ static void test_reference(const char *file)
     text_tok_free(t);
 }
 
+/* Unicode corners beyond the MiniLM reference, ids from transformers.js (tokenizer_extra.mjs). */
+static void test_extra(void)
+{
+    text_tok_t *t = text_tok_load(MINILM_DIR "/tokenizer.json", err, sizeof err);
+    size_t n;
+    char *ref = slurp(FIXTURES_DIR "/tokenizer_extra.jsonl", &n);
+    CHECK(t != NULL && ref != NULL);
+    if (!t || !ref) {
+        text_tok_free(t);
+        free(ref);
+        return;
+    }
+    text_enc_t e;
+    text_enc_init(&e);
+    int lines = 0, bad = 0;
+    for (char *p = ref; p < ref + n;) {
+        char *nl = memchr(p, '\n', (size_t)(ref + n - p));
+        size_t len = nl ? (size_t)(nl - p) : (size_t)(ref + n - p);
+        json_doc_t *d = len ? json_parse(p, len, NULL, err, sizeof err) : NULL;
+        p += len + 1;
+        if (!d) continue;
+        lines++;
+        size_t tl;
+        const char *text = json_string(json_get(json_root(d), "text"), &tl);
+        const json_value_t *ids = json_get(json_root(d), "input_ids");
+        int rc = text_tok_encode(t, text, tl, 0, true, &e, err, sizeof err);
+        bool ok = rc == 0 && e.n == json_size(ids);
+        for (size_t i = 0; ok && i < e.n; i++) ok = e.ids[i] == json_int(json_at(ids, i));
+        if (!ok) {
+            fprintf(stderr, "extra line %d: got", lines);
+            for (size_t i = 0; i < e.n; i++) fprintf(stderr, " %lld", (long long)e.ids[i]);
+            fprintf(stderr, "\n");
+            bad++;
+        }
+        json_doc_free(d);
+    }
+    printf("tokenizer_extra.jsonl: %d lines, %d mismatched\n", lines, bad);
+    CHECK_EQ(lines, 29);
+    CHECK_EQ(bad, 0);
+    text_enc_free(&e);
+    free(ref);
+    text_tok_free(t);
+}
+
 static text_tok_t *minilm(void)
 {
     text_tok_t *t = text_tok_load(MINILM_DIR, err, sizeof err);
@@ -365,6 +409,7 @@ int main(void)
 {
     test_reference("tokenizer.json");
     test_reference("vocab.txt");
+    test_extra();
     test_offsets();
     test_long_words();
     test_truncation();
