@@ -320,9 +320,10 @@ text_tok_t *text_tok_load_vocab(const char *vocab, size_t vlen, const char *conf
         size_t e = nl ? (size_t)(nl - vocab) : vlen, n = e - i;
         if (n && vocab[i + n - 1] == '\r') n--;
         if ((rc = text_vocab_add(&t->v, vocab + i, n, id, true, msg, sizeof msg))) {
-            char m2[256];
+            char m2[sizeof msg + 32];
             snprintf(m2, sizeof m2, "vocab.txt line %ld: %s", (long)id + 1, msg);
-            memcpy(msg, m2, sizeof msg);
+            memcpy(msg, m2, sizeof msg - 1);
+            msg[sizeof msg - 1] = 0;
             goto out;
         }
         i = nl ? e + 1 : vlen;
