@@ -16,6 +16,29 @@
 
 static char err[256];
 
+/* Allocations made by our code while `counting` (calls from the static library are wrapped at
+ * link time). */
+static long allocs;
+static int counting;
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t n, size_t m);
+void *__real_realloc(void *p, size_t n);
+void *__wrap_malloc(size_t n)
+{
+    if (counting) allocs++;
+    return __real_malloc(n);
+}
+void *__wrap_calloc(size_t n, size_t m)
+{
+    if (counting) allocs++;
+    return __real_calloc(n, m);
+}
+void *__wrap_realloc(void *p, size_t n)
+{
+    if (counting) allocs++;
+    return __real_realloc(p, n);
+}
+
 static char *slurp(const char *path, size_t *n)
 {
     FILE *f = fopen(path, "rb");
@@ -324,6 +347,42 @@ static void test_truncation(void)
     text_tok_free(t);
 }
 
+/* Once an encoding's buffers have grown to the largest text, encoding allocates nothing. */
+static void test_no_alloc(void)
+{
+    text_tok_t *t = minilm();
+    if (!t) {
+        CHECK(0);
+        return;
+    }
+    static const char *const texts[] = {
+        "how to reset password",
+        "Caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e, na\xc3\xafve [MASK] "
+        "supercalifragilisticexpialidocious!",
+        "",
+        "a",
+    };
+    char big[3000];
+    for (size_t i = 0; i < sizeof big - 1; i++) big[i] = "ab cd, efg"[i % 10];
+    big[sizeof big - 1] = 0;
+    text_enc_t e;
+    text_enc_init(&e);
+    text_encode_opts_t left = {.max_len = 16, .add_special = true, .truncate_left = true};
+    CHECK_EQ(text_tok_encode(t, big, strlen(big), 0, true, &e, err, sizeof err), 0);
+    allocs = 0;
+    counting = 1;
+    for (int r = 0; r < 100; r++) {
+        for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
+            text_tok_encode(t, texts[i], strlen(texts[i]), 256, true, &e, err, sizeof err);
+        text_tok_encode(t, big, strlen(big), 0, true, &e, err, sizeof err);
+        text_tok_encode_ex(t, big, strlen(big), &left, &e, err, sizeof err);
+    }
+    counting = 0;
+    CHECK_EQ(allocs, 0);
+    text_enc_free(&e);
+    text_tok_free(t);
+}
+
 static void test_invalid_utf8(void)
 {
     text_tok_t *t = minilm();
@@ -413,6 +472,7 @@ int main(void)
     test_offsets();
     test_long_words();
     test_truncation();
+    test_no_alloc();
     test_invalid_utf8();
     test_load_errors();
     return TH_DONE();
