@@ -2,7 +2,9 @@
  * all-MiniLM-L6-v2 tokenizer (loaded once from ../shared), under the options the first byte
  * picks, and checks the encoding's invariants: invalid UTF-8 is refused with the offset of the
  * first bad byte (found by an independent decoder), every span lies in the text, in order,
- * specials have none, truncation keeps [CLS] ... [SEP] and agrees with the untruncated run. */
+ * specials have none, truncation keeps [CLS] ... [SEP] and agrees with the untruncated run.
+ * A first byte of 0xff or 0xfe makes the rest a tokenizer.json or a vocab.txt to load instead:
+ * loading must fail with a message or give a tokenizer that encodes. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -65,10 +67,37 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
+/* Loads data as a tokenizer file and, when it loads, encodes a few texts with it. */
+static void load(bool json, const char *data, size_t size)
+{
+    char err[256] = "";
+    text_tok_t *t = json ? text_tok_load_json(data, size, err, sizeof err)
+                         : text_tok_load_vocab(data, size, NULL, 0, NULL, 0, err, sizeof err);
+    if (!t) {
+        REQUIRE(err[0] != '\0');
+        return;
+    }
+    static const char *const texts[] = {"Hello, [CLS] world!", "abc ##d \xc3\xa9\xe4\xb8\xad", ""};
+    text_enc_t e;
+    text_enc_init(&e);
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        REQUIRE(text_tok_encode(t, texts[i], strlen(texts[i]), 8, false, &e, err, sizeof err) == 0);
+        for (size_t k = 0; k < e.n; k++) REQUIRE(text_tok_id_text(t, e.ids[k], NULL) != NULL);
+        int rc = text_tok_encode(t, texts[i], strlen(texts[i]), 8, true, &e, err, sizeof err);
+        REQUIRE(rc == 0 || (rc == -EINVAL && text_tok_num_special(t) > 8));
+    }
+    text_enc_free(&e);
+    text_tok_free(t);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1) return 0;
     unsigned opt = data[0];
+    if (opt >= 0xfe) {
+        load(opt == 0xff, (const char *)data + 1, size - 1);
+        return 0;
+    }
     const char *s = (const char *)data + 1;
     size_t n = size - 1;
     char err[256];

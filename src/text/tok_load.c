@@ -280,6 +280,7 @@ text_tok_t *text_tok_load_json(const char *text, size_t len, char *err, size_t e
     rc = finish(t, msg, sizeof msg);
 out:
     json_doc_free(d);
+    if (!rc && msg[0]) rc = -EINVAL; /* every failure leaves a message, whatever rc says */
     if (rc) {
         text_fail(err, errlen, rc, "tokenizer.json: %s", msg);
         text_tok_free(t);
@@ -402,6 +403,7 @@ text_tok_t *text_tok_load_vocab(const char *vocab, size_t vlen, const char *conf
 out:
     json_doc_free(cd);
     json_doc_free(sd);
+    if (!rc && msg[0]) rc = -EINVAL; /* every failure leaves a message, whatever rc says */
     if (rc) {
         text_fail(err, errlen, rc, "%s", msg);
         text_tok_free(t);
