@@ -1,0 +1,526 @@
+/* The embedding service. A request's texts are looked up in the cache, the misses tokenised
+ * and queued to the model's batcher as one sequence each; a batch thread pads the batch to its
+ * longest sequence, runs the encoder, pools and normalises each row, encodes it with the request's
+ * encoder, caches the bytes and, when a request's last sequence is done, calls its done. */
+#include "serve/embed.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cache/lru.h"
+#include "engine/engine.h"
+#include "metrics/metrics.h"
+#include "serve/batcher.h"
+#include "text/tokenizer.h"
+#include "util/clock.h"
+
+struct embed_seq {
+    batch_item_t bi; /* first: the batcher hands back batch_item_t pointers */
+    embed_job_t *job;
+    int index;
+    text_enc_t enc; /* the text's tokens (or the caller's ids, copied) */
+};
+
+/* A batch thread's reusable state: its engine session and input buffers. */
+typedef struct worker {
+    eng_session_t *sess;
+    int64_t *ids, *mask, *types;
+    size_t cap; /* elements in each buffer */
+    float *vec;
+    buf_t enc;
+} worker_t;
+
+struct embed_model {
+    char *name;
+    int64_t version;
+    const eng_model_t *m;
+    const text_tok_t *tok;
+    embed_spec_t spec;
+    embed_cfg_t cfg;
+    lru_t *cache;
+    int ninputs, in_ids, in_mask, in_type; /* input positions, -1 when the graph lacks one */
+    int out;                               /* output used */
+    bool out_pooled;                       /* it is already [batch, dim] */
+    int64_t dim;
+    batcher_t *batcher;
+    worker_t *workers;
+};
+
+/* Series shared by every embedding model. */
+static struct {
+    metric_t *stage[4], *batch_seqs, *batch_tokens, *seqs, *tokens, *hits, *misses, *errors;
+} M;
+
+static void metrics_init(void)
+{
+    static atomic_int done;
+    if (atomic_exchange(&done, 1)) return;
+    metric_family_t *f =
+        metrics_family("inferd_embed_stage_seconds",
+                       "Time per embedding stage: tokenize, queue (waiting for a "
+                       "batch), compute (encoder run), pool (pool+encode)",
+                       METRIC_HISTOGRAM, metrics_latency_buckets, metrics_latency_nbuckets);
+    static const char *stages[] = {"stage=\"tokenize\"", "stage=\"queue\"", "stage=\"compute\"",
+                                   "stage=\"pool\""};
+    for (int i = 0; i < 4; i++) M.stage[i] = metrics_series(f, stages[i], false);
+    /* Batch sizes as histograms with count-valued "seconds" would mislead; counters of batches
+     * and sequences give the mean, which is what tuning max_batch needs. */
+    f = metrics_family("inferd_embed_batches_total", "Encoder batches run", METRIC_COUNTER, NULL,
+                       0);
+    M.batch_seqs = metrics_series(f, "", false);
+    f = metrics_family("inferd_embed_batch_padded_tokens_total",
+                       "Tokens the encoder ran, padding included", METRIC_COUNTER, NULL, 0);
+    M.batch_tokens = metrics_series(f, "", false);
+    f = metrics_family("inferd_embed_sequences_total", "Texts embedded by the encoder",
+                       METRIC_COUNTER, NULL, 0);
+    M.seqs = metrics_series(f, "", false);
+    f = metrics_family("inferd_embed_tokens_total", "Tokens of texts embedded by the encoder",
+                       METRIC_COUNTER, NULL, 0);
+    M.tokens = metrics_series(f, "", false);
+    f = metrics_family("inferd_embed_cache_lookups_total", "Embedding cache lookups by result (L1)",
+                       METRIC_COUNTER, NULL, 0);
+    M.hits = metrics_series(f, "result=\"hit\"", false);
+    M.misses = metrics_series(f, "result=\"miss\"", false);
+    f = metrics_family("inferd_embed_errors_total", "Encoder batches that failed", METRIC_COUNTER,
+                       NULL, 0);
+    M.errors = metrics_series(f, "", false);
+}
+
+static void run_batch(void *ctx, int w, batch_item_t **items, int n);
+
+static int find_input(const eng_model_t *m, const char *name)
+{
+    for (int i = 0; i < eng_model_ninputs(m); i++)
+        if (!strcmp(eng_model_input(m, i)->name, name)) return i;
+    return -1;
+}
+
+embed_model_t *embed_model_new(const char *name, int64_t version, const eng_model_t *m,
+                               const text_tok_t *tok, const embed_spec_t *spec,
+                               const embed_cfg_t *cfg, lru_t *cache, char *err, size_t errlen)
+{
+    metrics_init();
+    embed_model_t *em = calloc(1, sizeof *em);
+    if (!em || !(em->name = strdup(name))) goto oom;
+    em->version = version;
+    em->m = m;
+    em->tok = tok;
+    em->spec = *spec;
+    em->cfg = *cfg;
+    em->cache = cache;
+    em->ninputs = eng_model_ninputs(m);
+    em->in_ids = find_input(m, "input_ids");
+    em->in_mask = find_input(m, "attention_mask");
+    em->in_type = find_input(m, "token_type_ids");
+    int known = (em->in_ids >= 0) + (em->in_mask >= 0) + (em->in_type >= 0);
+    if (em->in_ids < 0 || known != em->ninputs) {
+        snprintf(err, errlen,
+                 "an embedding model's inputs must be input_ids and optionally attention_mask "
+                 "and token_type_ids; this one has %d input(s)%s",
+                 em->ninputs, em->in_ids < 0 ? " and no input_ids" : " including others");
+        goto fail;
+    }
+    em->out = -1;
+    for (int i = 0; i < eng_model_noutputs(m); i++)
+        if (!strcmp(eng_model_output(m, i)->name, "sentence_embedding")) {
+            em->out = i;
+            em->out_pooled = true;
+        }
+    for (int i = 0; em->out < 0 && i < eng_model_noutputs(m); i++)
+        if (!strcmp(eng_model_output(m, i)->name, "last_hidden_state")) em->out = i;
+    for (int i = 0; em->out < 0 && i < eng_model_noutputs(m); i++)
+        if (eng_model_output(m, i)->rank == 3) em->out = i;
+    if (em->out < 0) {
+        snprintf(err, errlen, "no output sentence_embedding, last_hidden_state or of rank 3");
+        goto fail;
+    }
+    em->workers = calloc((size_t)cfg->workers, sizeof *em->workers);
+    if (!em->workers) goto oom;
+    for (int i = 0; i < cfg->workers; i++) {
+        em->workers[i].sess = eng_session_new(m, cfg->engine_threads);
+        if (!em->workers[i].sess) goto oom;
+        buf_init(&em->workers[i].enc);
+    }
+    /* One run of [CLS]-like token 0 at length 2 finds the width (declared dims may be symbolic)
+     * and checks the graph runs at all before requests come. */
+    {
+        int64_t ids[2] = {0, 0}, ones[2] = {1, 1}, zeros[2] = {0, 0};
+        tensor_t in[3];
+        for (int i = 0; i < em->ninputs; i++) {
+            int64_t *d = i == em->in_ids ? ids : i == em->in_mask ? ones : zeros;
+            in[i] = (tensor_t){.dtype = DT_INT64, .rank = 2, .dims = {1, 2}, .data = d};
+        }
+        const tensor_t *out;
+        int nout;
+        char e2[256];
+        if (eng_session_run(em->workers[0].sess, in, em->ninputs, &out, &nout, e2, sizeof e2)) {
+            snprintf(err, errlen, "the encoder does not run on a 2-token input: %s", e2);
+            goto fail;
+        }
+        const tensor_t *o = &out[em->out];
+        if (o->dtype != DT_FLOAT || o->rank != (em->out_pooled ? 2 : 3)) {
+            snprintf(err, errlen, "output %s is not a float tensor of rank %d",
+                     eng_model_output(m, em->out)->name, em->out_pooled ? 2 : 3);
+            goto fail;
+        }
+        em->dim = o->dims[o->rank - 1];
+    }
+    for (int i = 0; i < cfg->workers; i++)
+        if (!(em->workers[i].vec = malloc((size_t)em->dim * sizeof(float)))) goto oom;
+    batcher_cfg_t bc = {cfg->workers,      cfg->max_batch, cfg->max_tokens,
+                        cfg->max_delay_us, cfg->max_queue, "emb"};
+    em->batcher = batcher_new(&bc, run_batch, em, err, errlen);
+    if (!em->batcher) goto fail;
+    return em;
+oom:
+    snprintf(err, errlen, "out of memory");
+fail:
+    embed_model_free(em);
+    return NULL;
+}
+
+void embed_model_free(embed_model_t *em)
+{
+    if (!em) return;
+    batcher_free(em->batcher);
+    for (int i = 0; em->workers && i < em->cfg.workers; i++) {
+        worker_t *w = &em->workers[i];
+        eng_session_free(w->sess);
+        free(w->ids);
+        free(w->mask);
+        free(w->types);
+        free(w->vec);
+        buf_deinit(&w->enc);
+    }
+    free(em->workers);
+    free(em->name);
+    free(em);
+}
+
+const char *embed_model_name(const embed_model_t *em)
+{
+    return em->name;
+}
+int64_t embed_model_version(const embed_model_t *em)
+{
+    return em->version;
+}
+int64_t embed_model_dim(const embed_model_t *em)
+{
+    return em->dim;
+}
+const embed_spec_t *embed_model_spec(const embed_model_t *em)
+{
+    return &em->spec;
+}
+const text_tok_t *embed_model_tokenizer(const embed_model_t *em)
+{
+    return em->tok;
+}
+embed_cfg_t embed_model_cfg(const embed_model_t *em)
+{
+    return em->cfg;
+}
+int embed_model_depth(embed_model_t *em)
+{
+    return batcher_depth(em->batcher);
+}
+
+embed_job_t *embed_job_new(embed_model_t *em, int n)
+{
+    embed_job_t *j = calloc(1, sizeof *j);
+    if (!j) return NULL;
+    j->model = em;
+    j->n = n;
+    j->out = calloc((size_t)(n ? n : 1), sizeof *j->out);
+    j->seqs = calloc((size_t)(n ? n : 1), sizeof *j->seqs);
+    if (!j->out || !j->seqs) {
+        embed_job_free(j);
+        return NULL;
+    }
+    for (int i = 0; i < n; i++) text_enc_init(&j->seqs[i].enc);
+    return j;
+}
+
+void embed_job_free(embed_job_t *j)
+{
+    if (!j) return;
+    for (int i = 0; j->out && i < j->n; i++) {
+        if (!j->out[i].hold) continue;
+        if (j->out[i].owned)
+            free(j->out[i].hold);
+        else
+            lru_release(j->out[i].hold);
+    }
+    for (int i = 0; j->seqs && i < j->n; i++) text_enc_free(&j->seqs[i].enc);
+    free(j->out);
+    free(j->seqs);
+    free(j);
+}
+
+/* Cached value: the token count (8 bytes) then the encoder's bytes. */
+#define VAL_HDR sizeof(int64_t)
+
+/* Key: model, version, options and encoder, then the text or ids: all that decides the bytes. */
+static int cache_key(const embed_job_t *j, int i, buf_t *k)
+{
+    const embed_model_t *em = j->model;
+    k->len = 0;
+    if (buf_printf(k, "%s%c%lld%c%s%c%d%d%d%lld%c", em->name, 0, (long long)em->version, 0,
+                   j->encoding ? j->encoding : "", 0, j->opts.normalize, j->opts.truncate,
+                   j->opts.truncate_left, (long long)j->opts.dimensions, j->texts ? 't' : 'i'))
+        return -ENOMEM;
+    if (j->texts) return buf_append(k, j->texts[i], j->lens[i]);
+    return buf_append(k, j->ids[i], j->nids[i] * sizeof(int64_t));
+}
+
+static void set_error(embed_job_t *j, int rc, const char *msg)
+{
+    int zero = 0;
+    if (__atomic_compare_exchange_n(&j->rc, &zero, rc, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        snprintf(j->err, sizeof j->err, "%s", msg);
+}
+
+static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+/* Fills seq's encoding from the caller's ids (used as given: no special tokens added). */
+static int take_ids(embed_job_t *j, int i, text_enc_t *e, char *err, size_t errlen)
+{
+    const embed_model_t *em = j->model;
+    size_t n = j->nids[i], vocab = text_tok_vocab_size(em->tok);
+    if (n == 0) return fail(err, errlen, -EINVAL, "input %d has no tokens", i);
+    if (n > (size_t)em->spec.max_len && !j->opts.truncate)
+        return fail(err, errlen, -E2BIG,
+                    "input %d has %zu tokens, more than the model's maximum of %d", i, n,
+                    em->spec.max_len);
+    for (size_t t = 0; t < n; t++)
+        if (j->ids[i][t] < 0 || (size_t)j->ids[i][t] >= vocab)
+            return fail(err, errlen, -EINVAL, "input %d: token id %lld is not in the vocabulary", i,
+                        (long long)j->ids[i][t]);
+    /* Reuse the tokenizer's buffers by encoding an empty text, then overwrite. */
+    size_t keep = n > (size_t)em->spec.max_len ? (size_t)em->spec.max_len : n;
+    size_t from = j->opts.truncate_left ? n - keep : 0;
+    text_enc_free(e);
+    text_enc_init(e);
+    e->ids = malloc(keep * sizeof *e->ids);
+    e->type_ids = calloc(keep, sizeof *e->type_ids);
+    e->mask = malloc(keep * sizeof *e->mask);
+    if (!e->ids || !e->type_ids || !e->mask) {
+        free(e->ids), free(e->type_ids), free(e->mask);
+        e->ids = e->type_ids = e->mask = NULL;
+        return fail(err, errlen, -ENOMEM, "out of memory");
+    }
+    memcpy(e->ids, j->ids[i] + from, keep * sizeof *e->ids);
+    for (size_t t = 0; t < keep; t++) e->mask[t] = 1;
+    e->n = keep;
+    e->n_full = n;
+    e->truncated = keep < n;
+    e->priv = e; /* marks buffers this file allocated (freed below, not by text_enc_free) */
+    return 0;
+}
+
+int embed_submit(embed_job_t *j, char *err, size_t errlen)
+{
+    embed_model_t *em = j->model;
+    if (j->opts.dimensions < 0 || j->opts.dimensions > em->dim)
+        return fail(err, errlen, -EINVAL,
+                    "dimensions must be between 1 and the model's %lld, not %lld",
+                    (long long)em->dim, (long long)j->opts.dimensions);
+    buf_t key;
+    buf_init(&key);
+    int rc = 0, nmiss = 0;
+    batch_item_t **miss = malloc((size_t)(j->n ? j->n : 1) * sizeof *miss);
+    if (!miss) return fail(err, errlen, -ENOMEM, "out of memory");
+    uint64_t t0 = clock_mono_ns();
+    for (int i = 0; i < j->n && !rc; i++) {
+        if (em->cache) {
+            if (cache_key(j, i, &key)) {
+                rc = fail(err, errlen, -ENOMEM, "out of memory");
+                break;
+            }
+            lru_val_t *v = lru_get(em->cache, key.data, key.len);
+            if (v) {
+                metric_add(M.hits, 1);
+                const char *d = lru_val_data(v);
+                memcpy(&j->out[i].tokens, d, VAL_HDR);
+                j->out[i].data = d + VAL_HDR;
+                j->out[i].len = lru_val_len(v) - VAL_HDR;
+                j->out[i].hold = v;
+                j->tokens += j->out[i].tokens;
+                j->cache_hits++;
+                continue;
+            }
+            metric_add(M.misses, 1);
+        }
+        embed_seq_t *s = &j->seqs[i];
+        s->job = j;
+        s->index = i;
+        if (j->texts) {
+            text_encode_opts_t o = {em->spec.max_len, true, j->opts.truncate_left};
+            char e2[200];
+            int r =
+                text_tok_encode_ex(em->tok, j->texts[i], j->lens[i], &o, &s->enc, e2, sizeof e2);
+            if (r) {
+                rc = fail(err, errlen, r, "input %d: %s", i, e2);
+                break;
+            }
+            if (s->enc.truncated && !j->opts.truncate) {
+                rc = fail(err, errlen, -E2BIG,
+                          "input %d has %zu tokens, more than the model's maximum of %d (set "
+                          "truncate to cut it)",
+                          i, s->enc.n_full, em->spec.max_len);
+                break;
+            }
+        } else if ((rc = take_ids(j, i, &s->enc, err, errlen))) {
+            break;
+        }
+        s->bi.cost = (int)s->enc.n;
+        j->tokens += (int64_t)s->enc.n;
+        miss[nmiss++] = &s->bi;
+    }
+    buf_deinit(&key);
+    j->t_tokenize = clock_mono_ns() - t0;
+    if (!rc && nmiss) {
+        metric_observe_ns(M.stage[0], j->t_tokenize);
+        atomic_store(&j->pending, nmiss);
+        rc = batcher_submit(em->batcher, miss, nmiss);
+        if (rc == -EBUSY)
+            fail(err, errlen, rc, "the model's queue is full (%d sequences waiting); retry later",
+                 em->cfg.max_queue);
+        else if (rc == -ESHUTDOWN)
+            fail(err, errlen, rc, "the server is shutting down");
+    }
+    free(miss);
+    if (rc) return rc;
+    return nmiss ? 0 : 1;
+}
+
+/* Grows a worker's input buffers to hold n elements each. */
+static int worker_reserve(worker_t *w, size_t n)
+{
+    if (n <= w->cap) return 0;
+    int64_t *a = realloc(w->ids, n * sizeof *a);
+    if (a) w->ids = a;
+    int64_t *b = realloc(w->mask, n * sizeof *b);
+    if (b) w->mask = b;
+    int64_t *c = realloc(w->types, n * sizeof *c);
+    if (c) w->types = c;
+    if (!a || !b || !c) return -ENOMEM;
+    w->cap = n;
+    return 0;
+}
+
+static void seq_finish(embed_seq_t *s)
+{
+    embed_job_t *j = s->job;
+    /* Ids the caller gave were copied into buffers of ours, not the tokenizer's. */
+    if (s->enc.priv == &s->enc) {
+        free(s->enc.ids), free(s->enc.type_ids), free(s->enc.mask);
+        s->enc.ids = s->enc.type_ids = s->enc.mask = NULL;
+        s->enc.priv = NULL;
+    }
+    if (atomic_fetch_sub(&j->pending, 1) == 1) j->done(j);
+}
+
+static void run_batch(void *ctx, int wi, batch_item_t **items, int n)
+{
+    embed_model_t *em = ctx;
+    worker_t *w = &em->workers[wi];
+    uint64_t t0 = clock_mono_ns();
+    int64_t L = items[0]->cost; /* longest first */
+    char err[256];
+    if (worker_reserve(w, (size_t)n * (size_t)L)) {
+        for (int i = 0; i < n; i++) {
+            embed_seq_t *s = (embed_seq_t *)items[i];
+            set_error(s->job, -ENOMEM, "out of memory");
+            seq_finish(s);
+        }
+        return;
+    }
+    int64_t real = 0;
+    for (int i = 0; i < n; i++) {
+        embed_seq_t *s = (embed_seq_t *)items[i];
+        uint64_t q = t0 - s->bi.enq_ns;
+        if (q > s->job->t_queue) s->job->t_queue = q;
+        metric_observe_ns(M.stage[1], q);
+        size_t len = s->enc.n;
+        real += (int64_t)len;
+        int64_t *ids = w->ids + i * L, *mask = w->mask + i * L, *types = w->types + i * L;
+        memcpy(ids, s->enc.ids, len * sizeof *ids);
+        memcpy(types, s->enc.type_ids, len * sizeof *types);
+        for (size_t t = 0; t < len; t++) mask[t] = 1;
+        int64_t pad = text_tok_pad_id(em->tok);
+        for (int64_t t = (int64_t)len; t < L; t++) ids[t] = pad, mask[t] = 0, types[t] = 0;
+    }
+    tensor_t in[3];
+    for (int i = 0; i < em->ninputs; i++) {
+        int64_t *d = i == em->in_ids ? w->ids : i == em->in_mask ? w->mask : w->types;
+        in[i] = (tensor_t){.dtype = DT_INT64, .rank = 2, .dims = {n, L}, .data = d};
+    }
+    const tensor_t *out;
+    int nout;
+    int rc = eng_session_run(w->sess, in, em->ninputs, &out, &nout, err, sizeof err);
+    uint64_t t1 = clock_mono_ns();
+    metric_observe_ns(M.stage[2], t1 - t0);
+    metric_add(M.batch_seqs, 1);
+    metric_add(M.batch_tokens, (int64_t)n * L);
+    metric_add(M.seqs, n);
+    metric_add(M.tokens, real);
+    if (rc) metric_add(M.errors, 1);
+    for (int i = 0; i < n; i++) {
+        embed_seq_t *s = (embed_seq_t *)items[i];
+        embed_job_t *j = s->job;
+        if (t1 - t0 > j->t_compute) j->t_compute = t1 - t0;
+        if (rc) {
+            set_error(j, -EIO, err);
+            seq_finish(s);
+            continue;
+        }
+        const tensor_t *o = &out[em->out];
+        if (em->out_pooled)
+            memcpy(w->vec, (const float *)o->data + i * em->dim, (size_t)em->dim * sizeof(float));
+        else
+            pool_tokens(em->spec.pooling, (const float *)o->data + (int64_t)i * L * em->dim,
+                        (int64_t)s->enc.n, em->dim, w->vec);
+        int64_t kept = pool_finish(w->vec, em->dim, j->opts.dimensions, j->opts.normalize);
+        w->enc.len = 0;
+        int64_t tokens = (int64_t)s->enc.n;
+        char *val = NULL;
+        if (!buf_append(&w->enc, &tokens, VAL_HDR) && !j->encode(w->vec, kept, &w->enc))
+            val = malloc(w->enc.len);
+        if (!val) {
+            set_error(j, -ENOMEM, "out of memory");
+            seq_finish(s);
+            continue;
+        }
+        memcpy(val, w->enc.data, w->enc.len);
+        embed_out_t *a = &j->out[s->index];
+        a->data = val + VAL_HDR;
+        a->len = w->enc.len - VAL_HDR;
+        a->tokens = tokens;
+        a->hold = val;
+        a->owned = true;
+        if (em->cache) {
+            buf_t key;
+            buf_init(&key);
+            if (!cache_key(j, s->index, &key))
+                lru_put(em->cache, key.data, key.len, val, w->enc.len);
+            buf_deinit(&key);
+        }
+        uint64_t t2 = clock_mono_ns();
+        if (t2 - t1 > j->t_pool) j->t_pool = t2 - t1;
+        metric_observe_ns(M.stage[3], t2 - t1);
+        seq_finish(s);
+    }
+}
