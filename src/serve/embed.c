@@ -33,7 +33,7 @@ typedef struct worker {
 } worker_t;
 
 struct embed_model {
-    char *name;
+    char *name, *ident;
     int64_t version;
     const eng_model_t *m;
     const text_tok_t *tok;
@@ -97,13 +97,14 @@ static int find_input(const eng_model_t *m, const char *name)
     return -1;
 }
 
-embed_model_t *embed_model_new(const char *name, int64_t version, const eng_model_t *m,
+embed_model_t *embed_model_new(const char *name, int64_t version, const char *ident,
+                               const eng_model_t *m,
                                const text_tok_t *tok, const embed_spec_t *spec,
                                const embed_cfg_t *cfg, lru_t *cache, char *err, size_t errlen)
 {
     metrics_init();
     embed_model_t *em = calloc(1, sizeof *em);
-    if (!em || !(em->name = strdup(name))) goto oom;
+    if (!em || !(em->name = strdup(name)) || !(em->ident = strdup(ident ? ident : ""))) goto oom;
     em->version = version;
     em->m = m;
     em->tok = tok;
@@ -196,6 +197,7 @@ void embed_model_free(embed_model_t *em)
     }
     free(em->workers);
     free(em->name);
+    free(em->ident);
     free(em);
 }
 
@@ -268,8 +270,8 @@ static int cache_key(const embed_job_t *j, int i, buf_t *k)
 {
     const embed_model_t *em = j->model;
     k->len = 0;
-    if (buf_printf(k, "%s%c%lld%c%s%c%d%d%d%lld%c", em->name, 0, (long long)em->version, 0,
-                   j->encoding ? j->encoding : "", 0, j->opts.normalize, j->opts.truncate,
+    if (buf_printf(k, "%s%c%lld%c%s%c%s%c%d%d%d%lld%c", em->name, 0, (long long)em->version, 0,
+                   em->ident, 0, j->encoding ? j->encoding : "", 0, j->opts.normalize, j->opts.truncate,
                    j->opts.truncate_left, (long long)j->opts.dimensions, j->texts ? 't' : 'i'))
         return -ENOMEM;
     if (j->texts) return buf_append(k, j->texts[i], j->lens[i]);

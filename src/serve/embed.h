@@ -34,7 +34,7 @@ typedef struct embed_cfg {
 
 /* What the model folder says (see text/embed_folder.h). */
 typedef struct embed_spec {
-    pool_mode_t pooling;
+    embed_pool_t pooling;
     int max_len;    /* tokens, specials included */
     bool normalize; /* default for requests that do not say */
 } embed_spec_t;
@@ -42,10 +42,13 @@ typedef struct embed_spec {
 typedef struct embed_model embed_model_t;
 
 /* Wraps a loaded encoder and tokenizer (both borrowed: they must outlive the model) and starts
- * its batch threads. name and version label cache keys and answers. cache may be NULL. NULL with
+ * its batch threads. name, version and ident (what identifies the model's file, e.g. inode, size
+ * and mtime) make its cache keys, so a replaced file is never answered from the cache; cache may
+ * be NULL. NULL with
  * a message when the graph has no usable inputs/outputs (it needs input_ids, and an output
  * sentence_embedding or a 3-D one to pool). */
-embed_model_t *embed_model_new(const char *name, int64_t version, const struct eng_model *m,
+embed_model_t *embed_model_new(const char *name, int64_t version, const char *ident,
+                               const struct eng_model *m,
                                const struct text_tok *tok, const embed_spec_t *spec,
                                const embed_cfg_t *cfg, struct lru *cache, char *err, size_t errlen);
 /* Runs what is queued, stops the threads, frees (the encoder and tokenizer stay). */
