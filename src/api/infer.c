@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "api/infer.h"
-#include "api/tensor_json.h"
+#include "codec/tensor_json.h"
 #include "store/store.h"
 #include "metrics/metrics.h"
 #include "util/clock.h"

@@ -1,7 +1,7 @@
 /* Tensors to and from JSON: model inputs as the CLI and the HTTP API accept them, and outputs in
  * the Open Inference Protocol's shape. */
-#ifndef INFERD_API_TENSOR_JSON_H
-#define INFERD_API_TENSOR_JSON_H
+#ifndef INFERD_CODEC_TENSOR_JSON_H
+#define INFERD_CODEC_TENSOR_JSON_H
 
 #include "engine/engine.h"
 #include "util/buf.h"

@@ -1,5 +1,5 @@
 /* JSON <-> tensor conversion for model inputs and outputs. */
-#include "api/tensor_json.h"
+#include "codec/tensor_json.h"
 
 #include "util/err.h"
 
