@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "util/err.h"
 #include "util/hex.h"
 
 #define DIGEST 32
@@ -111,7 +112,7 @@ bool auth_guard(http_req_t *r, void *arg)
         copies += http_span_ieq(r->head.headers[i].name, "authorization");
     if (copies > 1) {
         /* Proxies and servers disagree on which copy counts; guessing would be a bypass. */
-        http_reply_error(r, 400, "more than one Authorization header");
+        api_reply_err(r, ERR_INVALID, "more than one Authorization header");
         return false;
     }
     bool ok = false;
@@ -129,7 +130,7 @@ bool auth_guard(http_req_t *r, void *arg)
     }
     if (ok) return true;
     http_add_header(r, "WWW-Authenticate", "Bearer realm=\"inferd\"");
-    http_reply_error(r, 401,
-                     h ? "invalid API key" : "missing API key (Authorization: Bearer <key>)");
+    api_reply_err(r, ERR_UNAUTHORIZED, "%s",
+                  h ? "invalid API key" : "missing API key (Authorization: Bearer <key>)");
     return false;
 }

@@ -436,3 +436,31 @@ int tj_encode_elem(buf_t *b, const tensor_t *t, int64_t i)
 {
     return put_elem(b, t, i);
 }
+
+int tj_encode_row(buf_t *b, const tensor_t *t, int64_t r)
+{
+    int64_t rows = t->rank ? t->dims[0] : 1, w = rows ? tensor_numel(t) / rows : 0;
+    int rc = buf_puts(b, "[");
+    for (int64_t k = 0; k < w && !rc; k++) {
+        if (k) rc = buf_puts(b, ",");
+        if (!rc) rc = tj_encode_elem(b, t, r * w + k);
+    }
+    return rc ? rc : buf_puts(b, "]");
+}
+
+int tj_encode_named_rows(buf_t *b, const tensor_t *t, int n,
+                         const eng_io_t *(*io)(const eng_model_t *, int), const eng_model_t *m,
+                         int64_t rows, int64_t r)
+{
+    int rc = buf_puts(b, "{"), first = 1;
+    for (int i = 0; i < n && !rc; i++) {
+        if (t[i].rank < 1 || t[i].dims[0] != rows) continue;
+        const char *name = io(m, i)->name;
+        if (!first) rc = buf_puts(b, ",");
+        first = 0;
+        if (!rc) rc = buf_json_str(b, name, strlen(name));
+        if (!rc) rc = buf_puts(b, ":");
+        if (!rc) rc = tj_encode_row(b, &t[i], r);
+    }
+    return rc ? rc : buf_puts(b, "}");
+}
