@@ -1,6 +1,5 @@
 /* Error codes (util/err.h) to HTTP statuses: the one place where a failure becomes a status. */
 #include <stdarg.h>
-#include <stdio.h>
 
 #include "api/api.h"
 #include "util/err.h"
@@ -22,15 +21,13 @@ int api_http_status(int code)
 
 void api_reply_err(http_req_t *r, int code, const char *fmt, ...)
 {
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
     int status = api_http_status(code);
     /* Worth retrying soon: a full queue or a dependency that is down. Not when the server is
      * going away or short of memory. */
     if (status == 503 && code != ERR_SHUTDOWN && code != ERR_NOMEM)
         http_add_header(r, "Retry-After", "1");
-    http_reply_error(r, status, "%s", msg);
+    va_list ap;
+    va_start(ap, fmt);
+    http_reply_verror(r, status, fmt, ap);
+    va_end(ap);
 }
