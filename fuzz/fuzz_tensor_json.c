@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "api/tensor_json.h"
+#include "codec/tensor_json.h"
 #include "engine/engine.h"
 #include "util/json.h"
 

@@ -12,13 +12,13 @@
 #include <unistd.h>
 
 #include "api/api.h"
-#include "api/infer.h"
 #include "cli/cli.h"
 #include "config.h"
 #include "http/server.h"
 #include "metrics/metrics.h"
 #include "models/repo.h"
 #include "sched/pool.h"
+#include "serve/serve.h"
 #include "store/store.h"
 #include "util/log.h"
 #include "util/shutdown.h"
@@ -271,15 +271,15 @@ static int cmd_serve(int argc, char **argv)
     static repo_t repo;
     health.repo = &repo;
     int stop_sig = 0;
-    if (repo_init(&repo, cfg.models, (durability_t)defdur, nworkers) ||
+    if (repo_init(&repo, cfg.models, (durability_t)defdur) ||
         repo_loader_start(&repo, (int)cfg.model_load_queue, (int)cfg.model_poll_ms) ||
         repo_post_reload(&repo, NULL, on_first_load, NULL))
         log_error("cannot start the model loader: serving no models");
     else
         stop_sig = wait_first_load();
     pool_t *pool = pool_new(nworkers, (size_t)cfg.compute_queue);
-    infer_ctx_t *infer = pool ? api_infer_new(&repo, pool, store, (int)cfg.engine_threads) : NULL;
-    if (!infer) {
+    serve_t *serve = pool ? serve_new(&repo, pool, store, (int)cfg.engine_threads) : NULL;
+    if (!serve) {
         fprintf(stderr, "inferd serve: cannot start %d compute threads\n", nworkers);
         pool_free(pool);
         if (repo_loader_stop(&repo, 1000)) repo_free(&repo);
@@ -289,7 +289,8 @@ static int cmd_serve(int argc, char **argv)
         rc = 1;
         goto out;
     }
-    api_infer_register(rt, infer);
+    api_oip_register(rt, serve);
+    api_inferences_register(rt, serve);
     shutdown_hook_add("compute pool", hook_pool, pool);
     if (cfg.debug_endpoints) {
         api_debug_register(rt);
@@ -350,7 +351,7 @@ free_srv:
     http_server_free(srv);
 free_rt:
     pool_stop(pool); /* idempotent: a no-op after the shutdown hook */
-    api_infer_free(infer);
+    serve_free(serve);
     pool_free(pool);
     store_close(store); /* NULL after its shutdown hook */
     if (!repo_loader_stop(&repo, 1000)) {

@@ -7,6 +7,7 @@
 
 #include "config.h"
 #include "http/router.h"
+#include "serve/serve.h"
 
 /* What readiness consults; a NULL member is not consulted. The caller owns it and may fill it
  * after registration, before the server starts. */
@@ -26,6 +27,21 @@ void api_metrics_register(http_router_t *rt);
 void api_debug_register(http_router_t *rt);
 /* Stops the debug endpoint's timer thread, answering what it still holds (a shutdown hook). */
 void api_debug_shutdown(void);
+
+/* The HTTP status for an error code of util/err.h (0 -> 200): the one mapping every handler
+ * uses. */
+int api_http_status(int code);
+/* Answers r with {"error": message} and api_http_status(code); a 503 that is worth retrying
+ * soon (not ERR_SHUTDOWN or ERR_NOMEM) carries Retry-After: 1. */
+void api_reply_err(http_req_t *r, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Open Inference Protocol (oip.c): GET /v2/models, /v2/models/{m}[/versions/{v}],
+ * /v2/models/{m}/ready; POST /v2/models/{m}[/versions/{v}]/infer;
+ * POST /v2/repository/models/{m}/load. sv must outlive the router. */
+void api_oip_register(http_router_t *rt, serve_t *sv);
+/* The seed's records API (inferences.c): POST /inferences, GET /inferences[/{id}]. */
+void api_inferences_register(http_router_t *rt, serve_t *sv);
 
 /* API keys. auth_new parses cfg->api_keys and cfg->api_key_hashes; NULL with err if a hash is
  * malformed. With no keys configured, every request passes. */

@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "util/err.h"
+#include "util/hex.h"
 
 #define DIGEST 32
 
@@ -19,14 +21,6 @@ static int sha256(const void *p, size_t n, unsigned char out[DIGEST])
 {
     unsigned int len = 0;
     return EVP_Digest(p, n, out, &len, EVP_sha256(), NULL) == 1 && len == DIGEST ? 0 : -1;
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
 }
 
 /* Calls fn on each comma-separated item of list, trimmed of spaces. */
@@ -75,7 +69,7 @@ static int add_hash(auth_t *a, const char *s, size_t n, char *err, size_t errlen
         return -1;
     }
     for (size_t i = 0; i < DIGEST; i++) {
-        int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
+        int hi = hex_val(s[2 * i]), lo = hex_val(s[2 * i + 1]);
         if (hi < 0 || lo < 0) {
             snprintf(err, errlen, "api_key_hashes: \"%.*s\" is not hexadecimal", (int)n, s);
             return -1;
@@ -118,7 +112,7 @@ bool auth_guard(http_req_t *r, void *arg)
         copies += http_span_ieq(r->head.headers[i].name, "authorization");
     if (copies > 1) {
         /* Proxies and servers disagree on which copy counts; guessing would be a bypass. */
-        http_reply_error(r, 400, "more than one Authorization header");
+        api_reply_err(r, ERR_INVALID, "more than one Authorization header");
         return false;
     }
     bool ok = false;
@@ -136,7 +130,7 @@ bool auth_guard(http_req_t *r, void *arg)
     }
     if (ok) return true;
     http_add_header(r, "WWW-Authenticate", "Bearer realm=\"inferd\"");
-    http_reply_error(r, 401,
-                     h ? "invalid API key" : "missing API key (Authorization: Bearer <key>)");
+    api_reply_err(r, ERR_UNAUTHORIZED, "%s",
+                  h ? "invalid API key" : "missing API key (Authorization: Bearer <key>)");
     return false;
 }

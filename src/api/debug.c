@@ -8,6 +8,7 @@
 
 #include "api/api.h"
 #include "util/clock.h"
+#include "util/err.h"
 
 #define MAX_PENDING  4096 /* more concurrent delays than this are answered 503 */
 #define MAX_DELAY_MS 60000
@@ -31,7 +32,7 @@ static void answer(pending_t *p, int status)
         buf_printf(&p->req->out_body, "{\"delayed_ms\":%ld}\n", p->ms);
         http_reply_buf(p->req, 200, "application/json");
     } else {
-        http_reply_error(p->req, status, "server is shutting down");
+        api_reply_err(p->req, ERR_SHUTDOWN, "server is shutting down");
     }
 }
 
@@ -79,21 +80,20 @@ static void delay(http_req_t *r, void *arg)
 {
     long ms = query_ms(r);
     if (ms < 0) {
-        http_reply_error(r, 400, "ms must be an integer between 0 and %d", MAX_DELAY_MS);
+        api_reply_err(r, ERR_INVALID, "ms must be an integer between 0 and %d", MAX_DELAY_MS);
         return;
     }
     pthread_mutex_lock(&lock);
     if (stopping || npend == MAX_PENDING) {
         pthread_mutex_unlock(&lock);
-        http_add_header(r, "Retry-After", "1");
-        http_reply_error(r, 503, "too many delayed requests");
+        api_reply_err(r, ERR_BUSY, "too many delayed requests");
         return;
     }
     if (!running) {
         running = pthread_create(&thread, NULL, timer_main, NULL) == 0;
         if (!running) {
             pthread_mutex_unlock(&lock);
-            http_reply_error(r, 500, "cannot start the timer thread");
+            api_reply_err(r, ERR_INTERNAL, "cannot start the timer thread");
             return;
         }
     }

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/tensor_json.h"
+#include "codec/tensor_json.h"
 #include "cli/cli.h"
 #include "engine/engine.h"
 #include "util/buf.h"

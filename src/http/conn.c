@@ -126,11 +126,16 @@ void http_reply(http_req_t *r, int status, const char *content_type, const void 
 
 void http_reply_error(http_req_t *r, int status, const char *fmt, ...)
 {
-    char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    http_reply_verror(r, status, fmt, ap);
     va_end(ap);
+}
+
+void http_reply_verror(http_req_t *r, int status, const char *fmt, va_list ap)
+{
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
     r->out_body.len = 0;
     int rc = buf_puts(&r->out_body, "{\"error\":");
     if (!rc) rc = buf_json_str(&r->out_body, msg, strlen(msg));

@@ -5,6 +5,7 @@
 #ifndef INFERD_HTTP_HTTP_H
 #define INFERD_HTTP_HTTP_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -62,6 +63,9 @@ void http_reply_buf(http_req_t *r, int status, const char *content_type);
 /* Answers {"error": "<printf message>"} with status. Thread-safe; exactly once per request. */
 void http_reply_error(http_req_t *r, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* http_reply_error with a va_list, for wrappers that pick the status (api_reply_err). */
+void http_reply_verror(http_req_t *r, int status, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 
 /* Reason phrase for a status code ("Not Found"); "Unknown" for codes we never send. */
 const char *http_status_text(int status);

@@ -5,6 +5,8 @@
 
 #include <string.h>
 
+#include "util/hex.h"
+
 /* RFC 9112 2.2 asks servers to ignore at least one empty line before the request line (clients
  * sometimes send a stray CRLF after a body); a small cap keeps it from being a free-for-all. */
 #define MAX_BLANK_LINES 4
@@ -46,15 +48,6 @@ static inline bool is_vchar(char ch)
 static inline unsigned char lower(unsigned char c)
 {
     return (c >= 'A' && c <= 'Z') ? (unsigned char)(c | 0x20) : c;
-}
-
-static inline int hexval(char ch)
-{
-    unsigned char c = (unsigned char)ch;
-    if (c >= '0' && c <= '9') return c - '0';
-    c = lower(c);
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
 }
 
 static bool ieq(const char *p, size_t n, const char *lit)
@@ -409,14 +402,14 @@ static int step(http_chunked_t *c, char ch, size_t room, int *status, const char
 
     switch (c->state) {
     case C_SIZE0:
-        d = hexval(ch);
+        d = hex_val(ch);
         if (d < 0) return cfail(c, status, reason, 400, cbad(ch, "invalid chunk size"));
         c->remaining = (uint64_t)d;
         c->ndigits = 1;
         c->state = C_SIZE;
         break;
     case C_SIZE:
-        d = hexval(ch);
+        d = hex_val(ch);
         if (d >= 0) {
             if (++c->ndigits > CHUNK_MAX_DIGITS)
                 return cfail(c, status, reason, 400, "chunk size too long");
@@ -600,14 +593,6 @@ int http_chunked_decode(http_chunked_t *c, const char *in, size_t len, size_t *c
 
 /* ==== query strings ==== */
 
-static int query_hexval(char c)
-{
-    return c >= '0' && c <= '9'   ? c - '0'
-           : c >= 'a' && c <= 'f' ? c - 'a' + 10
-           : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                  : -1;
-}
-
 int http_query_get(http_span_t q, const char *key, char *out, size_t cap)
 {
     size_t kl = strlen(key);
@@ -620,7 +605,7 @@ int http_query_get(http_span_t q, const char *key, char *out, size_t cap)
                 char c = q.p[k];
                 if (c == '%') {
                     if (k + 2 >= end) return -1; /* needs two hex digits */
-                    int hi = query_hexval(q.p[k + 1]), lo = query_hexval(q.p[k + 2]);
+                    int hi = hex_val(q.p[k + 1]), lo = hex_val(q.p[k + 2]);
                     if (hi < 0 || lo < 0) return -1;
                     c = (char)(hi << 4 | lo);
                     k += 2;

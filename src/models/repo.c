@@ -45,8 +45,8 @@ static bool valid_name(const char *s)
 
 static void entry_free(model_entry_t *e)
 {
-    for (int i = 0; i < e->nsessions; i++) eng_session_free(e->sessions[i]);
-    free(e->sessions);
+    repo_attach_t *a = atomic_load(&e->attached);
+    if (a) a->free(a);
     eng_model_free(e->m);
     free(e->name);
     free(e->path);
@@ -90,9 +90,7 @@ static model_entry_t *entry_load(repo_t *r, int rootfd, const found_t *f, char *
     if (!e) return snprintf(err, errlen, "out of memory"), NULL;
     e->name = strdup(f->name);
     e->path = strdup(f->rel);
-    e->sessions = calloc((size_t)(r->nworkers > 0 ? r->nworkers : 1), sizeof *e->sessions);
-    e->nsessions = r->nworkers;
-    if (!e->name || !e->path || !e->sessions) {
+    if (!e->name || !e->path) {
         entry_free(e);
         snprintf(err, errlen, "out of memory");
         return NULL;
@@ -660,7 +658,7 @@ bool repo_ready(const repo_t *r, char *why, size_t len)
 
 /* ============================================================================ setup ==== */
 
-int repo_init(repo_t *r, const char *dir, durability_t def, int nworkers)
+int repo_init(repo_t *r, const char *dir, durability_t def)
 {
     memset(r, 0, sizeof *r);
     pthread_rwlock_init(&r->lock, NULL);
@@ -673,16 +671,26 @@ int repo_init(repo_t *r, const char *dir, durability_t def, int nworkers)
     pthread_condattr_destroy(&ca);
     r->dir = strdup(dir);
     r->def = def;
-    r->nworkers = nworkers;
     return r->dir ? 0 : -1;
 }
 
-int repo_load(repo_t *r, const char *dir, durability_t def, int nworkers, char *err, size_t errlen)
+int repo_load(repo_t *r, const char *dir, durability_t def, char *err, size_t errlen)
 {
-    if (repo_init(r, dir, def, nworkers)) return snprintf(err, errlen, "out of memory"), -1;
+    if (repo_init(r, dir, def)) return snprintf(err, errlen, "out of memory"), -1;
     int rc = repo_reload(r, NULL, err, errlen);
     atomic_store(&r->loaded, 1);
     return rc < 0 ? -1 : 0;
+}
+
+int64_t repo_parse_version(const char *s, size_t n)
+{
+    if (n < 1 || n > 18) return -1;
+    int64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v >= 1 ? v : -1;
 }
 
 model_entry_t *repo_acquire(repo_t *r, const char *name, int64_t version)

@@ -29,16 +29,22 @@
 
 typedef enum durability { DUR_OFF, DUR_BUFFERED, DUR_DURABLE } durability_t;
 
+/* State that the serving layer keeps per model version (serve/sessions.c: the compute workers'
+ * engine sessions). The repository knows only how to free it, with the entry. */
+typedef struct repo_attach repo_attach_t;
+struct repo_attach {
+    void (*free)(repo_attach_t *a);
+};
+
 typedef struct model_entry {
     char *name;
     int64_t version;
     char *path; /* relative to the repository directory (logs only: never shown to clients) */
     eng_model_t *m;
     durability_t durability;
-    eng_session_t **sessions; /* one per compute worker, created by that worker on first use */
-    int nsessions;
-    _Atomic int refs; /* the repository's own, plus one per request using it */
-    struct stat st;   /* of the file as read: a reload compares device, inode, size, m/ctime */
+    _Atomic(repo_attach_t *) attached; /* set once by the serving layer on first use */
+    _Atomic int refs;                  /* the repository's own, plus one per request using it */
+    struct stat st; /* of the file as read: a reload compares device, inode, size, m/ctime */
 } model_entry_t;
 
 /* Called when a posted reload has finished (on the loader thread) or was cancelled at shutdown
@@ -53,7 +59,6 @@ typedef struct repo_bad repo_bad_t;
 typedef struct repo {
     char *dir;
     durability_t def;
-    int nworkers;
     pthread_rwlock_t lock;       /* guards entries/n; readers are requests, the writer a reload */
     pthread_mutex_t reload_lock; /* one reload at a time */
     model_entry_t **entries;
@@ -78,12 +83,12 @@ int durability_parse(const char *s);
 const char *durability_name(durability_t d);
 
 /* Sets r up for dir without loading anything; def is the durability of models without a
- * config.ini; nworkers sizes each entry's session table. Returns 0, or -1 on out-of-memory. */
-int repo_init(repo_t *r, const char *dir, durability_t def, int nworkers);
+ * config.ini. Returns 0, or -1 on out-of-memory. */
+int repo_init(repo_t *r, const char *dir, durability_t def);
 /* repo_init, then a full reload on the caller's thread. A model that fails to load is skipped
  * with the reason logged. Returns 0, or -1 with err when dir cannot be read (the repository is
  * then empty but usable). */
-int repo_load(repo_t *r, const char *dir, durability_t def, int nworkers, char *err, size_t errlen);
+int repo_load(repo_t *r, const char *dir, durability_t def, char *err, size_t errlen);
 /* Rescans the directory (only model `name` when not NULL) on the caller's thread: new and changed
  * files are loaded and swapped in; entries whose file is gone are retired. A file that fails to
  * load, or is refused, leaves the version already serving in place. Thread-safe. Returns the
@@ -111,6 +116,9 @@ bool repo_loader_stop(repo_t *r, int wait_ms);
  * blocks: safe on an event loop. */
 bool repo_ready(const repo_t *r, char *why, size_t len);
 
+/* A model version as text: 1 to 18 decimal digits, not 0. Returns it, or -1 for anything else
+ * ("1abc", "1.5", "1e3", "", overflow), so no malformed version can fall back to another. */
+int64_t repo_parse_version(const char *s, size_t n);
 /* The model called name at version (highest when version < 0) with a reference the caller must
  * give back with repo_release(); NULL if none. */
 model_entry_t *repo_acquire(repo_t *r, const char *name, int64_t version);

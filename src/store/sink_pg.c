@@ -35,6 +35,7 @@
 #include "util/buf.h"
 #include "util/clock.h"
 #include "util/log.h"
+#include "util/utf8.h"
 
 #define CONNECT_MS       5000  /* one connection attempt, unless conninfo's connect_timeout says */
 #define IO_MS            10000 /* one batch or one read, from the first byte sent to the answer */
@@ -635,51 +636,6 @@ static uint64_t get_u64(const char *p)
     return be64toh(v);
 }
 
-static int hexval(char c)
-{
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* Reads the hex digits of a canonical id, or of a leading part of one, into out (zero-padded).
- * Returns how many digits it read (32 for a whole id), or -1 if s is neither. */
-static int uuid_parse_prefix(const char *s, uint8_t out[16])
-{
-    memset(out, 0, 16);
-    int digits = 0;
-    for (int i = 0; s[i]; i++) {
-        if (i >= UUID_STRLEN) return -1;
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (s[i] != '-') return -1;
-            continue;
-        }
-        int v = hexval(s[i]);
-        if (v < 0) return -1;
-        out[digits / 2] |= (uint8_t)(digits % 2 ? v : v << 4);
-        digits++;
-    }
-    return digits;
-}
-
-/* Length of the well-formed UTF-8 sequence at p (what PostgreSQL accepts: no overlongs, no
- * surrogates, nothing above U+10FFFF, no NUL), or 0. */
-static size_t utf8_seq(const unsigned char *p, const unsigned char *end)
-{
-    unsigned c = p[0];
-    if (c >= 0x01 && c < 0x80) return 1;
-    size_t n = c >= 0xc2 && c <= 0xdf   ? 2
-               : c >= 0xe0 && c <= 0xef ? 3
-               : c >= 0xf0 && c <= 0xf4 ? 4
-                                        : 0;
-    if (!n || (size_t)(end - p) < n) return 0;
-    for (size_t i = 1; i < n; i++)
-        if ((p[i] & 0xc0) != 0x80) return 0;
-    if (c == 0xe0 && p[1] < 0xa0) return 0; /* overlong */
-    if (c == 0xed && p[1] > 0x9f) return 0; /* surrogate */
-    if (c == 0xf0 && p[1] < 0x90) return 0; /* overlong */
-    if (c == 0xf4 && p[1] > 0x8f) return 0; /* above U+10FFFF */
-    return n;
-}
-
 /* Appends p as PostgreSQL will take it: each byte that is not part of well-formed UTF-8 becomes
  * U+FFFD, and in JSON the escape \u0000 (which jsonb refuses) becomes \ufffd. SQLite stores such
  * bytes as they are, but here one bad record would fail its batch on every retry and stall the
@@ -692,7 +648,7 @@ static int put_clean(buf_t *b, const char *s, size_t n, bool json)
     while (p < end && !rc) {
         const unsigned char *run = p;
         size_t m;
-        while (p < end && (m = utf8_seq(p, end)) != 0) {
+        while (p < end && *p && (m = utf8_seq(p, end)) != 0) { /* NUL: refused */
             if (json && *p == '\\' && p + 1 < end) {
                 if (end - p >= 6 && memcmp(p, "\\u0000", 6) == 0) break;
                 p += 2; /* an escape: the next byte cannot start one */
@@ -738,7 +694,7 @@ static int put_field(buf_t *b, const store_record_t *r, int col)
     switch (col) {
     case 0: {
         uint8_t id[16];
-        if (uuid_parse_prefix(r->id, id) != 32) return -EINVAL;
+        if (uuid_parse(r->id, id) != 32) return -EINVAL;
         rc = put_u32(b, 16);
         return rc ? rc : buf_append(b, id, 16);
     }
@@ -805,7 +761,7 @@ static int put_uuid_array(buf_t *b, const store_record_t *const *recs, int n)
     int rc = put_array_header(b, OID_UUID, n);
     for (int i = 0; i < n && !rc; i++) {
         uint8_t id[16];
-        if (uuid_parse_prefix(recs[i]->id, id) != 32) return -EINVAL;
+        if (uuid_parse(recs[i]->id, id) != 32) return -EINVAL;
         rc = put_u32(b, 16);
         if (!rc) rc = buf_append(b, id, 16);
     }
@@ -848,7 +804,7 @@ static int mark_existing(sink_t *k, const store_record_t *const *recs, int n, in
     }
     for (int i = 0; i < n && rows; i++) {
         uint8_t id[16];
-        uuid_parse_prefix(recs[i]->id, id);
+        uuid_parse(recs[i]->id, id);
         int lo = 0, hi = rows - 1;
         while (lo <= hi) { /* the answer is in id order */
             int mid = (lo + hi) / 2;
@@ -1045,7 +1001,7 @@ static int pg_write_dead(sink_t *k, const store_record_t *const *recs, int n, co
         uint64_t ts = htobe64((uint64_t)(r->ts_us - PG_EPOCH_US)), lat;
         memcpy(&lat, &r->latency_ms, 8);
         lat = htobe64(lat);
-        if (uuid_parse_prefix(r->id, id) != 32) return -EBADMSG;
+        if (uuid_parse(r->id, id) != 32) return -EBADMSG;
         const char *v[9] = {(const char *)id, (const char *)&ts};
         int l[9] = {16, 8};
         e = clean_param(&k->cols[2], r->model, &v[2], &l[2]);
@@ -1220,7 +1176,7 @@ static int pg_newest_id(sink_t *k, char *out)
 static int pg_get(sink_t *k, const char *id, sink_row_fn fn, void *arg)
 {
     uint8_t u[16];
-    if (uuid_parse_prefix(id, u) != 32) return -ENOENT;
+    if (uuid_parse(id, u) != 32) return -ENOENT;
     const char *const vals[1] = {(const char *)u};
     int lens[1] = {16}, n = 0;
     int e = run_read(k, "get", 1, vals, lens, fn, arg, &n);
@@ -1245,7 +1201,7 @@ static bool bounds_from(const sink_query_t *q, uint8_t lo[16], uint8_t hi[16], i
 {
     bool wrapped = false;
     *e = 0;
-    int d = uuid_parse_prefix(q->id_after, lo);
+    int d = uuid_parse(q->id_after, lo);
     if (d < 0) {
         *e = -EINVAL;
         return false;
@@ -1254,7 +1210,7 @@ static bool bounds_from(const sink_query_t *q, uint8_t lo[16], uint8_t hi[16], i
     if ((unsigned char)q->id_before[0] > 'f') {
         memset(hi, 0xff, 16);
     } else {
-        d = uuid_parse_prefix(q->id_before, hi);
+        d = uuid_parse(q->id_before, hi);
         if (d < 0) {
             *e = -EINVAL;
             return false;
@@ -1264,14 +1220,6 @@ static bool bounds_from(const sink_query_t *q, uint8_t lo[16], uint8_t hi[16], i
     return !wrapped && memcmp(lo, hi, 16) <= 0;
 }
 
-static bool utf8_valid(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s, *end = p + strlen(s);
-    size_t m;
-    while (p < end && (m = utf8_seq(p, end)) != 0) p += m;
-    return p == end;
-}
-
 static int pg_list(sink_t *k, const sink_query_t *q, sink_row_fn fn, void *arg)
 {
     uint8_t lo[16], hi[16];
@@ -1279,7 +1227,7 @@ static int pg_list(sink_t *k, const sink_query_t *q, sink_row_fn fn, void *arg)
     if (!bounds_from(q, lo, hi, &e)) return e;
     /* Names are stored as valid UTF-8, so one that is not matches nothing (and the server
      * would refuse it as a parameter). */
-    if (q->model && !utf8_valid(q->model)) return 0;
+    if (q->model && !utf8_valid_text(q->model, strlen(q->model))) return 0;
     int64_t since = q->since_us, until = q->until_us;
     if (since > TS_CLAMP_US) since = TS_CLAMP_US;
     if (until > TS_CLAMP_US) until = TS_CLAMP_US;

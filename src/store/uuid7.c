@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/hex.h"
+
 #define COUNTER_BITS 26
 #define COUNTER_MAX  ((1u << COUNTER_BITS) - 1)
 
@@ -130,16 +132,29 @@ bool uuid7_valid(const char *s)
            (s[19] == '8' || s[19] == '9' || s[19] == 'a' || s[19] == 'b');
 }
 
-static int hexval(char c)
+int uuid_parse(const char *s, uint8_t out[16])
 {
-    return c <= '9' ? c - '0' : c - 'a' + 10;
+    memset(out, 0, 16);
+    int digits = 0;
+    for (int i = 0; s[i]; i++) {
+        if (i >= UUID_STRLEN) return -1;
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (s[i] != '-') return -1;
+            continue;
+        }
+        int v = hex_val_lower(s[i]);
+        if (v < 0) return -1;
+        out[digits / 2] |= (uint8_t)(digits % 2 ? v : v << 4);
+        digits++;
+    }
+    return digits;
 }
 
 int64_t uuid7_ms(const char *s)
 {
     int64_t ms = 0;
     for (int i = 0; i < UUID7_PREFIX_LEN; i++)
-        if (i != 8) ms = ms << 4 | hexval(s[i]);
+        if (i != 8) ms = ms << 4 | hex_val(s[i]);
     return ms;
 }
 
@@ -163,10 +178,10 @@ int64_t uuid7_floor(const char *id, int64_t now_us)
     /* The counter's 26 bits as uuid7_next lays them out: 12 after the version digit (text
      * positions 15-17), then 14 after the variant's two bits (the low 2 bits of position 19,
      * then 20-22). */
-    uint32_t c = (uint32_t)hexval(id[15]) << 22 | (uint32_t)hexval(id[16]) << 18 |
-                 (uint32_t)hexval(id[17]) << 14 | (uint32_t)(hexval(id[19]) & 3) << 12 |
-                 (uint32_t)hexval(id[20]) << 8 | (uint32_t)hexval(id[21]) << 4 |
-                 (uint32_t)hexval(id[22]);
+    uint32_t c = (uint32_t)hex_val(id[15]) << 22 | (uint32_t)hex_val(id[16]) << 18 |
+                 (uint32_t)hex_val(id[17]) << 14 | (uint32_t)(hex_val(id[19]) & 3) << 12 |
+                 (uint32_t)hex_val(id[20]) << 8 | (uint32_t)hex_val(id[21]) << 4 |
+                 (uint32_t)hex_val(id[22]);
     pthread_mutex_lock(&mu);
     if (ms > last_ms || (ms == last_ms && c > counter)) {
         last_ms = ms;

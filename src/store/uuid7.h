@@ -21,6 +21,10 @@ int64_t uuid7_next(char out[UUID_STRLEN + 1], int64_t now_us);
 int64_t uuid7_floor(const char *id, int64_t now_us);
 /* Writes the 16 bytes u as a lowercase canonical UUID (36 chars + NUL). */
 void uuid_format(const uint8_t u[16], char out[UUID_STRLEN + 1]);
+/* Reads the hex digits of a lowercase canonical UUID, or of a leading part of one ("0190a1b2-c"),
+ * into out, zero-padded. Returns how many digits it read (32 for a whole id), or -1 if s is
+ * neither. */
+int uuid_parse(const char *s, uint8_t out[16]);
 /* True if s is a lowercase canonical UUID (8-4-4-4-12 hex) of any version. */
 bool uuid_canonical(const char *s);
 /* True if s is canonical, version 7 and of variant 10 (RFC 9562). */

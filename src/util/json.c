@@ -3,7 +3,10 @@
  * are contiguous (O(1) indexing) and no value costs a malloc of its own. */
 #include "util/json.h"
 
+#include "util/err.h"
 #include "util/floatfmt.h"
+#include "util/hex.h"
+#include "util/utf8.h"
 
 #include <errno.h>
 #include <float.h>
@@ -205,39 +208,12 @@ static const uint8_t stop_byte[256] = {
     [0x80 ... 0xff] = 1,
 };
 
-/* Length of the well-formed UTF-8 sequence at q (RFC 3629: no overlongs, no surrogates, nothing
- * above U+10FFFF), or 0. */
-static size_t utf8_seq(const unsigned char *q, const unsigned char *e)
-{
-    unsigned c = q[0];
-    size_t avail = (size_t)(e - q);
-    if (c >= 0xc2 && c <= 0xdf) return avail >= 2 && (q[1] & 0xc0) == 0x80 ? 2 : 0;
-    if (c >= 0xe0 && c <= 0xef) {
-        unsigned lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
-        return avail >= 3 && q[1] >= lo && q[1] <= hi && (q[2] & 0xc0) == 0x80 ? 3 : 0;
-    }
-    if (c >= 0xf0 && c <= 0xf4) {
-        unsigned lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
-        return avail >= 4 && q[1] >= lo && q[1] <= hi && (q[2] & 0xc0) == 0x80 &&
-                       (q[3] & 0xc0) == 0x80
-                   ? 4
-                   : 0;
-    }
-    return 0;
-}
-
 static int hex4(const unsigned char *q)
 {
     int v = 0;
     for (int k = 0; k < 4; k++) {
-        unsigned c = q[k];
-        int d;
-        if (c >= '0' && c <= '9')
-            d = (int)(c - '0');
-        else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
-            d = (int)((c | 0x20) - 'a' + 10);
-        else
-            return -1;
+        int d = hex_val((char)q[k]);
+        if (d < 0) return -1;
         v = v * 16 + d;
     }
     return v;
@@ -949,28 +925,18 @@ static const char *type_name(const json_value_t *v)
     }
 }
 
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 int json_shape(const json_value_t *v, json_shape_t *shape, char *err, size_t errlen)
 {
     memset(shape, 0, sizeof *shape);
     if (err && errlen) err[0] = 0;
-    if (!v) return errf(err, errlen, "missing value, expected a number or an array"), -EINVAL;
+    if (!v) return err_set(err, errlen, "missing value, expected a number or an array"), -EINVAL;
     size_t count = 1;
     while (v->type == JSON_ARRAY) {
         if (shape->rank == JSON_MAX_RANK)
-            return errf(err, errlen, "arrays nested deeper than %d", JSON_MAX_RANK), -EINVAL;
+            return err_set(err, errlen, "arrays nested deeper than %d", JSON_MAX_RANK), -EINVAL;
         size_t n = v->n;
-        if (n && count > SIZE_MAX / n) return errf(err, errlen, "element count overflows"), -EINVAL;
+        if (n && count > SIZE_MAX / n)
+            return err_set(err, errlen, "element count overflows"), -EINVAL;
         shape->dim[shape->rank++] = n;
         count *= n;
         if (n == 0) break;
@@ -978,9 +944,9 @@ int json_shape(const json_value_t *v, json_shape_t *shape, char *err, size_t err
     }
     if (v->type != JSON_NUMBER && v->type != JSON_ARRAY) {
         if (shape->rank == 0)
-            errf(err, errlen, "value is %s, expected a number or an array", type_name(v));
+            err_set(err, errlen, "value is %s, expected a number or an array", type_name(v));
         else
-            errf(err, errlen, "first element is %s, expected a number", type_name(v));
+            err_set(err, errlen, "first element is %s, expected a number", type_name(v));
         return -EINVAL;
     }
     shape->count = count;
@@ -1016,8 +982,8 @@ static const char *path(const flat_t *f, unsigned depth, char *s, size_t n)
 static int bad_element(flat_t *f, unsigned depth, const json_value_t *v, const char *wanted)
 {
     char s[PATH_MAX_LEN];
-    errf(f->err, f->errlen, "%s is %s, expected %s", path(f, depth, s, sizeof s), type_name(v),
-         wanted);
+    err_set(f->err, f->errlen, "%s is %s, expected %s", path(f, depth, s, sizeof s), type_name(v),
+            wanted);
     return -EINVAL;
 }
 
@@ -1039,8 +1005,8 @@ static int flat_leaves(flat_t *f, const json_value_t *kids, size_t n, unsigned d
                 char s[PATH_MAX_LEN], num[40];
                 f->idx[depth] = i;
                 shortest(num, d);
-                errf(f->err, f->errlen, "%s (%s) is out of float range",
-                     path(f, depth + 1, s, sizeof s), num);
+                err_set(f->err, f->errlen, "%s (%s) is out of float range",
+                        path(f, depth + 1, s, sizeof s), num);
                 return -ERANGE;
             }
             o[i] = (float)d;
@@ -1072,8 +1038,8 @@ static int flat_leaves(flat_t *f, const json_value_t *kids, size_t n, unsigned d
                 char s[PATH_MAX_LEN], num[40];
                 f->idx[depth] = i;
                 shortest(num, d);
-                errf(f->err, f->errlen, "%s (%s) is not an int64 integer",
-                     path(f, depth + 1, s, sizeof s), num);
+                err_set(f->err, f->errlen, "%s (%s) is not an int64 integer",
+                        path(f, depth + 1, s, sizeof s), num);
                 return -ERANGE;
             }
             o[i] = (int64_t)d;
@@ -1092,12 +1058,12 @@ static int flat_walk(flat_t *f, const json_value_t *v, unsigned depth)
     if (v->n != want) {
         char s[PATH_MAX_LEN];
         if (depth == 1)
-            errf(f->err, f->errlen, "row %zu has %u element%s, expected %zu", f->idx[0], v->n,
-                 v->n == 1 ? "" : "s", want);
+            err_set(f->err, f->errlen, "row %zu has %u element%s, expected %zu", f->idx[0], v->n,
+                    v->n == 1 ? "" : "s", want);
         else
-            errf(f->err, f->errlen, "array at %s has %u element%s, expected %zu",
-                 path(f, depth, s, sizeof s) + strlen("element "), v->n, v->n == 1 ? "" : "s",
-                 want);
+            err_set(f->err, f->errlen, "array at %s has %u element%s, expected %zu",
+                    path(f, depth, s, sizeof s) + strlen("element "), v->n, v->n == 1 ? "" : "s",
+                    want);
         return -EINVAL;
     }
     if (depth + 1 == f->sh->rank) return flat_leaves(f, v->u.kids, v->n, depth);
@@ -1119,7 +1085,7 @@ int json_flatten(const json_value_t *v, json_elem_t et, void *out, size_t cap, j
     int rc = json_shape(v, sh, err, errlen);
     if (rc) return rc;
     if (sh->count > cap) {
-        errf(err, errlen, "%zu elements, room for %zu", sh->count, cap);
+        err_set(err, errlen, "%zu elements, room for %zu", sh->count, cap);
         return -ENOSPC;
     }
     flat_t f = {.et = et, .out = out, .sh = sh, .err = err, .errlen = errlen};

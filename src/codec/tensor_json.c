@@ -1,5 +1,7 @@
 /* JSON <-> tensor conversion for model inputs and outputs. */
-#include "api/tensor_json.h"
+#include "codec/tensor_json.h"
+
+#include "util/err.h"
 
 #include <errno.h>
 #include <math.h>
@@ -7,17 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 /* ========================================================================= decoding ==== */
 
@@ -61,8 +52,9 @@ static int put_scalar(walker_t *w, const json_value_t *v, const int64_t *idx, in
         if (w->dtype == DT_FLOAT) {
             if (isfinite(d) && fabs(d) > 3.4028234663852886e38) {
                 where(idx, depth, at, sizeof at);
-                return fail(w->err, w->errlen, "input \"%s\": element %s is out of float range",
-                            w->name, at);
+                return err_set(w->err, w->errlen, "input \"%s\": element %s is out of float range",
+                               w->name, at),
+                       -1;
             }
             ((float *)base)[i] = (float)d;
         } else {
@@ -74,8 +66,9 @@ static int put_scalar(walker_t *w, const json_value_t *v, const int64_t *idx, in
     case DT_INT32: {
         if (jt != JSON_NUMBER || !json_is_integer(v)) {
             where(idx, depth, at, sizeof at);
-            return fail(w->err, w->errlen, "input \"%s\": element %s must be an integer", w->name,
-                        at);
+            return err_set(w->err, w->errlen, "input \"%s\": element %s must be an integer",
+                           w->name, at),
+                   -1;
         }
         int64_t x = json_int(v);
         if (w->dtype == DT_INT64) {
@@ -83,8 +76,9 @@ static int put_scalar(walker_t *w, const json_value_t *v, const int64_t *idx, in
         } else {
             if (x < INT32_MIN || x > INT32_MAX) {
                 where(idx, depth, at, sizeof at);
-                return fail(w->err, w->errlen, "input \"%s\": element %s is out of INT32 range",
-                            w->name, at);
+                return err_set(w->err, w->errlen, "input \"%s\": element %s is out of INT32 range",
+                               w->name, at),
+                       -1;
             }
             ((int32_t *)base)[i] = (int32_t)x;
         }
@@ -96,26 +90,30 @@ static int put_scalar(walker_t *w, const json_value_t *v, const int64_t *idx, in
             return 0;
         }
         where(idx, depth, at, sizeof at);
-        return fail(w->err, w->errlen, "input \"%s\": element %s must be true or false", w->name,
-                    at);
+        return err_set(w->err, w->errlen, "input \"%s\": element %s must be true or false", w->name,
+                       at),
+               -1;
     case DT_STRING:
         if (jt == JSON_STRING) {
             ((const char **)base)[i] = json_string(v, NULL);
             return 0;
         }
         where(idx, depth, at, sizeof at);
-        return fail(w->err, w->errlen, "input \"%s\": element %s must be a string", w->name, at);
+        return err_set(w->err, w->errlen, "input \"%s\": element %s must be a string", w->name, at),
+               -1;
     default:
-        return fail(w->err, w->errlen, "input \"%s\": type %s is not supported in JSON", w->name,
-                    dtype_name(w->dtype));
+        return err_set(w->err, w->errlen, "input \"%s\": type %s is not supported in JSON", w->name,
+                       dtype_name(w->dtype)),
+               -1;
     }
 not_number:
     where(idx, depth, at, sizeof at);
-    return fail(w->err, w->errlen, "input \"%s\": element %s is a %s, expected a number", w->name,
-                at,
-                jt == JSON_STRING  ? "string"
-                : jt == JSON_ARRAY ? "list"
-                                   : "non-number");
+    return err_set(w->err, w->errlen, "input \"%s\": element %s is a %s, expected a number",
+                   w->name, at,
+                   jt == JSON_STRING  ? "string"
+                   : jt == JSON_ARRAY ? "list"
+                                      : "non-number"),
+           -1;
 }
 
 /* Walks a nested array that must match w->t's shape exactly. */
@@ -125,26 +123,31 @@ static int walk(walker_t *w, const json_value_t *v, int64_t *idx, int depth)
         if (json_type(v) == JSON_ARRAY) {
             char at[96];
             where(idx, depth, at, sizeof at);
-            return fail(w->err, w->errlen, "input \"%s\": element %s is a list, expected a scalar",
-                        w->name, at);
+            return err_set(w->err, w->errlen,
+                           "input \"%s\": element %s is a list, expected a scalar", w->name, at),
+                   -1;
         }
         return put_scalar(w, v, idx, depth);
     }
     if (json_type(v) != JSON_ARRAY) {
         char at[96];
         where(idx, depth, at, sizeof at);
-        return fail(w->err, w->errlen, "input \"%s\": %s%s should be a list of %lld", w->name,
-                    depth ? "element " : "the value", at, (long long)w->t->dims[depth]);
+        return err_set(w->err, w->errlen, "input \"%s\": %s%s should be a list of %lld", w->name,
+                       depth ? "element " : "the value", at, (long long)w->t->dims[depth]),
+               -1;
     }
     size_t n = json_size(v);
     if ((int64_t)n != w->t->dims[depth]) {
         char at[96];
         where(idx, depth, at, sizeof at);
         if (depth == w->t->rank - 1 && depth > 0)
-            return fail(w->err, w->errlen, "input \"%s\": row %s has %zu features, expected %lld",
-                        w->name, at, n, (long long)w->t->dims[depth]);
-        return fail(w->err, w->errlen, "input \"%s\": list %s has %zu elements, expected %lld",
-                    w->name, depth ? at : "(outermost)", n, (long long)w->t->dims[depth]);
+            return err_set(w->err, w->errlen,
+                           "input \"%s\": row %s has %zu features, expected %lld", w->name, at, n,
+                           (long long)w->t->dims[depth]),
+                   -1;
+        return err_set(w->err, w->errlen, "input \"%s\": list %s has %zu elements, expected %lld",
+                       w->name, depth ? at : "(outermost)", n, (long long)w->t->dims[depth]),
+               -1;
     }
     for (size_t i = 0; i < n; i++) {
         idx[depth] = (int64_t)i;
@@ -171,9 +174,9 @@ static int alloc_tensor(tensor_t *t, const char *name, char *err, size_t errlen)
 {
     size_t nb = tensor_nbytes(t);
     if (nb == SIZE_MAX || nb > ((size_t)1 << 34))
-        return fail(err, errlen, "input \"%s\" is too large", name);
+        return err_set(err, errlen, "input \"%s\" is too large", name), -1;
     t->data = calloc(1, nb ? nb : 1);
-    if (!t->data) return fail(err, errlen, "out of memory for input \"%s\"", name);
+    if (!t->data) return err_set(err, errlen, "out of memory for input \"%s\"", name), -1;
     return 0;
 }
 
@@ -184,7 +187,9 @@ static int from_nested(const eng_io_t *io, const json_value_t *v, tensor_t *t, c
 {
     t->dtype = io->dtype ? io->dtype : DT_FLOAT;
     if (nested_shape(v, t))
-        return fail(err, errlen, "input \"%s\": nested deeper than %d", io->name, TENSOR_MAX_RANK);
+        return err_set(err, errlen, "input \"%s\": nested deeper than %d", io->name,
+                       TENSOR_MAX_RANK),
+               -1;
     if (io->rank == 2 && t->rank == 1 && json_size(v) > 0 &&
         json_type(json_at(v, 0)) != JSON_ARRAY) {
         t->rank = 2; /* one row given as a flat list */
@@ -192,8 +197,9 @@ static int from_nested(const eng_io_t *io, const json_value_t *v, tensor_t *t, c
         t->dims[0] = 1;
     }
     if (io->rank >= 0 && t->rank != io->rank)
-        return fail(err, errlen, "input \"%s\": expected rank %d (nested lists), got rank %d",
-                    io->name, io->rank, t->rank);
+        return err_set(err, errlen, "input \"%s\": expected rank %d (nested lists), got rank %d",
+                       io->name, io->rank, t->rank),
+               -1;
     /* Walk against the declared dimensions, so a short row is reported as such. */
     for (int d = 0; d < io->rank; d++)
         if (io->dims[d] >= 0) t->dims[d] = io->dims[d];
@@ -220,27 +226,31 @@ static int from_oip(const eng_io_t *io, const json_value_t *spec, tensor_t *t, c
     const json_value_t *shape = json_get(spec, "shape"), *dt = json_get(spec, "datatype"),
                        *data = json_get(spec, "data");
     if (!shape || json_type(shape) != JSON_ARRAY || !data || json_type(data) != JSON_ARRAY)
-        return fail(err, errlen, "input \"%s\": needs \"shape\" (list) and \"data\" (list)",
-                    io->name);
+        return err_set(err, errlen, "input \"%s\": needs \"shape\" (list) and \"data\" (list)",
+                       io->name),
+               -1;
     t->dtype = io->dtype ? io->dtype : DT_FLOAT;
     if (dt) {
         dtype_t d = json_type(dt) == JSON_STRING ? dtype_from_name(json_string(dt, NULL)) : 0;
-        if (!d) return fail(err, errlen, "input \"%s\": unknown datatype", io->name);
+        if (!d) return err_set(err, errlen, "input \"%s\": unknown datatype", io->name), -1;
         if (io->dtype && d != io->dtype)
-            return fail(err, errlen, "input \"%s\": datatype %s, but the model takes %s", io->name,
-                        dtype_name(d), dtype_name(io->dtype));
+            return err_set(err, errlen, "input \"%s\": datatype %s, but the model takes %s",
+                           io->name, dtype_name(d), dtype_name(io->dtype)),
+                   -1;
         t->dtype = d;
     }
     size_t r = json_size(shape);
     if (r > TENSOR_MAX_RANK)
-        return fail(err, errlen, "input \"%s\": shape has more than %d dimensions", io->name,
-                    TENSOR_MAX_RANK);
+        return err_set(err, errlen, "input \"%s\": shape has more than %d dimensions", io->name,
+                       TENSOR_MAX_RANK),
+               -1;
     t->rank = (int)r;
     for (size_t d = 0; d < r; d++) {
         const json_value_t *x = json_at(shape, d);
         if (json_type(x) != JSON_NUMBER || !json_is_integer(x) || json_int(x) < 0)
-            return fail(err, errlen, "input \"%s\": shape must hold non-negative integers",
-                        io->name);
+            return err_set(err, errlen, "input \"%s\": shape must hold non-negative integers",
+                           io->name),
+                   -1;
         t->dims[d] = json_int(x);
     }
     /* Data may be flat (row-major) or nested like the shape. Either way it must match the shape
@@ -250,13 +260,15 @@ static int from_oip(const eng_io_t *io, const json_value_t *spec, tensor_t *t, c
     flat.dims[0] = tensor_numel(t);
     bool nested = json_size(data) > 0 && json_type(json_at(data, 0)) == JSON_ARRAY;
     if (!nested && (int64_t)json_size(data) != flat.dims[0])
-        return fail(err, errlen, "input \"%s\": data has %zu elements, shape needs %lld", io->name,
-                    json_size(data), (long long)flat.dims[0]);
+        return err_set(err, errlen, "input \"%s\": data has %zu elements, shape needs %lld",
+                       io->name, json_size(data), (long long)flat.dims[0]),
+               -1;
     if (nested) {
         tensor_t ds = {0};
         if (nested_shape(data, &ds) || !tensor_same_shape(&ds, t))
-            return fail(err, errlen, "input \"%s\": the nesting of data does not match shape",
-                        io->name);
+            return err_set(err, errlen, "input \"%s\": the nesting of data does not match shape",
+                           io->name),
+                   -1;
     }
     if (alloc_tensor(t, io->name, err, errlen)) return -1;
     flat.data = t->data;
@@ -279,22 +291,24 @@ int tj_decode_inputs(const json_value_t *root, const eng_model_t *m, tj_inputs_t
     int n = eng_model_ninputs(m);
     out->n = n;
     out->t = calloc((size_t)n + 1, sizeof *out->t);
-    if (!out->t) return fail(err, errlen, "out of memory");
+    if (!out->t) return err_set(err, errlen, "out of memory"), -1;
     int rc = 0;
     json_type_t rt = json_type(root);
     if (rt == JSON_ARRAY) {
         if (n != 1) {
-            rc = fail(err, errlen,
-                      "the model has %d inputs: give an object mapping input names to "
-                      "values",
-                      n);
+            err_set(err, errlen,
+                    "the model has %d inputs: give an object mapping input names to "
+                    "values",
+                    n);
+            rc = -1;
             goto out;
         }
         rc = from_nested(eng_model_input(m, 0), root, &out->t[0], err, errlen);
         goto out;
     }
     if (rt != JSON_OBJECT) {
-        rc = fail(err, errlen, "input must be a JSON list of rows or an object");
+        err_set(err, errlen, "input must be a JSON list of rows or an object");
+        rc = -1;
         goto out;
     }
     const json_value_t *inputs = json_get(root, "inputs");
@@ -314,7 +328,8 @@ int tj_decode_inputs(const json_value_t *root, const eng_model_t *m, tj_inputs_t
             v = json_get(root, io->name);
         }
         if (!v) {
-            rc = fail(err, errlen, "missing input \"%s\"", io->name);
+            err_set(err, errlen, "missing input \"%s\"", io->name);
+            rc = -1;
             break;
         }
         if (inputs && json_type(v) == JSON_OBJECT)
@@ -420,4 +435,32 @@ int tj_encode_outputs_list(buf_t *b, const eng_model_t *m, const tensor_t *outs,
 int tj_encode_elem(buf_t *b, const tensor_t *t, int64_t i)
 {
     return put_elem(b, t, i);
+}
+
+int tj_encode_row(buf_t *b, const tensor_t *t, int64_t r)
+{
+    int64_t rows = t->rank ? t->dims[0] : 1, w = rows ? tensor_numel(t) / rows : 0;
+    int rc = buf_puts(b, "[");
+    for (int64_t k = 0; k < w && !rc; k++) {
+        if (k) rc = buf_puts(b, ",");
+        if (!rc) rc = tj_encode_elem(b, t, r * w + k);
+    }
+    return rc ? rc : buf_puts(b, "]");
+}
+
+int tj_encode_named_rows(buf_t *b, const tensor_t *t, int n,
+                         const eng_io_t *(*io)(const eng_model_t *, int), const eng_model_t *m,
+                         int64_t rows, int64_t r)
+{
+    int rc = buf_puts(b, "{"), first = 1;
+    for (int i = 0; i < n && !rc; i++) {
+        if (t[i].rank < 1 || t[i].dims[0] != rows) continue;
+        const char *name = io(m, i)->name;
+        if (!first) rc = buf_puts(b, ",");
+        first = 0;
+        if (!rc) rc = buf_json_str(b, name, strlen(name));
+        if (!rc) rc = buf_puts(b, ":");
+        if (!rc) rc = tj_encode_row(b, &t[i], r);
+    }
+    return rc ? rc : buf_puts(b, "}");
 }

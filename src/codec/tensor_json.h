@@ -1,7 +1,7 @@
 /* Tensors to and from JSON: model inputs as the CLI and the HTTP API accept them, and outputs in
  * the Open Inference Protocol's shape. */
-#ifndef INFERD_API_TENSOR_JSON_H
-#define INFERD_API_TENSOR_JSON_H
+#ifndef INFERD_CODEC_TENSOR_JSON_H
+#define INFERD_CODEC_TENSOR_JSON_H
 
 #include "engine/engine.h"
 #include "util/buf.h"
@@ -34,5 +34,12 @@ int tj_encode_outputs(buf_t *b, const eng_model_t *m, const tensor_t *outs, int 
 int tj_encode_outputs_list(buf_t *b, const eng_model_t *m, const tensor_t *outs, int n);
 /* Appends element i of t as a JSON value. */
 int tj_encode_elem(buf_t *b, const tensor_t *t, int64_t i);
+/* Appends row r of t (every element whose first index is r) as a JSON list. 0 or -ENOMEM. */
+int tj_encode_row(buf_t *b, const tensor_t *t, int64_t r);
+/* Appends {"<name>": row r, ...} over the n tensors t whose first dimension is rows, named by
+ * io(m, i) (eng_model_input or eng_model_output). 0 or -ENOMEM. */
+int tj_encode_named_rows(buf_t *b, const tensor_t *t, int n,
+                         const eng_io_t *(*io)(const eng_model_t *, int), const eng_model_t *m,
+                         int64_t rows, int64_t r);
 
 #endif
