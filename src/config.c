@@ -44,6 +44,21 @@ static const setting_t settings[] = {
      "rescan the model repository this often and load changed files (0 = only on SIGHUP or the "
      "load API)",
      0},
+    {"embed", "embed_max_inputs", T_INT, F(embed_max_inputs), "256",
+     "texts in one embedding request (/embed, /v1/embeddings, /tokenize); more are answered 413",
+     0},
+    {"embed", "embed_workers", T_INT, F(embed_workers), "1",
+     "batch threads per embedding model (each runs one batch at a time with engine_threads)", 0},
+    {"embed", "embed_max_batch", T_INT, F(embed_max_batch), "32",
+     "texts one encoder batch may hold (1 = no batching)", 0},
+    {"embed", "embed_max_batch_tokens", T_INT, F(embed_max_batch_tokens), "16384",
+     "tokens one encoder batch may hold, padding included (batch size x longest text)", 0},
+    {"embed", "embed_max_delay_us", T_INT, F(embed_max_delay_us), "0",
+     "microseconds a batch below embed_max_batch waits for more texts (0 = run what is queued "
+     "at once; batches still form while every worker is busy)",
+     0},
+    {"embed", "embed_queue", T_INT, F(embed_queue), "4096",
+     "texts waiting per embedding model; beyond it 503 with Retry-After", 0},
     {"store", "store", T_STR, F(store), "sqlite:inferd.db",
      "where predictions are recorded: sqlite:PATH, postgres:CONNINFO, none, or null:[US] "
      "(benchmarks: discards records, each commit takes US microseconds)",
@@ -87,7 +102,7 @@ static const setting_t settings[] = {
 };
 
 #define NSETTINGS ((int)(sizeof settings / sizeof settings[0]))
-_Static_assert(NSETTINGS <= 64, "config_t.sources is too small");
+_Static_assert(NSETTINGS <= 96, "config_t.sources is too small");
 
 static const setting_t *find(const char *key)
 {

@@ -20,6 +20,13 @@ typedef struct config {
     int64_t engine_threads;   /* threads one inference may use */
     int64_t model_load_queue; /* load API requests waiting for the loader before 503 */
     int64_t model_poll_ms;    /* repository rescan interval; 0 = off */
+    /* [embed] */
+    int64_t embed_max_inputs;       /* texts in one request before 413 */
+    int64_t embed_workers;          /* batch threads per embedding model */
+    int64_t embed_max_batch;        /* sequences per encoder batch */
+    int64_t embed_max_batch_tokens; /* padded tokens per encoder batch */
+    int64_t embed_max_delay_us;     /* how long a partial batch waits for company */
+    int64_t embed_queue;            /* sequences waiting per model before 503 */
     /* [store] */
     char *store;                 /* "sqlite:PATH", or "none" */
     char *durability;            /* default for models without a config.ini */
@@ -45,7 +52,7 @@ typedef struct config {
     char *log_file;
     bool access_log;
 
-    const char *sources[64]; /* per setting: "default", "file", "env" or "flag" */
+    const char *sources[96]; /* per setting: "default", "file", "env" or "flag" */
 } config_t;
 
 /* Fills cfg with the built-in defaults. */

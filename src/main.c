@@ -18,6 +18,7 @@
 #include "metrics/metrics.h"
 #include "models/repo.h"
 #include "sched/pool.h"
+#include "serve/embedders.h"
 #include "serve/serve.h"
 #include "store/store.h"
 #include "util/log.h"
@@ -169,6 +170,8 @@ static void raise_fd_limit(const config_t *cfg)
 static int cmd_serve(int argc, char **argv)
 {
     const char *config_path = NULL;
+    embedders_t *embedders = NULL;
+    api_embed_t *api_emb = NULL;
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             serve_usage(stdout);
@@ -291,6 +294,19 @@ static int cmd_serve(int argc, char **argv)
     }
     api_oip_register(rt, serve);
     api_inferences_register(rt, serve);
+    embed_cfg_t ecfg = {(int)cfg.embed_workers,      (int)cfg.engine_threads,
+                        (int)cfg.embed_max_batch,    (int)cfg.embed_max_batch_tokens,
+                        (int)cfg.embed_max_delay_us, (int)cfg.embed_queue};
+    embedders = embedders_new(&repo, &ecfg, NULL);
+    api_emb = embedders ? api_embed_new(embedders, pool, (int)cfg.embed_max_inputs,
+                                        (size_t)cfg.max_body_bytes)
+                        : NULL;
+    if (!api_emb) {
+        fprintf(stderr, "inferd serve: out of memory\n");
+        rc = 1;
+        goto free_rt;
+    }
+    api_embed_register(rt, api_emb);
     shutdown_hook_add("compute pool", hook_pool, pool);
     if (cfg.debug_endpoints) {
         api_debug_register(rt);
@@ -360,7 +376,9 @@ free_rt:
         log_close();
         _exit(rc);
     }
-    repo_free(&repo);
+    repo_free(&repo); /* stops the embedding models' batch threads with their entries */
+    api_embed_free(api_emb);
+    embedders_free(embedders);
     router_free(rt);
     auth_free(auth);
     metrics_free_all();

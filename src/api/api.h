@@ -52,4 +52,13 @@ void auth_free(auth_t *a);
  * rest in constant time, answers 401 otherwise. */
 bool auth_guard(http_req_t *r, void *auth);
 
+/* Embedding endpoints (TEI's POST /embed, POST /tokenize, GET /info; OpenAI's
+ * POST /v1/embeddings) over the embedding models in emb. Bodies above 16 KiB are parsed on pool. */
+typedef struct api_embed api_embed_t;
+struct embedders;
+api_embed_t *api_embed_new(struct embedders *emb, struct pool *pool, int max_inputs,
+                           size_t max_body);
+void api_embed_register(http_router_t *rt, api_embed_t *ctx);
+void api_embed_free(api_embed_t *ctx);
+
 #endif

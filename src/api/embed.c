@@ -11,8 +11,10 @@
 
 #include "api/api.h"
 #include "codec/vector.h"
+#include "sched/pool.h"
 #include "serve/embedders.h"
 #include "text/tokenizer.h"
+#include "util/err.h"
 #include "util/json.h"
 
 /* Bodies up to this size are parsed and tokenised on the event loop: a few µs of work, less
@@ -58,20 +60,11 @@ static void ereq_free(ereq_t *e)
     free(e);
 }
 
-/* Status for an error code (util/err.h convention: negative errno values). */
+/* Status for a code from serve: the embedding protocols (TEI) answer 422 for input that is
+ * well-formed JSON but not acceptable; everything else maps as everywhere (api/status.c). */
 static int status_of(int rc)
 {
-    switch (rc) {
-    case -EINVAL:
-    case -EILSEQ: return 422;
-    case -ENOENT: return 404;
-    case -EMSGSIZE:
-    case -E2BIG: return 413;
-    case -EAGAIN:
-    case -EBUSY: return 503;
-    case -ESHUTDOWN: return 503;
-    default: return 500;
-    }
+    return rc == ERR_INVALID ? 422 : api_http_status(rc);
 }
 
 /* Answers an error in the protocol's shape: TEI {"error","error_type"}, OpenAI
@@ -137,8 +130,8 @@ static int read_inputs(ereq_t *e, const json_value_t *in, const char *field, boo
         bool flat = json_type(first) == JSON_NUMBER;
         size_t count = flat ? 1 : n;
         if (count > (size_t)max)
-            return fail(e, 413, "%zu inputs, more than the limit of %d (embed_max_inputs)",
-                        count, max),
+            return fail(e, 413, "%zu inputs, more than the limit of %d (embed_max_inputs)", count,
+                        max),
                    -1;
         e->ids = calloc(count, sizeof *e->ids);
         e->nids = calloc(count, sizeof *e->nids);
@@ -248,7 +241,7 @@ static void answer(ereq_t *e)
 static void on_done(embed_job_t *j)
 {
     ereq_t *e = j->user;
-    if (j->rc) return fail(e, status_of(j->rc), "%s", j->err);
+    if (j->rc) return fail(e, status_of(j->rc == -EIO ? ERR_INTERNAL : j->rc), "%s", j->err);
     answer(e);
 }
 
@@ -434,7 +427,7 @@ static void h_info(http_req_t *r, void *arg)
                ",\"model_sha\":null,\"model_dtype\":\"float32\",\"model_version\":%lld,"
                "\"model_type\":{\"embedding\":{\"pooling\":\"%s\"}},\"dimensions\":%lld,"
                "\"normalize\":%s,\"max_input_length\":%d,\"max_client_batch_size\":%d,",
-               (long long)embed_model_version(ref.em), pool_mode_name(sp->pooling),
+               (long long)embed_model_version(ref.em), embed_pool_name(sp->pooling),
                (long long)embed_model_dim(ref.em), sp->normalize ? "true" : "false", sp->max_len,
                ctx->max_inputs);
     embed_cfg_t c = embed_model_cfg(ref.em);

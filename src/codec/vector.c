@@ -8,7 +8,8 @@
 
 #include "util/json.h"
 
-_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "base64 vectors are little-endian float32");
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+               "base64 vectors are little-endian float32");
 
 int codec_vec_json(const float *v, int64_t n, buf_t *out)
 {

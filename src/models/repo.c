@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "text/embed_folder.h"
+#include "text/tokenizer.h"
 #include "util/clock.h"
 #include "util/log.h"
 
@@ -45,8 +47,12 @@ static bool valid_name(const char *s)
 
 static void entry_free(model_entry_t *e)
 {
-    repo_attach_t *a = atomic_load(&e->attached);
-    if (a) a->free(a);
+    for (int i = 0; i < REPO_SLOTS; i++) {
+        repo_attach_t *a = atomic_load(&e->attached[i]);
+        if (a) a->free(a);
+    }
+    text_tok_free(e->tok);
+    free(e->embed);
     eng_model_free(e->m);
     free(e->name);
     free(e->path);
@@ -67,6 +73,8 @@ typedef struct found {
     int fd; /* the model file, opened by the scan; -1 when refused (failed) */
     struct stat st;
     bool failed;
+    bool is_embed; /* an embedding folder: embed describes it */
+    embed_folder_t embed;
 } found_t;
 
 /* A file that failed to load, remembered so that polling retries it only once it changes. */
@@ -112,6 +120,26 @@ static model_entry_t *entry_load(repo_t *r, int rootfd, const found_t *f, char *
         entry_free(e);
         return NULL;
     }
+    if (f->is_embed) {
+        /* The tokenizer is read beneath the model's own folder, like every other file. */
+        int mfd = eng_open_beneath(rootfd, f->name, O_DIRECTORY);
+        if (mfd < 0) {
+            snprintf(err, errlen, "its folder %s", eng_open_strerror(mfd));
+            entry_free(e);
+            return NULL;
+        }
+        char terr[400];
+        e->tok =
+            text_tok_load_at(mfd, eng_open_beneath, f->embed.tokenizer_file, terr, sizeof terr);
+        close(mfd);
+        e->embed = malloc(sizeof *e->embed);
+        if (!e->tok || !e->embed) {
+            snprintf(err, errlen, "%s", e->tok ? "out of memory" : terr);
+            entry_free(e);
+            return NULL;
+        }
+        *e->embed = f->embed;
+    }
     e->version = f->version;
     e->durability = f->d;
     e->st = f->st;
@@ -123,12 +151,18 @@ static model_entry_t *entry_load(repo_t *r, int rootfd, const found_t *f, char *
 
 typedef struct cfg_ctx {
     durability_t d;
+    bool embed; /* the folder is an embedding model's */
     char msg[160];
 } cfg_ctx_t;
 
 static int on_cfg(void *user, const char *section, const char *name, const char *value)
 {
     cfg_ctx_t *c = user;
+    /* An embedding folder's own keys are read by embed_folder_read. */
+    if (c->embed && strcmp(section, "model") == 0 &&
+        (!strcmp(name, "pooling") || !strcmp(name, "max_length") || !strcmp(name, "normalize") ||
+         !strcmp(name, "model_file")))
+        return 1;
     if (strcmp(section, "model") == 0 && strcmp(name, "durability") == 0) {
         int d = durability_parse(value);
         if (d < 0) {
@@ -233,12 +267,26 @@ static void scan_model_dir(scan_t *s, const char *name, durability_t def)
 {
     char rel[512], why[300];
     durability_t d = def;
+    /* An embedding folder (model.onnx or onnx/model.onnx beside tokenizer files)? */
+    embed_folder_t ef;
+    int efd = eng_open_beneath(s->rootfd, name, O_DIRECTORY);
+    int erc = -ENOENT;
+    if (efd >= 0) {
+        char eerr[300];
+        erc = embed_folder_read(efd, eng_open_beneath, &ef, eerr, sizeof eerr);
+        close(efd);
+        if (erc && erc != -ENOENT) {
+            snprintf(rel, sizeof rel, "%s", name);
+            scan_model_failed(s, name, rel, eerr);
+            return;
+        }
+    }
     snprintf(rel, sizeof rel, "%s/config.ini", name);
     int fd = eng_open_beneath(s->rootfd, rel, 0);
     FILE *fp = fd >= 0 ? fdopen(fd, "r") : NULL;
     if (fd >= 0 && !fp) close(fd);
     if (fp) {
-        cfg_ctx_t c = {def, ""};
+        cfg_ctx_t c = {def, erc == 0, ""};
         int line = ini_parse_file(fp, on_cfg, &c);
         fclose(fp);
         if (line) {
@@ -252,6 +300,16 @@ static void scan_model_dir(scan_t *s, const char *name, durability_t def)
                  fd == -EXDEV ? "resolves outside the model repository (a symbolic link)"
                               : eng_open_strerror(fd < 0 ? fd : -errno));
         scan_model_failed(s, name, rel, why);
+        return;
+    }
+    if (erc == 0) {
+        snprintf(rel, sizeof rel, "%s/%s", name, ef.model_file);
+        int before = s->n;
+        scan_file(s, name, 1, rel, d);
+        if (s->n > before) {
+            s->f[before].is_embed = true;
+            s->f[before].embed = ef;
+        }
         return;
     }
     int dfd = eng_open_beneath(s->rootfd, name, O_DIRECTORY);

@@ -3,6 +3,8 @@
  *   DIR/<name>/<version>/model.onnx     (version: a positive integer)
  *   DIR/<name>/config.ini               (optional: [model] durability = durable|buffered|off)
  *   DIR/<name>.onnx                     (version 1 of <name>)
+ *   DIR/<name>/model.onnx | onnx/model.onnx + tokenizer.json | vocab.txt
+ *                                       (an embedding model, version 1: text/embed_folder.h)
  *
  * Every version found is loaded; requests without a version get the highest one. A loaded
  * version is immutable: its bytes are read into memory it owns, so a file changed on disk changes
@@ -36,15 +38,22 @@ struct repo_attach {
     void (*free)(repo_attach_t *a);
 };
 
+/* Slots for attached state: one per kind of serving state an entry can carry. */
+enum { REPO_SLOT_SESSIONS, REPO_SLOT_EMBED, REPO_SLOTS };
+
 typedef struct model_entry {
     char *name;
     int64_t version;
     char *path; /* relative to the repository directory (logs only: never shown to clients) */
     eng_model_t *m;
     durability_t durability;
-    _Atomic(repo_attach_t *) attached; /* set once by the serving layer on first use */
-    _Atomic int refs;                  /* the repository's own, plus one per request using it */
-    struct stat st; /* of the file as read: a reload compares device, inode, size, m/ctime */
+    _Atomic(repo_attach_t *) attached[REPO_SLOTS]; /* set once each by the serving layer */
+    /* Embedding models (a folder as sentence-transformers lays it out): the tokenizer and what
+     * the folder says about pooling, length and normalisation; NULL for other models. */
+    struct text_tok *tok;
+    struct embed_folder *embed;
+    _Atomic int refs; /* the repository's own, plus one per request using it */
+    struct stat st;   /* of the file as read: a reload compares device, inode, size, m/ctime */
 } model_entry_t;
 
 /* Called when a posted reload has finished (on the loader thread) or was cancelled at shutdown

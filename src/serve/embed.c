@@ -15,6 +15,7 @@
 #include "serve/batcher.h"
 #include "text/tokenizer.h"
 #include "util/clock.h"
+#include "util/err.h"
 
 struct embed_seq {
     batch_item_t bi; /* first: the batcher hands back batch_item_t pointers */
@@ -98,9 +99,9 @@ static int find_input(const eng_model_t *m, const char *name)
 }
 
 embed_model_t *embed_model_new(const char *name, int64_t version, const char *ident,
-                               const eng_model_t *m,
-                               const text_tok_t *tok, const embed_spec_t *spec,
-                               const embed_cfg_t *cfg, lru_t *cache, char *err, size_t errlen)
+                               const eng_model_t *m, const text_tok_t *tok,
+                               const embed_spec_t *spec, const embed_cfg_t *cfg, lru_t *cache,
+                               char *err, size_t errlen)
 {
     metrics_init();
     embed_model_t *em = calloc(1, sizeof *em);
@@ -271,8 +272,9 @@ static int cache_key(const embed_job_t *j, int i, buf_t *k)
     const embed_model_t *em = j->model;
     k->len = 0;
     if (buf_printf(k, "%s%c%lld%c%s%c%s%c%d%d%d%lld%c", em->name, 0, (long long)em->version, 0,
-                   em->ident, 0, j->encoding ? j->encoding : "", 0, j->opts.normalize, j->opts.truncate,
-                   j->opts.truncate_left, (long long)j->opts.dimensions, j->texts ? 't' : 'i'))
+                   em->ident, 0, j->encoding ? j->encoding : "", 0, j->opts.normalize,
+                   j->opts.truncate, j->opts.truncate_left, (long long)j->opts.dimensions,
+                   j->texts ? 't' : 'i'))
         return -ENOMEM;
     if (j->texts) return buf_append(k, j->texts[i], j->lens[i]);
     return buf_append(k, j->ids[i], j->nids[i] * sizeof(int64_t));
@@ -285,31 +287,21 @@ static void set_error(embed_job_t *j, int rc, const char *msg)
         snprintf(j->err, sizeof j->err, "%s", msg);
 }
 
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return rc;
-}
-
 /* Fills seq's encoding from the caller's ids (used as given: no special tokens added). */
 static int take_ids(embed_job_t *j, int i, text_enc_t *e, char *err, size_t errlen)
 {
     const embed_model_t *em = j->model;
     size_t n = j->nids[i], vocab = text_tok_vocab_size(em->tok);
-    if (n == 0) return fail(err, errlen, -EINVAL, "input %d has no tokens", i);
+    if (n == 0) return (err_set(err, errlen, "input %d has no tokens", i), ERR_INVALID);
     if (n > (size_t)em->spec.max_len && !j->opts.truncate)
-        return fail(err, errlen, -E2BIG,
-                    "input %d has %zu tokens, more than the model's maximum of %d", i, n,
-                    em->spec.max_len);
+        return (err_set(err, errlen, "input %d has %zu tokens, more than the model's maximum of %d",
+                        i, n, em->spec.max_len),
+                ERR_TOO_LARGE);
     for (size_t t = 0; t < n; t++)
         if (j->ids[i][t] < 0 || (size_t)j->ids[i][t] >= vocab)
-            return fail(err, errlen, -EINVAL, "input %d: token id %lld is not in the vocabulary", i,
-                        (long long)j->ids[i][t]);
+            return (err_set(err, errlen, "input %d: token id %lld is not in the vocabulary", i,
+                            (long long)j->ids[i][t]),
+                    ERR_INVALID);
     /* Reuse the tokenizer's buffers by encoding an empty text, then overwrite. */
     size_t keep = n > (size_t)em->spec.max_len ? (size_t)em->spec.max_len : n;
     size_t from = j->opts.truncate_left ? n - keep : 0;
@@ -321,7 +313,7 @@ static int take_ids(embed_job_t *j, int i, text_enc_t *e, char *err, size_t errl
     if (!e->ids || !e->type_ids || !e->mask) {
         free(e->ids), free(e->type_ids), free(e->mask);
         e->ids = e->type_ids = e->mask = NULL;
-        return fail(err, errlen, -ENOMEM, "out of memory");
+        return (err_set(err, errlen, "out of memory"), ERR_NOMEM);
     }
     memcpy(e->ids, j->ids[i] + from, keep * sizeof *e->ids);
     for (size_t t = 0; t < keep; t++) e->mask[t] = 1;
@@ -336,19 +328,19 @@ int embed_submit(embed_job_t *j, char *err, size_t errlen)
 {
     embed_model_t *em = j->model;
     if (j->opts.dimensions < 0 || j->opts.dimensions > em->dim)
-        return fail(err, errlen, -EINVAL,
-                    "dimensions must be between 1 and the model's %lld, not %lld",
-                    (long long)em->dim, (long long)j->opts.dimensions);
+        return (err_set(err, errlen, "dimensions must be between 1 and the model's %lld, not %lld",
+                        (long long)em->dim, (long long)j->opts.dimensions),
+                ERR_INVALID);
     buf_t key;
     buf_init(&key);
     int rc = 0, nmiss = 0;
     batch_item_t **miss = malloc((size_t)(j->n ? j->n : 1) * sizeof *miss);
-    if (!miss) return fail(err, errlen, -ENOMEM, "out of memory");
+    if (!miss) return (err_set(err, errlen, "out of memory"), ERR_NOMEM);
     uint64_t t0 = clock_mono_ns();
     for (int i = 0; i < j->n && !rc; i++) {
         if (em->cache) {
             if (cache_key(j, i, &key)) {
-                rc = fail(err, errlen, -ENOMEM, "out of memory");
+                rc = (err_set(err, errlen, "out of memory"), ERR_NOMEM);
                 break;
             }
             lru_val_t *v = lru_get(em->cache, key.data, key.len);
@@ -374,14 +366,16 @@ int embed_submit(embed_job_t *j, char *err, size_t errlen)
             int r =
                 text_tok_encode_ex(em->tok, j->texts[i], j->lens[i], &o, &s->enc, e2, sizeof e2);
             if (r) {
-                rc = fail(err, errlen, r, "input %d: %s", i, e2);
+                rc = (err_set(err, errlen, "input %d: %s", i, e2),
+                      r == -ENOMEM ? ERR_NOMEM : ERR_INVALID);
                 break;
             }
             if (s->enc.truncated && !j->opts.truncate) {
-                rc = fail(err, errlen, -E2BIG,
-                          "input %d has %zu tokens, more than the model's maximum of %d (set "
-                          "truncate to cut it)",
-                          i, s->enc.n_full, em->spec.max_len);
+                rc = (err_set(err, errlen,
+                              "input %d has %zu tokens, more than the model's maximum of %d (set "
+                              "truncate to cut it)",
+                              i, s->enc.n_full, em->spec.max_len),
+                      ERR_TOO_LARGE);
                 break;
             }
         } else if ((rc = take_ids(j, i, &s->enc, err, errlen))) {
@@ -397,11 +391,14 @@ int embed_submit(embed_job_t *j, char *err, size_t errlen)
         metric_observe_ns(M.stage[0], j->t_tokenize);
         atomic_store(&j->pending, nmiss);
         rc = batcher_submit(em->batcher, miss, nmiss);
-        if (rc == -EBUSY)
-            fail(err, errlen, rc, "the model's queue is full (%d sequences waiting); retry later",
-                 em->cfg.max_queue);
-        else if (rc == -ESHUTDOWN)
-            fail(err, errlen, rc, "the server is shutting down");
+        if (rc == -EBUSY) {
+            err_set(err, errlen, "the model's queue is full (%d texts waiting); retry later",
+                    em->cfg.max_queue);
+            rc = ERR_BUSY;
+        } else if (rc) {
+            err_set(err, errlen, "the server is shutting down");
+            rc = ERR_SHUTDOWN;
+        }
     }
     free(miss);
     if (rc) return rc;
@@ -445,7 +442,7 @@ static void run_batch(void *ctx, int wi, batch_item_t **items, int n)
     if (worker_reserve(w, (size_t)n * (size_t)L)) {
         for (int i = 0; i < n; i++) {
             embed_seq_t *s = (embed_seq_t *)items[i];
-            set_error(s->job, -ENOMEM, "out of memory");
+            set_error(s->job, ERR_NOMEM, "out of memory");
             seq_finish(s);
         }
         return;
@@ -502,7 +499,7 @@ static void run_batch(void *ctx, int wi, batch_item_t **items, int n)
         if (!buf_append(&w->enc, &tokens, VAL_HDR) && !j->encode(w->vec, kept, &w->enc))
             val = malloc(w->enc.len);
         if (!val) {
-            set_error(j, -ENOMEM, "out of memory");
+            set_error(j, ERR_NOMEM, "out of memory");
             seq_finish(s);
             continue;
         }

@@ -48,9 +48,9 @@ typedef struct embed_model embed_model_t;
  * a message when the graph has no usable inputs/outputs (it needs input_ids, and an output
  * sentence_embedding or a 3-D one to pool). */
 embed_model_t *embed_model_new(const char *name, int64_t version, const char *ident,
-                               const struct eng_model *m,
-                               const struct text_tok *tok, const embed_spec_t *spec,
-                               const embed_cfg_t *cfg, struct lru *cache, char *err, size_t errlen);
+                               const struct eng_model *m, const struct text_tok *tok,
+                               const embed_spec_t *spec, const embed_cfg_t *cfg, struct lru *cache,
+                               char *err, size_t errlen);
 /* Runs what is queued, stops the threads, frees (the encoder and tokenizer stay). */
 void embed_model_free(embed_model_t *em);
 const char *embed_model_name(const embed_model_t *em);
@@ -115,9 +115,9 @@ void embed_job_free(embed_job_t *j);
 
 /* Answers what the cache holds, tokenises the rest and queues them. Returns 1 when every text
  * was answered from the cache (done is not called), 0 when done(j) will be called from a batch
- * thread, or negative with a message in err and nothing pending: -EILSEQ invalid UTF-8, -E2BIG a
- * text over the model's limit without truncate, -EINVAL a bad option or token id, -EBUSY the
- * queue is full, -ESHUTDOWN stopping, -ENOMEM. */
+ * thread, or negative (util/err.h) with a message in err and nothing pending: ERR_INVALID for
+ * invalid UTF-8, a bad option or token id; ERR_TOO_LARGE for a text over the model's limit
+ * without truncate; ERR_BUSY when the queue is full; ERR_SHUTDOWN; ERR_NOMEM. */
 int embed_submit(embed_job_t *j, char *err, size_t errlen);
 
 #endif

@@ -61,7 +61,8 @@ static void collect(const model_entry_t *me, void *arg)
     /* Entries come in name order, one per version: list each name once. */
     size_t l = strlen(me->name);
     if (n->n && !strcmp(n->first, me->name)) return;
-    if (!n->n || strcmp(me->name, n->first) < 0) snprintf(n->first, sizeof n->first, "%s", me->name);
+    if (!n->n || strcmp(me->name, n->first) < 0)
+        snprintf(n->first, sizeof n->first, "%s", me->name);
     if (n->out && n->used + l + 2 < n->len) {
         const char *p = n->out;
         bool seen = false;
@@ -86,8 +87,7 @@ void embedders_names(embedders_t *e, char *out, size_t len)
     repo_each(e->repo, collect, &n);
 }
 
-int embedders_acquire(embedders_t *e, const char *name, embed_ref_t *ref, char *err,
-                      size_t errlen)
+int embedders_acquire(embedders_t *e, const char *name, embed_ref_t *ref, char *err, size_t errlen)
 {
     memset(ref, 0, sizeof *ref);
     names_t n = {NULL, 0, 0, "", 0};

@@ -27,8 +27,7 @@ void embedders_free(embedders_t *e);
 /* The embedding model called name, or when name is NULL the only one (the first by name when
  * there are several). 0, or ERR_NOT_FOUND with a message naming what is missing (or that the
  * model is not an embedding model), or ERR_UNAVAILABLE when it cannot be started. */
-int embedders_acquire(embedders_t *e, const char *name, embed_ref_t *ref, char *err,
-                      size_t errlen);
+int embedders_acquire(embedders_t *e, const char *name, embed_ref_t *ref, char *err, size_t errlen);
 void embedders_release(embed_ref_t *ref);
 /* Names of the embedding models, comma-separated into out (for /info and errors). */
 void embedders_names(embedders_t *e, char *out, size_t len);

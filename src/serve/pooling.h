@@ -7,15 +7,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-typedef enum pool_mode { POOL_MEAN, POOL_CLS, POOL_MAX, POOL_LAST } pool_mode_t;
-
-/* "mean", "cls", "max", "last" (also "lasttoken", "last_token") -> mode; -1 if unknown. */
-int pool_mode_parse(const char *s);
-const char *pool_mode_name(pool_mode_t m);
+#include "text/embed_folder.h"
 
 /* Pools one sequence: h is [seq][dim] token states of which the first len are real tokens
  * (right padding), into out[dim]. len 0 yields zeros. */
-void pool_tokens(pool_mode_t m, const float *h, int64_t len, int64_t dim, float *out);
+void pool_tokens(embed_pool_t m, const float *h, int64_t len, int64_t dim, float *out);
 
 /* Keeps the first dims values (0: all) and, when normalize, scales them to unit L2 norm
  * (a zero vector stays zero). Returns the kept count. */

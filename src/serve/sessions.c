@@ -21,15 +21,17 @@ static void sessions_free(repo_attach_t *a)
 /* The entry's table, made by whichever worker comes first: a loser of the race frees its own. */
 static sessions_t *table(const serve_t *sv, model_entry_t *me)
 {
-    sessions_t *t = (sessions_t *)atomic_load_explicit(&me->attached, memory_order_acquire);
+    sessions_t *t =
+        (sessions_t *)atomic_load_explicit(&me->attached[REPO_SLOT_SESSIONS], memory_order_acquire);
     if (t) return t;
     t = calloc(1, sizeof *t + (size_t)sv->nworkers * sizeof t->s[0]);
     if (!t) return NULL;
     t->head.free = sessions_free;
     t->n = sv->nworkers;
     repo_attach_t *expected = NULL;
-    if (atomic_compare_exchange_strong_explicit(&me->attached, &expected, &t->head,
-                                                memory_order_acq_rel, memory_order_acquire))
+    if (atomic_compare_exchange_strong_explicit(&me->attached[REPO_SLOT_SESSIONS], &expected,
+                                                &t->head, memory_order_acq_rel,
+                                                memory_order_acquire))
         return t;
     free(t);
     return (sessions_t *)expected;
