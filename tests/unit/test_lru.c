@@ -14,11 +14,11 @@
 #include "th.h"
 #include "util/buf.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SANITIZER_MALLOC 1
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
+#define SANITIZER_MALLOC 1
 #endif
 #endif
 
@@ -98,10 +98,11 @@ static void test_eviction_order(void)
     CHECK_EQ(has(c, "a", NULL), 0);
     CHECK_EQ(has(c, "d", "4"), 1); /* order: d, e, c */
     /* A bigger entry evicts as many of the oldest as it needs. */
-    char val[64];
+    char val[256];
     memset(val, 'x', sizeof val);
     size_t vlen = 1;
     while (lru_entry_cost(1, vlen + 1) <= cost * 2) vlen++;
+    CHECK(vlen < sizeof val);
     CHECK_EQ(lru_put(c, "f", 1, val, vlen), 0); /* needs two slots: evicts c, then e */
     CHECK_EQ(has(c, "c", NULL), 0);
     CHECK_EQ(has(c, "e", NULL), 0);
@@ -226,7 +227,7 @@ static void test_against_reference(void)
  * with entries of many sizes and compare the heap's growth (glibc's own count) with the budget. */
 static void test_budget_vs_heap(void)
 {
-#ifndef UNDER_ASAN
+#ifndef SANITIZER_MALLOC
     size_t budget = 8u << 20;
     struct mallinfo2 before = mallinfo2();
     lru_t *c = lru_new(budget, 16, NULL);
