@@ -8,6 +8,7 @@ PKGS=(
     build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
     libinih-dev libssl-dev libopenblas-dev libsqlite3-dev sqlite3 libpq-dev postgresql-15
     libutf8proc-dev
+    libhiredis-dev redis-server
     # model fixtures (node and npm, for ONNX Runtime reference outputs, come with the image)
     python3-onnx python3-sklearn python3-numpy
     # tests

@@ -33,6 +33,12 @@ typedef struct config {
     int64_t store_queue_records; /* records accepted but not committed, before 503 */
     int64_t store_batch_records; /* records per transaction */
     int64_t store_flush_ms;      /* buffered: longest wait before a commit */
+    /* [cache] */
+    int64_t cache_bytes;      /* L1 LRU byte budget; 0 = no L1 */
+    char *redis_url;          /* L2: redis://[:password@]host[:port][/db] or unix:PATH; "" = off */
+    int64_t redis_ttl_s;      /* L2 entry lifetime */
+    int64_t redis_timeout_ms; /* L2 GET answered within this, else a miss */
+    int64_t redis_queue;      /* L2 requests queued or in flight before refusing */
     /* [limits] */
     int64_t max_connections;
     int64_t max_header_bytes;

@@ -35,6 +35,19 @@ int main(void)
     CHECK_EQ(config_set(&c, "access_log", "maybe", "flag", err, sizeof err), -2);
     CHECK_EQ(config_set(&c, "threads", "99999999999", "flag", err, sizeof err), -2);
 
+    /* [cache] */
+    CHECK_EQ(c.cache_bytes, 64 * 1024 * 1024);
+    CHECK_STR(c.redis_url, "");
+    CHECK_EQ(c.redis_timeout_ms, 10);
+    CHECK_EQ(c.redis_ttl_s, 3600);
+    CHECK_EQ(c.redis_queue, 4096);
+    CHECK_EQ(config_set(&c, "cache_bytes", "1g", "flag", err, sizeof err), 0);
+    CHECK_EQ(c.cache_bytes, 1024LL * 1024 * 1024);
+    CHECK_EQ(config_set(&c, "redis_timeout_ms", "1s", "flag", err, sizeof err), 0);
+    CHECK_EQ(c.redis_timeout_ms, 1000);
+    CHECK_EQ(config_set(&c, "redis_url", "redis://:pw@h:1/2", "flag", err, sizeof err), 0);
+    CHECK_STR(c.redis_url, "redis://:pw@h:1/2");
+
     CHECK_STR(config_key_for_flag("max-body-bytes"), "max_body_bytes");
     CHECK_STR(config_key_for_flag("listen"), "listen");
     CHECK(config_key_for_flag("max-body") == NULL);
