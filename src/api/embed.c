@@ -16,6 +16,7 @@
 #include "text/tokenizer.h"
 #include "util/err.h"
 #include "util/json.h"
+#include "version.h"
 
 /* Bodies up to this size are parsed and tokenised on the event loop: a few µs of work, less
  * than a hop to the pool and back. */
