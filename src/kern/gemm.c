@@ -72,31 +72,31 @@ static int gemm_block(void *arg, int64_t i, int w)
 
 /* Below about 2^16 multiply-adds a region's wake-up costs more than the split saves. */
 #define MIN_SPLIT_FLOPS (1 << 16)
+/* Block sizes of the split. They do not depend on the number of threads: OpenBLAS rounds a
+ * sub-product differently from the whole (its kernels pick other paths for other shapes), so a
+ * split that followed the thread count would change the answer's last bits with
+ * engine_threads. With fixed blocks, one thread and eight compute the very same products. */
+#define COL_BLOCK 64
+#define ROW_BLOCK 32
 
 void kern_sgemm(tpool_t *pool, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
                 const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
                 int64_t ldc)
 {
     kern_blas_init();
-    int nt = tpool_size(pool);
-    if (nt <= 1 || M * N * K < MIN_SPLIT_FLOPS || M <= 0 || N <= 0) {
+    gemm_job_t j = {ta, tb, false, M, N, K, lda, ldb, ldc, 0, alpha, beta, A, B, C};
+    int64_t nblocks;
+    if (M <= 0 || N <= 0 || M * N * K < MIN_SPLIT_FLOPS) {
         kern_sgemm1(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
-    gemm_job_t j = {ta, tb, false, M, N, K, lda, ldb, ldc, 0, alpha, beta, A, B, C};
-    /* Split the longer side; column blocks stay multiples of 16 floats (whole cache lines). */
-    int64_t nblocks;
-    if (N >= 32 * nt && N >= M) {
+    if (N >= 2 * COL_BLOCK) { /* column blocks: whole cache lines of C and B */
         j.by_cols = true;
-        j.block = ((N + nt - 1) / nt + 15) / 16 * 16;
-        nblocks = (N + j.block - 1) / j.block;
-    } else if (M >= 2 * nt) {
-        j.block = (M + nt - 1) / nt;
-        nblocks = (M + j.block - 1) / j.block;
-    } else if (N >= 2 * nt) {
-        j.by_cols = true;
-        j.block = (N + nt - 1) / nt;
-        nblocks = (N + j.block - 1) / j.block;
+        j.block = COL_BLOCK;
+        nblocks = (N + COL_BLOCK - 1) / COL_BLOCK;
+    } else if (M >= 2 * ROW_BLOCK) {
+        j.block = ROW_BLOCK;
+        nblocks = (M + ROW_BLOCK - 1) / ROW_BLOCK;
     } else {
         kern_sgemm1(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
