@@ -23,5 +23,9 @@ void kern_sgemm_ref(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alp
                     int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
 /* Pins OpenBLAS to one thread; idempotent, called by kern_sgemm's first use and by sessions. */
 void kern_blas_init(void);
+/* The streaming few-rows kernel behind kern_sgemm1 (exposed for tests): C = alpha A B, B
+ * row-major [K,N] with N >= 64. */
+void kern_gemm_small(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                     const float *B, int64_t ldb, float *C, int64_t ldc);
 
 #endif
