@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "engine/exec.h"
+#include "kern/gemm.h"
 
 #define ALIGN       64
 #define MAX_NODE_IO 64
@@ -53,6 +54,12 @@ eng_session_t *eng_session_new(const eng_model_t *m, int nthreads)
     if (!s) return NULL;
     s->m = m;
     s->x.nthreads = nthreads > 0 ? nthreads : 1;
+    kern_blas_init();
+    /* The session's threads live as long as it does: an inference wakes them, never starts them. */
+    if (s->x.nthreads > 1 && !(s->x.pool = tpool_new(s->x.nthreads))) {
+        eng_session_free(s);
+        return NULL;
+    }
     size_t nv = (size_t)g->nvalues + 1;
     s->vals = calloc(nv, sizeof *s->vals);
     s->off = calloc(nv, sizeof *s->off);
@@ -91,6 +98,7 @@ void eng_session_free(eng_session_t *s)
     free(s->free_blocks);
     free(s->act);
     free(s->x.scratch);
+    tpool_free(s->x.pool);
     arena_deinit(&s->plan_arena);
     free(s);
 }

@@ -19,6 +19,12 @@ RTOL, ATOL = 1e-5, 1e-6
 # computation differs by more than 1e-5 relative (scripts/fixtures/README.md, "Tolerances"):
 # compared with an absolute tolerance instead.
 ABS_TOL = {("iris_svc_linear", "scores"): 5e-4, ("iris_svc_poly", "scores"): 5e-4}
+# Transformer encoders (tools/make_bert_fixtures.py): ORT's own fused kernels round differently
+# from its unfused graph; the bounds are 1e-4 absolute on the hidden states and 1e-5 on
+# the pooled, normalised embedding.
+for _m in ("bert_synth", "bert_ln17"):
+    ABS_TOL[(_m, "last_hidden_state")] = 1e-4
+ABS_TOL[("bert_ln17", "sentence_embedding")] = 1e-5
 
 
 def cases():

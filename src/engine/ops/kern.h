@@ -1,6 +1,5 @@
-/* Shared pieces of the ai.onnx operators: error formatting, reading integer constant inputs,
- * numpy broadcasting plans, and the vectorised row kernels that more than one op family uses.
- * Implemented in onnx_common.c. */
+/* Shared pieces of the ai.onnx operators: error formatting, reading integer constant inputs and
+ * numpy broadcasting plans (onnx_common.c). The numeric kernels themselves live in src/kern/. */
 #ifndef INFERD_ENGINE_OPS_KERN_H
 #define INFERD_ENGINE_OPS_KERN_H
 
@@ -8,6 +7,8 @@
 #include <stdint.h>
 
 #include "engine/ops/ops.h"
+#include "kern/nn.h"
+#include "kern/vec.h"
 
 /* Hot loops are compiled once per ISA level and picked by the CPU at load time (ifunc). */
 #define KERN_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
@@ -39,10 +40,5 @@ typedef struct kern_bcast {
 void kern_bcast_init(kern_bcast_t *p, const tensor_t *a, const tensor_t *b, const tensor_t *o);
 /* Moves oa/ob to the next run. */
 void kern_bcast_next(kern_bcast_t *p);
-
-/* Row kernels over n contiguous floats. */
-float kern_max_f32(const float *x, int64_t n);
-float kern_sum_f32(const float *x, int64_t n);
-double kern_sum_f64(const double *x, int64_t n);
 
 #endif

@@ -385,7 +385,7 @@ static int trees_run(const node_t *n, const tensor_t *const *in, tensor_t *out, 
     j.abytes = ((size_t)(j.B * j.no) * esz + 63) & ~(size_t)63;
     j.hbytes = ((size_t)(j.B * j.no) + 63) & ~(size_t)63;
     j.per = (j.xbytes + j.abytes + j.hbytes + (size_t)j.no * sizeof(double) + 63) & ~(size_t)63;
-    /* A thread costs tens of microseconds to start: split only work of about a millisecond per
+    /* A pool region costs a wake-up and a join: split only work of about a millisecond per
      * worker (node visits ~ rows x nodes / trees x depth; nnodes is a cheap proxy). */
     int workers = x->nthreads < 1 ? 1 : x->nthreads;
     int64_t max_workers = (int64_t)((double)nrows * (double)t->nnodes / 3e5);

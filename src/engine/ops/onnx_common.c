@@ -1,5 +1,5 @@
 /* Helpers shared by the ai.onnx operator families (see kern.h): error formatting, integer
- * constant inputs, broadcasting plans and row kernels. */
+ * constant inputs and broadcasting plans. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -91,65 +91,4 @@ void kern_bcast_next(kern_bcast_t *p)
         p->oa -= p->sa[k] * (p->dims[k] - 1);
         p->ob -= p->sb[k] * (p->dims[k] - 1);
     }
-}
-
-/* The clones are static behind plain exported wrappers: clang 14 names a target_clones ifunc
- * "f.ifunc", so callers in other files would only link if they saw the attribute too. */
-
-/* Sixteen independent partial results let the compiler keep them in vector lanes: a single
- * accumulator would be a serial dependency chain it may not reorder (no -ffast-math). */
-KERN_CLONES static float max_f32(const float *x, int64_t n)
-{
-    float m = x[0];
-    int64_t i = 0;
-    if (n >= 16) {
-        float acc[16];
-        for (int j = 0; j < 16; j++) acc[j] = x[j];
-        for (i = 16; i + 16 <= n; i += 16)
-            for (int j = 0; j < 16; j++) acc[j] = x[i + j] > acc[j] ? x[i + j] : acc[j];
-        for (int j = 0; j < 16; j++) m = acc[j] > m ? acc[j] : m;
-    }
-    for (; i < n; i++) m = x[i] > m ? x[i] : m;
-    return m;
-}
-
-KERN_CLONES static float sum_f32(const float *x, int64_t n)
-{
-    float acc[16] = {0};
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        for (int j = 0; j < 16; j++) acc[j] += x[i + j];
-    for (int w = 8; w >= 1; w /= 2)
-        for (int j = 0; j < w; j++) acc[j] += acc[j + w];
-    float s = acc[0];
-    for (; i < n; i++) s += x[i];
-    return s;
-}
-
-KERN_CLONES static double sum_f64(const double *x, int64_t n)
-{
-    double acc[8] = {0};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; j++) acc[j] += x[i + j];
-    for (int w = 4; w >= 1; w /= 2)
-        for (int j = 0; j < w; j++) acc[j] += acc[j + w];
-    double s = acc[0];
-    for (; i < n; i++) s += x[i];
-    return s;
-}
-
-float kern_max_f32(const float *x, int64_t n)
-{
-    return max_f32(x, n);
-}
-
-float kern_sum_f32(const float *x, int64_t n)
-{
-    return sum_f32(x, n);
-}
-
-double kern_sum_f64(const double *x, int64_t n)
-{
-    return sum_f64(x, n);
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "engine/ops/kern.h"
+#include "kern/gemm.h"
 
 static int mm_type_ok(dtype_t t)
 {
@@ -31,27 +32,8 @@ static int mm_type_ok(dtype_t t)
 MM_INT(mm_i32, int32_t, uint32_t)
 MM_INT(mm_i64, int64_t, uint64_t)
 
-/* Matrix-vector products go to sgemv: with one OpenBLAS thread on AVX-512, sgemm on a 1xK by
- * KxN problem is 3-6x slower than sgemv (K=N=768: 104 us vs 25-30 us), and a plain loop only
- * ties sgemv at M=1. For M>1, sgemm wins even at 10x4x3 (0.09 us vs 0.16 us for a loop). */
-static void gemm_f32(int64_t M, int64_t N, int64_t K, const float *a, const float *b, float *c)
-{
-    if (M == 1) {
-        /* gemv with beta = 0 relies on OpenBLAS zeroing y; clear it so stale NaNs in the
-         * preallocated output can never leak through. */
-        memset(c, 0, (size_t)N * sizeof *c);
-        cblas_sgemv(CblasRowMajor, CblasTrans, (int)K, (int)N, 1.0f, b, (int)N, a, 1, 0.0f, c, 1);
-    } else if (N == 1) {
-        memset(c, 0, (size_t)M * sizeof *c);
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)M, (int)K, 1.0f, a, (int)K, b, 1, 0.0f, c, 1);
-    } else {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)N, (int)K, 1.0f, a,
-                    (int)K, b, (int)N, 0.0f, c, (int)N);
-    }
-}
-
-static void gemm_any(dtype_t t, int64_t M, int64_t N, int64_t K, const void *a, const void *b,
-                     void *c)
+static void gemm_any(tpool_t *pool, dtype_t t, int64_t M, int64_t N, int64_t K, const void *a,
+                     const void *b, void *c)
 {
     if (M == 0 || N == 0) return;
     if (K == 0) {
@@ -59,7 +41,7 @@ static void gemm_any(dtype_t t, int64_t M, int64_t N, int64_t K, const void *a, 
         return;
     }
     switch (t) {
-    case DT_FLOAT: gemm_f32(M, N, K, a, b, c); break;
+    case DT_FLOAT: kern_sgemm(pool, false, false, M, N, K, 1.0f, a, K, b, N, 0.0f, c, N); break;
     case DT_DOUBLE:
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)N, (int)K, 1.0, a,
                     (int)K, b, (int)N, 0.0, c, (int)N);
@@ -140,6 +122,23 @@ static int64_t batch_off(const tensor_t *in, const tensor_t *o, int64_t i)
     return off;
 }
 
+typedef struct mm_batch {
+    const mm_shape_t *s;
+    const float *a, *b;
+    float *o;
+} mm_batch_t;
+
+static int mm_batch_item(void *arg, int64_t i, int w)
+{
+    (void)w;
+    const mm_batch_t *j = arg;
+    const mm_shape_t *s = j->s;
+    int64_t ia = batch_off(&s->ba, &s->bo, i), ib = batch_off(&s->bb, &s->bo, i);
+    kern_sgemm1(false, false, s->M, s->N, s->K, 1.0f, j->a + ia * s->M * s->K, s->K,
+                j->b + ib * s->K * s->N, s->N, 0.0f, j->o + i * s->M * s->N, s->N);
+    return 0;
+}
+
 static int matmul_run(const node_t *n, const tensor_t *const *in, tensor_t *out, exec_ctx_t *x)
 {
     mm_shape_t s;
@@ -153,12 +152,17 @@ static int matmul_run(const node_t *n, const tensor_t *const *in, tensor_t *out,
     /* One shared B under a batch of A that is not itself broadcast: the batch stacks into one
      * taller matrix and a single GEMM does it all. */
     if (tensor_numel(&s.bb) == 1 && na == nb) {
-        gemm_any(t, nb * s.M, s.N, s.K, a, b, o);
+        gemm_any(x->pool, t, nb * s.M, s.N, s.K, a, b, o);
+        return 0;
+    }
+    if (t == DT_FLOAT && nb > 1) { /* attention heads: one small GEMM per pool item */
+        mm_batch_t j = {&s, (const float *)a, (const float *)b, (float *)o};
+        tpool_run(x->nthreads > 1 ? x->pool : NULL, nb, mm_batch_item, &j);
         return 0;
     }
     for (int64_t i = 0; i < nb; i++) {
         int64_t ia = batch_off(&s.ba, &s.bo, i), ib = batch_off(&s.bb, &s.bo, i);
-        gemm_any(t, s.M, s.N, s.K, a + ia * s.M * s.K * (int64_t)es,
+        gemm_any(x->pool, t, s.M, s.N, s.K, a + ia * s.M * s.K * (int64_t)es,
                  b + ib * s.K * s.N * (int64_t)es, o + i * s.M * s.N * (int64_t)es);
     }
     return 0;
@@ -253,18 +257,9 @@ static int gemm_run(const node_t *n, const tensor_t *const *in, tensor_t *out, e
         cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
                     (int)M, (int)N, (int)K, alpha, a->data, lda, b->data, ldb, beta, out[0].data,
                     (int)N);
-    } else if (M == 1) {
-        /* A single row (either orientation of A is then contiguous): y = alpha op(B)^T a + b y. */
-        cblas_sgemv(CblasRowMajor, tb ? CblasNoTrans : CblasTrans, (int)(tb ? N : K),
-                    (int)(tb ? K : N), alpha, b->data, ldb, a->data, 1, beta, out[0].data, 1);
-    } else if (N == 1) {
-        /* A single column, likewise contiguous either way: y = alpha op(A) b + beta y. */
-        cblas_sgemv(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, (int)(ta ? K : M),
-                    (int)(ta ? M : K), alpha, a->data, lda, b->data, 1, beta, out[0].data, 1);
     } else {
-        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                    (int)M, (int)N, (int)K, alpha, a->data, lda, b->data, ldb, beta, out[0].data,
-                    (int)N);
+        kern_sgemm(x->pool, ta, tb, M, N, K, alpha, a->data, lda, b->data, ldb, beta, out[0].data,
+                   N);
     }
     return 0;
 }

@@ -1,4 +1,4 @@
-/* Reductions: ReduceSum, ReduceMean, ReduceMax (axes as an attribute, or as an input from
+/* Reductions: ReduceSum, ReduceMean, ReduceMax, ReduceL2 (axes as an attribute, or as an input from
  * opset 13 for ReduceSum and 18 for the others) and ArgMax, ArgMin. */
 #include <float.h>
 #include <math.h>
@@ -6,7 +6,7 @@
 
 #include "engine/ops/kern.h"
 
-typedef enum red_kind { RED_SUM, RED_MEAN, RED_MAX } red_kind_t;
+typedef enum red_kind { RED_SUM, RED_MEAN, RED_MAX, RED_L2 } red_kind_t;
 
 /* ==== kernels ==== */
 
@@ -131,7 +131,8 @@ static int red_axes(const node_t *n, const tensor_t *const *in, int *mask, char 
 
 static int red_type_ok(red_kind_t k, dtype_t t)
 {
-    if (t == DT_FLOAT || t == DT_DOUBLE || t == DT_INT32 || t == DT_INT64) return 1;
+    if (t == DT_FLOAT || t == DT_DOUBLE) return 1;
+    if (t == DT_INT32 || t == DT_INT64) return k != RED_L2;
     return k == RED_MAX && (t == DT_UINT8 || t == DT_INT8);
 }
 
@@ -214,8 +215,42 @@ static void fold_rows(dtype_t t, int max, const void *xd, void *yd, int64_t rows
 }
 
 static int red_run(red_kind_t k, const node_t *n, const tensor_t *const *in, tensor_t *out,
+                   exec_ctx_t *x);
+
+/* ReduceL2: the sum of squares, then its square root. The squares go in the upper half of the
+ * scratch buffer; the sum's own scratch request (at most as large) gets the lower half. */
+static int red_l2(const node_t *n, const tensor_t *const *in, tensor_t *out, exec_ctx_t *x)
+{
+    tensor_t a2 = *in[0];
+    int64_t nin = tensor_numel(&a2), nout = tensor_numel(&out[0]);
+    size_t half = ((size_t)nin * dtype_size(a2.dtype) + 63) & ~(size_t)63;
+    char *sc = exec_scratch(x, 2 * half + 64);
+    if (!sc) return exec_fail(x, "%s: out of memory", n->op_type);
+    a2.data = sc + half;
+    for (int64_t i = 0; i < nin; i++) {
+        if (a2.dtype == DT_FLOAT) {
+            float v = ((const float *)in[0]->data)[i];
+            ((float *)a2.data)[i] = v * v;
+        } else {
+            double v = ((const double *)in[0]->data)[i];
+            ((double *)a2.data)[i] = v * v;
+        }
+    }
+    const tensor_t *in2[2] = {&a2, n->nin > 1 ? in[1] : NULL};
+    if (red_run(RED_SUM, n, in2, out, x)) return -1;
+    for (int64_t i = 0; i < nout; i++) {
+        if (a2.dtype == DT_FLOAT)
+            ((float *)out[0].data)[i] = sqrtf(((float *)out[0].data)[i]);
+        else
+            ((double *)out[0].data)[i] = sqrt(((double *)out[0].data)[i]);
+    }
+    return 0;
+}
+
+static int red_run(red_kind_t k, const node_t *n, const tensor_t *const *in, tensor_t *out,
                    exec_ctx_t *x)
 {
+    if (k == RED_L2) return red_l2(n, in, out, x);
     const tensor_t *a = in[0];
     dtype_t t = a->dtype;
     int mask[TENSOR_MAX_RANK];
@@ -304,6 +339,7 @@ static int red_run(red_kind_t k, const node_t *n, const tensor_t *const *in, ten
 REDOP(rsum, RED_SUM)
 REDOP(rmean, RED_MEAN)
 REDOP(rmax, RED_MAX)
+REDOP(rl2, RED_L2)
 
 /* ==== ArgMax, ArgMin ==== */
 
@@ -413,6 +449,7 @@ static int argmin_run(const node_t *n, const tensor_t *const *in, tensor_t *out,
 DEF(reduce_sum, "ReduceSum", rsum)
 DEF(reduce_mean, "ReduceMean", rmean)
 DEF(reduce_max, "ReduceMax", rmax)
+DEF(reduce_l2, "ReduceL2", rl2)
 
 const op_def_t onnx_op_argmax = {
     .domain = "",

@@ -9,10 +9,12 @@
 
 #include "engine/graph.h"
 #include "engine/tensor.h"
+#include "kern/tpool.h"
 
 typedef struct exec_ctx {
-    int nthreads; /* threads this run may use (1 = run on the caller's thread only) */
-    char *err;    /* run-time error message buffer (ops write with exec_fail) */
+    int nthreads;  /* threads this run may use (1 = run on the caller's thread only) */
+    tpool_t *pool; /* the session's compute pool (nthreads threads), or NULL */
+    char *err;     /* run-time error message buffer (ops write with exec_fail) */
     size_t errlen;
     void *scratch; /* owned by the session; see exec_scratch */
     size_t scratch_cap;
@@ -46,10 +48,9 @@ int ops_known(const char *domain, const char *name);
 /* Returns at least n bytes of scratch memory, valid until the op returns (64-byte aligned).
  * NULL on out-of-memory (after the first runs, the buffer is already large enough). */
 void *exec_scratch(exec_ctx_t *x, size_t n);
-/* Runs fn(arg, i) for every i in [0, n), spread over up to x->nthreads threads (the caller's
- * included); i is also the worker's index, so fn may use per-index scratch. Returns 0, or the
- * first nonzero result. Threads are started per call: worth it only for work of a millisecond
- * or more (large batches). */
+/* Runs fn(arg, i) for every i in [0, n), spread over the session's compute pool (the caller's
+ * thread included; no thread is started per call). fn may use per-index scratch indexed by i.
+ * Returns 0, or the first nonzero result. */
 int exec_parallel(exec_ctx_t *x, int n, int (*fn)(void *arg, int i), void *arg);
 /* Formats a run-time error into x->err and returns -1. */
 int exec_fail(exec_ctx_t *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -1,5 +1,4 @@
 /* Operator lookup by domain, name and opset, and the helpers every op shares. */
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,42 +60,19 @@ void *exec_scratch(exec_ctx_t *x, size_t n)
 typedef struct par_job {
     int (*fn)(void *, int);
     void *arg;
-    int i, rc;
 } par_job_t;
 
-static void *par_main(void *p)
+static int par_item(void *p, int64_t i, int w)
 {
+    (void)w;
     par_job_t *j = p;
-    j->rc = j->fn(j->arg, j->i);
-    return NULL;
+    return j->fn(j->arg, (int)i);
 }
 
 int exec_parallel(exec_ctx_t *x, int n, int (*fn)(void *arg, int i), void *arg)
 {
-    enum { MAX_THREADS = 64 };
-    if (n <= 1 || x->nthreads <= 1 || n > MAX_THREADS) {
-        for (int i = 0; i < n; i++) {
-            int rc = fn(arg, i);
-            if (rc) return rc;
-        }
-        return 0;
-    }
-    par_job_t jobs[MAX_THREADS];
-    pthread_t th[MAX_THREADS];
-    bool started[MAX_THREADS] = {false};
-    for (int i = 1; i < n; i++) {
-        jobs[i] = (par_job_t){fn, arg, i, 0};
-        started[i] = pthread_create(&th[i], NULL, par_main, &jobs[i]) == 0;
-    }
-    int rc = fn(arg, 0);
-    for (int i = 1; i < n; i++) {
-        if (started[i])
-            pthread_join(th[i], NULL);
-        else
-            jobs[i].rc = fn(arg, i); /* could not start a thread: do it here */
-        if (!rc) rc = jobs[i].rc;
-    }
-    return rc;
+    par_job_t j = {fn, arg};
+    return tpool_run(x->nthreads > 1 ? x->pool : NULL, n, par_item, &j);
 }
 
 int exec_fail(exec_ctx_t *x, const char *fmt, ...)

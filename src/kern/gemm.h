@@ -1,0 +1,31 @@
+/* Matrix products over OpenBLAS, split across the compute pool. OpenBLAS itself is kept to one
+ * thread (kern_blas_init): the pool splits C into column (or row) blocks and each thread calls
+ * the single-threaded BLAS on its block, so an inference never starts or wakes OpenBLAS's own
+ * threads (docs/engine.md has the measurement). Row-major throughout. */
+#ifndef INFERD_KERN_GEMM_H
+#define INFERD_KERN_GEMM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kern/tpool.h"
+
+/* C[M,N] = alpha op(A) op(B) + beta C, op(X) = X or X^T; beta 0 ignores C's old contents
+ * (NaNs included). pool may be NULL (the caller's thread only). */
+void kern_sgemm(tpool_t *pool, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
+                const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
+                int64_t ldc);
+/* The same on one thread (for callers already inside a pool region). */
+void kern_sgemm1(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                 int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+/* Scalar oracle: C = alpha op(A) op(B) + beta C with double sums. */
+void kern_sgemm_ref(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                    int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+/* Pins OpenBLAS to one thread; idempotent, called by kern_sgemm's first use and by sessions. */
+void kern_blas_init(void);
+/* The streaming few-rows kernel behind kern_sgemm1 (exposed for tests): C = alpha A B, B
+ * row-major [K,N] with N >= 64. */
+void kern_gemm_small(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                     const float *B, int64_t ldb, float *C, int64_t ldc);
+
+#endif

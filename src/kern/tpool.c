@@ -1,0 +1,174 @@
+/* The compute thread pool (see tpool.h). A region is published by bumping a generation
+ * counter; every worker acknowledges every generation (so the caller's stack-held job stays
+ * valid until the last worker is done with it) and takes items from a shared atomic cursor. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+
+#include "kern/tpool.h"
+
+/* About 0.1-0.5 ms of pause instructions: an inference's ops follow each other much faster,
+ * so workers stay awake through one inference and sleep between requests. */
+#define SPIN_ROUNDS 20000
+
+struct tpool {
+    int nthreads;
+    pthread_t *th;
+    int nstarted;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    atomic_uint gen;     /* bumped to publish a region (or the stop) */
+    atomic_int sleepers; /* workers waiting on cv */
+    atomic_int acked;    /* workers done with the current generation */
+    atomic_llong next;   /* the next item to hand out */
+    atomic_int rc;       /* first nonzero item result */
+    bool stop;
+    int64_t n;
+    int (*fn)(void *, int64_t, int);
+    void *arg;
+};
+
+typedef struct {
+    tpool_t *p;
+    int w;
+} worker_arg_t;
+
+static _Thread_local bool in_region;
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+static void work(tpool_t *p, int w)
+{
+    int64_t i;
+    while ((i = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed)) < p->n) {
+        int r = p->fn(p->arg, i, w);
+        if (r) {
+            int zero = 0;
+            atomic_compare_exchange_strong(&p->rc, &zero, r);
+        }
+    }
+}
+
+static void *worker_main(void *a)
+{
+    worker_arg_t *wa = a;
+    tpool_t *p = wa->p;
+    int w = wa->w;
+    free(wa);
+    in_region = true;  /* a region's fn that starts another region runs it serially */
+    unsigned seen = 0; /* the generation at creation: a region may be published before we run */
+    for (;;) {
+        unsigned g;
+        int spins = 0;
+        while ((g = atomic_load_explicit(&p->gen, memory_order_acquire)) == seen &&
+               spins++ < SPIN_ROUNDS)
+            cpu_relax();
+        if (g == seen) {
+            pthread_mutex_lock(&p->mu);
+            atomic_fetch_add(&p->sleepers, 1);
+            while ((g = atomic_load_explicit(&p->gen, memory_order_acquire)) == seen)
+                pthread_cond_wait(&p->cv, &p->mu);
+            atomic_fetch_sub(&p->sleepers, 1);
+            pthread_mutex_unlock(&p->mu);
+        }
+        seen = g;
+        if (p->stop) return NULL;
+        work(p, w);
+        atomic_fetch_add_explicit(&p->acked, 1, memory_order_release);
+    }
+}
+
+tpool_t *tpool_new(int nthreads)
+{
+    tpool_t *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->nthreads = nthreads < 1 ? 1 : nthreads;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    if (p->nthreads > 1) {
+        p->th = calloc((size_t)p->nthreads - 1, sizeof *p->th);
+        if (!p->th) {
+            tpool_free(p);
+            return NULL;
+        }
+        for (int w = 1; w < p->nthreads; w++) {
+            worker_arg_t *wa = malloc(sizeof *wa);
+            if (!wa) break;
+            *wa = (worker_arg_t){p, w};
+            if (pthread_create(&p->th[p->nstarted], NULL, worker_main, wa)) {
+                free(wa);
+                break;
+            }
+            p->nstarted++;
+        }
+        if (p->nstarted != p->nthreads - 1) {
+            tpool_free(p);
+            return NULL;
+        }
+    }
+    return p;
+}
+
+static void publish(tpool_t *p)
+{
+    atomic_store_explicit(&p->acked, 0, memory_order_relaxed);
+    /* The mutex orders the bump against a worker about to sleep, so no wake-up is lost. */
+    if (atomic_load(&p->sleepers) > 0) {
+        pthread_mutex_lock(&p->mu);
+        atomic_fetch_add_explicit(&p->gen, 1, memory_order_release);
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+    } else {
+        pthread_mutex_lock(&p->mu);
+        atomic_fetch_add_explicit(&p->gen, 1, memory_order_release);
+        pthread_mutex_unlock(&p->mu);
+    }
+}
+
+void tpool_free(tpool_t *p)
+{
+    if (!p) return;
+    if (p->nstarted) {
+        p->stop = true;
+        publish(p);
+        for (int i = 0; i < p->nstarted; i++) pthread_join(p->th[i], NULL);
+    }
+    free(p->th);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
+    free(p);
+}
+
+int tpool_size(const tpool_t *p)
+{
+    return p ? p->nthreads : 1;
+}
+
+int tpool_run(tpool_t *p, int64_t n, int (*fn)(void *arg, int64_t i, int w), void *arg)
+{
+    if (!p || p->nstarted == 0 || n <= 1 || in_region) {
+        int rc = 0;
+        for (int64_t i = 0; i < n; i++) {
+            int r = fn(arg, i, 0);
+            if (r && !rc) rc = r;
+        }
+        return rc;
+    }
+    p->n = n;
+    p->fn = fn;
+    p->arg = arg;
+    atomic_store_explicit(&p->next, 0, memory_order_relaxed);
+    atomic_store_explicit(&p->rc, 0, memory_order_relaxed);
+    publish(p);
+    in_region = true;
+    work(p, 0);
+    in_region = false;
+    while (atomic_load_explicit(&p->acked, memory_order_acquire) < p->nstarted) cpu_relax();
+    return atomic_load(&p->rc);
+}
