@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ini.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +92,29 @@ static bool same_file(const struct stat *a, const struct stat *b)
            a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
 }
 
+/* Hex SHA-256 of the whole file fd (read with pread from 0) into out[65]. 0 or -1. */
+static int file_sha256(int fd, char out[65])
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) {
+        EVP_MD_CTX_free(ctx);
+        return -1;
+    }
+    static __thread unsigned char chunk[1 << 16];
+    off_t off = 0;
+    ssize_t n;
+    while ((n = pread(fd, chunk, sizeof chunk, off)) > 0) {
+        EVP_DigestUpdate(ctx, chunk, (size_t)n);
+        off += n;
+    }
+    unsigned char md[32];
+    unsigned len = 0;
+    int ok = n == 0 && EVP_DigestFinal_ex(ctx, md, &len) && len == 32;
+    EVP_MD_CTX_free(ctx);
+    for (int i = 0; ok && i < 32; i++) snprintf(out + 2 * i, 3, "%02x", md[i]);
+    return ok ? 0 : -1;
+}
+
 /* Loads f into a new entry (outside any lock: loading may take a while). NULL with err. */
 static model_entry_t *entry_load(repo_t *r, int rootfd, const found_t *f, char *err, size_t errlen)
 {
@@ -139,6 +163,13 @@ static model_entry_t *entry_load(repo_t *r, int rootfd, const found_t *f, char *
             return NULL;
         }
         *e->embed = f->embed;
+        /* A digest of the bytes, so cached vectors are shared by every server with this file
+         * and never outlive it. */
+        if (file_sha256(f->fd, e->digest)) {
+            snprintf(err, errlen, "cannot read it again to compute its digest");
+            entry_free(e);
+            return NULL;
+        }
     }
     e->version = f->version;
     e->durability = f->d;

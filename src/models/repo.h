@@ -52,6 +52,7 @@ typedef struct model_entry {
      * the folder says about pooling, length and normalisation; NULL for other models. */
     struct text_tok *tok;
     struct embed_folder *embed;
+    char digest[65];  /* embedding models: sha256 of the model file (cache keys, /info) */
     _Atomic int refs; /* the repository's own, plus one per request using it */
     struct stat st;   /* of the file as read: a reload compares device, inode, size, m/ctime */
 } model_entry_t;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cache/lru.h"
+#include "cache/redis.h"
 #include "engine/engine.h"
 #include "metrics/metrics.h"
 #include "serve/batcher.h"
@@ -21,7 +22,11 @@ struct embed_seq {
     batch_item_t bi; /* first: the batcher hands back batch_item_t pointers */
     embed_job_t *job;
     int index;
-    text_enc_t enc; /* the text's tokens (or the caller's ids, copied) */
+    text_enc_t enc;       /* a text's tokens */
+    const int64_t *ids;   /* what runs: enc.ids, or the caller's ids */
+    const int64_t *types; /* enc.type_ids, or NULL for zeros */
+    size_t n;
+    bool l2_hit;
 };
 
 /* A batch thread's reusable state: its engine session and input buffers. */
@@ -41,6 +46,7 @@ struct embed_model {
     embed_spec_t spec;
     embed_cfg_t cfg;
     lru_t *cache;
+    l2_t *l2;
     int ninputs, in_ids, in_mask, in_type; /* input positions, -1 when the graph lacks one */
     int out;                               /* output used */
     bool out_pooled;                       /* it is already [batch, dim] */
@@ -52,6 +58,7 @@ struct embed_model {
 /* Series shared by every embedding model. */
 static struct {
     metric_t *stage[4], *batch_seqs, *batch_tokens, *seqs, *tokens, *hits, *misses, *errors;
+    metric_t *l2_hits, *l2_misses;
 } M;
 
 static void metrics_init(void)
@@ -80,10 +87,15 @@ static void metrics_init(void)
     f = metrics_family("inferd_embed_tokens_total", "Tokens of texts embedded by the encoder",
                        METRIC_COUNTER, NULL, 0);
     M.tokens = metrics_series(f, "", false);
-    f = metrics_family("inferd_embed_cache_lookups_total", "Embedding cache lookups by result (L1)",
-                       METRIC_COUNTER, NULL, 0);
+    f = metrics_family(
+        "inferd_embed_cache_lookups_total",
+        "Embedding cache lookups: L1 hits and misses, then for L1 misses L2 hits and misses "
+        "(an L2 error counts as a miss)",
+        METRIC_COUNTER, NULL, 0);
     M.hits = metrics_series(f, "result=\"hit\"", false);
     M.misses = metrics_series(f, "result=\"miss\"", false);
+    M.l2_hits = metrics_series(f, "result=\"l2_hit\"", false);
+    M.l2_misses = metrics_series(f, "result=\"l2_miss\"", false);
     f = metrics_family("inferd_embed_errors_total", "Encoder batches that failed", METRIC_COUNTER,
                        NULL, 0);
     M.errors = metrics_series(f, "", false);
@@ -101,7 +113,7 @@ static int find_input(const eng_model_t *m, const char *name)
 embed_model_t *embed_model_new(const char *name, int64_t version, const char *ident,
                                const eng_model_t *m, const text_tok_t *tok,
                                const embed_spec_t *spec, const embed_cfg_t *cfg, lru_t *cache,
-                               char *err, size_t errlen)
+                               l2_t *l2, char *err, size_t errlen)
 {
     metrics_init();
     embed_model_t *em = calloc(1, sizeof *em);
@@ -112,6 +124,7 @@ embed_model_t *embed_model_new(const char *name, int64_t version, const char *id
     em->spec = *spec;
     em->cfg = *cfg;
     em->cache = cache;
+    em->l2 = l2;
     em->ninputs = eng_model_ninputs(m);
     em->in_ids = find_input(m, "input_ids");
     em->in_mask = find_input(m, "attention_mask");
@@ -260,6 +273,7 @@ void embed_job_free(embed_job_t *j)
     for (int i = 0; j->seqs && i < j->n; i++) text_enc_free(&j->seqs[i].enc);
     free(j->out);
     free(j->seqs);
+    free(j->miss);
     free(j);
 }
 
@@ -287,41 +301,98 @@ static void set_error(embed_job_t *j, int rc, const char *msg)
         snprintf(j->err, sizeof j->err, "%s", msg);
 }
 
-/* Fills seq's encoding from the caller's ids (used as given: no special tokens added). */
-static int take_ids(embed_job_t *j, int i, text_enc_t *e, char *err, size_t errlen)
+/* Points seq at the caller's ids (used as given: no special tokens added), cut to the model's
+ * length when truncating. */
+static int take_ids(embed_job_t *j, int i, embed_seq_t *q, char *err, size_t errlen)
 {
     const embed_model_t *em = j->model;
     size_t n = j->nids[i], vocab = text_tok_vocab_size(em->tok);
-    if (n == 0) return (err_set(err, errlen, "input %d has no tokens", i), ERR_INVALID);
+    if (n == 0) return err_set(err, errlen, "input %d has no tokens", i), ERR_INVALID;
     if (n > (size_t)em->spec.max_len && !j->opts.truncate)
-        return (err_set(err, errlen, "input %d has %zu tokens, more than the model's maximum of %d",
-                        i, n, em->spec.max_len),
-                ERR_TOO_LARGE);
+        return err_set(err, errlen, "input %d has %zu tokens, more than the model's maximum of %d",
+                       i, n, em->spec.max_len),
+               ERR_TOO_LARGE;
     for (size_t t = 0; t < n; t++)
         if (j->ids[i][t] < 0 || (size_t)j->ids[i][t] >= vocab)
-            return (err_set(err, errlen, "input %d: token id %lld is not in the vocabulary", i,
-                            (long long)j->ids[i][t]),
-                    ERR_INVALID);
-    /* Reuse the tokenizer's buffers by encoding an empty text, then overwrite. */
+            return err_set(err, errlen, "input %d: token id %lld is not in the vocabulary", i,
+                           (long long)j->ids[i][t]),
+                   ERR_INVALID;
     size_t keep = n > (size_t)em->spec.max_len ? (size_t)em->spec.max_len : n;
-    size_t from = j->opts.truncate_left ? n - keep : 0;
-    text_enc_free(e);
-    text_enc_init(e);
-    e->ids = malloc(keep * sizeof *e->ids);
-    e->type_ids = calloc(keep, sizeof *e->type_ids);
-    e->mask = malloc(keep * sizeof *e->mask);
-    if (!e->ids || !e->type_ids || !e->mask) {
-        free(e->ids), free(e->type_ids), free(e->mask);
-        e->ids = e->type_ids = e->mask = NULL;
-        return (err_set(err, errlen, "out of memory"), ERR_NOMEM);
-    }
-    memcpy(e->ids, j->ids[i] + from, keep * sizeof *e->ids);
-    for (size_t t = 0; t < keep; t++) e->mask[t] = 1;
-    e->n = keep;
-    e->n_full = n;
-    e->truncated = keep < n;
-    e->priv = e; /* marks buffers this file allocated (freed below, not by text_enc_free) */
+    q->ids = j->ids[i] + (j->opts.truncate_left ? n - keep : 0);
+    q->types = NULL;
+    q->n = keep;
     return 0;
+}
+
+/* Queues the job's misses (j->miss) for the encoder. 0, or ERR_BUSY / ERR_SHUTDOWN with err. */
+static int queue(embed_job_t *j, char *err, size_t errlen)
+{
+    embed_model_t *em = j->model;
+    atomic_store(&j->pending, j->nmiss);
+    int rc = batcher_submit(em->batcher, j->miss, j->nmiss);
+    if (rc == -EBUSY)
+        return err_set(err, errlen, "the model's queue is full (%d texts waiting); retry later",
+                       em->cfg.max_queue),
+               ERR_BUSY;
+    if (rc) return err_set(err, errlen, "the server is shutting down"), ERR_SHUTDOWN;
+    return 0;
+}
+
+/* Every L2 answer is in: what Redis had is answered, the rest goes to the encoder. Runs on the
+ * L2 thread, or on the caller's when no lookup could be sent. */
+static void l2_all_done(embed_job_t *j)
+{
+    int n = 0;
+    for (int i = 0; i < j->nmiss; i++)
+        if (!((embed_seq_t *)j->miss[i])->l2_hit) j->miss[n++] = j->miss[i];
+    j->nmiss = n;
+    char err[200];
+    int rc = n ? queue(j, err, sizeof err) : 0;
+    if (rc) set_error(j, rc, err);
+    if (rc || !n) j->done(j);
+}
+
+static void l2_got(void *arg, int status, const void *val, size_t len)
+{
+    embed_seq_t *s = arg;
+    embed_job_t *j = s->job;
+    embed_model_t *em = j->model;
+    char *copy = status == L2_HIT && len > VAL_HDR ? malloc(len) : NULL;
+    if (copy) {
+        memcpy(copy, val, len);
+        embed_out_t *a = &j->out[s->index];
+        memcpy(&a->tokens, copy, VAL_HDR);
+        a->data = copy + VAL_HDR;
+        a->len = len - VAL_HDR;
+        a->hold = copy;
+        a->owned = true;
+        s->l2_hit = true;
+        metric_add(M.l2_hits, 1);
+        if (em->cache) {
+            buf_t key;
+            buf_init(&key);
+            if (!cache_key(j, s->index, &key)) lru_put(em->cache, key.data, key.len, val, len);
+            buf_deinit(&key);
+        }
+    } else {
+        metric_add(M.l2_misses, 1);
+    }
+    if (atomic_fetch_sub(&j->l2_left, 1) == 1) l2_all_done(j);
+}
+
+/* Asks Redis for every miss at once; a lookup that cannot be sent is a miss. */
+static void l2_lookup(embed_job_t *j)
+{
+    buf_t key;
+    buf_init(&key);
+    int n = j->nmiss;
+    atomic_store(&j->l2_left, n);
+    for (int i = 0; i < n; i++) {
+        embed_seq_t *s = (embed_seq_t *)j->miss[i];
+        if (cache_key(j, s->index, &key) || l2_get(j->model->l2, key.data, key.len, l2_got, s) != 0)
+            l2_got(s, L2_EIO, NULL, 0);
+    }
+    buf_deinit(&key);
 }
 
 int embed_submit(embed_job_t *j, char *err, size_t errlen)
@@ -378,31 +449,27 @@ int embed_submit(embed_job_t *j, char *err, size_t errlen)
                       ERR_TOO_LARGE);
                 break;
             }
-        } else if ((rc = take_ids(j, i, &s->enc, err, errlen))) {
+            s->ids = s->enc.ids;
+            s->types = s->enc.type_ids;
+            s->n = s->enc.n;
+        } else if ((rc = take_ids(j, i, s, err, errlen))) {
             break;
         }
-        s->bi.cost = (int)s->enc.n;
-        j->tokens += (int64_t)s->enc.n;
+        s->bi.cost = (int)s->n;
+        j->tokens += (int64_t)s->n;
         miss[nmiss++] = &s->bi;
     }
     buf_deinit(&key);
     j->t_tokenize = clock_mono_ns() - t0;
-    if (!rc && nmiss) {
-        metric_observe_ns(M.stage[0], j->t_tokenize);
-        atomic_store(&j->pending, nmiss);
-        rc = batcher_submit(em->batcher, miss, nmiss);
-        if (rc == -EBUSY) {
-            err_set(err, errlen, "the model's queue is full (%d texts waiting); retry later",
-                    em->cfg.max_queue);
-            rc = ERR_BUSY;
-        } else if (rc) {
-            err_set(err, errlen, "the server is shutting down");
-            rc = ERR_SHUTDOWN;
-        }
+    if (!rc && nmiss) metric_observe_ns(M.stage[0], j->t_tokenize);
+    if (rc || !nmiss) {
+        free(miss);
+        return rc ? rc : 1;
     }
-    free(miss);
-    if (rc) return rc;
-    return nmiss ? 0 : 1;
+    j->miss = miss;
+    j->nmiss = nmiss;
+    if (em->l2) return l2_lookup(j), 0;
+    return queue(j, err, errlen);
 }
 
 /* Grows a worker's input buffers to hold n elements each. */
@@ -423,12 +490,6 @@ static int worker_reserve(worker_t *w, size_t n)
 static void seq_finish(embed_seq_t *s)
 {
     embed_job_t *j = s->job;
-    /* Ids the caller gave were copied into buffers of ours, not the tokenizer's. */
-    if (s->enc.priv == &s->enc) {
-        free(s->enc.ids), free(s->enc.type_ids), free(s->enc.mask);
-        s->enc.ids = s->enc.type_ids = s->enc.mask = NULL;
-        s->enc.priv = NULL;
-    }
     if (atomic_fetch_sub(&j->pending, 1) == 1) j->done(j);
 }
 
@@ -453,11 +514,14 @@ static void run_batch(void *ctx, int wi, batch_item_t **items, int n)
         uint64_t q = t0 - s->bi.enq_ns;
         if (q > s->job->t_queue) s->job->t_queue = q;
         metric_observe_ns(M.stage[1], q);
-        size_t len = s->enc.n;
+        size_t len = s->n;
         real += (int64_t)len;
         int64_t *ids = w->ids + i * L, *mask = w->mask + i * L, *types = w->types + i * L;
-        memcpy(ids, s->enc.ids, len * sizeof *ids);
-        memcpy(types, s->enc.type_ids, len * sizeof *types);
+        memcpy(ids, s->ids, len * sizeof *ids);
+        if (s->types)
+            memcpy(types, s->types, len * sizeof *types);
+        else
+            memset(types, 0, len * sizeof *types);
         for (size_t t = 0; t < len; t++) mask[t] = 1;
         int64_t pad = text_tok_pad_id(em->tok);
         for (int64_t t = (int64_t)len; t < L; t++) ids[t] = pad, mask[t] = 0, types[t] = 0;
@@ -491,10 +555,10 @@ static void run_batch(void *ctx, int wi, batch_item_t **items, int n)
             memcpy(w->vec, (const float *)o->data + i * em->dim, (size_t)em->dim * sizeof(float));
         else
             pool_tokens(em->spec.pooling, (const float *)o->data + (int64_t)i * L * em->dim,
-                        (int64_t)s->enc.n, em->dim, w->vec);
+                        (int64_t)s->n, em->dim, w->vec);
         int64_t kept = pool_finish(w->vec, em->dim, j->opts.dimensions, j->opts.normalize);
         w->enc.len = 0;
-        int64_t tokens = (int64_t)s->enc.n;
+        int64_t tokens = (int64_t)s->n;
         char *val = NULL;
         if (!buf_append(&w->enc, &tokens, VAL_HDR) && !j->encode(w->vec, kept, &w->enc))
             val = malloc(w->enc.len);
@@ -510,11 +574,13 @@ static void run_batch(void *ctx, int wi, batch_item_t **items, int n)
         a->tokens = tokens;
         a->hold = val;
         a->owned = true;
-        if (em->cache) {
+        if (em->cache || em->l2) {
             buf_t key;
             buf_init(&key);
-            if (!cache_key(j, s->index, &key))
-                lru_put(em->cache, key.data, key.len, val, w->enc.len);
+            if (!cache_key(j, s->index, &key)) {
+                if (em->cache) lru_put(em->cache, key.data, key.len, val, w->enc.len);
+                if (em->l2) l2_set(em->l2, key.data, key.len, val, w->enc.len);
+            }
             buf_deinit(&key);
         }
         uint64_t t2 = clock_mono_ns();

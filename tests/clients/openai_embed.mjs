@@ -12,7 +12,13 @@ if (dims) req.dimensions = Number(dims);
 try {
   const res = await client.embeddings.create(req);
   console.log(JSON.stringify({
-    data: res.data.map((d) => ({ index: d.index, embedding: Array.from(d.embedding) })),
+    // Asked for base64 explicitly, the client hands the string back as sent: decode it as users do.
+    data: res.data.map((d) => ({
+      index: d.index,
+      embedding: typeof d.embedding === 'string'
+        ? Array.from(new Float32Array(Uint8Array.from(Buffer.from(d.embedding, 'base64')).buffer))
+        : Array.from(d.embedding),
+    })),
     usage: res.usage, model: res.model, object: res.object,
   }));
 } catch (e) {
