@@ -33,7 +33,7 @@ die() { echo "bench/embed.sh: $*" >&2; exit 1; }
 for t in wrk h2load gnuplot curl "$NODE"; do command -v "$t" >/dev/null || die "$t not found; run: bash scripts/deps.sh"; done
 [ -f tools/ort/node_modules/onnxruntime-node/package.json ] || die "onnxruntime-node is not installed; run: cd tools/ort && npm ci --ignore-scripts"
 [ -x "$INFERD" ] || die "$INFERD not found; run: make build"
-for b in build/bench_lru build/bench_tokenizer; do [ -x "$b" ] || die "$b not found; run: make build"; done
+for b in build/lru_bench build/bench_tokenizer; do [ -x "$b" ] || die "$b not found; run: make build"; done
 [ -f "$MINILM/tokenizer.json" ] || die "$MINILM not found (the shared models folder)"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/inferd-embed-bench.XXXXXX")
@@ -123,7 +123,7 @@ done
 
 # ---- 2. micro: LRU and tokenizer ----
 note "LRU and tokenizer micro-benchmarks"
-build/bench_lru >"$tmp/lru.txt" 2>&1 || die "bench_lru failed: $(tail -3 "$tmp/lru.txt")"
+build/lru_bench >"$tmp/lru.txt" 2>&1 || die "bench_lru failed: $(tail -3 "$tmp/lru.txt")"
 build/bench_tokenizer "$MINILM" >"$tmp/tok.txt" 2>&1 || die "bench_tokenizer failed: $(tail -3 "$tmp/tok.txt")"
 
 # ---- 3. HTTP, concurrency 1, uncached: whole /embed request vs ORT session.run (2 threads) ----
