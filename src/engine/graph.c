@@ -244,6 +244,19 @@ done:
     return rc;
 }
 
+/* A graph input or output of a declared type the engine has no representation for (bfloat16,
+ * complex, ...) could never be fed or returned: refused at load. */
+static int check_io_types(const graph_t *g, char *err, size_t errlen)
+{
+    for (int k = 0; k < g->ninputs + g->noutputs; k++) {
+        const value_t *v = &g->values[k < g->ninputs ? g->inputs[k] : g->outputs[k - g->ninputs]];
+        if (v->dtype && !dtype_size(v->dtype))
+            return fail(err, errlen, ENG_EUNSUPPORTED, "%s \"%s\" has data type %d, not supported",
+                        k < g->ninputs ? "input" : "output", v->name, (int)v->dtype);
+    }
+    return 0;
+}
+
 static int describe_io(eng_model_t *m)
 {
     graph_t *g = &m->g;
@@ -273,6 +286,7 @@ int graph_finish(eng_model_t *m, char *err, size_t errlen)
     int rc;
     m->nnodes_file = g->nnodes;
     if ((rc = check_opsets(g, err, errlen))) return rc;
+    if ((rc = check_io_types(g, err, errlen))) return rc;
     if ((rc = resolve_ops(g, err, errlen))) return rc;
     if ((rc = toposort(m, err, errlen))) return rc;
     if ((rc = prepare_ops(g, err, errlen))) return rc;
