@@ -10,7 +10,7 @@
  *
  * Each test runs in a child process, so a crash is reported instead of ending the run.
  *
- *   run_onnx_tests [-v] [-e expected_pass.txt] [-k known_wrong.txt] [DATA_DIR] [TEST...]
+ *   run_onnx_tests [-v] [-d DATA_DIR] [-e expected_pass.txt] [-k known_wrong.txt] [TEST...]
  *
  * Exit status 1 when an expected pass does not pass, or any test is wrong (unless listed in the
  * known-wrong file) or crashes; tests that pass but are not listed are printed so the list can
@@ -327,20 +327,21 @@ int main(int argc, char **argv)
 {
     const char *dir = DEFAULT_DIR, *expected_path = NULL, *known_path = NULL;
     int verbose = 0, opt;
-    while ((opt = getopt(argc, argv, "ve:k:")) != -1) {
+    while ((opt = getopt(argc, argv, "vd:e:k:")) != -1) {
         if (opt == 'v')
             verbose = 1;
+        else if (opt == 'd')
+            dir = optarg;
         else if (opt == 'e')
             expected_path = optarg;
         else if (opt == 'k')
             known_path = optarg;
         else {
-            fprintf(stderr, "usage: %s [-v] [-e expected] [-k known_wrong] [DIR] [TEST...]\n",
+            fprintf(stderr, "usage: %s [-v] [-d DIR] [-e expected] [-k known_wrong] [TEST...]\n",
                     argv[0]);
             return 2;
         }
     }
-    if (optind < argc) dir = argv[optind++];
     int nexpected = 0, nknown = 0;
     char **expected = expected_path ? read_list(expected_path, &nexpected) : NULL;
     char **known = known_path ? read_list(known_path, &nknown) : NULL;

@@ -37,15 +37,52 @@ extern const op_def_t onnx_op_sub;
 extern const op_def_t onnx_op_tanh;
 extern const op_def_t onnx_op_transpose;
 extern const op_def_t onnx_op_unsqueeze;
+extern const op_def_t onnx_op_quantize_linear;
+extern const op_def_t onnx_op_dequantize_linear;
+extern const op_def_t onnx_op_dynamic_quantize_linear;
+extern const op_def_t onnx_op_matmul_integer;
+extern const op_def_t onnx_op_qlinear_matmul;
 
 const op_def_t *const ops_onnx[] = {
-    &onnx_op_abs,        &onnx_op_add,        &onnx_op_argmax,      &onnx_op_argmin,
-    &onnx_op_cast,       &onnx_op_clip,       &onnx_op_concat,      &onnx_op_constant,
-    &onnx_op_div,        &onnx_op_exp,        &onnx_op_flatten,     &onnx_op_gather,
-    &onnx_op_gemm,       &onnx_op_identity,   &onnx_op_leaky_relu,  &onnx_op_log,
-    &onnx_op_logsoftmax, &onnx_op_matmul,     &onnx_op_mul,         &onnx_op_neg,
-    &onnx_op_pow,        &onnx_op_reduce_max, &onnx_op_reduce_mean, &onnx_op_reduce_sum,
-    &onnx_op_relu,       &onnx_op_reshape,    &onnx_op_shape,       &onnx_op_sigmoid,
-    &onnx_op_softmax,    &onnx_op_sqrt,       &onnx_op_squeeze,     &onnx_op_sub,
-    &onnx_op_tanh,       &onnx_op_transpose,  &onnx_op_unsqueeze,   NULL,
+    &onnx_op_abs,
+    &onnx_op_add,
+    &onnx_op_argmax,
+    &onnx_op_argmin,
+    &onnx_op_cast,
+    &onnx_op_clip,
+    &onnx_op_concat,
+    &onnx_op_constant,
+    &onnx_op_div,
+    &onnx_op_exp,
+    &onnx_op_flatten,
+    &onnx_op_gather,
+    &onnx_op_gemm,
+    &onnx_op_identity,
+    &onnx_op_leaky_relu,
+    &onnx_op_log,
+    &onnx_op_logsoftmax,
+    &onnx_op_matmul,
+    &onnx_op_mul,
+    &onnx_op_neg,
+    &onnx_op_pow,
+    &onnx_op_reduce_max,
+    &onnx_op_reduce_mean,
+    &onnx_op_reduce_sum,
+    &onnx_op_relu,
+    &onnx_op_reshape,
+    &onnx_op_shape,
+    &onnx_op_sigmoid,
+    &onnx_op_softmax,
+    &onnx_op_sqrt,
+    &onnx_op_squeeze,
+    &onnx_op_sub,
+    &onnx_op_tanh,
+    &onnx_op_transpose,
+    &onnx_op_unsqueeze,
+    &onnx_op_quantize_linear,
+    &onnx_op_dequantize_linear,
+    &onnx_op_dynamic_quantize_linear,
+    &onnx_op_matmul_integer,
+    &onnx_op_qlinear_matmul,
+    NULL,
 };
