@@ -1015,6 +1015,30 @@ static void test_constant(void)
     CHECK_ERR("Constant: has both value_float and value_int");
 }
 
+/* FLOAT <-> FLOAT16, round to nearest even: expected bits from numpy's astype(float16) (ties,
+ * overflow to infinity, subnormals, underflow to zero, signed zero). */
+static void test_cast_half(void)
+{
+    float f[18] = {1,           -2.5f,           65504, 65520,    65519.9883f, 6.10351562e-05f,
+                   5.96e-8f,    2.98023224e-08f, 3e-8f, 1e-10f,   0.1f,        1.0f / 3,
+                   1.00048828f, 1.00146484f,     -0.0f, INFINITY, 1e-5f,       -7.5e-6f};
+    uint16_t want[18] = {0x3c00, 0xc100, 0x7bff, 0x7c00, 0x7bff, 0x0400, 0x0001, 0x0000, 0x0001,
+                         0x0000, 0x2e66, 0x3555, 0x3c00, 0x3c02, 0x8000, 0x7c00, 0x00a8, 0x807e};
+    tensor_t a = tens(DT_FLOAT, f, "18"), y, back;
+    tnode_t *t = node("Cast", 13, 1);
+    set_int(t, "to", DT_FLOAT16);
+    CHECK_EQ(run(t, &a, NULL, NULL, &y), 0);
+    CHECK_I((uint16_t *)y.data, want, 18);
+    t = node("Cast", 13, 1);
+    set_int(t, "to", DT_FLOAT);
+    CHECK_EQ(run(t, &y, NULL, NULL, &back), 0);
+    CHECK_FA((float *)back.data,
+             ((float[]){1, -2.5f, 65504, INFINITY, 65504, 6.10351562e-05f, 5.96046448e-08f, 0,
+                        5.96046448e-08f, 0, 0.0999755859f, 0.333251953f, 1, 1.00195312f, -0.0f,
+                        INFINITY, 1.00135803e-05f, -7.51018524e-06f}),
+             18, 0, 0);
+}
+
 static void test_cast(void)
 {
     float f[6] = {1.7f, -1.7f, 0.0f, 300.0f, -1.0f, NAN};
@@ -1280,6 +1304,7 @@ int main(void)
     test_gather();
     test_constant();
     test_cast();
+    test_cast_half();
     test_reduce();
     test_argmax();
     for (int i = 0; i < nallocs; i++) free(allocs[i]);
