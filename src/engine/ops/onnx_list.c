@@ -26,6 +26,10 @@ extern const op_def_t onnx_op_pow;
 extern const op_def_t onnx_op_reduce_max;
 extern const op_def_t onnx_op_reduce_mean;
 extern const op_def_t onnx_op_reduce_sum;
+extern const op_def_t onnx_op_reduce_l1;
+extern const op_def_t onnx_op_reduce_l2;
+extern const op_def_t onnx_op_reduce_sum_square;
+extern const op_def_t onnx_op_reduce_log_sum;
 extern const op_def_t onnx_op_relu;
 extern const op_def_t onnx_op_reshape;
 extern const op_def_t onnx_op_shape;
@@ -84,5 +88,9 @@ const op_def_t *const ops_onnx[] = {
     &onnx_op_dynamic_quantize_linear,
     &onnx_op_matmul_integer,
     &onnx_op_qlinear_matmul,
+    &onnx_op_reduce_l1,
+    &onnx_op_reduce_l2,
+    &onnx_op_reduce_sum_square,
+    &onnx_op_reduce_log_sum,
     NULL,
 };
