@@ -296,7 +296,7 @@ static char **read_list(const char *path, int *count)
         fprintf(stderr, "cannot read %s\n", path);
         exit(2);
     }
-    char **list = calloc(len / 2 + 2, sizeof *list);
+    char **list = calloc(len / 2 + 3, sizeof *list);
     int n = 0;
     for (char *save, *line = strtok_r(text, "\n", &save); line;
          line = strtok_r(NULL, "\n", &save)) {
@@ -308,7 +308,15 @@ static char **read_list(const char *path, int *count)
         if (*line) list[n++] = line;
     }
     *count = n;
+    list[n + 1] = text; /* after the NULL terminator: freed by free_list */
     return list;
+}
+
+static void free_list(char **list, int n)
+{
+    if (!list) return;
+    free(list[n + 1]);
+    free(list);
 }
 
 static int in_list(char **list, int n, const char *name)
@@ -405,5 +413,12 @@ int main(int argc, char **argv)
            count[R_PASS], count[R_REFUSED], count[R_WRONG], count[R_CRASH]);
     if (expected) printf("; %d expected to pass, %d newly passing", nexpected, newly);
     printf("; %d failure%s\n", failures, failures == 1 ? "" : "s");
+    free(result);
+    free_list(expected, nexpected);
+    free_list(known, nknown);
+    if (optind >= argc) {
+        for (int i = 0; i < ntests; i++) free(tests[i]);
+        free(tests);
+    }
     return failures ? 1 : 0;
 }
