@@ -30,6 +30,7 @@ extern const op_def_t onnx_op_reduce_l1;
 extern const op_def_t onnx_op_reduce_l2;
 extern const op_def_t onnx_op_reduce_sum_square;
 extern const op_def_t onnx_op_reduce_log_sum;
+extern const op_def_t onnx_op_reduce_min;
 extern const op_def_t onnx_op_relu;
 extern const op_def_t onnx_op_reshape;
 extern const op_def_t onnx_op_shape;
@@ -92,5 +93,6 @@ const op_def_t *const ops_onnx[] = {
     &onnx_op_reduce_l2,
     &onnx_op_reduce_sum_square,
     &onnx_op_reduce_log_sum,
+    &onnx_op_reduce_min,
     NULL,
 };

@@ -1,5 +1,6 @@
 /* Reductions: ReduceSum, ReduceMean, ReduceMax, and the sums of a mapped input ReduceL1
- * (|x|), ReduceL2 (sqrt of x*x), ReduceSumSquare, ReduceLogSum (log of the sum) (axes as an
+ * (|x|), ReduceL2 (sqrt of x*x), ReduceSumSquare, ReduceLogSum (log of the sum), and ReduceMin
+ * (the max of a reversed input) (axes as an
  * attribute, or as an input from opset 13 for ReduceSum and 18 for the others); ArgMax, ArgMin. */
 #include <float.h>
 #include <math.h>
@@ -16,6 +17,7 @@ typedef enum red_kind {
     RED_L2,
     RED_SUMSQ,
     RED_LOGSUM,
+    RED_MIN, /* the max of an order-reversed input (-x, or ~x for integers), reversed back */
 } red_kind_t;
 
 /* ==== kernels ==== */
@@ -141,6 +143,7 @@ static int red_axes(const node_t *n, const tensor_t *const *in, int *mask, char 
 
 static int red_type_ok(red_kind_t k, dtype_t t)
 {
+    if (k == RED_MIN) return red_type_ok(RED_MAX, t);
     if (k >= RED_L1) return t == DT_FLOAT || t == DT_DOUBLE;
     if (t == DT_FLOAT || t == DT_DOUBLE || t == DT_INT32 || t == DT_INT64) return 1;
     return k == RED_MAX && (t == DT_UINT8 || t == DT_INT8);
@@ -299,6 +302,32 @@ static int red_core(red_kind_t k, const node_t *n, const tensor_t *a, const int 
     return 0;
 }
 
+/* dst = an order-reversing, exact, self-inverse map of src: -x for floats, ~x for integers
+ * (which cannot overflow as -INT_MIN would). */
+static void reverse_order(dtype_t t, const void *src, void *dst, int64_t n)
+{
+#define REV(sfx, T)                                                                                \
+    for (int64_t i = 0; i < n; i++) {                                                              \
+        T v = ((const T *)src)[i];                                                                 \
+        ((T *)dst)[i] = (T)(t == DT_FLOAT || t == DT_DOUBLE ? -v : (T) ~(int64_t)v);               \
+    }
+    DISPATCH(t, REV)
+#undef REV
+}
+
+static int red_min(const node_t *n, const tensor_t *a, const int *mask, int noop, tensor_t *out,
+                   exec_ctx_t *x)
+{
+    tensor_t m = *a;
+    int64_t cnt = tensor_numel(&m);
+    size_t skip = ((size_t)cnt * dtype_size(m.dtype) + 63) & ~(size_t)63;
+    if (!(m.data = exec_scratch(x, 2 * skip + 64))) return exec_fail(x, "out of memory");
+    reverse_order(m.dtype, a->data, m.data, cnt);
+    if (red_core(RED_MAX, n, &m, mask, noop, out, x, skip)) return -1;
+    reverse_order(m.dtype, out[0].data, out[0].data, tensor_numel(&out[0]));
+    return 0;
+}
+
 static int red_run(red_kind_t k, const node_t *n, const tensor_t *const *in, tensor_t *out,
                    exec_ctx_t *x)
 {
@@ -307,6 +336,7 @@ static int red_run(red_kind_t k, const node_t *n, const tensor_t *const *in, ten
     int noop = red_axes(n, in, mask, err, sizeof err);
     if (noop < 0) return exec_fail(x, "%s", err);
     if (k < RED_L1) return red_core(k, n, in[0], mask, noop, out, x, 0);
+    if (k == RED_MIN) return red_min(n, in[0], mask, noop, out, x);
     /* The mapped input goes to the start of scratch; red_core's rows come after it. */
     tensor_t m = *in[0];
     int64_t cnt = tensor_numel(&m), nout = tensor_numel(&out[0]);
@@ -356,6 +386,7 @@ REDOP(rl1, RED_L1)
 REDOP(rl2, RED_L2)
 REDOP(rsumsq, RED_SUMSQ)
 REDOP(rlogsum, RED_LOGSUM)
+REDOP(rmin, RED_MIN)
 
 /* ==== ArgMax, ArgMin ==== */
 
@@ -469,6 +500,7 @@ DEF(reduce_l1, "ReduceL1", rl1)
 DEF(reduce_l2, "ReduceL2", rl2)
 DEF(reduce_sum_square, "ReduceSumSquare", rsumsq)
 DEF(reduce_log_sum, "ReduceLogSum", rlogsum)
+DEF(reduce_min, "ReduceMin", rmin)
 
 const op_def_t onnx_op_argmax = {
     .domain = "",
