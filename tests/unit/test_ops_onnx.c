@@ -1039,6 +1039,37 @@ static void test_cast_half(void)
              18, 0, 0);
 }
 
+/* QuantizeLinear and DynamicQuantizeLinear on NaN, saturation and a rounding tie (1.25 / 0.5 =
+ * 2.5 -> 2); expected values are ONNX Runtime 1.30's for the same inputs. */
+static void test_quantize(void)
+{
+    float xv[4] = {NAN, 1000, -1000, 1.25f}, sv = 0.5f, x2v[4] = {NAN, 1.0f, -2.0f, 0.5f};
+    uint8_t zv = 10;
+    tensor_t x = tens(DT_FLOAT, xv, "4"), s = tens(DT_FLOAT, &sv, ""), z = tens(DT_UINT8, &zv, "");
+    tensor_t y;
+    tnode_t *t = node("QuantizeLinear", 13, 3);
+    CHECK_EQ(run(t, &x, &s, &z, &y), 0);
+    CHECK_EQ(y.dtype, DT_UINT8);
+    CHECK_I((uint8_t *)y.data, ((uint8_t[]){0, 255, 0, 12}), 4);
+    t = node("DynamicQuantizeLinear", 11, 1);
+    x = tens(DT_FLOAT, x2v, "4");
+    tensor_t outs[3];
+    const tensor_t *in[1] = {&x};
+    const op_def_t *op = ops_find("", "DynamicQuantizeLinear", 11);
+    t->n.op = op;
+    t->n.nout = 3;
+    CHECK_EQ(op->infer(&t->n, in, outs, err, sizeof err), 0);
+    uint8_t qv[4], zp = 0;
+    float scale = 0;
+    outs[0].data = qv;
+    outs[1].data = &scale;
+    outs[2].data = &zp;
+    CHECK_EQ(op->run(&t->n, in, outs, &ctx), 0);
+    CHECK_I(qv, ((uint8_t[]){0, 255, 0, 212}), 4);
+    CHECK(scale == 3.0f / 255.0f);
+    CHECK_EQ(zp, 170);
+}
+
 static void test_cast(void)
 {
     float f[6] = {1.7f, -1.7f, 0.0f, 300.0f, -1.0f, NAN};
@@ -1305,6 +1336,7 @@ int main(void)
     test_constant();
     test_cast();
     test_cast_half();
+    test_quantize();
     test_reduce();
     test_argmax();
     for (int i = 0; i < nallocs; i++) free(allocs[i]);

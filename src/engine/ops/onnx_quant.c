@@ -20,11 +20,11 @@ static inline int32_t q8_at(const tensor_t *t, int64_t i)
 }
 
 /* x / scale rounded half to even, plus the zero point, saturated to the 8-bit type (ORT's
- * MlasQuantizeLinear). */
+ * MlasQuantizeLinear). NaN gives the lowest value, as MLAS's max-then-min clamp does on x86. */
 static inline int32_t quantize1(float x, float scale, int32_t zp, int32_t lo, int32_t hi)
 {
     float v = nearbyintf(x / scale) + (float)zp;
-    v = v < (float)lo ? (float)lo : v > (float)hi ? (float)hi : v;
+    v = !(v >= (float)lo) ? (float)lo : v > (float)hi ? (float)hi : v;
     return (int32_t)v;
 }
 
