@@ -31,6 +31,8 @@ extern const op_def_t onnx_op_reduce_l2;
 extern const op_def_t onnx_op_reduce_sum_square;
 extern const op_def_t onnx_op_reduce_log_sum;
 extern const op_def_t onnx_op_reduce_min;
+extern const op_def_t onnx_op_size;
+extern const op_def_t onnx_op_dropout;
 extern const op_def_t onnx_op_relu;
 extern const op_def_t onnx_op_reshape;
 extern const op_def_t onnx_op_shape;
@@ -94,5 +96,7 @@ const op_def_t *const ops_onnx[] = {
     &onnx_op_reduce_sum_square,
     &onnx_op_reduce_log_sum,
     &onnx_op_reduce_min,
+    &onnx_op_size,
+    &onnx_op_dropout,
     NULL,
 };
