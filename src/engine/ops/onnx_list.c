@@ -33,6 +33,10 @@ extern const op_def_t onnx_op_reduce_log_sum;
 extern const op_def_t onnx_op_reduce_min;
 extern const op_def_t onnx_op_size;
 extern const op_def_t onnx_op_dropout;
+extern const op_def_t onnx_op_max;
+extern const op_def_t onnx_op_min;
+extern const op_def_t onnx_op_sum;
+extern const op_def_t onnx_op_mean;
 extern const op_def_t onnx_op_relu;
 extern const op_def_t onnx_op_reshape;
 extern const op_def_t onnx_op_shape;
@@ -98,5 +102,9 @@ const op_def_t *const ops_onnx[] = {
     &onnx_op_reduce_min,
     &onnx_op_size,
     &onnx_op_dropout,
+    &onnx_op_max,
+    &onnx_op_min,
+    &onnx_op_sum,
+    &onnx_op_mean,
     NULL,
 };
