@@ -1070,6 +1070,45 @@ static void test_quantize(void)
     CHECK_EQ(zp, 170);
 }
 
+/* MatMulInteger: the sgemm path (a shared B, large) and the integer loops (a batched B) give
+ * the exact int32 products, also at the extremes (|a - za| = |b - zb| = 255 everywhere) and
+ * with K over several exact runs. */
+static void test_matmul_integer(void)
+{
+    enum { B = 2, M = 5, K = 600, N = 70 };
+    static uint8_t a[B * M * K], b[K * N], b2[B * K * N];
+    static int32_t want[B * M * N];
+    uint8_t za = 0, zb[N];
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < B * M * K; i++) a[i] = pass ? 255 : (uint8_t)(frand() * 128 + 128);
+        for (int i = 0; i < K * N; i++) b[i] = pass ? 0 : (uint8_t)(frand() * 128 + 128);
+        for (int j = 0; j < N; j++) zb[j] = pass ? 255 : (uint8_t)(j * 3);
+        for (int i = 0; i < B; i++) memcpy(b2 + i * K * N, b, sizeof b);
+        for (int i = 0; i < B * M; i++)
+            for (int j = 0; j < N; j++) {
+                int64_t acc = 0;
+                for (int k = 0; k < K; k++)
+                    acc += (int64_t)(a[i * K + k] - za) * (b[k * N + j] - zb[j]);
+                want[i * N + j] = (int32_t)acc;
+            }
+        tensor_t ta = tens(DT_UINT8, a, "2,5,600"), tb = tens(DT_UINT8, b, "600,70"),
+                 tb2 = tens(DT_UINT8, b2, "2,600,70"), tza = tens(DT_UINT8, &za, ""),
+                 tzb = tens(DT_UINT8, zb, "70"), y;
+        const tensor_t *in[4] = {&ta, &tb, &tza, &tzb};
+        tnode_t *t = node("MatMulInteger", 10, 4);
+        const op_def_t *op = ops_find("", "MatMulInteger", 10);
+        t->n.op = op;
+        memset(&y, 0, sizeof y);
+        CHECK_EQ(op->infer(&t->n, in, &y, err, sizeof err), 0);
+        y.data = track(malloc(tensor_nbytes(&y)));
+        CHECK_EQ(op->run(&t->n, in, &y, &ctx), 0);
+        CHECK_I((int32_t *)y.data, want, B * M * N);
+        in[1] = &tb2;
+        CHECK_EQ(op->run(&t->n, in, &y, &ctx), 0);
+        CHECK_I((int32_t *)y.data, want, B * M * N);
+    }
+}
+
 static void test_cast(void)
 {
     float f[6] = {1.7f, -1.7f, 0.0f, 300.0f, -1.0f, NAN};
@@ -1337,6 +1376,7 @@ int main(void)
     test_cast();
     test_cast_half();
     test_quantize();
+    test_matmul_integer();
     test_reduce();
     test_argmax();
     for (int i = 0; i < nallocs; i++) free(allocs[i]);
