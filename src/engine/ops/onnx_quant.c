@@ -356,6 +356,25 @@ static void qmm_run(const qmm_t *s, const tensor_t *a, const tensor_t *za, const
  * and every partial sum, in any order, stay below 2^24, where floats hold integers exactly. */
 #define QMM_EXACT_K 256
 
+/* dst[j] = float(src[j] - z[step ? j : 0]) over one row of 8-bit values. */
+KERN_CLONES static void widen_row(int u8, const char *src, const int32_t *z, int step, float *dst,
+                                  int64_t n)
+{
+    if (u8) {
+        const uint8_t *v = (const uint8_t *)src;
+        if (step)
+            for (int64_t j = 0; j < n; j++) dst[j] = (float)((int32_t)v[j] - z[j]);
+        else
+            for (int64_t j = 0; j < n; j++) dst[j] = (float)((int32_t)v[j] - z[0]);
+    } else {
+        const int8_t *v = (const int8_t *)src;
+        if (step)
+            for (int64_t j = 0; j < n; j++) dst[j] = (float)((int32_t)v[j] - z[j]);
+        else
+            for (int64_t j = 0; j < n; j++) dst[j] = (float)((int32_t)v[j] - z[0]);
+    }
+}
+
 static size_t align64(size_t n)
 {
     return (n + 63) & ~(size_t)63;
@@ -372,17 +391,20 @@ static int qmm_run_f32(exec_ctx_t *x, const qmm_t *s, const tensor_t *a, const t
     size_t oa = 0, ob = oa + align64(sizeof(float) * (size_t)(rows * K)),
            oc = ob + align64(sizeof(float) * (size_t)(K * N)),
            end = oc + align64(sizeof(float) * (size_t)(rows * N));
-    char *scr = exec_scratch(x, end);
+    char *scr = exec_scratch(x, end + sizeof(int32_t) * (size_t)N);
     if (!scr) return -1;
     float *af = (float *)(scr + oa), *bf = (float *)(scr + ob), *cf = (float *)(scr + oc);
     int64_t nza = za ? tensor_numel(za) : 0, nzb = zb ? tensor_numel(zb) : 0;
+    int32_t zrow[1];
     for (int64_t r = 0; r < rows; r++) {
-        int32_t zav = !za ? 0 : q8_at(za, nza == 1 ? 0 : r % s->M);
-        for (int64_t k = 0; k < K; k++) af[r * K + k] = (float)(q8_at(a, r * K + k) - zav);
+        zrow[0] = !za ? 0 : q8_at(za, nza == 1 ? 0 : r % s->M);
+        widen_row(a->dtype == DT_UINT8, (const char *)a->data + r * K, zrow, 0, af + r * K, K);
     }
+    /* the zero points of B's columns, as int32 past the end of cf */
+    int32_t *zcol = (int32_t *)(scr + end);
+    for (int64_t j = 0; j < N; j++) zcol[j] = !zb ? 0 : q8_at(zb, nzb == 1 ? 0 : j);
     for (int64_t k = 0; k < K; k++)
-        for (int64_t j = 0; j < N; j++)
-            bf[k * N + j] = (float)(q8_at(b, k * N + j) - (!zb ? 0 : q8_at(zb, nzb == 1 ? 0 : j)));
+        widen_row(b->dtype == DT_UINT8, (const char *)b->data + k * N, zcol, 1, bf + k * N, N);
     for (int64_t k0 = 0; k0 < K; k0 += QMM_EXACT_K) {
         int64_t kc = K - k0 < QMM_EXACT_K ? K - k0 : QMM_EXACT_K;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)N, (int)kc, 1.0f,
