@@ -37,6 +37,32 @@ extern const op_def_t onnx_op_max;
 extern const op_def_t onnx_op_min;
 extern const op_def_t onnx_op_sum;
 extern const op_def_t onnx_op_mean;
+extern const op_def_t onnx_op_floor;
+extern const op_def_t onnx_op_ceil;
+extern const op_def_t onnx_op_round;
+extern const op_def_t onnx_op_reciprocal;
+extern const op_def_t onnx_op_sign;
+extern const op_def_t onnx_op_sin;
+extern const op_def_t onnx_op_cos;
+extern const op_def_t onnx_op_tan;
+extern const op_def_t onnx_op_asin;
+extern const op_def_t onnx_op_acos;
+extern const op_def_t onnx_op_atan;
+extern const op_def_t onnx_op_sinh;
+extern const op_def_t onnx_op_cosh;
+extern const op_def_t onnx_op_asinh;
+extern const op_def_t onnx_op_acosh;
+extern const op_def_t onnx_op_atanh;
+extern const op_def_t onnx_op_softplus;
+extern const op_def_t onnx_op_softsign;
+extern const op_def_t onnx_op_elu;
+extern const op_def_t onnx_op_selu;
+extern const op_def_t onnx_op_celu;
+extern const op_def_t onnx_op_hardsigmoid;
+extern const op_def_t onnx_op_hardswish;
+extern const op_def_t onnx_op_thresholded_relu;
+extern const op_def_t onnx_op_isnan;
+extern const op_def_t onnx_op_isinf;
 extern const op_def_t onnx_op_relu;
 extern const op_def_t onnx_op_reshape;
 extern const op_def_t onnx_op_shape;
@@ -106,5 +132,31 @@ const op_def_t *const ops_onnx[] = {
     &onnx_op_min,
     &onnx_op_sum,
     &onnx_op_mean,
+    &onnx_op_floor,
+    &onnx_op_ceil,
+    &onnx_op_round,
+    &onnx_op_reciprocal,
+    &onnx_op_sign,
+    &onnx_op_sin,
+    &onnx_op_cos,
+    &onnx_op_tan,
+    &onnx_op_asin,
+    &onnx_op_acos,
+    &onnx_op_atan,
+    &onnx_op_sinh,
+    &onnx_op_cosh,
+    &onnx_op_asinh,
+    &onnx_op_acosh,
+    &onnx_op_atanh,
+    &onnx_op_softplus,
+    &onnx_op_softsign,
+    &onnx_op_elu,
+    &onnx_op_selu,
+    &onnx_op_celu,
+    &onnx_op_hardsigmoid,
+    &onnx_op_hardswish,
+    &onnx_op_thresholded_relu,
+    &onnx_op_isnan,
+    &onnx_op_isinf,
     NULL,
 };
