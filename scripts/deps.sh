@@ -13,6 +13,8 @@ PKGS=(
     python3-onnx python3-sklearn python3-numpy
     # tests
     python3 python3-pytest valgrind
+    # the ONNX project's operator conformance tests (tests/conformance)
+    libonnx-testdata
     # benchmarks (bench/seed000.sh rebuilds the seed's FastAPI + PostgreSQL stack as the peer)
     wrk nginx-light apache2-utils nghttp2-client gnuplot-nox curl
     python3-fastapi python3-uvicorn python3-uvloop python3-httptools python3-psycopg2 python3-asyncpg

@@ -172,7 +172,8 @@ int model_read_fd(int fd, const atomic_int *cancel, void **data, size_t *len, ch
 }
 
 /* Runs the model once on zeros with every symbolic dimension set to 1, so shape errors surface
- * at load rather than on the first request. Skipped when an input's shape is not declared. */
+ * at load rather than on the first request. Skipped when an input's shape is not declared, or
+ * when an input decides shapes by its contents. */
 static int dry_run(eng_model_t *m, char *err, size_t errlen)
 {
     const graph_t *g = &m->g;
@@ -186,6 +187,8 @@ static int dry_run(eng_model_t *m, char *err, size_t errlen)
     for (int i = 0; i < g->ninputs; i++) {
         const eng_io_t *io = &m->inputs[i];
         if (io->rank < 0 || !dtype_size(io->dtype)) goto out; /* cannot guess: skip */
+        /* An input whose contents decide shapes (a Reshape shape...): zeros cannot stand for it. */
+        if (g->values[g->inputs[i]].shapes_need) goto out;
         in[i].dtype = io->dtype;
         in[i].rank = io->rank;
         for (int d = 0; d < io->rank; d++) in[i].dims[d] = io->dims[d] >= 0 ? io->dims[d] : 1;
@@ -209,6 +212,9 @@ static int dry_run(eng_model_t *m, char *err, size_t errlen)
     int nout;
     char msg[480];
     rc = eng_session_run(s, in, g->ninputs, &outs, &nout, msg, sizeof msg);
+    /* A data-dependent failure (zeros or empty strings an op cannot take, such as Cast of "" to
+     * FLOAT) says nothing about the model: only shape and type errors refuse it. */
+    if (rc == ENG_ERUN) rc = 0;
     if (rc) {
         snprintf(err, errlen, "model fails a trial run at batch 1: %s", msg);
         rc = rc == ENG_ENOMEM || rc == ENG_ECANCELED ? rc : ENG_EUNSUPPORTED;

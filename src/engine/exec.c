@@ -198,12 +198,23 @@ static int check_inputs(eng_session_t *s, const tensor_t *inputs, int ninputs, c
     return 0;
 }
 
+/* A graph input whose contents decide shapes (graph.c, mark_shape_values): the plan reads it,
+ * so its contents are part of the plan key. Strings are never (their pointers say nothing). */
+static bool keyed_by_value(const graph_t *g, int i, const tensor_t *t)
+{
+    return g->values[g->inputs[i]].shapes_need && t->dtype != DT_STRING;
+}
+
 static bool same_key(const eng_session_t *s, const tensor_t *inputs, int n)
 {
     if (!s->planned) return false;
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
         if (s->key[i].dtype != inputs[i].dtype || !tensor_same_shape(&s->key[i], &inputs[i]))
             return false;
+        if (keyed_by_value(&s->m->g, i, &inputs[i]) &&
+            memcmp(s->key[i].data, inputs[i].data, tensor_nbytes(&inputs[i])) != 0)
+            return false;
+    }
     return true;
 }
 
@@ -231,7 +242,16 @@ static int plan(eng_session_t *s, const tensor_t *inputs, int ninputs, char *err
     for (int i = 0; i < ninputs; i++) {
         tensor_t *t = &s->vals[g->inputs[i]];
         *t = inputs[i];
-        t->data = NULL; /* inputs' values are not known at plan time */
+        t->data = NULL;                         /* inputs' values are not known at plan time */
+        if (keyed_by_value(g, i, &inputs[i])) { /* ... unless they decide shapes: keep a copy */
+            size_t nb = tensor_nbytes(&inputs[i]);
+            if (!(t->data = arena_alloc(&s->plan_arena, nb ? nb : 1))) {
+                free(known);
+                return ENG_ENOMEM;
+            }
+            memcpy(t->data, inputs[i].data, nb);
+            known[g->inputs[i]] = true;
+        }
     }
     char msg[384];
     for (int k = 0; k < m->nrun && !rc; k++) {
@@ -314,7 +334,7 @@ static int plan(eng_session_t *s, const tensor_t *inputs, int ninputs, char *err
         if (s->off[v] != SIZE_MAX) s->vals[v].data = s->act + s->off[v];
     for (int i = 0; i < ninputs; i++) {
         s->key[i] = inputs[i];
-        s->key[i].data = NULL;
+        s->key[i].data = s->vals[g->inputs[i]].data; /* the copy when keyed by value */
     }
     s->planned = true;
     return 0;

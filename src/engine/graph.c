@@ -244,6 +244,74 @@ done:
     return rc;
 }
 
+/* A graph input or output of a declared type the engine has no representation for (bfloat16,
+ * complex, ...) could never be fed or returned: refused at load. */
+static int check_io_types(const graph_t *g, char *err, size_t errlen)
+{
+    for (int k = 0; k < g->ninputs + g->noutputs; k++) {
+        const value_t *v = &g->values[k < g->ninputs ? g->inputs[k] : g->outputs[k - g->ninputs]];
+        if (v->dtype && !dtype_size(v->dtype))
+            return fail(err, errlen, ENG_EUNSUPPORTED, "%s \"%s\" has data type %d, not supported",
+                        k < g->ninputs ? "input" : "output", v->name, (int)v->dtype);
+    }
+    return 0;
+}
+
+/* Inputs of an op whose contents decide its output shapes (by input position), for any opset:
+ * an input position absent at an opset is simply never present. */
+static const struct {
+    const char *op;
+    unsigned mask;
+} shape_inputs[] = {
+    {"Reshape", 1u << 1},
+    {"Expand", 1u << 1},
+    {"Squeeze", 1u << 1},
+    {"Unsqueeze", 1u << 1},
+    {"ReduceSum", 1u << 1},
+    {"ReduceMean", 1u << 1},
+    {"ReduceMax", 1u << 1},
+    {"ReduceMin", 1u << 1},
+    {"ReduceProd", 1u << 1},
+    {"ReduceL1", 1u << 1},
+    {"ReduceL2", 1u << 1},
+    {"ReduceLogSum", 1u << 1},
+    {"ReduceLogSumExp", 1u << 1},
+    {"ReduceSumSquare", 1u << 1},
+    {"Slice", 0x1eu},
+    {"ConstantOfShape", 1u << 0},
+    {"Range", 0x7u},
+    {"Tile", 1u << 1},
+    {"OneHot", 1u << 1},
+    {"Split", 1u << 1},
+    {"Pad", (1u << 1) | (1u << 3)},
+    {"TopK", 1u << 1},
+    {"Resize", 0xeu},
+    {"Upsample", 1u << 1},
+    {"CenterCropPad", 1u << 1},
+};
+
+/* Marks the values whose contents decide shapes (value_t.shapes_need), and everything they are
+ * computed from, back to constants, graph inputs and the outputs of Shape and Size (which read
+ * only dims). A session evaluates all of them while planning; the graph inputs among them are
+ * part of its plan key, so such a value may come from a request and still be fully planned. */
+static void mark_shape_values(eng_model_t *m)
+{
+    graph_t *g = &m->g;
+    for (int k = m->nrun - 1; k >= 0; k--) {
+        const node_t *n = &g->nodes[m->run_order[k]];
+        unsigned mask = 0;
+        for (size_t t = 0; t < sizeof shape_inputs / sizeof *shape_inputs; t++)
+            if (is_onnx_domain(n->domain) && strcmp(n->op_type, shape_inputs[t].op) == 0)
+                mask = shape_inputs[t].mask;
+        bool dims_only = strcmp(n->op_type, "Shape") == 0 || strcmp(n->op_type, "Size") == 0;
+        for (int o = 0; o < n->nout && !dims_only; o++)
+            if (g->values[n->out[o]].shapes_need) mask = ~0u; /* all of its inputs, then */
+        for (int i = 0; i < n->nin && i < 32; i++)
+            if ((mask >> i & 1) && n->in[i] >= 0 && g->values[n->in[i]].kind != VAL_CONST)
+                g->values[n->in[i]].shapes_need = true;
+    }
+}
+
 static int describe_io(eng_model_t *m)
 {
     graph_t *g = &m->g;
@@ -273,9 +341,11 @@ int graph_finish(eng_model_t *m, char *err, size_t errlen)
     int rc;
     m->nnodes_file = g->nnodes;
     if ((rc = check_opsets(g, err, errlen))) return rc;
+    if ((rc = check_io_types(g, err, errlen))) return rc;
     if ((rc = resolve_ops(g, err, errlen))) return rc;
     if ((rc = toposort(m, err, errlen))) return rc;
     if ((rc = prepare_ops(g, err, errlen))) return rc;
     if ((rc = fold_constants(m, err, errlen))) return rc;
+    mark_shape_values(m);
     return describe_io(m);
 }

@@ -66,6 +66,9 @@ typedef struct value {
     const char *dim_params[TENSOR_MAX_RANK];
     tensor_t *constant; /* VAL_CONST: initializer or folded result */
     int producer;       /* node index for VAL_NODE, else -1 */
+    /* Its contents decide shapes (a Reshape shape, Slice starts, axes given as an input...): a
+     * session computes it while planning, and a graph input so marked is part of the plan key. */
+    bool shapes_need;
 } value_t;
 
 typedef struct opset_import {

@@ -27,6 +27,10 @@ struct eng_model {
 
 /* Parses an ONNX ModelProto from bytes (which must outlive the model) into m->g. */
 int onnx_parse(eng_model_t *m, const void *data, size_t len, char *err, size_t errlen);
+/* Parses one serialized TensorProto (as the ONNX test data stores inputs and outputs) into *t,
+ * its data and *name in g's arena (data may point into the bytes, which must outlive it). */
+int onnx_parse_tensor(graph_t *g, const void *data, size_t len, tensor_t *t, const char **name,
+                      char *err, size_t errlen);
 /* Resolves ops, sorts, prepares and folds constants. */
 int graph_finish(eng_model_t *m, char *err, size_t errlen);
 /* Reads the regular file fd (from offset 0) into a new 64-byte-aligned buffer of *len bytes

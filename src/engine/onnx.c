@@ -839,3 +839,14 @@ out:
     free(L.slots);
     return rc;
 }
+
+int onnx_parse_tensor(graph_t *g, const void *data, size_t len, tensor_t *t, const char **name,
+                      char *err, size_t errlen)
+{
+    eng_model_t none = {.datadir = -1}; /* no directory: external data is refused */
+    loader_t L = {.m = &none, .g = g, .err = err, .errlen = errlen};
+    const char *nm = "";
+    int rc = parse_tensor(&L, pb_init(data, len), t, &nm);
+    if (name) *name = nm;
+    return rc;
+}

@@ -142,9 +142,58 @@ static void test_open_beneath(void)
     }
 }
 
+/* A shape given as an input (Reshape's shape, axes) is planned per value: a new value plans
+ * again, a repeated one reuses the plan without allocating. */
+static void test_shape_inputs(void)
+{
+    char err[512];
+    eng_model_t *m = NULL;
+    CHECK_EQ(eng_model_load(MODEL("ops_shape_inputs"), &m, err, sizeof err), 0);
+    if (!m) return;
+    eng_session_t *s = eng_session_new(m, 1);
+    float x[12];
+    for (int i = 0; i < 12; i++) x[i] = (float)i;
+    int64_t shape[2] = {3, 4}, axes[1] = {1}, uaxes[2] = {0, 1}, tail[1] = {6};
+    tensor_t in[5] = {
+        {.dtype = DT_FLOAT, .rank = 2, .dims = {2, 6}, .data = x},
+        {.dtype = DT_INT64, .rank = 1, .dims = {2}, .data = shape},
+        {.dtype = DT_INT64, .rank = 1, .dims = {1}, .data = axes},
+        {.dtype = DT_INT64, .rank = 1, .dims = {2}, .data = uaxes},
+        {.dtype = DT_INT64, .rank = 1, .dims = {1}, .data = tail},
+    };
+    const tensor_t *out;
+    int nout;
+    CHECK_EQ(eng_session_run(s, in, 5, &out, &nout, err, sizeof err), 0);
+    CHECK(out[0].rank == 2 && out[0].dims[0] == 3 && out[0].dims[1] == 4);
+    CHECK(out[1].rank == 1 && out[1].dims[0] == 2 && ((float *)out[1].data)[1] == 51.0f);
+    CHECK(out[2].rank == 4 && out[2].dims[0] == 1 && out[2].dims[1] == 1 && out[2].dims[2] == 2);
+    CHECK(out[3].rank == 1 && out[3].dims[0] == 12);
+    shape[0] = 4; /* same shapes, new contents: planned again */
+    shape[1] = -1;
+    axes[0] = 0;
+    CHECK_EQ(eng_session_run(s, in, 5, &out, &nout, err, sizeof err), 0);
+    CHECK(out[0].rank == 2 && out[0].dims[0] == 4 && out[0].dims[1] == 3);
+    CHECK(((float *)out[0].data)[11] == 11.0f);
+    CHECK(out[1].rank == 1 && out[1].dims[0] == 6 && ((float *)out[1].data)[5] == 16.0f);
+    allocs = 0;
+    counting = 1;
+    for (int i = 0; i < 10; i++) eng_session_run(s, in, 5, &out, &nout, err, sizeof err);
+    counting = 0;
+    CHECK_EQ(allocs, 0);
+    CHECK(out[0].dims[0] == 4 && out[0].dims[1] == 3);
+    shape[1] = 5; /* 4 x 5 != 12: an input error naming the node, not a crash */
+    CHECK_EQ(eng_session_run(s, in, 5, &out, &nout, err, sizeof err), ENG_EINPUT);
+    CHECK(strstr(err, "Reshape") != NULL);
+    shape[1] = 3;
+    CHECK_EQ(eng_session_run(s, in, 5, &out, &nout, err, sizeof err), 0);
+    eng_session_free(s);
+    eng_model_free(m);
+}
+
 int main(void)
 {
     test_open_beneath();
+    test_shape_inputs();
 
     char err[512];
     eng_model_t *m = NULL;

@@ -1015,6 +1015,100 @@ static void test_constant(void)
     CHECK_ERR("Constant: has both value_float and value_int");
 }
 
+/* FLOAT <-> FLOAT16, round to nearest even: expected bits from numpy's astype(float16) (ties,
+ * overflow to infinity, subnormals, underflow to zero, signed zero). */
+static void test_cast_half(void)
+{
+    float f[18] = {1,           -2.5f,           65504, 65520,    65519.9883f, 6.10351562e-05f,
+                   5.96e-8f,    2.98023224e-08f, 3e-8f, 1e-10f,   0.1f,        1.0f / 3,
+                   1.00048828f, 1.00146484f,     -0.0f, INFINITY, 1e-5f,       -7.5e-6f};
+    uint16_t want[18] = {0x3c00, 0xc100, 0x7bff, 0x7c00, 0x7bff, 0x0400, 0x0001, 0x0000, 0x0001,
+                         0x0000, 0x2e66, 0x3555, 0x3c00, 0x3c02, 0x8000, 0x7c00, 0x00a8, 0x807e};
+    tensor_t a = tens(DT_FLOAT, f, "18"), y, back;
+    tnode_t *t = node("Cast", 13, 1);
+    set_int(t, "to", DT_FLOAT16);
+    CHECK_EQ(run(t, &a, NULL, NULL, &y), 0);
+    CHECK_I((uint16_t *)y.data, want, 18);
+    t = node("Cast", 13, 1);
+    set_int(t, "to", DT_FLOAT);
+    CHECK_EQ(run(t, &y, NULL, NULL, &back), 0);
+    CHECK_FA((float *)back.data,
+             ((float[]){1, -2.5f, 65504, INFINITY, 65504, 6.10351562e-05f, 5.96046448e-08f, 0,
+                        5.96046448e-08f, 0, 0.0999755859f, 0.333251953f, 1, 1.00195312f, -0.0f,
+                        INFINITY, 1.00135803e-05f, -7.51018524e-06f}),
+             18, 0, 0);
+}
+
+/* QuantizeLinear and DynamicQuantizeLinear on NaN, saturation and a rounding tie (1.25 / 0.5 =
+ * 2.5 -> 2); expected values are ONNX Runtime 1.30's for the same inputs. */
+static void test_quantize(void)
+{
+    float xv[4] = {NAN, 1000, -1000, 1.25f}, sv = 0.5f, x2v[4] = {NAN, 1.0f, -2.0f, 0.5f};
+    uint8_t zv = 10;
+    tensor_t x = tens(DT_FLOAT, xv, "4"), s = tens(DT_FLOAT, &sv, ""), z = tens(DT_UINT8, &zv, "");
+    tensor_t y;
+    tnode_t *t = node("QuantizeLinear", 13, 3);
+    CHECK_EQ(run(t, &x, &s, &z, &y), 0);
+    CHECK_EQ(y.dtype, DT_UINT8);
+    CHECK_I((uint8_t *)y.data, ((uint8_t[]){0, 255, 0, 12}), 4);
+    t = node("DynamicQuantizeLinear", 11, 1);
+    x = tens(DT_FLOAT, x2v, "4");
+    tensor_t outs[3];
+    const tensor_t *in[1] = {&x};
+    const op_def_t *op = ops_find("", "DynamicQuantizeLinear", 11);
+    t->n.op = op;
+    t->n.nout = 3;
+    CHECK_EQ(op->infer(&t->n, in, outs, err, sizeof err), 0);
+    uint8_t qv[4], zp = 0;
+    float scale = 0;
+    outs[0].data = qv;
+    outs[1].data = &scale;
+    outs[2].data = &zp;
+    CHECK_EQ(op->run(&t->n, in, outs, &ctx), 0);
+    CHECK_I(qv, ((uint8_t[]){0, 255, 0, 212}), 4);
+    CHECK(scale == 3.0f / 255.0f);
+    CHECK_EQ(zp, 170);
+}
+
+/* MatMulInteger: the sgemm path (a shared B, large) and the integer loops (a batched B) give
+ * the exact int32 products, also at the extremes (|a - za| = |b - zb| = 255 everywhere) and
+ * with K over several exact runs. */
+static void test_matmul_integer(void)
+{
+    enum { B = 2, M = 5, K = 600, N = 70 };
+    static uint8_t a[B * M * K], b[K * N], b2[B * K * N];
+    static int32_t want[B * M * N];
+    uint8_t za = 0, zb[N];
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < B * M * K; i++) a[i] = pass ? 255 : (uint8_t)(frand() * 128 + 128);
+        for (int i = 0; i < K * N; i++) b[i] = pass ? 0 : (uint8_t)(frand() * 128 + 128);
+        for (int j = 0; j < N; j++) zb[j] = pass ? 255 : (uint8_t)(j * 3);
+        for (int i = 0; i < B; i++) memcpy(b2 + i * K * N, b, sizeof b);
+        for (int i = 0; i < B * M; i++)
+            for (int j = 0; j < N; j++) {
+                int64_t acc = 0;
+                for (int k = 0; k < K; k++)
+                    acc += (int64_t)(a[i * K + k] - za) * (b[k * N + j] - zb[j]);
+                want[i * N + j] = (int32_t)acc;
+            }
+        tensor_t ta = tens(DT_UINT8, a, "2,5,600"), tb = tens(DT_UINT8, b, "600,70"),
+                 tb2 = tens(DT_UINT8, b2, "2,600,70"), tza = tens(DT_UINT8, &za, ""),
+                 tzb = tens(DT_UINT8, zb, "70"), y;
+        const tensor_t *in[4] = {&ta, &tb, &tza, &tzb};
+        tnode_t *t = node("MatMulInteger", 10, 4);
+        const op_def_t *op = ops_find("", "MatMulInteger", 10);
+        t->n.op = op;
+        memset(&y, 0, sizeof y);
+        CHECK_EQ(op->infer(&t->n, in, &y, err, sizeof err), 0);
+        y.data = track(malloc(tensor_nbytes(&y)));
+        CHECK_EQ(op->run(&t->n, in, &y, &ctx), 0);
+        CHECK_I((int32_t *)y.data, want, B * M * N);
+        in[1] = &tb2;
+        CHECK_EQ(op->run(&t->n, in, &y, &ctx), 0);
+        CHECK_I((int32_t *)y.data, want, B * M * N);
+    }
+}
+
 static void test_cast(void)
 {
     float f[6] = {1.7f, -1.7f, 0.0f, 300.0f, -1.0f, NAN};
@@ -1280,6 +1374,9 @@ int main(void)
     test_gather();
     test_constant();
     test_cast();
+    test_cast_half();
+    test_quantize();
+    test_matmul_integer();
     test_reduce();
     test_argmax();
     for (int i = 0; i < nallocs; i++) free(allocs[i]);

@@ -20,7 +20,10 @@ const dataDir = path.join(root, 'tests', 'fixtures', 'data');
 
 const ortVersion = JSON.parse(fs.readFileSync(path.join(here, 'node_modules', 'onnxruntime-node', 'package.json'), 'utf8')).version;
 
-const DT_TO_ORT = { FP32: 'float32', FP64: 'float64', INT64: 'int64', INT32: 'int32', BOOL: 'bool', STRING: 'string' };
+const DT_TO_ORT = {
+  FP32: 'float32', FP64: 'float64', INT64: 'int64', INT32: 'int32', UINT8: 'uint8', INT8: 'int8', BOOL: 'bool',
+  STRING: 'string',
+};
 const ORT_TO_DT = Object.fromEntries(Object.entries(DT_TO_ORT).map(([k, v]) => [v, k]));
 
 const baseOptions = {
@@ -50,6 +53,8 @@ function fmtValue(v, dt) {
       return String(n);
     }
     case 'INT32':
+    case 'UINT8':
+    case 'INT8':
       return String(v);
     case 'BOOL':
       return v ? 'true' : 'false';
@@ -85,6 +90,12 @@ function toTensor(name, spec) {
       break;
     case 'INT32':
       data = Int32Array.from(d);
+      break;
+    case 'UINT8':
+      data = Uint8Array.from(d);
+      break;
+    case 'INT8':
+      data = Int8Array.from(d);
       break;
     case 'BOOL':
       data = Uint8Array.from(d, (v) => (v ? 1 : 0));

@@ -20,7 +20,8 @@ static int numeric(dtype_t t)
     case DT_UINT32:
     case DT_INT64:
     case DT_UINT64:
-    case DT_BOOL: return 1;
+    case DT_BOOL:
+    case DT_FLOAT16: return 1;
     default: return 0;
     }
 }
@@ -143,6 +144,69 @@ static int cast_string(const char *const *s, dtype_t to, void *out, int64_t cnt,
     return 0;
 }
 
+/* IEEE half precision <-> float. To half rounds to nearest even (as ONNX Runtime's MLFloat16
+ * does); doubles go through float first, as ORT's Cast does. */
+static float half_to_float(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16, e = (h >> 10) & 31, m = h & 1023, bits;
+    if (e == 31) {
+        bits = sign | 0x7f800000u | (m << 13);
+    } else if (e) {
+        bits = sign | ((e + 112) << 23) | (m << 13);
+    } else if (!m) {
+        bits = sign;
+    } else { /* subnormal: normalise */
+        e = 113;
+        while (!(m & 1024)) {
+            m <<= 1;
+            e--;
+        }
+        bits = sign | (e << 23) | ((m & 1023) << 13);
+    }
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+static uint16_t float_to_half(float f)
+{
+    uint32_t b;
+    memcpy(&b, &f, sizeof b);
+    uint16_t sign = (uint16_t)((b >> 16) & 0x8000);
+    uint32_t abs = b & 0x7fffffffu;
+    if (abs > 0x7f800000u) return sign | 0x7e00;  /* NaN */
+    if (abs >= 0x477ff000u) return sign | 0x7c00; /* rounds past 65504: infinity */
+    if (abs < 0x38800000u) {                /* below the smallest normal half: subnormal or zero */
+        if (abs < 0x33000000u) return sign; /* below half the smallest subnormal */
+        uint32_t e = abs >> 23, m = (abs & 0x7fffffu) | 0x800000u;
+        uint32_t shift = 126 - e; /* 14..24: keep 24 - shift bits as the subnormal mantissa */
+        uint32_t q = m >> shift, rem = m & ((1u << shift) - 1), half = 1u << (shift - 1);
+        if (rem > half || (rem == half && (q & 1))) q++;
+        return sign | (uint16_t)q;
+    }
+    uint32_t q = (abs >> 13) - (112u << 10), rem = abs & 0x1fffu;
+    if (rem > 0x1000u || (rem == 0x1000u && (q & 1))) q++;
+    return sign | (uint16_t)q;
+}
+
+/* Casts with FP16 on one side, element by element through float. */
+static void cast_half(dtype_t from, dtype_t to, const void *src, void *out, int64_t cnt)
+{
+    size_t fs = dtype_size(from), ts = dtype_size(to);
+    for (int64_t i = 0; i < cnt; i++) {
+        const char *s = (const char *)src + (size_t)i * fs;
+        float f;
+        if (from == DT_FLOAT16)
+            f = half_to_float(*(const uint16_t *)s);
+        else
+            cast_numeric(from, DT_FLOAT, s, &f, 1);
+        if (to == DT_FLOAT16)
+            ((uint16_t *)out)[i] = float_to_half(f);
+        else
+            cast_numeric(DT_FLOAT, to, &f, (char *)out + (size_t)i * ts, 1);
+    }
+}
+
 static int cast_run(const node_t *n, const tensor_t *const *in, tensor_t *out, exec_ctx_t *x)
 {
     dtype_t from = in[0]->dtype, to = out[0].dtype;
@@ -151,7 +215,18 @@ static int cast_run(const node_t *n, const tensor_t *const *in, tensor_t *out, e
         memcpy(out[0].data, in[0]->data, (size_t)cnt * dtype_size(from));
         return 0;
     }
+    if (from == DT_STRING && to == DT_FLOAT16) {
+        float *tmp = exec_scratch(x, sizeof(float) * (size_t)(cnt + 1));
+        if (!tmp) return exec_fail(x, "out of memory");
+        if (cast_string(in[0]->data, DT_FLOAT, tmp, cnt, x)) return -1;
+        cast_half(DT_FLOAT, DT_FLOAT16, tmp, out[0].data, cnt);
+        return 0;
+    }
     if (from == DT_STRING) return cast_string(in[0]->data, to, out[0].data, cnt, x);
+    if (from == DT_FLOAT16 || to == DT_FLOAT16) {
+        cast_half(from, to, in[0]->data, out[0].data, cnt);
+        return 0;
+    }
     cast_numeric(from, to, in[0]->data, out[0].data, cnt);
     return 0;
 }

@@ -67,6 +67,11 @@ BIN_KERNELS(div_f64, double, x / y)
  * divisor is rejected before the kernel runs; MIN / -1 wraps instead of trapping. */
 BIN_KERNELS(div_i32, int32_t, y == -1 ? (int32_t)(0u - (uint32_t)x) : x / y)
 BIN_KERNELS(div_i64, int64_t, y == -1 ? (int64_t)(0u - (uint64_t)x) : x / y)
+/* UINT8 (as ONNX Runtime registers it for the four arithmetic ops): wraps modulo 256. */
+BIN_KERNELS(add_u8, uint8_t, (uint8_t)(x + y))
+BIN_KERNELS(sub_u8, uint8_t, (uint8_t)(x - y))
+BIN_KERNELS(mul_u8, uint8_t, (uint8_t)(x *y))
+BIN_KERNELS(div_u8, uint8_t, (uint8_t)(x / y))
 BIN_KERNELS(pow_f32, float, powf(x, y))
 BIN_KERNELS(pow_f64, double, pow(x, y))
 
@@ -82,13 +87,13 @@ KERN_CLONES static void cube_f32(const float *a, float *o, int64_t n)
 }
 
 typedef struct binop {
-    const bin_kernels_t *f32, *f64, *i32, *i64;
+    const bin_kernels_t *f32, *f64, *i32, *i64, *u8;
 } binop_t;
 
-static const binop_t ADD = {&add_f32, &add_f64, &add_i32, &add_i64};
-static const binop_t SUB = {&sub_f32, &sub_f64, &sub_i32, &sub_i64};
-static const binop_t MUL = {&mul_f32, &mul_f64, &mul_i32, &mul_i64};
-static const binop_t DIV = {&div_f32, &div_f64, &div_i32, &div_i64};
+static const binop_t ADD = {&add_f32, &add_f64, &add_i32, &add_i64, &add_u8};
+static const binop_t SUB = {&sub_f32, &sub_f64, &sub_i32, &sub_i64, &sub_u8};
+static const binop_t MUL = {&mul_f32, &mul_f64, &mul_i32, &mul_i64, &mul_u8};
+static const binop_t DIV = {&div_f32, &div_f64, &div_i32, &div_i64, &div_u8};
 
 static const bin_kernels_t *bin_pick(const binop_t *op, dtype_t t)
 {
@@ -97,6 +102,7 @@ static const bin_kernels_t *bin_pick(const binop_t *op, dtype_t t)
     case DT_DOUBLE: return op->f64;
     case DT_INT32: return op->i32;
     case DT_INT64: return op->i64;
+    case DT_UINT8: return op->u8;
     default: return NULL;
     }
 }
@@ -120,7 +126,7 @@ static int bin_infer(const binop_t *op, const node_t *n, const tensor_t *const *
         return kern_fail(err, errlen, "%s: A is %s but B is %s: input types must match", n->op_type,
                          dtype_name(in[0]->dtype), dtype_name(in[1]->dtype));
     if (!bin_pick(op, in[0]->dtype))
-        return kern_fail(err, errlen, "%s: unsupported type %s (FP32, FP64, INT32, INT64)",
+        return kern_fail(err, errlen, "%s: unsupported type %s (FP32, FP64, INT32, INT64, UINT8)",
                          n->op_type, dtype_name(in[0]->dtype));
     out[0].dtype = in[0]->dtype;
     return bcast_out(n, in[0], in[1], &out[0], err, errlen);
@@ -218,6 +224,10 @@ static int div_run(const node_t *n, const tensor_t *const *in, tensor_t *out, ex
             if (!v[i]) return exec_fail(x, "Div: integer division by zero");
     } else if (b->dtype == DT_INT64) {
         const int64_t *v = b->data;
+        for (int64_t i = 0; i < nb; i++)
+            if (!v[i]) return exec_fail(x, "Div: integer division by zero");
+    } else if (b->dtype == DT_UINT8) {
+        const uint8_t *v = b->data;
         for (int64_t i = 0; i < nb; i++)
             if (!v[i]) return exec_fail(x, "Div: integer division by zero");
     }

@@ -1,12 +1,24 @@
-/* Reductions: ReduceSum, ReduceMean, ReduceMax, ReduceL2 (axes as an attribute, or as an input from
- * opset 13 for ReduceSum and 18 for the others) and ArgMax, ArgMin. */
+/* Reductions: ReduceSum, ReduceMean, ReduceMax, and the sums of a mapped input ReduceL1
+ * (|x|), ReduceL2 (sqrt of x*x), ReduceSumSquare, ReduceLogSum (log of the sum), and ReduceMin
+ * (the max of a reversed input) (axes as an
+ * attribute, or as an input from opset 13 for ReduceSum and 18 for the others); ArgMax, ArgMin. */
 #include <float.h>
 #include <math.h>
 #include <string.h>
 
 #include "engine/ops/kern.h"
 
-typedef enum red_kind { RED_SUM, RED_MEAN, RED_MAX, RED_L2 } red_kind_t;
+typedef enum red_kind {
+    RED_SUM,
+    RED_MEAN,
+    RED_MAX,
+    /* sums of a mapped input, then a map of the sum (floating point only) */
+    RED_L1,
+    RED_L2,
+    RED_SUMSQ,
+    RED_LOGSUM,
+    RED_MIN, /* the max of an order-reversed input (-x, or ~x for integers), reversed back */
+} red_kind_t;
 
 /* ==== kernels ==== */
 
@@ -131,8 +143,9 @@ static int red_axes(const node_t *n, const tensor_t *const *in, int *mask, char 
 
 static int red_type_ok(red_kind_t k, dtype_t t)
 {
-    if (t == DT_FLOAT || t == DT_DOUBLE) return 1;
-    if (t == DT_INT32 || t == DT_INT64) return k != RED_L2;
+    if (k == RED_MIN) return red_type_ok(RED_MAX, t);
+    if (k >= RED_L1) return t == DT_FLOAT || t == DT_DOUBLE;
+    if (t == DT_FLOAT || t == DT_DOUBLE || t == DT_INT32 || t == DT_INT64) return 1;
     return k == RED_MAX && (t == DT_UINT8 || t == DT_INT8);
 }
 
@@ -214,49 +227,12 @@ static void fold_rows(dtype_t t, int max, const void *xd, void *yd, int64_t rows
     }
 }
 
-static int red_run(red_kind_t k, const node_t *n, const tensor_t *const *in, tensor_t *out,
-                   exec_ctx_t *x);
-
-/* ReduceL2: the sum of squares, then its square root. The squares go in the upper half of the
- * scratch buffer; the sum's own scratch request (at most as large) gets the lower half. */
-static int red_l2(const node_t *n, const tensor_t *const *in, tensor_t *out, exec_ctx_t *x)
+/* Reduces a (RED_SUM, RED_MEAN or RED_MAX) over the dims in mask into out; temporary rows go to
+ * scratch past its first `skip` bytes. */
+static int red_core(red_kind_t k, const node_t *n, const tensor_t *a, const int *mask, int noop,
+                    tensor_t *out, exec_ctx_t *x, size_t skip)
 {
-    tensor_t a2 = *in[0];
-    int64_t nin = tensor_numel(&a2), nout = tensor_numel(&out[0]);
-    size_t half = ((size_t)nin * dtype_size(a2.dtype) + 63) & ~(size_t)63;
-    char *sc = exec_scratch(x, 2 * half + 64);
-    if (!sc) return exec_fail(x, "%s: out of memory", n->op_type);
-    a2.data = sc + half;
-    for (int64_t i = 0; i < nin; i++) {
-        if (a2.dtype == DT_FLOAT) {
-            float v = ((const float *)in[0]->data)[i];
-            ((float *)a2.data)[i] = v * v;
-        } else {
-            double v = ((const double *)in[0]->data)[i];
-            ((double *)a2.data)[i] = v * v;
-        }
-    }
-    const tensor_t *in2[2] = {&a2, n->nin > 1 ? in[1] : NULL};
-    if (red_run(RED_SUM, n, in2, out, x)) return -1;
-    for (int64_t i = 0; i < nout; i++) {
-        if (a2.dtype == DT_FLOAT)
-            ((float *)out[0].data)[i] = sqrtf(((float *)out[0].data)[i]);
-        else
-            ((double *)out[0].data)[i] = sqrt(((double *)out[0].data)[i]);
-    }
-    return 0;
-}
-
-static int red_run(red_kind_t k, const node_t *n, const tensor_t *const *in, tensor_t *out,
-                   exec_ctx_t *x)
-{
-    if (k == RED_L2) return red_l2(n, in, out, x);
-    const tensor_t *a = in[0];
     dtype_t t = a->dtype;
-    int mask[TENSOR_MAX_RANK];
-    char err[256];
-    int noop = red_axes(n, in, mask, err, sizeof err);
-    if (noop < 0) return exec_fail(x, "%s", err);
     int64_t nout = tensor_numel(&out[0]), nin = tensor_numel(a), cnt = nout ? nin / nout : 0;
     if (nout == 0) return 0;
     if (noop || nin == nout) {
@@ -290,8 +266,9 @@ static int red_run(red_kind_t k, const node_t *n, const tensor_t *const *in, ten
      * innermost group kept. */
     if (r[g - 1]) {
         int64_t len = d[--g], rows = nin / len;
-        void *dst = g <= 1 ? yd : exec_scratch(x, (size_t)rows * dtype_size(t));
-        if (!dst) return exec_fail(x, "%s: out of memory", n->op_type);
+        char *scr = g <= 1 ? NULL : exec_scratch(x, skip + (size_t)rows * dtype_size(t));
+        if (g > 1 && !scr) return exec_fail(x, "%s: out of memory", n->op_type);
+        void *dst = g <= 1 ? yd : scr + skip;
         fold_rows(t, max, xd, dst, rows, len);
         xd = dst;
         if (g <= 1) {
@@ -325,6 +302,72 @@ static int red_run(red_kind_t k, const node_t *n, const tensor_t *const *in, ten
     return 0;
 }
 
+/* dst = an order-reversing, exact, self-inverse map of src: -x for floats, ~x for integers
+ * (which cannot overflow as -INT_MIN would). */
+static void reverse_order(dtype_t t, const void *src, void *dst, int64_t n)
+{
+#define REV(sfx, T)                                                                                \
+    for (int64_t i = 0; i < n; i++) {                                                              \
+        T v = ((const T *)src)[i];                                                                 \
+        ((T *)dst)[i] = (T)(t == DT_FLOAT || t == DT_DOUBLE ? -v : (T) ~(int64_t)v);               \
+    }
+    DISPATCH(t, REV)
+#undef REV
+}
+
+static int red_min(const node_t *n, const tensor_t *a, const int *mask, int noop, tensor_t *out,
+                   exec_ctx_t *x)
+{
+    tensor_t m = *a;
+    int64_t cnt = tensor_numel(&m);
+    size_t skip = ((size_t)cnt * dtype_size(m.dtype) + 63) & ~(size_t)63;
+    if (!(m.data = exec_scratch(x, 2 * skip + 64))) return exec_fail(x, "out of memory");
+    reverse_order(m.dtype, a->data, m.data, cnt);
+    if (red_core(RED_MAX, n, &m, mask, noop, out, x, skip)) return -1;
+    reverse_order(m.dtype, out[0].data, out[0].data, tensor_numel(&out[0]));
+    return 0;
+}
+
+static int red_run(red_kind_t k, const node_t *n, const tensor_t *const *in, tensor_t *out,
+                   exec_ctx_t *x)
+{
+    int mask[TENSOR_MAX_RANK];
+    char err[256];
+    int noop = red_axes(n, in, mask, err, sizeof err);
+    if (noop < 0) return exec_fail(x, "%s", err);
+    if (k < RED_L1) return red_core(k, n, in[0], mask, noop, out, x, 0);
+    if (k == RED_MIN) return red_min(n, in[0], mask, noop, out, x);
+    /* The mapped input goes to the start of scratch; red_core's rows come after it. */
+    tensor_t m = *in[0];
+    int64_t cnt = tensor_numel(&m), nout = tensor_numel(&out[0]);
+    size_t es = dtype_size(m.dtype), skip = ((size_t)cnt * es + 63) & ~(size_t)63;
+    if (!(m.data = exec_scratch(x, 2 * skip + 64))) return exec_fail(x, "out of memory");
+    for (int64_t i = 0; i < cnt; i++) {
+        double v = m.dtype == DT_FLOAT ? ((const float *)in[0]->data)[i]
+                                       : ((const double *)in[0]->data)[i];
+        v = k == RED_L1 ? fabs(v) : k == RED_LOGSUM ? v : v * v;
+        if (m.dtype == DT_FLOAT) /* x*x rounded to float, as a float computation does */
+            ((float *)m.data)[i] =
+                k == RED_L2 || k == RED_SUMSQ
+                    ? ((const float *)in[0]->data)[i] * ((const float *)in[0]->data)[i]
+                    : (float)v;
+        else
+            ((double *)m.data)[i] = v;
+    }
+    if (red_core(RED_SUM, n, &m, mask, noop, out, x, skip)) return -1;
+    if (k == RED_L2 || k == RED_LOGSUM)
+        for (int64_t i = 0; i < nout; i++) {
+            if (m.dtype == DT_FLOAT) {
+                float *y = out[0].data;
+                y[i] = k == RED_L2 ? sqrtf(y[i]) : logf(y[i]);
+            } else {
+                double *y = out[0].data;
+                y[i] = k == RED_L2 ? sqrt(y[i]) : log(y[i]);
+            }
+        }
+    return 0;
+}
+
 #define REDOP(fn, KIND)                                                                            \
     static int fn##_infer(const node_t *n, const tensor_t *const *in, tensor_t *out, char *err,    \
                           size_t errlen)                                                           \
@@ -339,7 +382,11 @@ static int red_run(red_kind_t k, const node_t *n, const tensor_t *const *in, ten
 REDOP(rsum, RED_SUM)
 REDOP(rmean, RED_MEAN)
 REDOP(rmax, RED_MAX)
+REDOP(rl1, RED_L1)
 REDOP(rl2, RED_L2)
+REDOP(rsumsq, RED_SUMSQ)
+REDOP(rlogsum, RED_LOGSUM)
+REDOP(rmin, RED_MIN)
 
 /* ==== ArgMax, ArgMin ==== */
 
@@ -449,7 +496,11 @@ static int argmin_run(const node_t *n, const tensor_t *const *in, tensor_t *out,
 DEF(reduce_sum, "ReduceSum", rsum)
 DEF(reduce_mean, "ReduceMean", rmean)
 DEF(reduce_max, "ReduceMax", rmax)
+DEF(reduce_l1, "ReduceL1", rl1)
 DEF(reduce_l2, "ReduceL2", rl2)
+DEF(reduce_sum_square, "ReduceSumSquare", rsumsq)
+DEF(reduce_log_sum, "ReduceLogSum", rlogsum)
+DEF(reduce_min, "ReduceMin", rmin)
 
 const op_def_t onnx_op_argmax = {
     .domain = "",

@@ -1,6 +1,6 @@
-/* Shape and data-movement ops: Identity, Reshape, Flatten, Squeeze, Unsqueeze (which only
- * change the shape and copy the bytes), Shape, Transpose, Concat, Gather, Constant. Each works on
- * any element type, strings included (their pointers are copied). */
+/* Shape and data-movement ops: Identity, Reshape, Flatten, Squeeze, Unsqueeze, Dropout (which
+ * only change the shape and copy the bytes), Shape, Size, Transpose, Concat, Gather, Constant. Each
+ * works on any element type, strings included (their pointers are copied). */
 #include <stdio.h>
 #include <string.h>
 
@@ -540,6 +540,68 @@ static int constant_run(const node_t *n, const tensor_t *const *in, tensor_t *ou
     return 0;
 }
 
+/* ==== Size, Dropout ==== */
+
+/* Size: the element count as an INT64 scalar (known while planning, like Shape). */
+static int size_infer(const node_t *n, const tensor_t *const *in, tensor_t *out, char *err,
+                      size_t errlen)
+{
+    if (need_input(n, in, 0, err, errlen)) return -1;
+    memset(&out[0], 0, sizeof out[0]);
+    out[0].dtype = DT_INT64;
+    return 0;
+}
+
+static int size_run(const node_t *n, const tensor_t *const *in, tensor_t *out, exec_ctx_t *x)
+{
+    *(int64_t *)out[0].data = tensor_numel(in[0]);
+    return 0;
+}
+
+/* Dropout at inference is the identity (and an all-true mask): a training_mode input must be a
+ * constant false, since training-mode dropout is random. */
+static int dropout_prepare(graph_t *g, node_t *n, char *err, size_t errlen)
+{
+    if (n->nin > 2 && n->in[2] >= 0) {
+        const tensor_t *t = node_const_input(g, n, 2);
+        if (!t || t->dtype != DT_BOOL || tensor_numel(t) != 1 || *(const uint8_t *)t->data)
+            return kern_fail(err, errlen,
+                             "Dropout: training_mode must be a constant false (training-mode "
+                             "dropout is random)");
+    }
+    if (n->nout > 1 && n->out[1] >= 0 && n->opset < 10)
+        return kern_fail(err, errlen, "Dropout: the mask output before opset 10 is not supported");
+    return 0;
+}
+
+static int dropout_infer(const node_t *n, const tensor_t *const *in, tensor_t *out, char *err,
+                         size_t errlen)
+{
+    if (identity_infer(n, in, out, err, errlen)) return -1;
+    if (n->nout > 1) {
+        out[1] = out[0];
+        out[1].dtype = DT_BOOL;
+    }
+    return 0;
+}
+
+static int dropout_run(const node_t *n, const tensor_t *const *in, tensor_t *out, exec_ctx_t *x)
+{
+    copy_run(n, in, out, x);
+    if (n->nout > 1 && out[1].data) memset(out[1].data, 1, (size_t)tensor_numel(&out[1]));
+    return 0;
+}
+
+const op_def_t onnx_op_dropout = {
+    .domain = "",
+    .name = "Dropout",
+    .since = 7,
+    .until = 21,
+    .prepare = dropout_prepare,
+    .infer = dropout_infer,
+    .run = dropout_run,
+};
+
 /* ==== op table ==== */
 
 #define DEF(var, NAME, SINCE, INFER, RUN)                                                          \
@@ -564,3 +626,4 @@ DEF(concat, "Concat", 4, concat_infer, concat_run)
 DEF(transpose, "Transpose", 1, transpose_infer, transpose_run)
 DEF(gather, "Gather", 1, gather_infer, gather_run)
 DEF(constant, "Constant", 1, constant_infer, constant_run)
+DEF(size, "Size", 1, size_infer, size_run)
