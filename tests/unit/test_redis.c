@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cache/cache.h"
 #include "cache/redis.h"
 #include "metrics/metrics.h"
 #include "th.h"
@@ -500,6 +501,62 @@ static void test_close_pending(void)
     metrics_free_all();
 }
 
+/* cache.h: a computed answer goes to both levels; a fresh process (empty L1) finds it in L2,
+ * and that hit fills its L1. */
+static void test_two_level(void)
+{
+    char url[128], err[256] = "";
+    snprintf(url, sizeof url, "redis://:s3cr%%25t@127.0.0.1:%d/4", port);
+    cache_opts_t o = {.l1_bytes = 1 << 20,
+                      .name = "a",
+                      .redis_url = url,
+                      .redis_ttl_s = 60,
+                      .redis_timeout_ms = 1000,
+                      .redis_queue = 64};
+    cache_t *a = cache_new(&o, err, sizeof err);
+    o.name = "b";
+    cache_t *b = cache_new(&o, err, sizeof err);
+    CHECK(a && b);
+    CHECK(wait_connected(cache_l2(a), 3000) && wait_connected(cache_l2(b), 3000));
+    cache_put(a, "m|1|hi", 6, "[1,2]", 5);
+    lru_val_t *v = cache_get_l1(a, "m|1|hi", 6);
+    CHECK(v && lru_val_len(v) == 5);
+    lru_release(v);
+    CHECK(cache_get_l1(b, "m|1|hi", 6) == NULL);
+    waiter_t w;
+    int hit = 0;
+    for (int i = 0; i < 200 && !hit; i++) { /* the SET is fire and forget */
+        waiter_init(&w);
+        call_t *c = malloc(sizeof *c);
+        c->w = &w;
+        c->t0 = clock_mono_ns();
+        CHECK_EQ(cache_get_l2(b, "m|1|hi", 6, on_get, c), 0);
+        CHECK_EQ(wait_done(&w, 1, 2000), 1);
+        hit = w.hits;
+        if (!hit) usleep(1000);
+    }
+    CHECK(hit && w.last_len == 5 && memcmp(w.last, "[1,2]", 5) == 0);
+    v = cache_get_l1(b, "m|1|hi", 6); /* the L2 hit filled b's L1 */
+    CHECK(v && lru_val_len(v) == 5 && memcmp(lru_val_data(v), "[1,2]", 5) == 0);
+    lru_release(v);
+    cache_free(a);
+    cache_free(b);
+
+    /* No L2: cache_get_l2 says so at once; no L1: nothing is kept. */
+    cache_opts_t none = {.l1_bytes = 0};
+    cache_t *n = cache_new(&none, err, sizeof err);
+    CHECK(n && !cache_l1(n) && !cache_l2(n));
+    cache_put(n, "k", 1, "v", 1);
+    CHECK(cache_get_l1(n, "k", 1) == NULL);
+    CHECK_EQ(cache_get_l2(n, "k", 1, on_get, NULL), -ENOTCONN);
+    cache_free(n);
+    cache_opts_t bad = {
+        .l1_bytes = 1024, .redis_url = "redis:/x", .redis_timeout_ms = 10, .redis_queue = 1};
+    CHECK(cache_new(&bad, err, sizeof err) == NULL);
+    CHECK(strstr(err, "redis_url") != NULL);
+    metrics_free_all();
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -514,5 +571,6 @@ int main(void)
     test_killed();
     test_stopped();
     test_close_pending();
+    test_two_level();
     return TH_DONE();
 }
