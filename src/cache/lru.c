@@ -250,7 +250,12 @@ static void register_metrics(lru_t *c, const char *name)
 
 lru_t *lru_new(size_t budget, unsigned nshards, const char *metrics_name)
 {
-    if (nshards == 0) nshards = 64;
+    if (nshards == 0) {
+        /* 64 shards keep threads off each other's locks; fewer for a small budget, so a shard
+         * (and so the largest entry) keeps at least 256 KiB. */
+        nshards = 64;
+        while (nshards > 1 && budget / nshards < (256u << 10)) nshards /= 2;
+    }
     unsigned n = 1, shift = 64;
     while (n < nshards && n < (1u << 16)) n <<= 1, shift--;
     lru_t *c = calloc(1, sizeof *c);

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cache/cache.h"
@@ -159,13 +160,14 @@ static void waiter_init(waiter_t *w)
 /* Waits until n callbacks have run, at most ms; returns how many ran. */
 static int wait_done(waiter_t *w, int n, int ms)
 {
-    uint64_t end = clock_mono_ns() + (uint64_t)ms * 1000000u;
+    struct timespec end;
+    clock_gettime(CLOCK_REALTIME, &end);
+    end.tv_sec += ms / 1000;
+    end.tv_nsec += (long)(ms % 1000) * 1000000;
+    if (end.tv_nsec >= 1000000000) end.tv_sec++, end.tv_nsec -= 1000000000;
     pthread_mutex_lock(&w->mu);
-    while (w->done < n && clock_mono_ns() < end) {
-        pthread_mutex_unlock(&w->mu);
-        usleep(1000);
-        pthread_mutex_lock(&w->mu);
-    }
+    while (w->done < n)
+        if (pthread_cond_timedwait(&w->cv, &w->mu, &end) == ETIMEDOUT) break;
     int d = w->done;
     pthread_mutex_unlock(&w->mu);
     return d;
@@ -314,18 +316,27 @@ static void test_roundtrip(void)
     freeReplyObject(r);
     redisFree(c);
 
-    /* Many concurrent lookups from several threads are pipelined and all answered. */
+    /* Round trip of one lookup at a time (printed, not asserted: speed is for benchmarks). */
+    uint64_t t0 = clock_mono_ns();
+    for (int i = 0; i < 500; i++) get_sync(l2, "emb:m:1:hello", NULL, NULL);
+    printf("sequential GET through the L2 thread: %.1f us each\n",
+           (double)(clock_mono_ns() - t0) / 500 / 1e3);
+
+    /* Many lookups submitted at once are pipelined and all answered. */
     waiter_t w;
     waiter_init(&w);
     int sent = 0;
+    t0 = clock_mono_ns();
     for (int i = 0; i < 2000; i++) sent += get(l2, &w, i % 2 ? "emb:m:1:hello" : "nope") == 0;
     CHECK_EQ(sent, 2000);
     CHECK_EQ(wait_done(&w, sent, 5000), sent);
+    printf("2000 GETs submitted at once: all answered in %.2f ms\n",
+           (double)(clock_mono_ns() - t0) / 1e6);
     CHECK_EQ(w.hits, 1000);
     CHECK_EQ(w.misses, 1000);
     l2_stats_t s;
     l2_stats(l2, &s);
-    CHECK(s.hits >= 1002 && s.misses >= 1001 && s.sets == 1 && s.connects == 1);
+    CHECK(s.hits >= 1502 && s.misses >= 1001 && s.sets == 1 && s.connects == 1);
     CHECK_EQ(s.err_io + s.err_timeout + s.err_reply + s.err_queue_full, 0);
 
     buf_t b;
