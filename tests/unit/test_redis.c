@@ -393,6 +393,36 @@ static void test_unix_and_auth(void)
     metrics_free_all();
 }
 
+/* Lookups in flight when the connection is lost end at once as io errors, not at their
+ * deadline: freeze the server so they stay unanswered, then kill it (the kernel closes its
+ * sockets). */
+static void test_lost_in_flight(void)
+{
+    char url[128];
+    snprintf(url, sizeof url, "redis://:s3cr%%25t@127.0.0.1:%d", port);
+    l2_t *l2 = open_l2(url, 5000, 64);
+    CHECK(wait_connected(l2, 3000));
+    kill(server, SIGSTOP);
+    waiter_t w;
+    waiter_init(&w);
+    int sent = 0;
+    for (int i = 0; i < 10; i++) sent += get(l2, &w, "k") == 0;
+    CHECK_EQ(sent, 10);
+    usleep(50000);
+    CHECK_EQ(w.done, 0); /* still waiting for the frozen server */
+    kill_server();
+    CHECK_EQ(wait_done(&w, sent, 2000), sent);
+    CHECK(w.max_ns < 2000 * 1000000ull); /* far from the 5 s deadline */
+    l2_stats_t s;
+    l2_stats(l2, &s);
+    CHECK_EQ(s.err_io, 10);
+    CHECK_EQ(s.err_timeout, 0);
+    CHECK_EQ(w.errors, 10);
+    l2_close(l2);
+    metrics_free_all();
+    start_server();
+}
+
 /* Lookups fired continuously while the server dies and comes back: none hangs. */
 static void test_killed(void)
 {
@@ -420,7 +450,7 @@ static void test_killed(void)
     }
     CHECK_EQ(wait_done(&w, sent, 2000), sent); /* every accepted lookup got its callback */
     CHECK(refused > 0);                        /* once it is known down, lookups fail at once */
-    CHECK(worst_submit < 50 * 1000000ull);     /* submitting never blocks (generous: shared box) */
+    CHECK(worst_submit < 200 * 1000000ull);    /* submitting never blocks (generous: shared box) */
     CHECK(w.max_ns < 1000 * 1000000ull);       /* no callback waited much past its 20 ms */
     CHECK(!l2_connected(l2));
     l2_stats_t s;
@@ -455,7 +485,7 @@ static void test_stopped(void)
 {
     char url[128];
     snprintf(url, sizeof url, "redis://:s3cr%%25t@127.0.0.1:%d", port);
-    l2_t *l2 = open_l2(url, 20, 8);
+    l2_t *l2 = open_l2(url, 100, 8); /* 100 ms: the 20 submissions surely fit before it */
     CHECK(wait_connected(l2, 3000));
     kill(server, SIGSTOP);
     waiter_t w;
@@ -470,14 +500,14 @@ static void test_stopped(void)
     CHECK_EQ(full, 12);
     CHECK_EQ(wait_done(&w, sent, 2000), sent);
     CHECK_EQ(w.timeouts, 8);
-    CHECK(w.max_ns >= 20 * 1000000ull); /* not before the deadline */
-    CHECK(w.max_ns < 500 * 1000000ull); /* and not long after it (shared, loaded machine) */
+    CHECK(w.max_ns >= 100 * 1000000ull); /* not before the deadline */
+    CHECK(w.max_ns < 1000 * 1000000ull); /* and not long after it (shared, loaded machine) */
     /* While it stays frozen, reconnects pass TCP but not the handshake: lookups fail at once. */
     usleep(300000);
     CHECK(!l2_connected(l2));
     uint64_t t0 = clock_mono_ns();
     for (int i = 0; i < 100; i++) CHECK_EQ(get(l2, &w, "k"), -ENOTCONN);
-    CHECK(clock_mono_ns() - t0 < 50 * 1000000ull);
+    CHECK(clock_mono_ns() - t0 < 250 * 1000000ull);
     l2_stats_t s;
     l2_stats(l2, &s);
     CHECK_EQ(s.err_timeout, 8);
@@ -579,6 +609,7 @@ int main(void)
     start_server();
     test_roundtrip();
     test_unix_and_auth();
+    test_lost_in_flight();
     test_killed();
     test_stopped();
     test_close_pending();
