@@ -409,7 +409,7 @@ static void test_lost_in_flight(void)
     for (int i = 0; i < 10; i++) sent += get(l2, &w, "k") == 0;
     CHECK_EQ(sent, 10);
     usleep(50000);
-    CHECK_EQ(w.done, 0); /* still waiting for the frozen server */
+    CHECK_EQ(wait_done(&w, 1, 0), 0); /* still waiting for the frozen server */
     kill_server();
     CHECK_EQ(wait_done(&w, sent, 2000), sent);
     CHECK(w.max_ns < 2000 * 1000000ull); /* far from the 5 s deadline */
