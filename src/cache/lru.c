@@ -81,15 +81,18 @@ static inline uint64_t fold(uint64_t a, uint64_t b)
 }
 
 /* Word-at-a-time keyed hash: 16 bytes per multiply, tails read as two overlapping words so short
- * keys need no byte loop. The per-cache random seed keeps chains short against chosen keys. */
+ * keys need no byte loop. The per-cache random seed is in every multiplication (directly or
+ * through h), so without knowing it no input can force a product to zero and collide keys on
+ * purpose: chains stay short against chosen keys. */
 static uint64_t key_hash(uint64_t seed, const void *key, size_t n)
 {
     const unsigned char *p = key;
     const uint64_t k1 = 0xa0761d6478bd642full, k2 = 0xe7037ed1a0b428dbull;
-    uint64_t h = seed ^ (n * k1);
+    const uint64_t s1 = seed ^ k1, s2 = seed ^ k2;
+    uint64_t h = s2 ^ (n * k1);
     size_t left = n;
     while (left > 16) {
-        h = fold(rd64(p) ^ k1, rd64(p + 8) ^ h);
+        h = fold(rd64(p) ^ s1, rd64(p + 8) ^ h);
         p += 16, left -= 16;
     }
     uint64_t a = 0, b = 0;
@@ -100,8 +103,8 @@ static uint64_t key_hash(uint64_t seed, const void *key, size_t n)
     } else if (left > 0) {
         a = ((uint64_t)p[0] << 16) | ((uint64_t)p[left / 2] << 8) | p[left - 1];
     }
-    h = fold(a ^ k2 ^ h, b ^ k1);
-    return fold(h ^ k1, n ^ k2 ^ seed);
+    h = fold(a ^ s2 ^ h, b ^ s1);
+    return fold(h ^ k1, n ^ s2);
 }
 
 /* ---- entries and lists ----------------------------------------------------------------------- */
@@ -250,7 +253,12 @@ static void register_metrics(lru_t *c, const char *name)
 
 lru_t *lru_new(size_t budget, unsigned nshards, const char *metrics_name)
 {
-    if (nshards == 0) nshards = 64;
+    if (nshards == 0) {
+        /* 64 shards keep threads off each other's locks; fewer for a small budget, so a shard
+         * (and so the largest entry) keeps at least 256 KiB. */
+        nshards = 64;
+        while (nshards > 1 && budget / nshards < (256u << 10)) nshards /= 2;
+    }
     unsigned n = 1, shift = 64;
     while (n < nshards && n < (1u << 16)) n <<= 1, shift--;
     lru_t *c = calloc(1, sizeof *c);

@@ -17,9 +17,10 @@ typedef struct lru_stats {
 } lru_stats_t;
 
 /* Creates a cache holding at most budget bytes (0 = a cache that stores nothing) in nshards
- * shards (rounded up to a power of two; 0 = 64). metrics_name, when not NULL, registers the
- * inferd_cache_l1_* series labelled cache="<metrics_name>"; such a cache must then outlive every
- * metrics_render (it is read at render time), i.e. live until exit. NULL on out-of-memory. */
+ * shards (rounded up to a power of two; 0 = 64, fewer when a shard would get under 256 KiB).
+ * metrics_name, when not NULL, registers the inferd_cache_l1_* series labelled
+ * cache="<metrics_name>"; such a cache must then outlive every metrics_render (it is read at render
+ * time), i.e. live until exit. NULL on out-of-memory. */
 lru_t *lru_new(size_t budget, unsigned nshards, const char *metrics_name);
 /* Frees the cache. Handles still held stay valid until released. */
 void lru_free(lru_t *c);

@@ -206,22 +206,11 @@ struct l2 {
     bool want_write, down_logged;
 
     metric_t *m_hits, *m_misses, *m_sets, *m_connects, *m_connect_fail, *m_err[E_KINDS];
-    metric_t *m_lat_get, *m_lat_set;
+    metric_t *m_lat_get, *m_lat_set, *m_connected, *m_pending;
 };
 
 static const double l2_buckets[] = {0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
                                     0.005,    0.01,    0.025,  0.05,    0.1,    0.25};
-
-static double m_connected(void *arg)
-{
-    return l2_connected(arg);
-}
-
-static double m_pending(void *arg)
-{
-    l2_t *l2 = arg;
-    return (double)atomic_load_explicit(&l2->pending, memory_order_relaxed);
-}
 
 static void register_metrics(l2_t *l2)
 {
@@ -257,14 +246,17 @@ static void register_metrics(l2_t *l2)
         METRIC_HISTOGRAM, l2_buckets, (int)(sizeof l2_buckets / sizeof l2_buckets[0]));
     l2->m_lat_get = metrics_series(fl, "op=\"get\"", false);
     l2->m_lat_set = metrics_series(fl, "op=\"set\"", false);
-    metrics_gauge_fn(metrics_family("inferd_cache_l2_connected",
-                                    "1 while the L2 connection is up and serving", METRIC_GAUGE,
-                                    NULL, 0),
-                     "", m_connected, l2);
-    metrics_gauge_fn(metrics_family("inferd_cache_l2_pending",
-                                    "L2 requests queued or in flight (bounded by redis_queue)",
-                                    METRIC_GAUGE, NULL, 0),
-                     "", m_pending, l2);
+    /* Plain gauges the thread sets, not functions reading l2: /metrics may still be rendered
+     * after l2_close during shutdown. */
+    l2->m_connected = metrics_series(metrics_family("inferd_cache_l2_connected",
+                                                    "1 while the L2 connection is up and serving",
+                                                    METRIC_GAUGE, NULL, 0),
+                                     "", false);
+    l2->m_pending =
+        metrics_series(metrics_family("inferd_cache_l2_pending",
+                                      "L2 requests queued or in flight (bounded by redis_queue)",
+                                      METRIC_GAUGE, NULL, 0),
+                       "", false);
 }
 
 /* ---- completion --------------------------------------------------------------------------------
@@ -289,6 +281,7 @@ static void drop(l2_t *l2, int status, int kind, const char *why)
     }
     if (atomic_load(&l2->state) != ST_READY) metric_add(l2->m_connect_fail, 1);
     atomic_store(&l2->state, ST_DOWN);
+    metric_set(l2->m_connected, 0);
     if (l2->rc) redisFree(l2->rc);
     l2->rc = NULL;
     l2->want_write = false;
@@ -357,6 +350,7 @@ static void handshake_reply(l2_t *l2, redisReply *rep)
     }
     if (--l2->handshake_left > 0) return;
     atomic_store(&l2->state, ST_READY);
+    metric_set(l2->m_connected, 1);
     metric_add(l2->m_connects, 1);
     log_info("redis L2: connected to %s", l2->url.path ? l2->url.path : l2->url.host);
     l2->down_logged = false;
@@ -507,6 +501,7 @@ static void *l2_main(void *arg)
             wake = l2->handshake_deadline;
         if (!l2->rc && l2->next_connect < wake) wake = l2->next_connect;
         int timeout_ms = wake > now ? (int)((wake - now + 999999) / 1000000) : 0;
+        metric_set(l2->m_pending, atomic_load_explicit(&l2->pending, memory_order_relaxed));
 
         struct pollfd pf[2] = {{.fd = l2->efd, .events = POLLIN}, {.fd = -1}};
         if (l2->rc) {
@@ -547,6 +542,8 @@ static void *l2_main(void *arg)
     }
     if (l2->rc) redisFree(l2->rc);
     l2->rc = NULL;
+    metric_set(l2->m_connected, 0);
+    metric_set(l2->m_pending, 0);
     return NULL;
 }
 

@@ -14,8 +14,10 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "cache/cache.h"
 #include "cache/redis.h"
 #include "metrics/metrics.h"
 #include "th.h"
@@ -158,13 +160,14 @@ static void waiter_init(waiter_t *w)
 /* Waits until n callbacks have run, at most ms; returns how many ran. */
 static int wait_done(waiter_t *w, int n, int ms)
 {
-    uint64_t end = clock_mono_ns() + (uint64_t)ms * 1000000u;
+    struct timespec end;
+    clock_gettime(CLOCK_REALTIME, &end);
+    end.tv_sec += ms / 1000;
+    end.tv_nsec += (long)(ms % 1000) * 1000000;
+    if (end.tv_nsec >= 1000000000) end.tv_sec++, end.tv_nsec -= 1000000000;
     pthread_mutex_lock(&w->mu);
-    while (w->done < n && clock_mono_ns() < end) {
-        pthread_mutex_unlock(&w->mu);
-        usleep(1000);
-        pthread_mutex_lock(&w->mu);
-    }
+    while (w->done < n)
+        if (pthread_cond_timedwait(&w->cv, &w->mu, &end) == ETIMEDOUT) break;
     int d = w->done;
     pthread_mutex_unlock(&w->mu);
     return d;
@@ -313,18 +316,27 @@ static void test_roundtrip(void)
     freeReplyObject(r);
     redisFree(c);
 
-    /* Many concurrent lookups from several threads are pipelined and all answered. */
+    /* Round trip of one lookup at a time (printed, not asserted: speed is for benchmarks). */
+    uint64_t t0 = clock_mono_ns();
+    for (int i = 0; i < 500; i++) get_sync(l2, "emb:m:1:hello", NULL, NULL);
+    printf("sequential GET through the L2 thread: %.1f us each\n",
+           (double)(clock_mono_ns() - t0) / 500 / 1e3);
+
+    /* Many lookups submitted at once are pipelined and all answered. */
     waiter_t w;
     waiter_init(&w);
     int sent = 0;
+    t0 = clock_mono_ns();
     for (int i = 0; i < 2000; i++) sent += get(l2, &w, i % 2 ? "emb:m:1:hello" : "nope") == 0;
     CHECK_EQ(sent, 2000);
     CHECK_EQ(wait_done(&w, sent, 5000), sent);
+    printf("2000 GETs submitted at once: all answered in %.2f ms\n",
+           (double)(clock_mono_ns() - t0) / 1e6);
     CHECK_EQ(w.hits, 1000);
     CHECK_EQ(w.misses, 1000);
     l2_stats_t s;
     l2_stats(l2, &s);
-    CHECK(s.hits >= 1002 && s.misses >= 1001 && s.sets == 1 && s.connects == 1);
+    CHECK(s.hits >= 1502 && s.misses >= 1001 && s.sets == 1 && s.connects == 1);
     CHECK_EQ(s.err_io + s.err_timeout + s.err_reply + s.err_queue_full, 0);
 
     buf_t b;
@@ -381,6 +393,36 @@ static void test_unix_and_auth(void)
     metrics_free_all();
 }
 
+/* Lookups in flight when the connection is lost end at once as io errors, not at their
+ * deadline: freeze the server so they stay unanswered, then kill it (the kernel closes its
+ * sockets). */
+static void test_lost_in_flight(void)
+{
+    char url[128];
+    snprintf(url, sizeof url, "redis://:s3cr%%25t@127.0.0.1:%d", port);
+    l2_t *l2 = open_l2(url, 5000, 64);
+    CHECK(wait_connected(l2, 3000));
+    kill(server, SIGSTOP);
+    waiter_t w;
+    waiter_init(&w);
+    int sent = 0;
+    for (int i = 0; i < 10; i++) sent += get(l2, &w, "k") == 0;
+    CHECK_EQ(sent, 10);
+    usleep(50000);
+    CHECK_EQ(wait_done(&w, 1, 0), 0); /* still waiting for the frozen server */
+    kill_server();
+    CHECK_EQ(wait_done(&w, sent, 2000), sent);
+    CHECK(w.max_ns < 2000 * 1000000ull); /* far from the 5 s deadline */
+    l2_stats_t s;
+    l2_stats(l2, &s);
+    CHECK_EQ(s.err_io, 10);
+    CHECK_EQ(s.err_timeout, 0);
+    CHECK_EQ(w.errors, 10);
+    l2_close(l2);
+    metrics_free_all();
+    start_server();
+}
+
 /* Lookups fired continuously while the server dies and comes back: none hangs. */
 static void test_killed(void)
 {
@@ -408,7 +450,7 @@ static void test_killed(void)
     }
     CHECK_EQ(wait_done(&w, sent, 2000), sent); /* every accepted lookup got its callback */
     CHECK(refused > 0);                        /* once it is known down, lookups fail at once */
-    CHECK(worst_submit < 50 * 1000000ull);     /* submitting never blocks (generous: shared box) */
+    CHECK(worst_submit < 200 * 1000000ull);    /* submitting never blocks (generous: shared box) */
     CHECK(w.max_ns < 1000 * 1000000ull);       /* no callback waited much past its 20 ms */
     CHECK(!l2_connected(l2));
     l2_stats_t s;
@@ -443,7 +485,7 @@ static void test_stopped(void)
 {
     char url[128];
     snprintf(url, sizeof url, "redis://:s3cr%%25t@127.0.0.1:%d", port);
-    l2_t *l2 = open_l2(url, 20, 8);
+    l2_t *l2 = open_l2(url, 100, 8); /* 100 ms: the 20 submissions surely fit before it */
     CHECK(wait_connected(l2, 3000));
     kill(server, SIGSTOP);
     waiter_t w;
@@ -458,14 +500,14 @@ static void test_stopped(void)
     CHECK_EQ(full, 12);
     CHECK_EQ(wait_done(&w, sent, 2000), sent);
     CHECK_EQ(w.timeouts, 8);
-    CHECK(w.max_ns >= 20 * 1000000ull); /* not before the deadline */
-    CHECK(w.max_ns < 500 * 1000000ull); /* and not long after it (shared, loaded machine) */
+    CHECK(w.max_ns >= 100 * 1000000ull); /* not before the deadline */
+    CHECK(w.max_ns < 1000 * 1000000ull); /* and not long after it (shared, loaded machine) */
     /* While it stays frozen, reconnects pass TCP but not the handshake: lookups fail at once. */
     usleep(300000);
     CHECK(!l2_connected(l2));
     uint64_t t0 = clock_mono_ns();
     for (int i = 0; i < 100; i++) CHECK_EQ(get(l2, &w, "k"), -ENOTCONN);
-    CHECK(clock_mono_ns() - t0 < 50 * 1000000ull);
+    CHECK(clock_mono_ns() - t0 < 250 * 1000000ull);
     l2_stats_t s;
     l2_stats(l2, &s);
     CHECK_EQ(s.err_timeout, 8);
@@ -500,6 +542,62 @@ static void test_close_pending(void)
     metrics_free_all();
 }
 
+/* cache.h: a computed answer goes to both levels; a fresh process (empty L1) finds it in L2,
+ * and that hit fills its L1. */
+static void test_two_level(void)
+{
+    char url[128], err[256] = "";
+    snprintf(url, sizeof url, "redis://:s3cr%%25t@127.0.0.1:%d/4", port);
+    cache_opts_t o = {.l1_bytes = 1 << 20,
+                      .name = "a",
+                      .redis_url = url,
+                      .redis_ttl_s = 60,
+                      .redis_timeout_ms = 1000,
+                      .redis_queue = 64};
+    cache_t *a = cache_new(&o, err, sizeof err);
+    o.name = "b";
+    cache_t *b = cache_new(&o, err, sizeof err);
+    CHECK(a && b);
+    CHECK(wait_connected(cache_l2(a), 3000) && wait_connected(cache_l2(b), 3000));
+    cache_put(a, "m|1|hi", 6, "[1,2]", 5);
+    lru_val_t *v = cache_get_l1(a, "m|1|hi", 6);
+    CHECK(v && lru_val_len(v) == 5);
+    lru_release(v);
+    CHECK(cache_get_l1(b, "m|1|hi", 6) == NULL);
+    waiter_t w;
+    int hit = 0;
+    for (int i = 0; i < 200 && !hit; i++) { /* the SET is fire and forget */
+        waiter_init(&w);
+        call_t *c = malloc(sizeof *c);
+        c->w = &w;
+        c->t0 = clock_mono_ns();
+        CHECK_EQ(cache_get_l2(b, "m|1|hi", 6, on_get, c), 0);
+        CHECK_EQ(wait_done(&w, 1, 2000), 1);
+        hit = w.hits;
+        if (!hit) usleep(1000);
+    }
+    CHECK(hit && w.last_len == 5 && memcmp(w.last, "[1,2]", 5) == 0);
+    v = cache_get_l1(b, "m|1|hi", 6); /* the L2 hit filled b's L1 */
+    CHECK(v && lru_val_len(v) == 5 && memcmp(lru_val_data(v), "[1,2]", 5) == 0);
+    lru_release(v);
+    cache_free(a);
+    cache_free(b);
+
+    /* No L2: cache_get_l2 says so at once; no L1: nothing is kept. */
+    cache_opts_t none = {.l1_bytes = 0};
+    cache_t *n = cache_new(&none, err, sizeof err);
+    CHECK(n && !cache_l1(n) && !cache_l2(n));
+    cache_put(n, "k", 1, "v", 1);
+    CHECK(cache_get_l1(n, "k", 1) == NULL);
+    CHECK_EQ(cache_get_l2(n, "k", 1, on_get, NULL), -ENOTCONN);
+    cache_free(n);
+    cache_opts_t bad = {
+        .l1_bytes = 1024, .redis_url = "redis:/x", .redis_timeout_ms = 10, .redis_queue = 1};
+    CHECK(cache_new(&bad, err, sizeof err) == NULL);
+    CHECK(strstr(err, "redis_url") != NULL);
+    metrics_free_all();
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -511,8 +609,10 @@ int main(void)
     start_server();
     test_roundtrip();
     test_unix_and_auth();
+    test_lost_in_flight();
     test_killed();
     test_stopped();
     test_close_pending();
+    test_two_level();
     return TH_DONE();
 }
