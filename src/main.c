@@ -18,8 +18,7 @@
 #include "metrics/metrics.h"
 #include "models/repo.h"
 #include "sched/pool.h"
-#include "cache/lru.h"
-#include "cache/redis.h"
+#include "cache/cache.h"
 #include "serve/embedders.h"
 #include "serve/serve.h"
 #include "store/store.h"
@@ -174,8 +173,7 @@ static int cmd_serve(int argc, char **argv)
     const char *config_path = NULL;
     embedders_t *embedders = NULL;
     api_embed_t *api_emb = NULL;
-    lru_t *l1 = NULL;
-    l2_t *l2 = NULL;
+    cache_t *cache = NULL;
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             serve_usage(stdout);
@@ -301,20 +299,14 @@ static int cmd_serve(int argc, char **argv)
     embed_cfg_t ecfg = {(int)cfg.embed_workers,      (int)cfg.engine_threads,
                         (int)cfg.embed_max_batch,    (int)cfg.embed_max_batch_tokens,
                         (int)cfg.embed_max_delay_us, (int)cfg.embed_queue};
-    if (cfg.cache_bytes > 0 && !(l1 = lru_new((size_t)cfg.cache_bytes, 0, "embed"))) {
-        fprintf(stderr, "inferd serve: out of memory\n");
+    cache_opts_t co = {(size_t)cfg.cache_bytes, "embed",        cfg.redis_url, cfg.redis_ttl_s,
+                       cfg.redis_timeout_ms,    cfg.redis_queue};
+    if ((cfg.cache_bytes > 0 || cfg.redis_url[0]) && !(cache = cache_new(&co, err, sizeof err))) {
+        fprintf(stderr, "inferd serve: cache: %s\n", err);
         rc = 1;
         goto free_rt;
     }
-    if (cfg.redis_url[0]) {
-        l2_opts_t lo = {cfg.redis_url, cfg.redis_timeout_ms, cfg.redis_ttl_s, cfg.redis_queue};
-        if (!(l2 = l2_new(&lo, err, sizeof err))) {
-            fprintf(stderr, "inferd serve: redis_url: %s\n", err);
-            rc = 1;
-            goto free_rt;
-        }
-    }
-    embedders = embedders_new(&repo, &ecfg, l1, l2);
+    embedders = embedders_new(&repo, &ecfg, cache);
     api_emb = embedders ? api_embed_new(embedders, pool, (int)cfg.embed_max_inputs,
                                         (size_t)cfg.max_body_bytes)
                         : NULL;
@@ -395,14 +387,14 @@ free_rt:
     }
     /* L2 first: lookups still pending are answered as misses and queue to batchers that the
      * repository then stops (running what is queued) with their entries. */
-    l2_close(l2);
+    cache_stop_l2(cache);
     repo_free(&repo);
     api_embed_free(api_emb);
     embedders_free(embedders);
     router_free(rt);
     auth_free(auth);
     metrics_free_all();
-    lru_free(l1); /* after the last metrics render, which reads it */
+    cache_free(cache); /* after the last metrics render, which reads the L1 */
     log_close();
 out:
     config_deinit(&cfg);

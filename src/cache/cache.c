@@ -55,6 +55,11 @@ void cache_free(cache_t *c)
     free(c);
 }
 
+void cache_stop_l2(cache_t *c)
+{
+    if (c) l2_stop(c->l2);
+}
+
 lru_val_t *cache_get_l1(cache_t *c, const void *key, size_t klen)
 {
     return c->l1 ? lru_get(c->l1, key, klen) : NULL;

@@ -24,6 +24,9 @@ typedef struct cache_opts {
 cache_t *cache_new(const cache_opts_t *o, char *err, size_t errlen);
 /* Stops the L2 thread (pending L2 lookups are answered L2_ECLOSED) and frees both levels. */
 void cache_free(cache_t *c);
+/* Stops the L2 thread (pending lookups are answered as misses), keeping the handle usable:
+ * later lookups miss, puts go to L1 only. For shutdown, before the last users stop. */
+void cache_stop_l2(cache_t *c);
 
 /* L1 lookup: a handle to release with lru_release, or NULL (miss, or no L1). Never blocks
  * beyond a shard lock. */

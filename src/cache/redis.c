@@ -584,16 +584,24 @@ fail:
     return NULL;
 }
 
-void l2_close(l2_t *l2)
+void l2_stop(l2_t *l2)
 {
     if (!l2) return;
     pthread_mutex_lock(&l2->mu);
+    bool was = l2->stop;
     l2->stop = true;
     pthread_mutex_unlock(&l2->mu);
+    if (was) return;
     uint64_t one = 1;
     ssize_t wr = write(l2->efd, &one, sizeof one);
     (void)wr;
     pthread_join(l2->thr, NULL);
+}
+
+void l2_close(l2_t *l2)
+{
+    if (!l2) return;
+    l2_stop(l2);
     close(l2->efd);
     pthread_mutex_destroy(&l2->mu);
     l2_url_free(&l2->url);

@@ -50,7 +50,10 @@ typedef void (*l2_get_cb)(void *arg, int status, const void *val, size_t len);
 /* Parses the URL, registers the inferd_cache_l2_* metrics and starts the thread, which connects
  * in the background (l2_get misses until it is connected). NULL with err on a bad setting. */
 l2_t *l2_new(const l2_opts_t *o, char *err, size_t errlen);
-/* Stops the thread: GETs still pending are answered L2_ECLOSED, pending SETs are dropped. */
+/* Stops the thread: GETs still pending are answered L2_ECLOSED, pending SETs are dropped; later
+ * calls fail with -ENOTCONN. Idempotent; l2 stays allocated. */
+void l2_stop(l2_t *l2);
+/* l2_stop, then frees. */
 void l2_close(l2_t *l2);
 
 /* Submits GET key. 0: cb will be called exactly once, from the L2 thread, within about

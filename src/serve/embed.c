@@ -9,8 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cache/lru.h"
-#include "cache/redis.h"
+#include "cache/cache.h"
 #include "engine/engine.h"
 #include "metrics/metrics.h"
 #include "serve/batcher.h"
@@ -45,8 +44,8 @@ struct embed_model {
     const text_tok_t *tok;
     embed_spec_t spec;
     embed_cfg_t cfg;
-    lru_t *cache;
-    l2_t *l2;
+    cache_t *cache;                        /* L1 and L2; NULL: none */
+    bool l2;                               /* the cache has an L2 */
     int ninputs, in_ids, in_mask, in_type; /* input positions, -1 when the graph lacks one */
     int out;                               /* output used */
     bool out_pooled;                       /* it is already [batch, dim] */
@@ -112,8 +111,8 @@ static int find_input(const eng_model_t *m, const char *name)
 
 embed_model_t *embed_model_new(const char *name, int64_t version, const char *ident,
                                const eng_model_t *m, const text_tok_t *tok,
-                               const embed_spec_t *spec, const embed_cfg_t *cfg, lru_t *cache,
-                               l2_t *l2, char *err, size_t errlen)
+                               const embed_spec_t *spec, const embed_cfg_t *cfg, cache_t *cache,
+                               char *err, size_t errlen)
 {
     metrics_init();
     embed_model_t *em = calloc(1, sizeof *em);
@@ -124,7 +123,7 @@ embed_model_t *embed_model_new(const char *name, int64_t version, const char *id
     em->spec = *spec;
     em->cfg = *cfg;
     em->cache = cache;
-    em->l2 = l2;
+    em->l2 = cache && cache_l2(cache);
     em->ninputs = eng_model_ninputs(m);
     em->in_ids = find_input(m, "input_ids");
     em->in_mask = find_input(m, "attention_mask");
@@ -356,7 +355,6 @@ static void l2_got(void *arg, int status, const void *val, size_t len)
 {
     embed_seq_t *s = arg;
     embed_job_t *j = s->job;
-    embed_model_t *em = j->model;
     char *copy = status == L2_HIT && len > VAL_HDR ? malloc(len) : NULL;
     if (copy) {
         memcpy(copy, val, len);
@@ -367,13 +365,7 @@ static void l2_got(void *arg, int status, const void *val, size_t len)
         a->hold = copy;
         a->owned = true;
         s->l2_hit = true;
-        metric_add(M.l2_hits, 1);
-        if (em->cache) {
-            buf_t key;
-            buf_init(&key);
-            if (!cache_key(j, s->index, &key)) lru_put(em->cache, key.data, key.len, val, len);
-            buf_deinit(&key);
-        }
+        metric_add(M.l2_hits, 1); /* the cache put it in L1 too */
     } else {
         metric_add(M.l2_misses, 1);
     }
@@ -389,7 +381,8 @@ static void l2_lookup(embed_job_t *j)
     atomic_store(&j->l2_left, n);
     for (int i = 0; i < n; i++) {
         embed_seq_t *s = (embed_seq_t *)j->miss[i];
-        if (cache_key(j, s->index, &key) || l2_get(j->model->l2, key.data, key.len, l2_got, s) != 0)
+        if (cache_key(j, s->index, &key) ||
+            cache_get_l2(j->model->cache, key.data, key.len, l2_got, s))
             l2_got(s, L2_EIO, NULL, 0);
     }
     buf_deinit(&key);
@@ -414,7 +407,7 @@ int embed_submit(embed_job_t *j, char *err, size_t errlen)
                 rc = (err_set(err, errlen, "out of memory"), ERR_NOMEM);
                 break;
             }
-            lru_val_t *v = lru_get(em->cache, key.data, key.len);
+            lru_val_t *v = cache_get_l1(em->cache, key.data, key.len);
             if (v) {
                 metric_add(M.hits, 1);
                 const char *d = lru_val_data(v);
@@ -574,13 +567,11 @@ static void run_batch(void *ctx, int wi, batch_item_t **items, int n)
         a->tokens = tokens;
         a->hold = val;
         a->owned = true;
-        if (em->cache || em->l2) {
+        if (em->cache) {
             buf_t key;
             buf_init(&key);
-            if (!cache_key(j, s->index, &key)) {
-                if (em->cache) lru_put(em->cache, key.data, key.len, val, w->enc.len);
-                if (em->l2) l2_set(em->l2, key.data, key.len, val, w->enc.len);
-            }
+            if (!cache_key(j, s->index, &key))
+                cache_put(em->cache, key.data, key.len, val, w->enc.len);
             buf_deinit(&key);
         }
         uint64_t t2 = clock_mono_ns();

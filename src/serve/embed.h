@@ -17,8 +17,7 @@
 #include "serve/pooling.h"
 #include "util/buf.h"
 
-struct lru;
-struct l2;
+struct cache;
 struct text_tok;
 struct eng_model;
 struct embed_job;
@@ -45,13 +44,13 @@ typedef struct embed_model embed_model_t;
 /* Wraps a loaded encoder and tokenizer (both borrowed: they must outlive the model) and starts
  * its batch threads. name, version and ident (what identifies the model's file, e.g. inode, size
  * and mtime, or a digest) make its cache keys, so a replaced file is never answered from a
- * cache; cache (L1) and l2 (Redis) may be NULL. NULL with
+ * cache; cache (L1 and L2) may be NULL. NULL with
  * a message when the graph has no usable inputs/outputs (it needs input_ids, and an output
  * sentence_embedding or a 3-D one to pool). */
 embed_model_t *embed_model_new(const char *name, int64_t version, const char *ident,
                                const struct eng_model *m, const struct text_tok *tok,
-                               const embed_spec_t *spec, const embed_cfg_t *cfg, struct lru *cache,
-                               struct l2 *l2, char *err, size_t errlen);
+                               const embed_spec_t *spec, const embed_cfg_t *cfg,
+                               struct cache *cache, char *err, size_t errlen);
 /* Runs what is queued, stops the threads, frees (the encoder and tokenizer stay). */
 void embed_model_free(embed_model_t *em);
 const char *embed_model_name(const embed_model_t *em);

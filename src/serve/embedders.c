@@ -14,8 +14,7 @@
 struct embedders {
     repo_t *repo;
     embed_cfg_t cfg;
-    struct lru *cache;
-    struct l2 *l2;
+    struct cache *cache;
     pthread_mutex_t lock; /* one start at a time */
 };
 
@@ -30,14 +29,13 @@ static void attach_free(repo_attach_t *a)
     free(a);
 }
 
-embedders_t *embedders_new(repo_t *repo, const embed_cfg_t *cfg, struct lru *cache, struct l2 *l2)
+embedders_t *embedders_new(repo_t *repo, const embed_cfg_t *cfg, struct cache *cache)
 {
     embedders_t *e = calloc(1, sizeof *e);
     if (!e) return NULL;
     e->repo = repo;
     e->cfg = *cfg;
     e->cache = cache;
-    e->l2 = l2;
     pthread_mutex_init(&e->lock, NULL);
     return e;
 }
@@ -112,7 +110,7 @@ int embedders_acquire(embedders_t *e, const char *name, embed_ref_t *ref, char *
             a->base.free = attach_free;
             embed_spec_t spec = {me->embed->pooling, me->embed->max_length, me->embed->normalize};
             a->em = embed_model_new(me->name, me->version, me->digest, me->m, me->tok, &spec,
-                                    &e->cfg, e->cache, e->l2, err, errlen);
+                                    &e->cfg, e->cache, err, errlen);
             if (a->em)
                 atomic_store(&me->attached[REPO_SLOT_EMBED], &a->base);
             else {

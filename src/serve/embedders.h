@@ -9,8 +9,7 @@
 #include "serve/embed.h"
 
 struct repo;
-struct lru;
-struct l2;
+struct cache;
 struct model_entry;
 
 typedef struct embedders embedders_t;
@@ -21,9 +20,8 @@ typedef struct embed_ref {
     struct model_entry *entry;
 } embed_ref_t;
 
-/* Borrows repo and the caches (either may be NULL: no L1, no L2). NULL on out-of-memory. */
-embedders_t *embedders_new(struct repo *repo, const embed_cfg_t *cfg, struct lru *cache,
-                           struct l2 *l2);
+/* Borrows repo and cache (NULL: no caching). NULL on out-of-memory. */
+embedders_t *embedders_new(struct repo *repo, const embed_cfg_t *cfg, struct cache *cache);
 void embedders_free(embedders_t *e);
 
 /* The embedding model called name, or when name is NULL the only one (the first by name when

@@ -2,65 +2,18 @@
 are answered by another from Redis, and a Redis that dies or freezes mid-test only shows in
 /metrics: every request still succeeds from compute, without waiting on Redis."""
 import json
-import os
 import re
-import shutil
-import signal
-import socket
-import subprocess
-import tempfile
 import time
 
 import pytest
 
 from embed_models import expected, make_folder
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-class Redis:
-    def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="inferd-redis-")
-        self.port = free_port()
-        self.proc = None
-        self.start()
-
-    def start(self):
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", self.dir], stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL)
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def kill(self):
-        self.proc.kill()
-        self.proc.wait()
-
-    def close(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGCONT)
-            self.kill()
-        shutil.rmtree(self.dir, ignore_errors=True)
+from redis_server import RedisServer
 
 
 @pytest.fixture
 def redis():
-    if not shutil.which("redis-server"):
-        pytest.fail("redis-server is not installed (scripts/deps.sh installs it)")
-    r = Redis()
+    r = RedisServer().start()
     yield r
     r.close()
 
@@ -95,7 +48,7 @@ def wait_for(cond, timeout=10.0):
 
 def start(server_factory, repo, redis, *extra):
     srv = server_factory("--models", repo, "--access-log", "false", "--redis-url",
-                         "redis://127.0.0.1:%d" % redis.port, "--redis-timeout-ms", "200", *extra)
+                         redis.url(), "--redis-timeout-ms", "200", *extra)
     assert wait_for(lambda: metric(srv, "inferd_cache_l2_connected") == 1), srv.log()
     return srv
 
@@ -133,13 +86,13 @@ def test_redis_killed_or_frozen_mid_test_requests_still_succeed(server_factory, 
                                                srv.request("GET", "/metrics").body.decode(), re.M))
     assert errors >= 1
     # Back: the client reconnects on its own and serves from Redis again.
-    redis.start()
+    redis.restart()
     assert wait_for(lambda: metric(srv, "inferd_cache_l2_connected") == 1, 20)
     # Frozen (SIGSTOP): lookups time out at redis_timeout_ms and are computed.
-    redis.proc.send_signal(signal.SIGSTOP)
+    redis.freeze()
     t0 = time.time()
     r = post(srv, {"inputs": items[7]["text"], "model": "minilm"})
     assert r.status == 200 and time.time() - t0 < 5
     assert wait_for(lambda: metric(srv, "inferd_cache_l2_errors_total", 'kind="timeout"') >= 1), \
         srv.request("GET", "/metrics").body.decode()[-3000:]
-    redis.proc.send_signal(signal.SIGCONT)
+    redis.thaw()
