@@ -42,8 +42,9 @@ typedef struct ereq {
     embed_job_t *job;
     const char **texts;
     size_t *lens;
-    int64_t **ids;
+    int64_t **ids; /* OpenAI token-id inputs: nids_n arrays */
     size_t *nids;
+    int nids_n;
     bool b64;
 } ereq_t;
 
@@ -52,8 +53,7 @@ static void ereq_free(ereq_t *e)
     if (!e) return;
     embed_job_free(e->job);
     if (e->ref.em) embedders_release(&e->ref);
-    if (e->ids)
-        for (int i = 0; e->job && i < e->job->n; i++) free(e->ids[i]);
+    for (int i = 0; e->ids && i < e->nids_n; i++) free(e->ids[i]);
     free(e->ids);
     free(e->nids);
     free(e->texts);
@@ -138,6 +138,7 @@ static int read_inputs(ereq_t *e, const json_value_t *in, const char *field, boo
         e->ids = calloc(count, sizeof *e->ids);
         e->nids = calloc(count, sizeof *e->nids);
         if (!e->ids || !e->nids) return fail(e, 503, "out of memory"), -1;
+        e->nids_n = (int)count;
         for (size_t i = 0; i < count; i++) {
             const json_value_t *arr = flat ? in : json_at(in, i);
             if (json_type(arr) != JSON_ARRAY || json_size(arr) == 0)
