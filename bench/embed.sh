@@ -259,6 +259,7 @@ replace_section "$DOC" "$SECTION" "$sec"
 # Plot: engine medians and the aim-1 comparison.
 awk '$2 == 2 { print $1, $3 / 1000, $4 / 1000 }' "$tmp/engine" >"$tmp/eng2.dat"
 join <(sort "$tmp/c1") <(awk '$2 == 2 { print $1, $4 }' "$tmp/engine" | sort) | sort -n | awk '{ print $1, $2, $5 / 1000 }' >"$tmp/aim1.dat"
+mkdir -p "$(dirname "$PNG")"
 gnuplot <<GP
 set terminal pngcairo size 900,420 font "sans,10"
 set output "$PNG"
