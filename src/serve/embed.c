@@ -461,6 +461,11 @@ int embed_submit(embed_job_t *j, char *err, size_t errlen)
     }
     j->miss = miss;
     j->nmiss = nmiss;
+    if (nmiss > em->cfg.max_queue)
+        return err_set(err, errlen,
+                       "%d texts to embed, more than the model's queue holds (embed_queue %d)",
+                       nmiss, em->cfg.max_queue),
+               ERR_TOO_LARGE;
     if (em->l2) return l2_lookup(j), 0;
     return queue(j, err, errlen);
 }

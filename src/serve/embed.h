@@ -118,8 +118,9 @@ void embed_job_free(embed_job_t *j);
 /* Answers what the cache holds, tokenises the rest and queues them. Returns 1 when every text
  * was answered from the cache (done is not called), 0 when done(j) will be called from a batch
  * thread, or negative (util/err.h) with a message in err and nothing pending: ERR_INVALID for
- * invalid UTF-8, a bad option or token id; ERR_TOO_LARGE for a text over the model's limit
- * without truncate; ERR_BUSY when the queue is full; ERR_SHUTDOWN; ERR_NOMEM. */
+ * invalid UTF-8, a bad option or token id; ERR_TOO_LARGE for more texts than the queue holds or a
+ * text over the model's limit without truncate; ERR_BUSY when the queue is full; ERR_SHUTDOWN;
+ * ERR_NOMEM. */
 int embed_submit(embed_job_t *j, char *err, size_t errlen);
 
 #endif

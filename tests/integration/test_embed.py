@@ -7,6 +7,7 @@ import math
 import re
 import struct
 import threading
+import time
 
 import pytest
 
@@ -222,3 +223,31 @@ def test_cache_hit_answers_the_same_bytes(srv):
     m = srv.request("GET", "/metrics").body.decode()
     hits = int(re.search(r'^inferd_embed_cache_lookups_total\{result="hit"\} (\d+)', m, re.M).group(1))
     assert hits >= 2
+
+
+def test_full_queue_is_503_with_retry_after_and_bounded(server_factory, repo):
+    # A batch below embed_max_batch waits up to a second for company, so the first request's
+    # three texts hold the queue (4) while the second arrives.
+    srv = server_factory("--models", repo, "--access-log", "false", "--embed-queue", "4",
+                         "--embed-max-batch", "64", "--embed-max-delay-us", "1000000",
+                         "--cache-bytes", "0")
+    first = {}
+
+    def slow():
+        first["r"] = post(srv, "/embed", {"inputs": ["a", "b", "c"], "model": "minilm"})
+
+    t = threading.Thread(target=slow)
+    t.start()
+    deadline = time.time() + 5
+    while time.time() < deadline:
+        m = srv.request("GET", "/metrics").body.decode()
+        if re.search(r'^inferd_embed_stage_seconds_count\{stage="tokenize"\} [1-9]', m, re.M):
+            break  # the first request's texts are queued
+        time.sleep(0.01)
+    r = post(srv, "/embed", {"inputs": ["d", "e"], "model": "minilm"})
+    assert r.status == 503 and r.header("retry-after") == "1", r
+    assert "queue is full" in r.json()["error"]
+    r = post(srv, "/embed", {"inputs": ["a", "b", "c", "d", "e"], "model": "minilm"})
+    assert r.status == 413 and "embed_queue" in r.json()["error"], r
+    t.join()
+    assert first["r"].status == 200 and len(first["r"].json()) == 3
