@@ -1,5 +1,6 @@
 /* GEMM over OpenBLAS, split over the compute pool (see gemm.h). */
 #include <cblas.h>
+#include <math.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -22,7 +23,7 @@ KERN_INLINE void small_block(int64_t R, int64_t K, const float *A, int64_t lda, 
         const float *b = B + k * ldb;
         for (int r = 0; r < SM_R; r++) {
             float a = r < R ? A[r * lda + k] : 0.0f;
-            for (int j = 0; j < SM_C; j++) acc[r][j] += a * b[j];
+            for (int j = 0; j < SM_C; j++) acc[r][j] = fmaf(a, b[j], acc[r][j]);
         }
     }
     for (int r = 0; r < R; r++)
@@ -41,7 +42,7 @@ KERN_INLINE void kern_gemm_small_body(int64_t M, int64_t N, int64_t K, float alp
     for (; j0 < N; j0++) /* a last partial column block */
         for (int64_t i = 0; i < M; i++) {
             float s = 0.0f;
-            for (int64_t k = 0; k < K; k++) s += A[i * lda + k] * B[k * ldb + j0];
+            for (int64_t k = 0; k < K; k++) s = fmaf(A[i * lda + k], B[k * ldb + j0], s);
             C[i * ldc + j0] = alpha * s;
         }
 }
