@@ -3,7 +3,7 @@
  * makes one pass over the data where the subgraph made up to nine:
  *   LayerNorm   ReduceMean, Sub, Pow 2, ReduceMean, Add eps, Sqrt, Div[, Mul gamma][, Add beta]
  *   GELU (erf)  Div sqrt2, Erf, Add 1, Mul x, Mul 0.5 (in either order of the two Muls)
- *   GELU (tanh) Pow 3, Mul 0.044715, Add x, Mul sqrt(2/pi), Tanh, Add 1, Mul 0.5 x
+ *   GELU (tanh) Pow 3, Mul 0.044715, Add x, Mul sqrt(2/pi), Tanh, Add 1, Mul 0.5 x (either order)
  *   bias        MatMul x by a constant [K,N] weight, then Add a constant [N] bias
  * A match needs every inner value to be read only inside the pattern (and not be a graph
  * output); the fused node takes the place of the pattern's last node, keeping its output. */
@@ -222,6 +222,63 @@ static int try_gelu_erf(fuse_t *f, int erf)
     return replace(f, m1, &fused_op_gelu_erf, ins, 1, kill, 4) ? -1 : 1;
 }
 
+/* The 0.5 x (1 + t) tail both GELU forms end with, from t's value: Add(t, 1) then either
+ * Mul(Mul(h, add), 0.5) or Mul(Mul(h, 0.5), add). Sets *last and kill[0..1]; 0 if no match. */
+static int gelu_tail(const fuse_t *f, int t, int h, int *last, int *kill)
+{
+    int add = only_reader(f, t);
+    if (!is(f, add, "Add") || !near(const_scalar(f, other(&f->g->nodes[add], t)), 1.0f)) return 0;
+    int m1 = only_reader(f, f->g->nodes[add].out[0]);
+    if (!is(f, m1, "Mul")) return 0;
+    int o = other(&f->g->nodes[m1], f->g->nodes[add].out[0]);
+    kill[0] = add;
+    if (o == h) {
+        int m2 = only_reader(f, f->g->nodes[m1].out[0]);
+        if (!is(f, m2, "Mul") ||
+            !near(const_scalar(f, other(&f->g->nodes[m2], f->g->nodes[m1].out[0])), 0.5f))
+            return 0;
+        kill[1] = m1, *last = m2;
+        return 1;
+    }
+    int mh = producer(f, o);
+    if (!is(f, mh, "Mul") || f->uses[o] != 1 ||
+        !near(const_scalar(f, other(&f->g->nodes[mh], h)), 0.5f))
+        return 0;
+    kill[1] = mh, *last = m1;
+    return 1;
+}
+
+/* Tanh(Mul(Add(h, Mul(Pow(h, 3), 0.044715)), sqrt(2/pi))) and the GELU tail. */
+static int try_gelu_tanh(fuse_t *f, int th)
+{
+    if (!is(f, th, "Tanh")) return 0;
+    int c = producer(f, f->g->nodes[th].in[0]);
+    if (!is(f, c, "Mul") || f->uses[f->g->nodes[c].out[0]] != 1) return 0;
+    int sv = -1;
+    for (int i = 0; i < 2; i++)
+        if (near(const_scalar(f, f->g->nodes[c].in[i]), 0.7978845608f))
+            sv = f->g->nodes[c].in[1 - i];
+    int s = producer(f, sv);
+    if (!is(f, s, "Add") || f->uses[sv] != 1) return 0;
+    for (int i = 0; i < 2; i++) {
+        int h = f->g->nodes[s].in[i], mv = f->g->nodes[s].in[1 - i], m3 = producer(f, mv);
+        if (!is(f, m3, "Mul") || f->uses[mv] != 1) continue;
+        int pv = -1;
+        for (int j = 0; j < 2; j++)
+            if (near(const_scalar(f, f->g->nodes[m3].in[j]), 0.044715f))
+                pv = f->g->nodes[m3].in[1 - j];
+        int pw = producer(f, pv);
+        if (!is(f, pw, "Pow") || f->uses[pv] != 1 || f->g->nodes[pw].in[0] != h ||
+            const_scalar(f, f->g->nodes[pw].in[1]) != 3.0f)
+            continue;
+        int last, kill[7] = {pw, m3, s, c, th, -1, -1};
+        if (!gelu_tail(f, f->g->nodes[th].out[0], h, &last, kill + 5)) return 0;
+        int ins[1] = {h};
+        return replace(f, last, &fused_op_gelu_tanh, ins, 1, kill, 7) ? -1 : 1;
+    }
+    return 0;
+}
+
 /* MatMul(x, W[K,N] const) -> Add(., b[N] const). */
 static int try_matmul_bias(fuse_t *f, int mm)
 {
@@ -260,6 +317,7 @@ int graph_fuse(eng_model_t *m, char *err, size_t errlen)
         if (f.dead[ni]) continue;
         rc = try_layer_norm(&f, ni);
         if (!rc) rc = try_gelu_erf(&f, ni);
+        if (!rc) rc = try_gelu_tanh(&f, ni);
         if (!rc) rc = try_matmul_bias(&f, ni);
     }
     if (rc < 0) {
