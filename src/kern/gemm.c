@@ -77,6 +77,11 @@ void kern_sgemm1(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
                  int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc)
 {
     if (M <= 0 || N <= 0) return;
+    if (M <= SMALL_M && M > 1 && !ta && !tb && (beta == 0.0f || beta == 1.0f) && N >= SM_C &&
+        K > 0) { /* writes every element of C: no clearing first */
+        kern_gemm_small(M, N, K, alpha, A, lda, B, ldb, C, ldc, beta == 1.0f);
+        return;
+    }
     if (beta == 0.0f) /* BLAS may read C when beta is 0: clear stale NaNs first */
         for (int64_t i = 0; i < M; i++) memset(C + i * ldc, 0, (size_t)N * sizeof *C);
     if (K <= 0) {
@@ -85,9 +90,7 @@ void kern_sgemm1(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
                 for (int64_t j = 0; j < N; j++) C[i * ldc + j] *= beta;
         return;
     }
-    if (M <= SMALL_M && M > 1 && !ta && !tb && (beta == 0.0f || beta == 1.0f) && N >= SM_C) {
-        kern_gemm_small(M, N, K, alpha, A, lda, B, ldb, C, ldc, beta == 1.0f);
-    } else if (M == 1 && !ta) {
+    if (M == 1 && !ta) {
         /* y[N] = alpha op(B)^T a + beta y */
         cblas_sgemv(CblasRowMajor, tb ? CblasNoTrans : CblasTrans, (int)(tb ? N : K),
                     (int)(tb ? K : N), alpha, B, (int)ldb, A, 1, beta, C, 1);
