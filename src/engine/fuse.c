@@ -5,6 +5,8 @@
  *   GELU (erf)  Div sqrt2, Erf, Add 1, Mul x, Mul 0.5 (in either order of the two Muls)
  *   GELU (tanh) Pow 3, Mul 0.044715, Add x, Mul sqrt(2/pi), Tanh, Add 1, Mul 0.5 x (either order)
  *   bias        MatMul x by a constant [K,N] weight, then Add a constant [N] bias
+ *   attention   Reshape/Transpose of Q, K, V into heads, MatMul, Div, Add mask, Softmax,
+ *               MatMul V, Transpose, Reshape back (the form the PyTorch exporter writes)
  * A match needs every inner value to be read only inside the pattern (and not be a graph
  * output); the fused node takes the place of the pattern's last node, keeping its output. */
 #include <math.h>
@@ -279,6 +281,75 @@ static int try_gelu_tanh(fuse_t *f, int th)
     return 0;
 }
 
+/* Transpose(perm) of Reshape(x, [*, *, A, D] const): sets *x, *A, *D; returns the Reshape node. */
+static int heads_of(const fuse_t *f, int tv, const int64_t *perm, int *x, int64_t *A, int64_t *D,
+                    int *tr)
+{
+    int t = producer(f, tv);
+    if (!is(f, t, "Transpose") || f->uses[tv] != 1) return -1;
+    int64_t np;
+    const int64_t *p = node_attr_ints(&f->g->nodes[t], "perm", &np);
+    if (np != 4 || memcmp(p, perm, sizeof(int64_t) * 4)) return -1;
+    int rv = f->g->nodes[t].in[0], r = producer(f, rv);
+    if (!is(f, r, "Reshape") || f->uses[rv] != 1) return -1;
+    const tensor_t *shp = const_tensor(f, f->g->nodes[r].in[1]);
+    if (!shp || shp->dtype != DT_INT64 || tensor_numel(shp) != 4) return -1;
+    const int64_t *sv = shp->data;
+    if (sv[2] <= 0 || sv[3] <= 0) return -1;
+    *x = f->g->nodes[r].in[0], *A = sv[2], *D = sv[3], *tr = t;
+    return r;
+}
+
+/* Self-attention as the PyTorch exporter writes it (per layer):
+ *   q = Transpose0213(Reshape(Q, [0,0,A,D])), k = Transpose0231(Reshape(K, ...)), v likewise
+ *   Softmax(Add(Div(MatMul(q, k), c), mask)) -> MatMul(., v) -> Transpose0213 -> Reshape [B,S,H]
+ * becomes FusedAttention(Q, K, V, mask, c), computed head by head straight from [B,S,H]. */
+static int try_attention(fuse_t *f, int sm)
+{
+    if (!is(f, sm, "Softmax") || f->g->nodes[sm].opset < 13) return 0;
+    int64_t axis = node_attr_int(&f->g->nodes[sm], "axis", -1);
+    if (axis != -1 && axis != 3) return 0;
+    int adv = f->g->nodes[sm].in[0], ad = producer(f, adv);
+    if (!is(f, ad, "Add") || f->uses[adv] != 1) return 0;
+    for (int side = 0; side < 2; side++) {
+        int dvv = f->g->nodes[ad].in[side], mask = f->g->nodes[ad].in[1 - side];
+        int dv = producer(f, dvv);
+        if (!is(f, dv, "Div") || f->uses[dvv] != 1) continue;
+        float c = const_scalar(f, f->g->nodes[dv].in[1]);
+        if (!(c > 0)) continue;
+        int mmv = f->g->nodes[dv].in[0], mm = producer(f, mmv);
+        if (!is(f, mm, "MatMul") || f->uses[mmv] != 1) continue;
+        static const int64_t p0213[4] = {0, 2, 1, 3}, p0231[4] = {0, 2, 3, 1};
+        int Q, K, V, tq, tk, tv, tc;
+        int64_t A, D, A2, D2, A3, D3;
+        int rq = heads_of(f, f->g->nodes[mm].in[0], p0213, &Q, &A, &D, &tq);
+        int rk = heads_of(f, f->g->nodes[mm].in[1], p0231, &K, &A2, &D2, &tk);
+        if (rq < 0 || rk < 0 || A != A2 || D != D2) continue;
+        int mv = only_reader(f, f->g->nodes[sm].out[0]);
+        if (!is(f, mv, "MatMul") || f->g->nodes[mv].in[0] != f->g->nodes[sm].out[0]) continue;
+        int rv = heads_of(f, f->g->nodes[mv].in[1], p0213, &V, &A3, &D3, &tv);
+        if (rv < 0 || A3 != A || D3 != D) continue;
+        tc = only_reader(f, f->g->nodes[mv].out[0]);
+        if (!is(f, tc, "Transpose")) continue;
+        int64_t np;
+        const int64_t *pp = node_attr_ints(&f->g->nodes[tc], "perm", &np);
+        if (np != 4 || memcmp(pp, p0213, sizeof p0213)) continue;
+        int last = only_reader(f, f->g->nodes[tc].out[0]);
+        if (!is(f, last, "Reshape")) continue;
+        const tensor_t *shp = const_tensor(f, f->g->nodes[last].in[1]);
+        if (!shp || shp->dtype != DT_INT64 || tensor_numel(shp) != 3) continue;
+        int64_t *st = arena_alloc(&f->g->arena, 2 * sizeof *st + sizeof(float));
+        if (!st) return -1;
+        st[0] = A, st[1] = D;
+        memcpy(st + 2, &c, sizeof c);
+        int kill[13] = {rq, tq, rk, tk, mm, dv, ad, sm, rv, tv, mv, tc}, ins[4] = {Q, K, V, mask};
+        if (replace(f, last, &fused_op_attention, ins, 4, kill, 12)) return -1;
+        f->g->nodes[last].state = st;
+        return 1;
+    }
+    return 0;
+}
+
 /* MatMul(x, W[K,N] const) -> Add(., b[N] const). */
 static int try_matmul_bias(fuse_t *f, int mm)
 {
@@ -319,6 +390,7 @@ int graph_fuse(eng_model_t *m, char *err, size_t errlen)
         if (!rc) rc = try_gelu_erf(&f, ni);
         if (!rc) rc = try_gelu_tanh(&f, ni);
         if (!rc) rc = try_matmul_bias(&f, ni);
+        if (!rc) rc = try_attention(&f, ni);
     }
     if (rc < 0) {
         snprintf(err, errlen, "out of memory while fusing");

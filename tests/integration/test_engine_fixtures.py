@@ -131,7 +131,8 @@ def test_bert_unfused_matches_onnxruntime(model, base):
 
 
 @pytest.mark.parametrize("model,fused", [
-    ("bert_synth", ["inferd.FusedLayerNorm", "inferd.FusedGeluErf", "inferd.FusedMatMulBias"]),
+    ("bert_synth", ["inferd.FusedLayerNorm", "inferd.FusedGeluErf", "inferd.FusedMatMulBias",
+                    "inferd.FusedAttention"]),
     ("bert_ln17", ["inferd.FusedGeluTanh", "inferd.FusedMatMulBias"]),
 ])
 def test_bert_fusions_apply(model, fused):
