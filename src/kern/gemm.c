@@ -23,8 +23,8 @@ KERN_INLINE void small_block(int64_t R, int64_t K, const float *A, int64_t lda, 
     memset(acc, 0, sizeof acc);
     for (int64_t k = 0; k < K; k++) {
         const float *b = B + k * ldb;
-        for (int r = 0; r < SM_R; r++) {
-            float a = r < R ? A[r * lda + k] : 0.0f;
+        for (int r = 0; r < R; r++) {
+            float a = A[r * lda + k];
             for (int j = 0; j < SM_C; j++) acc[r][j] = fmaf(a, b[j], acc[r][j]);
         }
     }
@@ -39,9 +39,18 @@ KERN_INLINE void kern_gemm_small_body(int64_t M, int64_t N, int64_t K, float alp
 {
     int64_t j0 = 0;
     for (; j0 + SM_C <= N; j0 += SM_C)
-        for (int64_t i0 = 0; i0 < M; i0 += SM_R)
-            small_block(M - i0 < SM_R ? M - i0 : SM_R, K, A + i0 * lda, lda, B + j0, ldb,
-                        C + i0 * ldc + j0, ldc, alpha, acc_c);
+        for (int64_t i0 = 0; i0 < M; i0 += SM_R) {
+            /* R as a constant in each call, so the compiler drops the rows a last block lacks
+             * (at 5 tokens the fifth row would otherwise cost a whole block of 4). */
+            const float *a = A + i0 * lda, *b = B + j0;
+            float *c = C + i0 * ldc + j0;
+            switch (M - i0 < SM_R ? M - i0 : SM_R) {
+            case 1: small_block(1, K, a, lda, b, ldb, c, ldc, alpha, acc_c); break;
+            case 2: small_block(2, K, a, lda, b, ldb, c, ldc, alpha, acc_c); break;
+            case 3: small_block(3, K, a, lda, b, ldb, c, ldc, alpha, acc_c); break;
+            default: small_block(SM_R, K, a, lda, b, ldb, c, ldc, alpha, acc_c); break;
+            }
+        }
     for (; j0 < N; j0++) /* a last partial column block */
         for (int64_t i = 0; i < M; i++) {
             float s = 0.0f;
