@@ -63,10 +63,13 @@ KERN_MULTI_VOID(kern_gemm_small,
                  const float *B, int64_t ldb, float *C, int64_t ldc, int acc_c),
                 (M, N, K, alpha, A, lda, B, ldb, C, ldc, acc_c))
 
-/* Up to this many rows of A go to the streaming kernel: all, as measured on the MiniLM shapes
- * (AMD EPYC with AVX-512, where Debian's OpenBLAS 0.3.21 falls back to its Haswell kernel): 128
- * tokens on one thread take 22 ms with it against 40 ms with OpenBLAS sgemm. */
-#define SMALL_M INT64_MAX
+/* Which products the streaming kernel takes: few rows (a transformer's tokens), or any rows with
+ * a short inner dimension. Measured against Debian's OpenBLAS 0.3.21 on the development box (AMD
+ * EPYC with AVX-512, where OpenBLAS picks its Haswell kernel), one thread, M x N x K: 128x1536x384
+ * 1.1 vs 1.6 ms, 512x1536x384 4.5 vs 11.4, 4096x1536x384 46 vs 60, 128x768x3072 5.9 vs 9.2; but
+ * 1024x768x3072 97 vs 81 and 1000x1000x1000 69 vs 27, where OpenBLAS's packing pays off. At
+ * 128 tokens the whole MiniLM-shaped encoder takes 22 ms with it against 40 ms without. */
+#define STREAMS(M, K) ((M) <= 256 || (K) <= 512)
 
 static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
 
@@ -86,7 +89,7 @@ void kern_sgemm1(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
                  int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc)
 {
     if (M <= 0 || N <= 0) return;
-    if (M <= SMALL_M && M > 1 && !ta && !tb && (beta == 0.0f || beta == 1.0f) && N >= SM_C &&
+    if (STREAMS(M, K) && M > 1 && !ta && !tb && (beta == 0.0f || beta == 1.0f) && N >= SM_C &&
         K > 0) { /* writes every element of C: no clearing first */
         kern_gemm_small(M, N, K, alpha, A, lda, B, ldb, C, ldc, beta == 1.0f);
         return;
