@@ -35,7 +35,9 @@ static const setting_t settings[] = {
     {"models", "compute_queue", T_INT, F(compute_queue), "1024",
      "requests waiting for a worker; beyond it 503 with Retry-After", 0},
     {"models", "engine_threads", T_INT, F(engine_threads), "1",
-     "threads one inference may use (large batches of tree models)", 0},
+     "threads one inference may use: each engine session keeps a pool of this many (GEMM blocks, "
+     "attention heads, large tree batches)",
+     0},
     {"models", "model_load_queue", T_INT, F(model_load_queue), "16",
      "load requests (POST /v2/repository/models/{m}/load) waiting for the model loader; beyond "
      "it 503 with Retry-After",

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "engine/exec.h"
+#include "engine/fuse.h"
 #include "engine/model.h"
 #include "engine/ops/ops.h"
 
@@ -346,6 +347,7 @@ int graph_finish(eng_model_t *m, char *err, size_t errlen)
     if ((rc = toposort(m, err, errlen))) return rc;
     if ((rc = prepare_ops(g, err, errlen))) return rc;
     if ((rc = fold_constants(m, err, errlen))) return rc;
+    if ((rc = graph_fuse(m, err, errlen))) return rc;
     mark_shape_values(m);
     return describe_io(m);
 }

@@ -1,58 +1,75 @@
 /* GEMM over OpenBLAS, split over the compute pool (see gemm.h). */
 #include <cblas.h>
+#include <math.h>
 #include <pthread.h>
 #include <string.h>
 
 #include "kern/gemm.h"
 #include "kern/isa.h"
 
-/* Few rows times a weight matrix (a transformer at 1-32 tokens): OpenBLAS spends more time
- * packing B than multiplying (at 5 tokens of a MiniLM, 47% of the run in sgemm_itcopy), so
- * these stream B straight from memory instead. A block of 4 rows by 64 columns keeps its
- * accumulators in vector registers; each row of B is read once per 4 rows of A. The sum over k
- * runs in order, so the result does not depend on the block a column falls in. */
+/* Rows times a weight matrix (a transformer's activations by its weights): at few rows OpenBLAS
+ * spends more time packing B than multiplying (at 5 tokens of a MiniLM, 47% of the run in
+ * sgemm_itcopy), so these stream B straight from memory instead; columns are the outer loop,
+ * so a 64-column strip of B stays in L2 while every row block of A passes over it. A block of 4
+ * rows by 64 columns keeps its accumulators in vector registers; each row of B is read once per 4
+ * rows of A. The sum over k runs in order, so the result does not depend on the block a column
+ * falls in. */
 #define SM_R 4
 #define SM_C 64
 KERN_INLINE void small_block(int64_t R, int64_t K, const float *A, int64_t lda, const float *B,
-                             int64_t ldb, float *C, int64_t ldc, float alpha)
+                             int64_t ldb, float *C, int64_t ldc, float alpha, int acc_c)
 {
     float acc[SM_R][SM_C];
     memset(acc, 0, sizeof acc);
     for (int64_t k = 0; k < K; k++) {
         const float *b = B + k * ldb;
-        for (int r = 0; r < SM_R; r++) {
-            float a = r < R ? A[r * lda + k] : 0.0f;
-            for (int j = 0; j < SM_C; j++) acc[r][j] += a * b[j];
+        for (int r = 0; r < R; r++) {
+            float a = A[r * lda + k];
+            for (int j = 0; j < SM_C; j++) acc[r][j] = fmaf(a, b[j], acc[r][j]);
         }
     }
     for (int r = 0; r < R; r++)
-        for (int j = 0; j < SM_C; j++) C[r * ldc + j] = alpha * acc[r][j];
+        for (int j = 0; j < SM_C; j++)
+            C[r * ldc + j] = acc_c ? alpha * acc[r][j] + C[r * ldc + j] : alpha * acc[r][j];
 }
 
 KERN_INLINE void kern_gemm_small_body(int64_t M, int64_t N, int64_t K, float alpha, const float *A,
                                       int64_t lda, const float *B, int64_t ldb, float *C,
-                                      int64_t ldc)
+                                      int64_t ldc, int acc_c)
 {
     int64_t j0 = 0;
     for (; j0 + SM_C <= N; j0 += SM_C)
-        for (int64_t i0 = 0; i0 < M; i0 += SM_R)
-            small_block(M - i0 < SM_R ? M - i0 : SM_R, K, A + i0 * lda, lda, B + j0, ldb,
-                        C + i0 * ldc + j0, ldc, alpha);
+        for (int64_t i0 = 0; i0 < M; i0 += SM_R) {
+            /* R as a constant in each call, so the compiler drops the rows a last block lacks
+             * (at 5 tokens the fifth row would otherwise cost a whole block of 4). */
+            const float *a = A + i0 * lda, *b = B + j0;
+            float *c = C + i0 * ldc + j0;
+            switch (M - i0 < SM_R ? M - i0 : SM_R) {
+            case 1: small_block(1, K, a, lda, b, ldb, c, ldc, alpha, acc_c); break;
+            case 2: small_block(2, K, a, lda, b, ldb, c, ldc, alpha, acc_c); break;
+            case 3: small_block(3, K, a, lda, b, ldb, c, ldc, alpha, acc_c); break;
+            default: small_block(SM_R, K, a, lda, b, ldb, c, ldc, alpha, acc_c); break;
+            }
+        }
     for (; j0 < N; j0++) /* a last partial column block */
         for (int64_t i = 0; i < M; i++) {
             float s = 0.0f;
-            for (int64_t k = 0; k < K; k++) s += A[i * lda + k] * B[k * ldb + j0];
-            C[i * ldc + j0] = alpha * s;
+            for (int64_t k = 0; k < K; k++) s = fmaf(A[i * lda + k], B[k * ldb + j0], s);
+            C[i * ldc + j0] = acc_c ? alpha * s + C[i * ldc + j0] : alpha * s;
         }
 }
 KERN_MULTI_VOID(kern_gemm_small,
                 (int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
-                 const float *B, int64_t ldb, float *C, int64_t ldc),
-                (M, N, K, alpha, A, lda, B, ldb, C, ldc))
+                 const float *B, int64_t ldb, float *C, int64_t ldc, int acc_c),
+                (M, N, K, alpha, A, lda, B, ldb, C, ldc, acc_c))
 
-/* Up to this many rows of A go to the streaming kernel (measured: at 32 rows of a 384x1536
- * product it still ties OpenBLAS on one thread). */
-#define SMALL_M 32
+/* Which products the streaming kernel takes: few rows (a transformer's tokens), or any rows with
+ * a short inner dimension. Measured against Debian's OpenBLAS 0.3.21 on the development box (AMD
+ * EPYC with AVX-512, where OpenBLAS picks its Haswell kernel), one thread, M x N x K: 128x1536x384
+ * 1.1 vs 1.6 ms, 512x1536x384 4.5 vs 11.4, 4096x1536x384 46 vs 60, 128x768x3072 5.9 vs 9.2; but
+ * 1024x768x3072 97 vs 81 and 1000x1000x1000 69 vs 27, where OpenBLAS's packing pays off. At
+ * 128 tokens the whole MiniLM-shaped encoder takes 22 ms with it against 40 ms without. */
+#define STREAMS(M, K) ((M) <= 256 || (K) <= 512)
 
 static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
 
@@ -72,6 +89,11 @@ void kern_sgemm1(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
                  int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc)
 {
     if (M <= 0 || N <= 0) return;
+    if (STREAMS(M, K) && M > 1 && !ta && !tb && (beta == 0.0f || beta == 1.0f) && N >= SM_C &&
+        K > 0) { /* writes every element of C: no clearing first */
+        kern_gemm_small(M, N, K, alpha, A, lda, B, ldb, C, ldc, beta == 1.0f);
+        return;
+    }
     if (beta == 0.0f) /* BLAS may read C when beta is 0: clear stale NaNs first */
         for (int64_t i = 0; i < M; i++) memset(C + i * ldc, 0, (size_t)N * sizeof *C);
     if (K <= 0) {
@@ -80,9 +102,7 @@ void kern_sgemm1(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
                 for (int64_t j = 0; j < N; j++) C[i * ldc + j] *= beta;
         return;
     }
-    if (M <= SMALL_M && M > 1 && !ta && !tb && beta == 0.0f && N >= SM_C) {
-        kern_gemm_small(M, N, K, alpha, A, lda, B, ldb, C, ldc);
-    } else if (M == 1 && !ta) {
+    if (M == 1 && !ta) {
         /* y[N] = alpha op(B)^T a + beta y */
         cblas_sgemv(CblasRowMajor, tb ? CblasNoTrans : CblasTrans, (int)(tb ? N : K),
                     (int)(tb ? K : N), alpha, B, (int)ldb, A, 1, beta, C, 1);
@@ -153,6 +173,17 @@ void kern_sgemm(tpool_t *pool, bool ta, bool tb, int64_t M, int64_t N, int64_t K
         return;
     }
     tpool_run(pool, nblocks, gemm_block, &j);
+}
+
+void kern_sgemm_bias(tpool_t *pool, int64_t M, int64_t N, int64_t K, const float *A, const float *B,
+                     const float *bias, float *C)
+{
+    if (M <= 0 || N <= 0) return;
+    /* The bias goes in first and the product is accumulated onto it (beta 1); the streaming
+     * kernel's result is then one more rounding away from ORT's "product, then add", well
+     * inside float noise. */
+    for (int64_t i = 0; i < M; i++) memcpy(C + i * N, bias, (size_t)N * sizeof *C);
+    kern_sgemm(pool, false, false, M, N, K, 1.0f, A, K, B, N, 1.0f, C, N);
 }
 
 void kern_sgemm_ref(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,

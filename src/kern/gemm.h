@@ -18,14 +18,17 @@ void kern_sgemm(tpool_t *pool, bool ta, bool tb, int64_t M, int64_t N, int64_t K
 /* The same on one thread (for callers already inside a pool region). */
 void kern_sgemm1(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
                  int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+/* C[M,N] = A[M,K] B[K,N] + bias[N] on every row (row-major, contiguous). */
+void kern_sgemm_bias(tpool_t *pool, int64_t M, int64_t N, int64_t K, const float *A, const float *B,
+                     const float *bias, float *C);
 /* Scalar oracle: C = alpha op(A) op(B) + beta C with double sums. */
 void kern_sgemm_ref(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
                     int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
 /* Pins OpenBLAS to one thread; idempotent, called by kern_sgemm's first use and by sessions. */
 void kern_blas_init(void);
-/* The streaming few-rows kernel behind kern_sgemm1 (exposed for tests): C = alpha A B, B
+/* The streaming few-rows kernel behind kern_sgemm1: C = alpha A B (+ C when acc_c), B
  * row-major [K,N] with N >= 64. */
 void kern_gemm_small(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
-                     const float *B, int64_t ldb, float *C, int64_t ldc);
+                     const float *B, int64_t ldb, float *C, int64_t ldc, int acc_c);
 
 #endif

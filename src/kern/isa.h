@@ -26,7 +26,7 @@ const char *kern_isa_name(kern_isa_t isa);
     {                                                                                              \
         return name##_body args;                                                                   \
     }                                                                                              \
-    __attribute__((target("avx2"))) static ret name##_avx2 params                                  \
+    __attribute__((target("avx2,fma"))) static ret name##_avx2 params                              \
     {                                                                                              \
         return name##_body args;                                                                   \
     }                                                                                              \
@@ -49,7 +49,7 @@ const char *kern_isa_name(kern_isa_t isa);
     {                                                                                              \
         name##_body args;                                                                          \
     }                                                                                              \
-    __attribute__((target("avx2"))) static void name##_avx2 params                                 \
+    __attribute__((target("avx2,fma"))) static void name##_avx2 params                             \
     {                                                                                              \
         name##_body args;                                                                          \
     }                                                                                              \

@@ -1,7 +1,11 @@
 /* The compute thread pool (see tpool.h). A region is published by bumping a generation
- * counter; every worker acknowledges every generation (so the caller's stack-held job stays
- * valid until the last worker is done with it) and takes items from a shared atomic cursor. */
+ * counter; workers take items from a shared atomic cursor. The caller never waits for a worker
+ * that has not joined: once every item is done it closes the region and waits only for the
+ * workers inside it (a worker enters, then checks the region is still open, so the two sides
+ * cannot miss each other). On a machine busier than its cores, a descheduled worker so costs
+ * nothing, where waiting for every worker's acknowledgement cost a scheduler slice per op. */
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -19,9 +23,11 @@ struct tpool {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     atomic_uint gen;     /* bumped to publish a region (or the stop) */
+    atomic_uint open;    /* the generation whose region may still be joined; 0 once closed */
     atomic_int sleepers; /* workers waiting on cv */
-    atomic_int acked;    /* workers done with the current generation */
+    atomic_int active;   /* workers inside the current region */
     atomic_llong next;   /* the next item to hand out */
+    atomic_llong done;   /* items finished */
     atomic_int rc;       /* first nonzero item result */
     bool stop;
     int64_t n;
@@ -46,12 +52,13 @@ static inline void cpu_relax(void)
 static void work(tpool_t *p, int w)
 {
     int64_t i;
-    while ((i = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed)) < p->n) {
+    while ((i = atomic_fetch_add(&p->next, 1)) < p->n) {
         int r = p->fn(p->arg, i, w);
         if (r) {
             int zero = 0;
             atomic_compare_exchange_strong(&p->rc, &zero, r);
         }
+        atomic_fetch_add(&p->done, 1);
     }
 }
 
@@ -79,8 +86,9 @@ static void *worker_main(void *a)
         }
         seen = g;
         if (p->stop) return NULL;
-        work(p, w);
-        atomic_fetch_add_explicit(&p->acked, 1, memory_order_release);
+        atomic_fetch_add(&p->active, 1);
+        if (atomic_load(&p->open) == g) work(p, w);
+        atomic_fetch_sub(&p->active, 1);
     }
 }
 
@@ -117,7 +125,6 @@ tpool_t *tpool_new(int nthreads)
 
 static void publish(tpool_t *p)
 {
-    atomic_store_explicit(&p->acked, 0, memory_order_relaxed);
     /* The mutex orders the bump against a worker about to sleep, so no wake-up is lost. */
     if (atomic_load(&p->sleepers) > 0) {
         pthread_mutex_lock(&p->mu);
@@ -163,12 +170,28 @@ int tpool_run(tpool_t *p, int64_t n, int (*fn)(void *arg, int64_t i, int w), voi
     p->n = n;
     p->fn = fn;
     p->arg = arg;
-    atomic_store_explicit(&p->next, 0, memory_order_relaxed);
-    atomic_store_explicit(&p->rc, 0, memory_order_relaxed);
+    atomic_store(&p->next, 0);
+    atomic_store(&p->done, 0);
+    atomic_store(&p->rc, 0);
+    unsigned g = atomic_load(&p->gen) + 1;
+    if (g == 0) g = 1; /* 0 means closed */
+    atomic_store(&p->open, g);
     publish(p);
     in_region = true;
     work(p, 0);
     in_region = false;
-    while (atomic_load_explicit(&p->acked, memory_order_acquire) < p->nstarted) cpu_relax();
+    /* Items a worker took are finishing on a CPU it holds; then close, and wait only for the
+     * workers that joined (they find no items left). */
+    for (int spins = 0; atomic_load(&p->done) < n;)
+        if (++spins > 2000)
+            sched_yield();
+        else
+            cpu_relax();
+    atomic_store(&p->open, 0);
+    for (int spins = 0; atomic_load(&p->active) > 0;)
+        if (++spins > 2000)
+            sched_yield();
+        else
+            cpu_relax();
     return atomic_load(&p->rc);
 }

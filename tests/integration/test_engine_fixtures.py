@@ -112,3 +112,33 @@ def test_threads_give_the_same_answers(model, base):
     two = run_model(model, inp, "--threads", "2")
     assert one.returncode == 0 and two.returncode == 0, two.stderr
     assert json.loads(one.stdout) == json.loads(two.stdout)
+
+
+@pytest.mark.parametrize("model,base", [c for c in cases() if c.values[0].startswith("bert_")])
+def test_bert_unfused_matches_onnxruntime(model, base):
+    """The same encoders with the fusion pass off (INFERD_NO_FUSE): the plain ops (Erf, the
+    decomposed LayerNorm and GELU, MatMul then Add) must match ONNX Runtime on their own."""
+    inp = os.path.join(FIX, "data", base + ".input.json")
+    with open(os.path.join(FIX, "data", base + ".expected.json")) as f:
+        want = json.load(f)["outputs"]
+    p = subprocess.run([BIN, "run", os.path.join(FIX, "models", model + ".onnx"), "--input", inp],
+                       capture_output=True, text=True, timeout=120,
+                       env=dict(os.environ, INFERD_NO_FUSE="1"))
+    assert p.returncode == 0, p.stderr
+    got = json.loads(p.stdout)["outputs"]
+    for name, w in want.items():
+        compare(name, got[name], w, ABS_TOL.get((model, name), ATOL))
+
+
+@pytest.mark.parametrize("model,fused", [
+    ("bert_synth", ["inferd.FusedLayerNorm", "inferd.FusedGeluErf", "inferd.FusedMatMulBias",
+                    "inferd.FusedAttention"]),
+    ("bert_ln17", ["inferd.FusedGeluTanh", "inferd.FusedMatMulBias"]),
+])
+def test_bert_fusions_apply(model, fused):
+    """The exporters' LayerNorm, GELU and bias-add subgraphs are fused at load."""
+    p = subprocess.run([BIN, "check", os.path.join(FIX, "models", model + ".onnx")],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stdout + p.stderr
+    for op in fused:
+        assert op in p.stdout, (op, p.stdout)

@@ -199,8 +199,8 @@ static void check_pool(void)
 static void check_gemm(void)
 {
     tpool_t *p = tpool_new(3);
-    static const int64_t dims[][3] = {{1, 384, 384}, {5, 384, 384}, {128, 1536, 384}, {7, 1, 9},
-                                      {64, 64, 32},  {3, 200, 5},   {4, 4, 0}};
+    static const int64_t dims[][3] = {{1, 384, 384}, {5, 384, 384}, {128, 1536, 384}, {32, 130, 7},
+                                      {7, 1, 9},     {64, 64, 32},  {3, 200, 5},      {4, 4, 0}};
     for (size_t di = 0; di < sizeof dims / sizeof *dims; di++)
         for (int t = 0; t < 4; t++) {
             bool ta = t & 1, tb = t & 2;
@@ -270,10 +270,10 @@ int main(void)
         check_unary(level, 4, kern_gelu_tanh_f32, gelu_tanh_ref, 4e-7, 1e-6, -8, 8);
         check_special();
         check_rows(level);
+        check_gemm(); /* the streaming few-rows kernel is dispatched per level too */
     }
     CHECK(kern_isa_force((kern_isa_t)(best + 1)) == -1 || best == KERN_ISA_AVX512);
     kern_isa_force(best);
     check_pool();
-    check_gemm();
     return TH_DONE();
 }

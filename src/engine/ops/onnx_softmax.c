@@ -157,6 +157,24 @@ static void sm_row_f64(const double *x, double *y, int64_t len, int lg)
 SM_COLS(sm_cols_f32, float, expf, logf)
 SM_COLS(sm_cols_f64, double, exp, log)
 
+/* Rows of a float softmax split over the session's pool (attention scores: heads x tokens
+ * rows); every row is computed alone, so the split never changes a bit. */
+typedef struct sm_job {
+    const float *x;
+    float *y;
+    int64_t rows, len, per;
+    int lg;
+} sm_job_t;
+
+static int sm_chunk(void *arg, int64_t i, int w)
+{
+    (void)w;
+    const sm_job_t *j = arg;
+    int64_t r0 = i * j->per, nr = j->rows - r0 < j->per ? j->rows - r0 : j->per;
+    sm_rows_f32(j->x + r0 * j->len, j->y + r0 * j->len, nr, j->len, j->lg);
+    return 0;
+}
+
 static int sm_run(const node_t *n, const tensor_t *const *in, tensor_t *out, exec_ctx_t *x, int lg)
 {
     const tensor_t *a = in[0];
@@ -169,6 +187,12 @@ static int sm_run(const node_t *n, const tensor_t *const *in, tensor_t *out, exe
     if (inner > 1 && !(tmp = exec_scratch(x, 2 * (size_t)inner * es)))
         return exec_fail(x, "%s: out of memory for %lld columns", n->op_type, (long long)inner);
     if (!dbl && inner == 1) {
+        /* Chunks of at least 16K elements: less is not worth a region. */
+        int64_t per = (16384 + len - 1) / len;
+        if (x->nthreads > 1 && x->pool && outer > per) {
+            sm_job_t j = {a->data, out[0].data, outer, len, per, lg};
+            return tpool_run(x->pool, (outer + per - 1) / per, sm_chunk, &j);
+        }
         sm_rows_f32(a->data, out[0].data, outer, len, lg);
         return 0;
     }
