@@ -147,29 +147,32 @@ run_wrk -t2 -c50 -d"$DURATION" --latency -s "$tmp/p20.lua" "http://127.0.0.1:$po
 hits=$(curl -s "http://127.0.0.1:$port/metrics" | awk '/^inferd_embed_cache_lookups_total\{result="hit"\}/ { print $2 }')
 stop_inferd
 
-# ---- 5. uncached at 32 clients: dynamic batching vs batch-1 serving ----
+# ---- 5. uncached at 32 clients: dynamic batching vs batch-1 serving, 5 and 20 tokens ----
 : >"$tmp/c32"
-for cfg in "batch1:--embed-max-batch 1 --embed-workers 2 --engine-threads 1" \
+post_lua "$tmp/p5.lua" "{\"inputs\": \"$(text_of 5)\"}"
+for cfg in "batch1_2w:--embed-max-batch 1 --embed-workers 2 --engine-threads 1" \
            "batch1_2t:--embed-max-batch 1 --embed-workers 1 --engine-threads 2" \
-           "dynamic:--embed-max-batch 32 --embed-workers 1 --engine-threads 2" \
+           "dynamic_2t:--embed-max-batch 32 --embed-workers 1 --engine-threads 2" \
            "dynamic_2w:--embed-max-batch 32 --embed-workers 2 --engine-threads 1"; do
     name=${cfg%%:*}
     # shellcheck disable=SC2086
     start_inferd "$name" --cache-bytes 0 ${cfg#*:}
-    run_wrk -t2 -c32 -d2s -s "$tmp/p20.lua" "http://127.0.0.1:$port/embed" >/dev/null
-    run_wrk -t2 -c32 -d"$DURATION" --latency -s "$tmp/p20.lua" "http://127.0.0.1:$port/embed" >"$tmp/c32_$name.out"
-    m=$(curl -s "http://127.0.0.1:$port/metrics")
-    b=$(echo "$m" | awk '/^inferd_embed_batches_total / { print $2 }')
-    s=$(echo "$m" | awk '/^inferd_embed_sequences_total / { print $2 }')
-    echo "$name $(wrk_rps "$tmp/c32_$name.out") $(wrk_field "$tmp/c32_$name.out" 50) $(wrk_field "$tmp/c32_$name.out" 99) $(awk -v b="$b" -v s="$s" 'BEGIN { printf "%.1f", b ? s / b : 0 }')" >>"$tmp/c32"
+    for n in 5 20; do
+        run_wrk -t2 -c32 -d2s -s "$tmp/p$n.lua" "http://127.0.0.1:$port/embed" >/dev/null
+        m0=$(curl -s "http://127.0.0.1:$port/metrics")
+        run_wrk -t2 -c32 -d"$DURATION" --latency -s "$tmp/p$n.lua" "http://127.0.0.1:$port/embed" >"$tmp/c32_${name}_$n.out"
+        m=$(curl -s "http://127.0.0.1:$port/metrics")
+        b=$(( $(echo "$m" | awk '/^inferd_embed_batches_total / { print $2 }') - $(echo "$m0" | awk '/^inferd_embed_batches_total / { print $2 }') ))
+        q=$(( $(echo "$m" | awk '/^inferd_embed_sequences_total / { print $2 }') - $(echo "$m0" | awk '/^inferd_embed_sequences_total / { print $2 }') ))
+        echo "$n $name $(wrk_rps "$tmp/c32_${name}_$n.out") $(wrk_field "$tmp/c32_${name}_$n.out" 50) $(wrk_field "$tmp/c32_${name}_$n.out" 99) $(awk -v b="$b" -v s="$q" 'BEGIN { printf "%.1f", b ? s / b : 0 }') $(grep -c 'Non-2xx' "$tmp/c32_${name}_$n.out" || true)" >>"$tmp/c32"
+    done
     stop_inferd
 done
 
 # ---- 6. fixed offered rates (h2load --rps), dynamic batching: latency where throughput trades ----
 printf '{"inputs": "%s"}' "$(text_of 20)" >"$tmp/body20.json"
 : >"$tmp/rates"
-best=$(sort -k2 -n -r "$tmp/c32" | head -n1)
-best_rps=$(echo "$best" | awk '{ print $2 }')
+best_rps=$(awk '$1 == 20 && $2 ~ /^dynamic/ { if ($3 > m) m = $3 } END { printf "%d", m }' "$tmp/c32")
 start_inferd rates --cache-bytes 0 --embed-max-batch 32 --embed-workers 1 --engine-threads 2
 for pct in 25 50 75 90; do
     rate=$((best_rps * pct / 100)); [ "$rate" -ge 32 ] || rate=32
@@ -227,18 +230,20 @@ echo "| POST /embed (20 tokens, L1 hit) | $cached | $(wrk_field "$tmp/cached.out
 echo
 echo "Ratio cached / probe: $(awk -v a="$cached" -v b="$live" 'BEGIN { printf "%.2f", a / b }') (aim: >= 0.5). L1 hits counted: $hits."
 echo
-echo "### Aim 3: 32 concurrent uncached clients (20 tokens), dynamic batching vs batch-1 serving"
+echo "### Aim 3: 32 concurrent uncached clients, dynamic batching vs batch-1 serving"
 echo
-echo "| server | req/s | p50 ms | p99 ms | mean batch |"
-echo "|---|---:|---:|---:|---:|"
-awk '{ printf "| %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5 }' "$tmp/c32"
-b1=$(awk '$1 ~ /^batch1/ { if ($2 > m) m = $2 } END { print m }' "$tmp/c32")
-dy=$(awk '$1 ~ /^dynamic/ { if ($2 > m) m = $2 } END { print m }' "$tmp/c32")
+echo "| tokens | server | req/s | p50 ms | p99 ms | mean batch |"
+echo "|---:|---|---:|---:|---:|---:|"
+awk '{ printf "| %d | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6 }' "$tmp/c32"
 echo
-echo "wrk -t2 -c32 --latency, \`--cache-bytes 0\`; batch1 = \`--embed-max-batch 1\` (2 workers x 1 thread,"
-echo "or 1 worker x 2 threads), dynamic = \`--embed-max-batch 32\`. Best dynamic / best batch-1:"
-echo "$(awk -v a="$dy" -v b="$b1" 'BEGIN { printf "%.2f", a / b }') (aim: >= 2)."
-echo
+echo "wrk -t2 -c32 --latency, \`--cache-bytes 0\`; batch1 = \`--embed-max-batch 1\`, dynamic ="
+echo "\`--embed-max-batch 32\`; _2w = 2 workers x 1 engine thread, _2t = 1 worker x 2 engine threads."
+for n in 5 20; do
+    b1=$(awk -v n="$n" '$1 == n && $2 ~ /^batch1/ { if ($3 > m) m = $3 } END { print m + 0 }' "$tmp/c32")
+    dy=$(awk -v n="$n" '$1 == n && $2 ~ /^dynamic/ { if ($3 > m) m = $3 } END { print m + 0 }' "$tmp/c32")
+    echo "$n tokens: best dynamic / best batch-1 = $(awk -v a="$dy" -v b="$b1" 'BEGIN { printf "%.2f", b ? a / b : 0 }') (aim: >= 2)."
+    echo
+done
 echo "Fixed offered rates (h2load --h1 -c32 --rps, dynamic batching, 1 worker x 2 threads):"
 echo
 echo "| % of best closed-loop | offered req/s | achieved req/s | mean ms | max ms | 2xx |"

@@ -250,20 +250,29 @@ static void on_done(embed_job_t *j)
 
 /* ------------------------------------------------------------- embed routes ---- */
 
-static void handle_embed(ereq_t *e)
+/* Parses the body and takes the model it names (required for OpenAI). The root object, or NULL
+ * after answering. */
+static const json_value_t *open_request(ereq_t *e)
 {
-    http_req_t *r = e->r;
     char err[512];
     json_limits_t lim = {.max_bytes = e->ctx->max_body};
-    e->doc = json_parse(r->body, r->body_len, &lim, err, sizeof err);
-    if (!e->doc) return fail(e, 400, "invalid JSON: %s", err);
+    e->doc = json_parse(e->r->body, e->r->body_len, &lim, err, sizeof err);
+    if (!e->doc) return fail(e, 400, "invalid JSON: %s", err), NULL;
     const json_value_t *root = json_root(e->doc);
-    if (json_type(root) != JSON_OBJECT) return fail(e, 422, "the body must be a JSON object");
+    if (json_type(root) != JSON_OBJECT) return fail(e, 422, "the body must be a JSON object"), NULL;
     bool bad;
     const char *model = opt_model(e, root, e->proto == P_OPENAI, &bad);
-    if (bad) return;
+    if (bad) return NULL;
     int rc = embedders_acquire(e->ctx->emb, model, &e->ref, err, sizeof err);
-    if (rc) return fail(e, status_of(rc), "%s", err);
+    if (rc) return fail(e, status_of(rc), "%s", err), NULL;
+    return root;
+}
+
+static void handle_embed(ereq_t *e)
+{
+    char err[512];
+    const json_value_t *root = open_request(e);
+    if (!root) return;
     int n = read_inputs(e, json_get(root, e->proto == P_TEI ? "inputs" : "input"),
                         e->proto == P_TEI ? "inputs" : "input", e->proto == P_OPENAI);
     if (n < 0) return;
@@ -308,7 +317,7 @@ static void handle_embed(ereq_t *e)
     j->encoding = e->b64 ? "b64" : "json";
     j->done = on_done;
     j->user = e;
-    rc = embed_submit(j, err, sizeof err);
+    int rc = embed_submit(j, err, sizeof err);
     if (rc < 0) return fail(e, status_of(rc), "%s", err);
     if (rc == 1) answer(e); /* every text came from the cache */
 }
@@ -347,17 +356,10 @@ static void h_openai(http_req_t *r, void *arg)
 static void handle_tokenize(ereq_t *e)
 {
     http_req_t *r = e->r;
-    char err[512];
-    json_limits_t lim = {.max_bytes = e->ctx->max_body};
-    e->doc = json_parse(r->body, r->body_len, &lim, err, sizeof err);
-    if (!e->doc) return fail(e, 400, "invalid JSON: %s", err);
-    const json_value_t *root = json_root(e->doc);
-    if (json_type(root) != JSON_OBJECT) return fail(e, 422, "the body must be a JSON object");
-    bool bad, special = true;
-    const char *model = opt_model(e, root, false, &bad);
-    if (bad) return;
-    int rc = embedders_acquire(e->ctx->emb, model, &e->ref, err, sizeof err);
-    if (rc) return fail(e, status_of(rc), "%s", err);
+    const json_value_t *root = open_request(e);
+    if (!root) return;
+    bool special = true;
+    int rc;
     int n = read_inputs(e, json_get(root, "inputs"), "inputs", false);
     if (n < 0 || opt_bool(e, root, "add_special_tokens", &special)) return;
     const text_tok_t *tok = embed_model_tokenizer(e->ref.em);
