@@ -429,12 +429,13 @@ static void h_info(http_req_t *r, void *arg)
     buf_puts(b, "{\"model_id\":");
     buf_json_str(b, embed_model_name(ref.em), strlen(embed_model_name(ref.em)));
     buf_printf(b,
-               ",\"model_sha\":\"%s\",\"model_dtype\":\"float32\",\"model_version\":%lld,"
+               ",\"model_sha\":\"%s\",\"model_dtype\":\"%s\",\"model_version\":%lld,"
                "\"model_type\":{\"embedding\":{\"pooling\":\"%s\"}},\"dimensions\":%lld,"
                "\"normalize\":%s,\"max_input_length\":%d,\"max_client_batch_size\":%d,",
-               ref.entry->digest, (long long)embed_model_version(ref.em),
-               embed_pool_name(sp->pooling), (long long)embed_model_dim(ref.em),
-               sp->normalize ? "true" : "false", sp->max_len, ctx->max_inputs);
+               ref.entry->digest, embed_model_int8(ref.em) ? "int8" : "float32",
+               (long long)embed_model_version(ref.em), embed_pool_name(sp->pooling),
+               (long long)embed_model_dim(ref.em), sp->normalize ? "true" : "false", sp->max_len,
+               ctx->max_inputs);
     embed_cfg_t c = embed_model_cfg(ref.em);
     buf_printf(b,
                "\"max_batch_tokens\":%d,\"max_batch_requests\":%d,\"max_concurrent_requests\":%d,"

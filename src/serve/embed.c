@@ -49,6 +49,7 @@ struct embed_model {
     int ninputs, in_ids, in_mask, in_type; /* input positions, -1 when the graph lacks one */
     int out;                               /* output used */
     bool out_pooled;                       /* it is already [batch, dim] */
+    bool dynq; /* it quantizes activations at run time: one sequence per run (see has_dynq) */
     int64_t dim;
     batcher_t *batcher;
     worker_t *workers;
@@ -102,6 +103,23 @@ static void metrics_init(void)
 
 static void run_batch(void *ctx, int w, batch_item_t **items, int n);
 
+/* Whether the graph has DynamicQuantizeLinear (int8 exports, model_quantized.onnx). It takes one
+ * scale and zero point from the whole tensor, so a row's result depends on the other sequences of
+ * its batch and on their padding (ONNX Runtime's own embedding of a text moves by ~1e-4 between
+ * batch 1 and a batch of two). Such models run one sequence per encoder call, unpadded
+ * (max_batch 1): each text then gets what ORT gives it alone, whatever the traffic, and a cached
+ * answer is the one a fresh run would give. */
+static bool has_dynq(const eng_model_t *m)
+{
+    eng_model_info_t info;
+    eng_model_describe(m, &info);
+    for (int i = 0; i < info.nops; i++)
+        if (!strcmp(info.op_name[i], "DynamicQuantizeLinear") &&
+            (!info.op_domain[i][0] || !strcmp(info.op_domain[i], "ai.onnx")))
+            return true;
+    return false;
+}
+
 static int find_input(const eng_model_t *m, const char *name)
 {
     for (int i = 0; i < eng_model_ninputs(m); i++)
@@ -136,6 +154,8 @@ embed_model_t *embed_model_new(const char *name, int64_t version, const char *id
                  em->ninputs, em->in_ids < 0 ? " and no input_ids" : " including others");
         goto fail;
     }
+    em->dynq = has_dynq(m);
+    if (em->dynq) em->cfg.max_batch = 1;
     em->out = -1;
     for (int i = 0; i < eng_model_noutputs(m); i++)
         if (!strcmp(eng_model_output(m, i)->name, "sentence_embedding")) {
@@ -183,8 +203,8 @@ embed_model_t *embed_model_new(const char *name, int64_t version, const char *id
     }
     for (int i = 0; i < cfg->workers; i++)
         if (!(em->workers[i].vec = malloc((size_t)em->dim * sizeof(float)))) goto oom;
-    batcher_cfg_t bc = {cfg->workers,      cfg->max_batch, cfg->max_tokens,
-                        cfg->max_delay_us, cfg->max_queue, "emb"};
+    batcher_cfg_t bc = {cfg->workers,      em->cfg.max_batch, cfg->max_tokens,
+                        cfg->max_delay_us, cfg->max_queue,    "emb"};
     em->batcher = batcher_new(&bc, run_batch, em, err, errlen);
     if (!em->batcher) goto fail;
     return em;
@@ -234,6 +254,12 @@ const text_tok_t *embed_model_tokenizer(const embed_model_t *em)
 {
     return em->tok;
 }
+
+bool embed_model_int8(const embed_model_t *em)
+{
+    return em->dynq;
+}
+
 embed_cfg_t embed_model_cfg(const embed_model_t *em)
 {
     return em->cfg;

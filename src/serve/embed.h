@@ -59,7 +59,11 @@ int64_t embed_model_dim(const embed_model_t *em);
 const embed_spec_t *embed_model_spec(const embed_model_t *em);
 const struct text_tok *embed_model_tokenizer(const embed_model_t *em);
 int embed_model_depth(embed_model_t *em);
+/* The batching in force: the settings, but max_batch 1 for an int8 model (embed_model_int8). */
 embed_cfg_t embed_model_cfg(const embed_model_t *em);
+/* Whether the encoder quantizes its activations at run time (DynamicQuantizeLinear: int8
+ * exports); such a model runs one sequence per encoder call, as batching would change results. */
+bool embed_model_int8(const embed_model_t *em);
 
 /* Per-request options. */
 typedef struct embed_opts {
