@@ -6,6 +6,7 @@
 
 #include "engine/exec.h"
 #include "kern/gemm.h"
+#include "util/err.h"
 
 #define ALIGN       64
 #define MAX_NODE_IO 64
@@ -35,17 +36,6 @@ struct eng_session {
     size_t top;        /* end of the highest block in use */
     size_t high_water; /* the largest top seen: the arena size this plan needs */
 };
-
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return code;
-}
 
 eng_session_t *eng_session_new(const eng_model_t *m, int nthreads)
 {
@@ -159,20 +149,22 @@ static int check_inputs(eng_session_t *s, const tensor_t *inputs, int ninputs, c
 {
     const eng_model_t *m = s->m;
     if (ninputs != m->g.ninputs)
-        return fail(err, errlen, ENG_EINPUT, "the model takes %d inputs, got %d", m->g.ninputs,
-                    ninputs);
+        return err_fail(err, errlen, ENG_EINPUT, "the model takes %d inputs, got %d", m->g.ninputs,
+                        ninputs);
     for (int i = 0; i < ninputs; i++) {
         const eng_io_t *io = &m->inputs[i];
         const tensor_t *t = &inputs[i];
         char got[96];
         if (io->dtype && t->dtype != io->dtype)
-            return fail(err, errlen, ENG_EINPUT, "input \"%s\": expected %s, got %s", io->name,
-                        dtype_name(io->dtype), dtype_name(t->dtype));
+            return err_fail(err, errlen, ENG_EINPUT, "input \"%s\": expected %s, got %s", io->name,
+                            dtype_name(io->dtype), dtype_name(t->dtype));
         if (t->rank < 0 || t->rank > TENSOR_MAX_RANK)
-            return fail(err, errlen, ENG_EINPUT, "input \"%s\": bad rank %d", io->name, t->rank);
+            return err_fail(err, errlen, ENG_EINPUT, "input \"%s\": bad rank %d", io->name,
+                            t->rank);
         for (int d = 0; d < t->rank; d++)
             if (t->dims[d] < 0)
-                return fail(err, errlen, ENG_EINPUT, "input \"%s\": negative dimension", io->name);
+                return err_fail(err, errlen, ENG_EINPUT, "input \"%s\": negative dimension",
+                                io->name);
         if (io->rank < 0) continue;
         bool ok = io->rank == t->rank;
         for (int d = 0; ok && d < t->rank; d++)
@@ -191,8 +183,8 @@ static int check_inputs(eng_session_t *s, const tensor_t *inputs, int ninputs, c
                 o += w > 0 ? (size_t)w : 0;
             }
             snprintf(want + o, sizeof want - o, "]");
-            return fail(err, errlen, ENG_EINPUT, "input \"%s\": expected shape %s, got %s",
-                        io->name, want, tensor_shape_str(t, got, sizeof got));
+            return err_fail(err, errlen, ENG_EINPUT, "input \"%s\": expected shape %s, got %s",
+                            io->name, want, tensor_shape_str(t, got, sizeof got));
         }
     }
     return 0;
@@ -260,8 +252,8 @@ static int plan(eng_session_t *s, const tensor_t *inputs, int ninputs, char *err
         tensor_t out[MAX_NODE_IO];
         bool all_known = true;
         if (n->nin > MAX_NODE_IO || n->nout > MAX_NODE_IO) {
-            rc = fail(err, errlen, ENG_EUNSUPPORTED, "node \"%s\" has too many inputs/outputs",
-                      n->name);
+            rc = err_fail(err, errlen, ENG_EUNSUPPORTED, "node \"%s\" has too many inputs/outputs",
+                          n->name);
             break;
         }
         /* Shape and Size read only their input's dims, which the plan knows. */
@@ -273,15 +265,16 @@ static int plan(eng_session_t *s, const tensor_t *inputs, int ninputs, char *err
         memset(out, 0, sizeof(tensor_t) * (size_t)n->nout);
         msg[0] = 0;
         if (n->op->infer(n, in, out, msg, sizeof msg)) {
-            rc = fail(err, errlen, ENG_EINPUT, "node \"%s\" (%s): %s", n->name, n->op_type, msg);
+            rc =
+                err_fail(err, errlen, ENG_EINPUT, "node \"%s\" (%s): %s", n->name, n->op_type, msg);
             break;
         }
         s->skip[k] = all_known;
         for (int o = 0; o < n->nout; o++) {
             size_t nb = tensor_nbytes(&out[o]);
             if (nb == SIZE_MAX || nb > MAX_ACTIVATION_BYTES) {
-                rc = fail(err, errlen, ENG_EINPUT, "node \"%s\" (%s): output too large", n->name,
-                          n->op_type);
+                rc = err_fail(err, errlen, ENG_EINPUT, "node \"%s\" (%s): output too large",
+                              n->name, n->op_type);
                 break;
             }
             if (all_known) { /* shape arithmetic: evaluate now, once per plan */
@@ -299,8 +292,8 @@ static int plan(eng_session_t *s, const tensor_t *inputs, int ninputs, char *err
             s->x.err = msg;
             s->x.errlen = sizeof msg;
             if (n->op->run(n, in, out, &s->x)) {
-                rc =
-                    fail(err, errlen, ENG_EINPUT, "node \"%s\" (%s): %s", n->name, n->op_type, msg);
+                rc = err_fail(err, errlen, ENG_EINPUT, "node \"%s\" (%s): %s", n->name, n->op_type,
+                              msg);
                 break;
             }
         }
@@ -320,9 +313,9 @@ static int plan(eng_session_t *s, const tensor_t *inputs, int ninputs, char *err
     free(known);
     if (rc) return rc;
     if (s->high_water > MAX_ACTIVATION_BYTES)
-        return fail(err, errlen, ENG_EINPUT,
-                    "the run would need %zu MiB of activations (limit %zu)", s->high_water >> 20,
-                    MAX_ACTIVATION_BYTES >> 20);
+        return err_fail(err, errlen, ENG_EINPUT,
+                        "the run would need %zu MiB of activations (limit %zu)",
+                        s->high_water >> 20, MAX_ACTIVATION_BYTES >> 20);
     if (s->high_water > s->act_cap) {
         void *p = NULL;
         if (posix_memalign(&p, ALIGN, s->high_water)) return ENG_ENOMEM;
@@ -355,7 +348,7 @@ int eng_session_run(eng_session_t *s, const tensor_t *inputs, int ninputs, const
         if (s->skip[k]) continue;
         /* Set only while the model loads (the dry run): a shutdown need not wait for it. */
         if (m->cancel && atomic_load_explicit(m->cancel, memory_order_relaxed))
-            return fail(err, errlen, ENG_ECANCELED, "cancelled");
+            return err_fail(err, errlen, ENG_ECANCELED, "cancelled");
         const node_t *n = &g->nodes[m->run_order[k]];
         const tensor_t *in[MAX_NODE_IO];
         tensor_t out[MAX_NODE_IO];
@@ -365,7 +358,8 @@ int eng_session_run(eng_session_t *s, const tensor_t *inputs, int ninputs, const
             /* Prefix the op's message with the node, keeping the op's text. */
             char msg[512];
             snprintf(msg, sizeof msg, "%s", err);
-            return fail(err, errlen, ENG_ERUN, "node \"%s\" (%s): %s", n->name, n->op_type, msg);
+            return err_fail(err, errlen, ENG_ERUN, "node \"%s\" (%s): %s", n->name, n->op_type,
+                            msg);
         }
         for (int o = 0; o < n->nout; o++) s->vals[n->out[o]].map_keys = out[o].map_keys;
     }

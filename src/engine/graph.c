@@ -10,17 +10,7 @@
 #include "engine/fuse.h"
 #include "engine/model.h"
 #include "engine/ops/ops.h"
-
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return code;
-}
+#include "util/err.h"
 
 static bool is_onnx_domain(const char *d)
 {
@@ -44,11 +34,11 @@ static int check_opsets(const graph_t *g, char *err, size_t errlen)
         const char *d = g->opsets[i].domain;
         int64_t v = g->opsets[i].version;
         if (is_onnx_domain(d) && (v < 7 || v > 21))
-            return fail(err, errlen, ENG_EUNSUPPORTED,
-                        "opset ai.onnx %lld is not supported (7 to 21 are)", (long long)v);
+            return err_fail(err, errlen, ENG_EUNSUPPORTED,
+                            "opset ai.onnx %lld is not supported (7 to 21 are)", (long long)v);
         if (strcmp(d, "ai.onnx.ml") == 0 && (v < 1 || v > 5))
-            return fail(err, errlen, ENG_EUNSUPPORTED,
-                        "opset ai.onnx.ml %lld is not supported (1 to 5 are)", (long long)v);
+            return err_fail(err, errlen, ENG_EUNSUPPORTED,
+                            "opset ai.onnx.ml %lld is not supported (1 to 5 are)", (long long)v);
     }
     return 0;
 }
@@ -60,9 +50,9 @@ static int resolve_ops(graph_t *g, char *err, size_t errlen)
         const char *dom = is_onnx_domain(n->domain) ? "ai.onnx" : n->domain;
         int64_t v = opset_of(g, n->domain);
         if (v < 0)
-            return fail(err, errlen, ENG_EFORMAT,
-                        "node \"%s\" (%s) uses domain %s, which the model does not import", n->name,
-                        n->op_type, dom);
+            return err_fail(err, errlen, ENG_EFORMAT,
+                            "node \"%s\" (%s) uses domain %s, which the model does not import",
+                            n->name, n->op_type, dom);
         n->opset = (int)v;
         n->op = ops_find(n->domain, n->op_type, n->opset);
         if (n->op) {
@@ -70,25 +60,26 @@ static int resolve_ops(graph_t *g, char *err, size_t errlen)
             if (!a) continue;
             if (n->nin < a->min_in || n->nin > a->max_in || n->nout < a->min_out ||
                 n->nout > a->max_out)
-                return fail(err, errlen, ENG_EFORMAT,
-                            "node \"%s\": %s takes %d to %d inputs and %d to %d outputs, has %d "
-                            "and %d",
-                            n->name, n->op_type, a->min_in, a->max_in, a->min_out, a->max_out,
-                            n->nin, n->nout);
+                return err_fail(
+                    err, errlen, ENG_EFORMAT,
+                    "node \"%s\": %s takes %d to %d inputs and %d to %d outputs, has %d "
+                    "and %d",
+                    n->name, n->op_type, a->min_in, a->max_in, a->min_out, a->max_out, n->nin,
+                    n->nout);
             for (int k = 0; k < a->min_in; k++)
                 if (n->in[k] < 0)
-                    return fail(err, errlen, ENG_EFORMAT,
-                                "node \"%s\": required input %d of %s is missing", n->name, k,
-                                n->op_type);
+                    return err_fail(err, errlen, ENG_EFORMAT,
+                                    "node \"%s\": required input %d of %s is missing", n->name, k,
+                                    n->op_type);
             continue;
         }
         if (ops_known(n->domain, n->op_type))
-            return fail(err, errlen, ENG_EUNSUPPORTED,
-                        "node \"%s\": %s at opset %s %lld is not supported", n->name, n->op_type,
-                        dom, (long long)v);
-        return fail(err, errlen, ENG_EUNSUPPORTED,
-                    "node \"%s\": operator %s (domain %s, opset %lld) is not supported", n->name,
-                    n->op_type, dom, (long long)v);
+            return err_fail(err, errlen, ENG_EUNSUPPORTED,
+                            "node \"%s\": %s at opset %s %lld is not supported", n->name,
+                            n->op_type, dom, (long long)v);
+        return err_fail(err, errlen, ENG_EUNSUPPORTED,
+                        "node \"%s\": operator %s (domain %s, opset %lld) is not supported",
+                        n->name, n->op_type, dom, (long long)v);
     }
     return 0;
 }
@@ -146,9 +137,9 @@ static int toposort(eng_model_t *m, char *err, size_t errlen)
     if (count != n) {
         for (int i = 0; i < n; i++)
             if (pending[i] > 0) {
-                rc =
-                    fail(err, errlen, ENG_EFORMAT, "the graph has a cycle through node \"%s\" (%s)",
-                         g->nodes[i].name, g->nodes[i].op_type);
+                rc = err_fail(err, errlen, ENG_EFORMAT,
+                              "the graph has a cycle through node \"%s\" (%s)", g->nodes[i].name,
+                              g->nodes[i].op_type);
                 goto out;
             }
     }
@@ -170,8 +161,8 @@ static int prepare_ops(graph_t *g, char *err, size_t errlen)
         char msg[384];
         msg[0] = 0;
         if (n->op->prepare(g, n, msg, sizeof msg))
-            return fail(err, errlen, ENG_EUNSUPPORTED, "node \"%s\" (%s): %s", n->name, n->op_type,
-                        msg[0] ? msg : "invalid attributes");
+            return err_fail(err, errlen, ENG_EUNSUPPORTED, "node \"%s\" (%s): %s", n->name,
+                            n->op_type, msg[0] ? msg : "invalid attributes");
     }
     return 0;
 }
@@ -211,7 +202,8 @@ static int fold_constants(eng_model_t *m, char *err, size_t errlen)
         memset(out, 0, sizeof out);
         msg[0] = 0;
         if (n->op->infer(n, in, out, msg, sizeof msg)) {
-            rc = fail(err, errlen, ENG_EFORMAT, "node \"%s\" (%s): %s", n->name, n->op_type, msg);
+            rc = err_fail(err, errlen, ENG_EFORMAT, "node \"%s\" (%s): %s", n->name, n->op_type,
+                          msg);
             break;
         }
         for (int o = 0; o < n->nout; o++) {
@@ -222,7 +214,8 @@ static int fold_constants(eng_model_t *m, char *err, size_t errlen)
             }
         }
         if (n->op->run(n, in, out, &x)) {
-            rc = fail(err, errlen, ENG_EFORMAT, "node \"%s\" (%s): %s", n->name, n->op_type, msg);
+            rc = err_fail(err, errlen, ENG_EFORMAT, "node \"%s\" (%s): %s", n->name, n->op_type,
+                          msg);
             break;
         }
         for (int o = 0; o < n->nout; o++) {
@@ -252,8 +245,9 @@ static int check_io_types(const graph_t *g, char *err, size_t errlen)
     for (int k = 0; k < g->ninputs + g->noutputs; k++) {
         const value_t *v = &g->values[k < g->ninputs ? g->inputs[k] : g->outputs[k - g->ninputs]];
         if (v->dtype && !dtype_size(v->dtype))
-            return fail(err, errlen, ENG_EUNSUPPORTED, "%s \"%s\" has data type %d, not supported",
-                        k < g->ninputs ? "input" : "output", v->name, (int)v->dtype);
+            return err_fail(err, errlen, ENG_EUNSUPPORTED,
+                            "%s \"%s\" has data type %d, not supported",
+                            k < g->ninputs ? "input" : "output", v->name, (int)v->dtype);
     }
     return 0;
 }

@@ -12,6 +12,7 @@
 
 #include "engine/model.h"
 #include "engine/pb.h"
+#include "util/err.h"
 
 #define MAX_ITEMS (1 << 22) /* nodes, values or attributes in one graph: beyond is hostile */
 
@@ -30,7 +31,7 @@ static int fail(loader_t *L, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(L->err, L->errlen, fmt, ap);
+    err_vset(L->err, L->errlen, fmt, ap);
     va_end(ap);
     return ENG_EFORMAT;
 }

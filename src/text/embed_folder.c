@@ -59,7 +59,7 @@ static json_doc_t *read_json(int dirfd, text_open_fn opener, const char *rel, in
     char jerr[200];
     json_doc_t *d = json_parse(b, n, NULL, jerr, sizeof jerr);
     free(b);
-    if (!d) *rc = text_fail(err, errlen, -EINVAL, "%s: %s", rel, jerr);
+    if (!d) *rc = err_fail(err, errlen, -EINVAL, "%s: %s", rel, jerr);
     return d;
 }
 
@@ -158,12 +158,12 @@ static int read_pooling(const json_value_t *cfg, const char *rel, embed_folder_t
         which = modes[i].key;
     }
     if (nfound > 1)
-        return text_fail(err, errlen, -EINVAL,
-                         "%s: several pooling modes are on (concatenated pooling is not "
-                         "supported)",
-                         rel);
+        return err_fail(err, errlen, -EINVAL,
+                        "%s: several pooling modes are on (concatenated pooling is not "
+                        "supported)",
+                        rel);
     if (nfound == 1 && found < 0)
-        return text_fail(err, errlen, -EINVAL, "%s: %s is not supported", rel, which);
+        return err_fail(err, errlen, -EINVAL, "%s: %s is not supported", rel, which);
     if (nfound == 1) {
         f->pooling = (embed_pool_t)found;
         f->pooling_src = EMBED_SRC_FOLDER;
@@ -193,7 +193,7 @@ int embed_folder_read(int dirfd, text_open_fn opener, embed_folder_t *f, char *e
     else if (exists(dirfd, opener, "vocab.txt"))
         snprintf(f->tokenizer_file, sizeof f->tokenizer_file, "vocab.txt");
     if (!f->tokenizer_file[0])
-        return text_fail(err, errlen, -ENOENT, "no tokenizer.json or vocab.txt");
+        return err_fail(err, errlen, -ENOENT, "no tokenizer.json or vocab.txt");
 
     int rc;
     /* modules.json: which modules follow the transformer, and where the pooling config is. */
@@ -213,14 +213,14 @@ int embed_folder_read(int dirfd, text_open_fn opener, embed_folder_t *f, char *e
             if (tl >= 7 && strcmp(type + tl - 7, "Pooling") == 0 && path && *path) {
                 if (!safe_rel(path) || strlen(path) + 13 >= sizeof pool_rel) {
                     json_doc_free(d);
-                    return text_fail(err, errlen, -EINVAL, "modules.json: bad Pooling path");
+                    return err_fail(err, errlen, -EINVAL, "modules.json: bad Pooling path");
                 }
                 snprintf(pool_rel, sizeof pool_rel, "%s/config.json", path);
             }
         }
         if (json_type(mods) != JSON_ARRAY) {
             json_doc_free(d);
-            return text_fail(err, errlen, -EINVAL, "modules.json: not an array");
+            return err_fail(err, errlen, -EINVAL, "modules.json: not an array");
         }
         f->normalize = norm;
         f->normalize_src = EMBED_SRC_FOLDER;
@@ -268,19 +268,19 @@ int embed_folder_read(int dirfd, text_open_fn opener, embed_folder_t *f, char *e
         int line = ini_parse_string(ini, on_ini, &c);
         free(ini);
         if (line)
-            return text_fail(err, errlen, -EINVAL, "config.ini:%d: %s", line,
-                             c.msg[0] ? c.msg : "syntax error");
+            return err_fail(err, errlen, -EINVAL, "config.ini:%d: %s", line,
+                            c.msg[0] ? c.msg : "syntax error");
     }
     if (!f->model_file[0])
-        return text_fail(err, errlen, -ENOENT,
-                         "no model.onnx, onnx/model.onnx or model_quantized.onnx");
+        return err_fail(err, errlen, -ENOENT,
+                        "no model.onnx, onnx/model.onnx or model_quantized.onnx");
     return 0;
 }
 
 int embed_folder_read_path(const char *dir, embed_folder_t *out, char *err, size_t errlen)
 {
     int fd = open(dir, O_RDONLY | O_CLOEXEC | O_DIRECTORY);
-    if (fd < 0) return text_fail(err, errlen, -errno, "%s: %s", dir, strerror(errno));
+    if (fd < 0) return err_fail(err, errlen, -errno, "%s: %s", dir, strerror(errno));
     int rc = embed_folder_read(fd, NULL, out, err, errlen);
     close(fd);
     return rc;

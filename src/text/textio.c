@@ -10,17 +10,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int text_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
-
 int text_open_default(int dirfd, const char *rel, int flags)
 {
     int fd = openat(dirfd, rel, flags | O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
@@ -40,41 +29,41 @@ int text_read_file(int dirfd, text_open_fn opener, const char *rel, size_t max, 
     *len = 0;
     int fd = (opener ? opener : text_open_default)(dirfd, rel, 0);
     if (fd < 0)
-        return text_fail(err, errlen, fd, "%s: %s", rel,
-                         fd == -EXDEV    ? "resolves outside its folder (a symbolic link)"
-                         : fd == -EINVAL ? "not a regular file"
-                                         : strerror(-fd));
+        return err_fail(err, errlen, fd, "%s: %s", rel,
+                        fd == -EXDEV    ? "resolves outside its folder (a symbolic link)"
+                        : fd == -EINVAL ? "not a regular file"
+                                        : strerror(-fd));
     struct stat st;
     if (fstat(fd, &st)) {
         int rc = -errno;
         close(fd);
-        return text_fail(err, errlen, rc, "%s: %s", rel, strerror(-rc));
+        return err_fail(err, errlen, rc, "%s: %s", rel, strerror(-rc));
     }
     if ((size_t)st.st_size > max) {
         close(fd);
-        return text_fail(err, errlen, -EFBIG, "%s: %lld bytes, more than the %zu allowed", rel,
-                         (long long)st.st_size, max);
+        return err_fail(err, errlen, -EFBIG, "%s: %lld bytes, more than the %zu allowed", rel,
+                        (long long)st.st_size, max);
     }
     /* Read until EOF rather than trusting st_size, so a file that grows is still bounded. */
     size_t cap = (size_t)st.st_size + 1, n = 0;
     char *b = malloc(cap + 1);
     if (!b) {
         close(fd);
-        return text_fail(err, errlen, -ENOMEM, "%s: out of memory", rel);
+        return err_fail(err, errlen, -ENOMEM, "%s: out of memory", rel);
     }
     for (;;) {
         if (n == cap) {
             if (cap > max) {
                 free(b);
                 close(fd);
-                return text_fail(err, errlen, -EFBIG, "%s: more than the %zu bytes allowed", rel,
-                                 max);
+                return err_fail(err, errlen, -EFBIG, "%s: more than the %zu bytes allowed", rel,
+                                max);
             }
             char *nb = realloc(b, cap * 2 + 1);
             if (!nb) {
                 free(b);
                 close(fd);
-                return text_fail(err, errlen, -ENOMEM, "%s: out of memory", rel);
+                return err_fail(err, errlen, -ENOMEM, "%s: out of memory", rel);
             }
             b = nb;
             cap *= 2;
@@ -85,7 +74,7 @@ int text_read_file(int dirfd, text_open_fn opener, const char *rel, size_t max, 
             int rc = -errno;
             free(b);
             close(fd);
-            return text_fail(err, errlen, rc, "%s: %s", rel, strerror(-rc));
+            return err_fail(err, errlen, rc, "%s: %s", rel, strerror(-rc));
         }
         if (r == 0) break;
         n += (size_t)r;
@@ -93,7 +82,7 @@ int text_read_file(int dirfd, text_open_fn opener, const char *rel, size_t max, 
     close(fd);
     if (n > max) {
         free(b);
-        return text_fail(err, errlen, -EFBIG, "%s: more than the %zu bytes allowed", rel, max);
+        return err_fail(err, errlen, -EFBIG, "%s: more than the %zu bytes allowed", rel, max);
     }
     b[n] = '\0';
     *out = b;

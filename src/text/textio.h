@@ -1,10 +1,12 @@
-/* File access and error messages shared by src/text/: every file a tokenizer or an embedding
+/* File access shared by src/text/: every file a tokenizer or an embedding
  * model folder names is read whole, beneath a directory, through a caller-chosen opener (the model
  * repository passes its own, which refuses symbolic links out of the repository). */
 #ifndef INFERD_TEXT_TEXTIO_H
 #define INFERD_TEXT_TEXTIO_H
 
 #include <stddef.h>
+
+#include "util/err.h"
 
 /* Opens rel beneath dirfd for reading (flags adds e.g. O_DIRECTORY); a descriptor, or a negative
  * errno (-ENOENT when there is no such file). */
@@ -19,9 +21,5 @@ int text_open_default(int dirfd, const char *rel, int flags);
  * max bytes, or another negative errno; err names the file and the reason. */
 int text_read_file(int dirfd, text_open_fn opener, const char *rel, size_t max, char **out,
                    size_t *len, char *err, size_t errlen);
-
-/* Formats a message into err (which may be NULL) and returns rc. */
-int text_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
 
 #endif

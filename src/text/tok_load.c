@@ -64,7 +64,7 @@ int text_tok_add_added(text_tok_t *t, int32_t id)
  * longest first so the first match is the longest; the hash of the prefix; the ASCII table. */
 static int finish(text_tok_t *t, char *err, size_t errlen)
 {
-    if (t->unk_id < 0) return text_fail(err, errlen, -EINVAL, "no unknown token ([UNK])");
+    if (t->unk_id < 0) return err_fail(err, errlen, -EINVAL, "no unknown token ([UNK])");
     for (int k = 0; k < t->nadded; k++)
         t->added[k].s = text_vocab_text(&t->v, t->added[k].id, NULL);
     if (t->nadded) qsort(t->added, (size_t)t->nadded, sizeof *t->added, cmp_added);
@@ -91,8 +91,8 @@ static int template_add(text_tok_t *t, bool after, int32_t id, int64_t type, cha
 {
     int *n = after ? &t->npost : &t->npre;
     if (*n == TEXT_MAX_TEMPLATE)
-        return text_fail(err, errlen, -EINVAL, "more than %d special tokens on one side",
-                         TEXT_MAX_TEMPLATE);
+        return err_fail(err, errlen, -EINVAL, "more than %d special tokens on one side",
+                        TEXT_MAX_TEMPLATE);
     (after ? t->post : t->pre)[*n] = id;
     (after ? t->post_type : t->pre_type)[*n] = type;
     (*n)++;
@@ -104,48 +104,48 @@ static int load_post(text_tok_t *t, const json_value_t *pp, char *err, size_t er
 {
     if (json_type(pp) == JSON_NULL) return 0;
     const char *type = json_string(json_get(pp, "type"), NULL);
-    if (!type) return text_fail(err, errlen, -EINVAL, "post_processor without a type");
+    if (!type) return err_fail(err, errlen, -EINVAL, "post_processor without a type");
     if (strcmp(type, "BertProcessing") == 0 || strcmp(type, "RobertaProcessing") == 0) {
         const json_value_t *cls = json_get(pp, "cls"), *sep = json_get(pp, "sep");
         if (!json_is_integer(json_at(cls, 1)) || !json_is_integer(json_at(sep, 1)))
-            return text_fail(err, errlen, -EINVAL, "%s needs cls and sep as [token, id]", type);
+            return err_fail(err, errlen, -EINVAL, "%s needs cls and sep as [token, id]", type);
         int rc = template_add(t, false, (int32_t)json_int(json_at(cls, 1)), 0, err, errlen);
         return rc ? rc : template_add(t, true, (int32_t)json_int(json_at(sep, 1)), 0, err, errlen);
     }
     if (strcmp(type, "TemplateProcessing") != 0)
-        return text_fail(err, errlen, -EINVAL,
-                         "post_processor type %.40s is not supported (TemplateProcessing, "
-                         "BertProcessing)",
-                         type);
+        return err_fail(err, errlen, -EINVAL,
+                        "post_processor type %.40s is not supported (TemplateProcessing, "
+                        "BertProcessing)",
+                        type);
     const json_value_t *single = json_get(pp, "single"), *specials = json_get(pp, "special_tokens");
     bool seen_seq = false;
     for (size_t i = 0; i < json_size(single); i++) {
         const json_value_t *e = json_at(single, i), *sp = json_get(e, "SpecialToken");
         const json_value_t *seq = json_get(e, "Sequence");
         if (seq) {
-            if (seen_seq) return text_fail(err, errlen, -EINVAL, "template with two sequences");
+            if (seen_seq) return err_fail(err, errlen, -EINVAL, "template with two sequences");
             seen_seq = true;
             t->seq_type = json_int(json_get(seq, "type_id"));
             continue;
         }
         size_t nl;
         const char *name = json_string(json_get(sp, "id"), &nl);
-        if (!name) return text_fail(err, errlen, -EINVAL, "template element %zu is malformed", i);
+        if (!name) return err_fail(err, errlen, -EINVAL, "template element %zu is malformed", i);
         const json_value_t *ids = json_get(json_getn(specials, name, nl), "ids");
         if (json_size(ids) == 0)
-            return text_fail(err, errlen, -EINVAL,
-                             "template names special token %.40s, which "
-                             "special_tokens does not define",
-                             name);
+            return err_fail(err, errlen, -EINVAL,
+                            "template names special token %.40s, which "
+                            "special_tokens does not define",
+                            name);
         for (size_t k = 0; k < json_size(ids); k++) {
             if (!json_is_integer(json_at(ids, k)))
-                return text_fail(err, errlen, -EINVAL, "special token %.40s: bad id", name);
+                return err_fail(err, errlen, -EINVAL, "special token %.40s: bad id", name);
             int rc = template_add(t, seen_seq, (int32_t)json_int(json_at(ids, k)),
                                   json_int(json_get(sp, "type_id")), err, errlen);
             if (rc) return rc;
         }
     }
-    if (!seen_seq) return text_fail(err, errlen, -EINVAL, "template without the sequence");
+    if (!seen_seq) return err_fail(err, errlen, -EINVAL, "template without the sequence");
     return 0;
 }
 
@@ -155,7 +155,7 @@ text_tok_t *text_tok_load_json(const char *text, size_t len, char *err, size_t e
     json_limits_t lim = {.max_bytes = MAX_FILE_BYTES};
     json_doc_t *d = json_parse(text, len, &lim, jerr, sizeof jerr);
     if (!d) {
-        text_fail(err, errlen, -EINVAL, "tokenizer.json: %s", jerr);
+        err_fail(err, errlen, -EINVAL, "tokenizer.json: %s", jerr);
         return NULL;
     }
     text_tok_t *t = tok_new();
@@ -282,7 +282,7 @@ out:
     json_doc_free(d);
     if (!rc && msg[0]) rc = -EINVAL; /* every failure leaves a message, whatever rc says */
     if (rc) {
-        text_fail(err, errlen, rc, "tokenizer.json: %s", msg);
+        err_fail(err, errlen, rc, "tokenizer.json: %s", msg);
         text_tok_free(t);
         return NULL;
     }
@@ -405,7 +405,7 @@ out:
     json_doc_free(sd);
     if (!rc && msg[0]) rc = -EINVAL; /* every failure leaves a message, whatever rc says */
     if (rc) {
-        text_fail(err, errlen, rc, "%s", msg);
+        err_fail(err, errlen, rc, "%s", msg);
         text_tok_free(t);
         return NULL;
     }
@@ -429,13 +429,13 @@ text_tok_t *text_tok_load_at(int dirfd, text_open_fn opener, const char *file, c
         if (file || rc != -ENOENT) return NULL;
     }
     if (file && strcmp(file, "vocab.txt") != 0) {
-        text_fail(err, errlen, -EINVAL, "%s: not a tokenizer file (tokenizer.json, vocab.txt)",
-                  file);
+        err_fail(err, errlen, -EINVAL, "%s: not a tokenizer file (tokenizer.json, vocab.txt)",
+                 file);
         return NULL;
     }
     rc = text_read_file(dirfd, opener, "vocab.txt", MAX_FILE_BYTES, &a, &al, err, errlen);
     if (rc == -ENOENT && !file) {
-        text_fail(err, errlen, rc, "no tokenizer.json or vocab.txt");
+        err_fail(err, errlen, rc, "no tokenizer.json or vocab.txt");
         return NULL;
     }
     if (rc) return NULL;
@@ -466,11 +466,11 @@ text_tok_t *text_tok_load(const char *path, char *err, size_t errlen)
     if (!slash)
         snprintf(dir, sizeof dir, ".");
     else if ((size_t)(slash - path) >= sizeof dir)
-        return text_fail(err, errlen, -ENAMETOOLONG, "path too long"), NULL;
+        return err_fail(err, errlen, -ENAMETOOLONG, "path too long"), NULL;
     else
         snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
     fd = open(dir, O_RDONLY | O_CLOEXEC | O_DIRECTORY);
-    if (fd < 0) return text_fail(err, errlen, -errno, "%s: %s", dir, strerror(errno)), NULL;
+    if (fd < 0) return err_fail(err, errlen, -errno, "%s: %s", dir, strerror(errno)), NULL;
     text_tok_t *t = text_tok_load_at(fd, NULL, base, err, errlen);
     close(fd);
     return t;

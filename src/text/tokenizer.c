@@ -427,12 +427,12 @@ int text_tok_encode_ex(const text_tok_t *t, const char *text, size_t n, const te
     size_t npre = o->add_special ? (size_t)t->npre : 0,
            npost = o->add_special ? (size_t)t->npost : 0;
     if (o->max_len > 0 && (size_t)o->max_len < npre + npost)
-        return text_fail(err, errlen, -EINVAL,
-                         "max length %d leaves no room for the %zu special tokens", o->max_len,
-                         npre + npost);
+        return err_fail(err, errlen, -EINVAL,
+                        "max length %d leaves no room for the %zu special tokens", o->max_len,
+                        npre + npost);
     if (!out->priv) {
         out->priv = calloc(1, sizeof(scratch_t));
-        if (!out->priv) return text_fail(err, errlen, -ENOMEM, "out of memory");
+        if (!out->priv) return err_fail(err, errlen, -ENOMEM, "out of memory");
     }
     state_t st = {
         .t = t,
@@ -448,7 +448,7 @@ int text_tok_encode_ex(const text_tok_t *t, const char *text, size_t n, const te
     if (st.keep != SIZE_MAX && guess > st.keep) guess = st.keep;
     if (out_reserve(out, npre + guess + npost + TEXT_MAX_TEMPLATE) ||
         word_reserve(st.w, t->max_chars < 64 ? t->max_chars + 1 : 64))
-        return text_fail(err, errlen, -ENOMEM, "out of memory");
+        return err_fail(err, errlen, -ENOMEM, "out of memory");
 
     const unsigned char *s = (const unsigned char *)text;
     for (size_t i = 0; i < n;) {
@@ -478,12 +478,12 @@ int text_tok_encode_ex(const text_tok_t *t, const char *text, size_t n, const te
         }
         uint32_t cp;
         size_t len = utf8_dec(s + i, n - i, &cp);
-        if (!len) return text_fail(err, errlen, -EILSEQ, "invalid UTF-8 at byte %zu", i);
+        if (!len) return err_fail(err, errlen, -EILSEQ, "invalid UTF-8 at byte %zu", i);
         normalize_cp(&st, cp, i, i + len);
         i += len;
     }
     flush_word(&st);
-    if (st.rc) return text_fail(err, errlen, st.rc, "out of memory");
+    if (st.rc) return err_fail(err, errlen, st.rc, "out of memory");
 
     size_t m = st.count < st.keep ? st.count : st.keep;
     if (st.left && st.count > st.keep && st.keep) {
@@ -493,7 +493,7 @@ int text_tok_encode_ex(const text_tok_t *t, const char *text, size_t n, const te
         reverse(out, npre + r, npre + m);
         reverse(out, npre, npre + m);
     }
-    if (out_reserve(out, npre + m + npost)) return text_fail(err, errlen, -ENOMEM, "out of memory");
+    if (out_reserve(out, npre + m + npost)) return err_fail(err, errlen, -ENOMEM, "out of memory");
     for (size_t k = 0; k < npre; k++) {
         out->ids[k] = t->pre[k];
         out->type_ids[k] = t->pre_type[k];

@@ -87,17 +87,17 @@ int text_vocab_add(text_vocab_t *v, const char *s, size_t n, int32_t id, bool in
                    size_t errlen)
 {
     if (id < 0 || id >= MAX_ID)
-        return text_fail(err, errlen, -EINVAL, "token id %ld out of range", (long)id);
+        return err_fail(err, errlen, -EINVAL, "token id %ld out of range", (long)id);
     if (n > MAX_TOKEN_BYTES)
-        return text_fail(err, errlen, -EINVAL, "token of %zu bytes (at most %d)", n,
-                         MAX_TOKEN_BYTES);
+        return err_fail(err, errlen, -EINVAL, "token of %zu bytes (at most %d)", n,
+                        MAX_TOKEN_BYTES);
     if (id >= v->idcap) {
         int32_t cap = v->idcap ? v->idcap : 1024;
         while (cap <= id) cap *= 2;
         uint32_t *off = realloc(v->off, (size_t)cap * sizeof *off);
         if (off) v->off = off;
         uint32_t *len = off ? realloc(v->len, (size_t)cap * sizeof *len) : NULL;
-        if (!off || !len) return text_fail(err, errlen, -ENOMEM, "out of memory");
+        if (!off || !len) return err_fail(err, errlen, -ENOMEM, "out of memory");
         v->len = len;
         for (int32_t i = v->idcap; i < cap; i++) v->off[i] = UINT32_MAX, v->len[i] = 0;
         v->idcap = cap;
@@ -105,15 +105,15 @@ int text_vocab_add(text_vocab_t *v, const char *s, size_t n, int32_t id, bool in
     if (v->blob_len + n + 1 > v->blob_cap) {
         size_t cap = v->blob_cap ? v->blob_cap : 64 << 10;
         while (cap < v->blob_len + n + 1) cap *= 2;
-        if (cap > UINT32_MAX) return text_fail(err, errlen, -ENOMEM, "vocabulary too large");
+        if (cap > UINT32_MAX) return err_fail(err, errlen, -ENOMEM, "vocabulary too large");
         char *b = realloc(v->blob, cap);
-        if (!b) return text_fail(err, errlen, -ENOMEM, "out of memory");
+        if (!b) return err_fail(err, errlen, -ENOMEM, "out of memory");
         v->blob = b;
         v->blob_cap = cap;
     }
     if (!v->slots || (v->count + 1) * 2 > v->mask + 1) {
         if (rehash(v, v->slots ? (v->mask + 1) * 2 : 1024))
-            return text_fail(err, errlen, -ENOMEM, "out of memory");
+            return err_fail(err, errlen, -ENOMEM, "out of memory");
     }
     uint32_t h = text_fnv(TEXT_FNV_INIT, s, n);
     /* An id given twice keeps its last text; the old text's slot stays but no longer matches

@@ -7,6 +7,7 @@
 #define INFERD_UTIL_ERR_H
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stddef.h>
 
 enum {
@@ -28,5 +29,10 @@ enum {
 /* Writes the printf-style message into err (when err is not NULL and errlen > 0), cut to fit.
  * Returns nothing so that `return err_set(...), ERR_X;` reads as one step. */
 void err_set(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* err_set with a va_list, for functions that add context of their own. */
+void err_vset(char *err, size_t errlen, const char *fmt, va_list ap);
+/* err_set, then returns code: `return err_fail(err, errlen, ERR_INVALID, "...", ...);`. */
+int err_fail(char *err, size_t errlen, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 #endif

@@ -5,12 +5,13 @@
 #include <string.h>
 
 #include "engine/ops/kern.h"
+#include "util/err.h"
 
 int kern_fail(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    if (err && errlen) vsnprintf(err, errlen, fmt, ap);
+    err_vset(err, errlen, fmt, ap);
     va_end(ap);
     return -1;
 }

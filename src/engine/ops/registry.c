@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "engine/ops/ops.h"
+#include "util/err.h"
 
 static const char *norm_domain(const char *d)
 {
@@ -79,7 +80,7 @@ int exec_fail(exec_ctx_t *x, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    if (x->err && x->errlen) vsnprintf(x->err, x->errlen, fmt, ap);
+    err_vset(x->err, x->errlen, fmt, ap);
     va_end(ap);
     return -1;
 }
