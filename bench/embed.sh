@@ -25,7 +25,8 @@ DOC=${DOC:-docs/benchmarks.md}
 PYTHON=${PYTHON:-/usr/bin/python3}
 NODE=${NODE:-node}
 PNG=$(dirname "$DOC")/img/embed_bench.png
-SHARED=../shared
+SHARED=${INFERD_SHARED_DIR:-../shared}
+[ -d "$SHARED/models" ] || SHARED=/work/shared
 MINILM=$SHARED/models/all-MiniLM-L6-v2
 SECTION="## Embeddings (seed 004)"
 
@@ -173,7 +174,7 @@ done
 printf '{"inputs": "%s"}' "$(text_of 20)" >"$tmp/body20.json"
 : >"$tmp/rates"
 best_rps=$(awk '$1 == 20 && $2 ~ /^dynamic/ { if ($3 > m) m = $3 } END { printf "%d", m }' "$tmp/c32")
-start_inferd rates --cache-bytes 0 --embed-max-batch 32 --embed-workers 1 --engine-threads 2
+start_inferd rates --cache-bytes 0 --embed-max-batch 32 --embed-workers 2 --engine-threads 1
 for pct in 25 50 75 90; do
     rate=$((best_rps * pct / 100)); [ "$rate" -ge 32 ] || rate=32
     h2load --h1 -c32 --rps $((rate / 32)) -D "${DURATION%s}" -d "$tmp/body20.json" \
@@ -204,6 +205,9 @@ echo "inference 2-15 ms, cached 5,000+ req/s at p95 < 1 ms, uncached 200-1,500 r
 echo "same quantities on this machine ($(nproc) shared cores, $cpu), each beside a peer from the same run."
 echo "Encoder: \`make_synthetic_bert_onnx.py\` (all-MiniLM-L6-v2's shapes, random weights); real"
 echo "MiniLM tokenizer. Command: \`bash bench/embed.sh\` (SECONDS=$BENCH_SECONDS, DURATION=$DURATION)."
+echo "What the figures mean for the issue's aims: the section after this one."
+echo
+echo "![Encoder medians and the aim-1 comparison](img/embed_bench.png)"
 echo
 echo "### Encoder, batch 1: inferd engine vs ONNX Runtime $(sed -n 's/.*"version": *"\([^"]*\)".*/\1/p' tools/ort/node_modules/onnxruntime-node/package.json)"
 echo
@@ -244,7 +248,7 @@ for n in 5 20; do
     echo "$n tokens: best dynamic / best batch-1 = $(awk -v a="$dy" -v b="$b1" 'BEGIN { printf "%.2f", b ? a / b : 0 }') (aim: >= 2)."
     echo
 done
-echo "Fixed offered rates (h2load --h1 -c32 --rps, dynamic batching, 1 worker x 2 threads):"
+echo "Fixed offered rates, 20 tokens (h2load --h1 -c32 --rps, dynamic batching, 2 workers x 1 thread):"
 echo
 echo "| % of best closed-loop | offered req/s | achieved req/s | mean ms | max ms | 2xx |"
 echo "|---:|---:|---:|---:|---:|---:|"

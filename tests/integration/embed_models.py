@@ -13,6 +13,8 @@ from conftest import ROOT
 
 # INFERD_SHARED_DIR: where ../shared is (a git worktree elsewhere; CMake passes its setting).
 SHARED = os.environ.get("INFERD_SHARED_DIR") or os.path.join(os.path.dirname(ROOT), "shared")
+if not os.path.isdir(os.path.join(SHARED, "models")) and os.path.isdir("/work/shared/models"):
+    SHARED = "/work/shared"
 MINILM = os.path.join(SHARED, "models", "all-MiniLM-L6-v2")
 TOKREF = os.path.join(MINILM, "tokenizer_reference.jsonl")
 MAKE_BERT = os.path.join(SHARED, "tools", "make_synthetic_bert_onnx.py")
