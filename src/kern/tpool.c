@@ -4,6 +4,7 @@
  * workers inside it (a worker enters, then checks the region is still open, so the two sides
  * cannot miss each other). On a machine busier than its cores, a descheduled worker so costs
  * nothing, where waiting for every worker's acknowledgement cost a scheduler slice per op. */
+#define _GNU_SOURCE /* pthread_setname_np */
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -113,6 +114,7 @@ tpool_t *tpool_new(int nthreads)
                 free(wa);
                 break;
             }
+            pthread_setname_np(p->th[p->nstarted], "inferd-eng"); /* top -H, perf */
             p->nstarted++;
         }
         if (p->nstarted != p->nthreads - 1) {
