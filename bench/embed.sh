@@ -81,14 +81,13 @@ start_inferd() {
 }
 stop_inferd() { kill -TERM "$srv_pid"; wait "$srv_pid" || true; srv_pid=""; }
 run_wrk() { wrk "$@" & local p=$!; wait "$p"; }
+# wrk prints no p95; every run's script writes "PCT <percent> <us>" lines for 50, 95 and 99.
+PCT_LUA='done = function(s, lat, req) for _, p in ipairs({50, 95, 99}) do io.write(string.format("PCT %d %d\n", p, lat:percentile(p))) end end'
 post_lua() { # post_lua FILE BODY: a wrk script that POSTs BODY
-    printf 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = [[%s]]\n' "$2" >"$1"
+    printf 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = [[%s]]\n%s\n' "$2" "$PCT_LUA" >"$1"
 }
-ms_of() { # wrk latency ("812.00us", "1.20ms", "1.01s") -> ms
-    awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000; printf "%.3f", n }'
-}
-wrk_field() { # wrk_field OUT PERCENT -> ms
-    ms_of "$(awk -v p="$2" '$1 == p"%" { print $2 }' "$1")"
+wrk_field() { # wrk_field OUT PERCENT -> ms (50, 95, 99: from the script's PCT lines)
+    awk -v p="$2" '$1 == "PCT" && $2 == p { printf "%.3f", $3 / 1000 }' "$1"
 }
 wrk_rps() { awk '/^Requests\/sec/ { printf "%.0f", $2 }' "$1"; }
 
@@ -134,7 +133,7 @@ for n in 5 20 128; do
     post_lua "$tmp/p$n.lua" "{\"inputs\": \"$(text_of "$n")\"}"
     run_wrk -t1 -c1 -d2s -s "$tmp/p$n.lua" "http://127.0.0.1:$port/embed" >/dev/null
     run_wrk -t1 -c1 -d"$DURATION" --latency -s "$tmp/p$n.lua" "http://127.0.0.1:$port/embed" >"$tmp/c1_$n.out"
-    echo "$n $(wrk_field "$tmp/c1_$n.out" 50) $(wrk_field "$tmp/c1_$n.out" 99) $(wrk_rps "$tmp/c1_$n.out")" >>"$tmp/c1"
+    echo "$n $(wrk_field "$tmp/c1_$n.out" 50) $(wrk_field "$tmp/c1_$n.out" 95) $(wrk_field "$tmp/c1_$n.out" 99) $(wrk_rps "$tmp/c1_$n.out")" >>"$tmp/c1"
 done
 stop_inferd
 
@@ -143,7 +142,8 @@ start_inferd cached --cache-bytes 64m
 post_lua "$tmp/p20.lua" "{\"inputs\": \"$(text_of 20)\"}"
 curl -sf "http://127.0.0.1:$port/embed" -d "{\"inputs\": \"$(text_of 20)\"}" >/dev/null
 run_wrk -t2 -c50 -d2s -s "$tmp/p20.lua" "http://127.0.0.1:$port/embed" >/dev/null
-run_wrk -t2 -c50 -d"$DURATION" --latency "http://127.0.0.1:$port/v2/health/live" >"$tmp/live.out"
+printf '%s\n' "$PCT_LUA" >"$tmp/get.lua"
+run_wrk -t2 -c50 -d"$DURATION" --latency -s "$tmp/get.lua" "http://127.0.0.1:$port/v2/health/live" >"$tmp/live.out"
 run_wrk -t2 -c50 -d"$DURATION" --latency -s "$tmp/p20.lua" "http://127.0.0.1:$port/embed" >"$tmp/cached.out"
 hits=$(curl -s "http://127.0.0.1:$port/metrics" | awk '/^inferd_embed_cache_lookups_total\{result="hit"\}/ { print $2 }')
 stop_inferd
@@ -165,7 +165,7 @@ for cfg in "batch1_2w:--embed-max-batch 1 --embed-workers 2 --engine-threads 1" 
         m=$(curl -s "http://127.0.0.1:$port/metrics")
         b=$(( $(echo "$m" | awk '/^inferd_embed_batches_total / { print $2 }') - $(echo "$m0" | awk '/^inferd_embed_batches_total / { print $2 }') ))
         q=$(( $(echo "$m" | awk '/^inferd_embed_sequences_total / { print $2 }') - $(echo "$m0" | awk '/^inferd_embed_sequences_total / { print $2 }') ))
-        echo "$n $name $(wrk_rps "$tmp/c32_${name}_$n.out") $(wrk_field "$tmp/c32_${name}_$n.out" 50) $(wrk_field "$tmp/c32_${name}_$n.out" 99) $(awk -v b="$b" -v s="$q" 'BEGIN { printf "%.1f", b ? s / b : 0 }') $(grep -c 'Non-2xx' "$tmp/c32_${name}_$n.out" || true)" >>"$tmp/c32"
+        echo "$n $name $(wrk_rps "$tmp/c32_${name}_$n.out") $(wrk_field "$tmp/c32_${name}_$n.out" 50) $(wrk_field "$tmp/c32_${name}_$n.out" 95) $(wrk_field "$tmp/c32_${name}_$n.out" 99) $(awk -v b="$b" -v s="$q" 'BEGIN { printf "%.1f", b ? s / b : 0 }') $(grep -c 'Non-2xx' "$tmp/c32_${name}_$n.out" || true)" >>"$tmp/c32"
     done
     stop_inferd
 done
@@ -217,28 +217,28 @@ awk '{ printf "| %d | %d | %.3f | %.3f | %.2f |\n", $1, $2, $3 / 1000, $4 / 1000
 echo
 echo "### Aim 1: whole \`/embed\` request at concurrency 1 (uncached) vs ORT's bare session.run, 2 threads"
 echo
-echo "| tokens | inferd /embed p50 ms | p99 ms | ORT run median ms (2 threads) | inferd / ORT |"
-echo "|---:|---:|---:|---:|---:|"
+echo "| tokens | inferd /embed p50 ms | p95 ms | p99 ms | req/s | ORT run median ms (2 threads) | inferd p50 / ORT |"
+echo "|---:|---:|---:|---:|---:|---:|---:|"
 join <(sort "$tmp/c1") <(awk '$2 == 2 { print $1, $4 }' "$tmp/engine" | sort) | sort -n |
-    awk '{ printf "| %d | %.3f | %.3f | %.3f | %.2f |\n", $1, $2, $3, $5 / 1000, $2 / ($5 / 1000) }'
+    awk '{ printf "| %d | %.3f | %.3f | %.3f | %s | %.3f | %.2f |\n", $1, $2, $3, $4, $5, $6 / 1000, $2 / ($6 / 1000) }'
 echo
 echo "wrk -t1 -c1 --latency, server: \`--cache-bytes 0 --engine-threads 2 --embed-workers 1\`."
 echo
 live=$(wrk_rps "$tmp/live.out"); cached=$(wrk_rps "$tmp/cached.out")
 echo "### Aim 2: cached \`/embed\` vs the health probe (wrk -t2 -c50, same server, same run)"
 echo
-echo "| route | req/s | p50 ms | p99 ms |"
-echo "|---|---:|---:|---:|"
-echo "| GET /v2/health/live | $live | $(wrk_field "$tmp/live.out" 50) | $(wrk_field "$tmp/live.out" 99) |"
-echo "| POST /embed (20 tokens, L1 hit) | $cached | $(wrk_field "$tmp/cached.out" 50) | $(wrk_field "$tmp/cached.out" 99) |"
+echo "| route | req/s | p50 ms | p95 ms | p99 ms |"
+echo "|---|---:|---:|---:|---:|"
+echo "| GET /v2/health/live | $live | $(wrk_field "$tmp/live.out" 50) | $(wrk_field "$tmp/live.out" 95) | $(wrk_field "$tmp/live.out" 99) |"
+echo "| POST /embed (20 tokens, L1 hit) | $cached | $(wrk_field "$tmp/cached.out" 50) | $(wrk_field "$tmp/cached.out" 95) | $(wrk_field "$tmp/cached.out" 99) |"
 echo
 echo "Ratio cached / probe: $(awk -v a="$cached" -v b="$live" 'BEGIN { printf "%.2f", a / b }') (aim: >= 0.5). L1 hits counted: $hits."
 echo
 echo "### Aim 3: 32 concurrent uncached clients, dynamic batching vs batch-1 serving"
 echo
-echo "| tokens | server | req/s | p50 ms | p99 ms | mean batch |"
-echo "|---:|---|---:|---:|---:|---:|"
-awk '{ printf "| %d | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6 }' "$tmp/c32"
+echo "| tokens | server | req/s | p50 ms | p95 ms | p99 ms | mean batch |"
+echo "|---:|---|---:|---:|---:|---:|---:|"
+awk '{ printf "| %d | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7 }' "$tmp/c32"
 echo
 echo "wrk -t2 -c32 --latency, \`--cache-bytes 0\`; batch1 = \`--embed-max-batch 1\`, dynamic ="
 echo "\`--embed-max-batch 32\`; _2w = 2 workers x 1 engine thread, _2t = 1 worker x 2 engine threads."
@@ -267,7 +267,7 @@ replace_section "$DOC" "$SECTION" "$sec"
 
 # Plot: engine medians and the aim-1 comparison.
 awk '$2 == 2 { print $1, $3 / 1000, $4 / 1000 }' "$tmp/engine" >"$tmp/eng2.dat"
-join <(sort "$tmp/c1") <(awk '$2 == 2 { print $1, $4 }' "$tmp/engine" | sort) | sort -n | awk '{ print $1, $2, $5 / 1000 }' >"$tmp/aim1.dat"
+join <(sort "$tmp/c1") <(awk '$2 == 2 { print $1, $4 }' "$tmp/engine" | sort) | sort -n | awk '{ print $1, $2, $6 / 1000 }' >"$tmp/aim1.dat"
 mkdir -p "$(dirname "$PNG")"
 gnuplot <<GP
 set terminal pngcairo size 900,420 font "sans,10"
