@@ -57,27 +57,12 @@ typedef struct names {
 static void collect(const model_entry_t *me, void *arg)
 {
     names_t *n = arg;
-    if (!me->embed) return;
-    /* Entries come in name order, one per version: list each name once. */
-    size_t l = strlen(me->name);
-    if (n->n && !strcmp(n->first, me->name)) return;
-    if (!n->n || strcmp(me->name, n->first) < 0)
+    if (!me->embed) return; /* an embedding folder is one version: each name comes once */
+    if (!n->n++ || strcmp(me->name, n->first) < 0)
         snprintf(n->first, sizeof n->first, "%s", me->name);
-    if (n->out && n->used + l + 2 < n->len) {
-        const char *p = n->out;
-        bool seen = false;
-        while (*p && !seen) {
-            const char *c = strchr(p, ',');
-            size_t pl = c ? (size_t)(c - p) : strlen(p);
-            seen = pl == l && !memcmp(p, me->name, l);
-            p = c ? c + 1 : p + pl;
-        }
-        if (!seen) {
-            n->used += (size_t)snprintf(n->out + n->used, n->len - n->used, "%s%s",
-                                        n->used ? "," : "", me->name);
-        }
-    }
-    n->n++;
+    if (n->out && n->used + strlen(me->name) + 2 < n->len)
+        n->used += (size_t)snprintf(n->out + n->used, n->len - n->used, "%s%s", n->used ? "," : "",
+                                    me->name);
 }
 
 void embedders_names(embedders_t *e, char *out, size_t len)
