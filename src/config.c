@@ -49,8 +49,10 @@ static const setting_t settings[] = {
     {"embed", "embed_max_inputs", T_INT, F(embed_max_inputs), "256",
      "texts in one embedding request (/embed, /v1/embeddings, /tokenize); more are answered 413",
      0},
-    {"embed", "embed_workers", T_INT, F(embed_workers), "1",
-     "batch threads per embedding model (each runs one batch at a time with engine_threads)", 0},
+    {"embed", "embed_workers", T_INT, F(embed_workers), "0",
+     "batch threads per embedding model, each running one batch at a time with engine_threads "
+     "(0 = one per CPU core)",
+     0},
     {"embed", "embed_max_batch", T_INT, F(embed_max_batch), "32",
      "texts one encoder batch may hold (1 = no batching)", 0},
     {"embed", "embed_max_batch_tokens", T_INT, F(embed_max_batch_tokens), "16384",

@@ -296,9 +296,16 @@ static int cmd_serve(int argc, char **argv)
     }
     api_oip_register(rt, serve);
     api_inferences_register(rt, serve);
-    embed_cfg_t ecfg = {(int)cfg.embed_workers,      (int)cfg.engine_threads,
-                        (int)cfg.embed_max_batch,    (int)cfg.embed_max_batch_tokens,
-                        (int)cfg.embed_max_delay_us, (int)cfg.embed_queue};
+    /* Throughput under load comes from one batch per core; a single request's latency from
+     * engine_threads. */
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    int embed_workers = cfg.embed_workers > 0 ? (int)cfg.embed_workers : ncpu > 0 ? (int)ncpu : 1;
+    embed_cfg_t ecfg = {embed_workers,
+                        (int)cfg.engine_threads,
+                        (int)cfg.embed_max_batch,
+                        (int)cfg.embed_max_batch_tokens,
+                        (int)cfg.embed_max_delay_us,
+                        (int)cfg.embed_queue};
     cache_opts_t co = {(size_t)cfg.cache_bytes, "embed",        cfg.redis_url, cfg.redis_ttl_s,
                        cfg.redis_timeout_ms,    cfg.redis_queue};
     if ((cfg.cache_bytes > 0 || cfg.redis_url[0]) && !(cache = cache_new(&co, err, sizeof err))) {
