@@ -8,6 +8,7 @@
 
 #include "text/tok_impl.h"
 #include "text/tokenizer.h"
+#include "util/utf8.h"
 
 /* ==== Character classes ==== */
 
@@ -74,35 +75,6 @@ void text_tok_prepare(text_tok_t *t)
         t->asc_class[c] = k;
         t->asc_map[c] = (uint8_t)(t->lowercase && c >= 'A' && c <= 'Z' ? c + 32 : c);
     }
-}
-
-/* Decodes one UTF-8 sequence (RFC 3629: no overlongs, surrogates or values past U+10FFFF) from
- * s[0..n), n >= 1. Its length, or 0 when invalid. */
-static size_t utf8_dec(const unsigned char *s, size_t n, uint32_t *cp)
-{
-    unsigned c = s[0];
-    size_t len;
-    uint32_t v, min;
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    } else if (c >= 0xc2 && c <= 0xdf) {
-        len = 2, v = c & 0x1f, min = 0x80;
-    } else if ((c & 0xf0) == 0xe0) {
-        len = 3, v = c & 0x0f, min = 0x800;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4, v = c & 0x07, min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (n < len) return 0;
-    for (size_t k = 1; k < len; k++) {
-        if ((s[k] & 0xc0) != 0x80) return 0;
-        v = v << 6 | (s[k] & 0x3f);
-    }
-    if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff)) return 0;
-    *cp = v;
-    return len;
 }
 
 static size_t utf8_enc(uint32_t c, char *o)
@@ -477,7 +449,7 @@ int text_tok_encode_ex(const text_tok_t *t, const char *text, size_t n, const te
             continue;
         }
         uint32_t cp;
-        size_t len = utf8_dec(s + i, n - i, &cp);
+        size_t len = utf8_decode((const unsigned char *)s + i, (const unsigned char *)s + n, &cp);
         if (!len) return err_fail(err, errlen, -EILSEQ, "invalid UTF-8 at byte %zu", i);
         normalize_cp(&st, cp, i, i + len);
         i += len;

@@ -23,6 +23,17 @@ size_t utf8_seq(const unsigned char *p, const unsigned char *end)
     return 0;
 }
 
+size_t utf8_decode(const unsigned char *p, const unsigned char *end, uint32_t *cp)
+{
+    size_t n = utf8_seq(p, end);
+    static const unsigned char lead_bits[5] = {0, 0x7f, 0x1f, 0x0f, 0x07};
+    if (!n) return 0;
+    uint32_t v = p[0] & lead_bits[n];
+    for (size_t k = 1; k < n; k++) v = v << 6 | (p[k] & 0x3f);
+    *cp = v;
+    return n;
+}
+
 bool utf8_valid_text(const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s, *end = p + n;
