@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "text/tokenizer.h"
+#include "utf8_oracle.h"
 
 #define REQUIRE(cond)                                                                              \
     do {                                                                                           \
@@ -23,36 +24,6 @@
 
 static text_tok_t *tok;
 static text_enc_t full, cut;
-
-/* Offset of the first invalid UTF-8 sequence (RFC 3629), or SIZE_MAX. */
-static size_t first_bad(const unsigned char *s, size_t n)
-{
-    for (size_t i = 0; i < n;) {
-        unsigned c = s[i], len;
-        uint32_t cp;
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if ((c & 0xe0) == 0xc0)
-            len = 2, cp = c & 0x1f;
-        else if ((c & 0xf0) == 0xe0)
-            len = 3, cp = c & 0x0f;
-        else if ((c & 0xf8) == 0xf0)
-            len = 4, cp = c & 0x07;
-        else
-            return i;
-        if (n - i < len) return i;
-        for (unsigned k = 1; k < len; k++) {
-            if ((s[i + k] & 0xc0) != 0x80) return i;
-            cp = cp << 6 | (s[i + k] & 0x3f);
-        }
-        static const uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
-        if (cp < min_cp[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return i;
-        i += len;
-    }
-    return SIZE_MAX;
-}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -103,7 +74,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char err[256];
     bool special = opt & 1;
     int rc = text_tok_encode(tok, s, n, 0, special, &full, err, sizeof err);
-    size_t bad = first_bad((const unsigned char *)s, n);
+    size_t bad = oracle_first_bad_utf8((const unsigned char *)s, n);
     if (bad != SIZE_MAX) {
         REQUIRE(rc == -EILSEQ);
         char want[64];
