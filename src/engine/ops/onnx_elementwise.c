@@ -526,15 +526,7 @@ static int clip_run(const node_t *n, const tensor_t *const *in, tensor_t *out, e
 
 /* ==== op table ==== */
 
-#define DEF(var, NAME, SINCE, fn)                                                                  \
-    const op_def_t onnx_op_##var = {                                                               \
-        .domain = "",                                                                              \
-        .name = NAME,                                                                              \
-        .since = SINCE,                                                                            \
-        .until = 21,                                                                               \
-        .infer = fn##_infer,                                                                       \
-        .run = fn##_run,                                                                           \
-    };
+#define DEF(var, NAME, SINCE, fn) ONNX_OP(var, NAME, SINCE, fn##_infer, fn##_run)
 
 /* Broadcasting binary ops start at 7 (before it they had a `broadcast` attribute); the unary
  * ops' semantics are unchanged since 6 (only types were added). */

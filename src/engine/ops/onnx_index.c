@@ -419,15 +419,7 @@ static int cos_run(const node_t *n, const tensor_t *const *in, tensor_t *out, ex
     return 0;
 }
 
-#define DEF(var, NAME, SINCE, fn)                                                                  \
-    const op_def_t onnx_op_##var = {                                                               \
-        .domain = "",                                                                              \
-        .name = NAME,                                                                              \
-        .since = SINCE,                                                                            \
-        .until = 21,                                                                               \
-        .infer = fn##_infer,                                                                       \
-        .run = fn##_run,                                                                           \
-    };
+#define DEF(var, NAME, SINCE, fn) ONNX_OP(var, NAME, SINCE, fn##_infer, fn##_run)
 
 DEF(range, "Range", 11, range)
 DEF(slice, "Slice", 1, slice)

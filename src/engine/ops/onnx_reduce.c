@@ -483,15 +483,7 @@ static int argmin_run(const node_t *n, const tensor_t *const *in, tensor_t *out,
     return arg_run(n, in, out, x, 1);
 }
 
-#define DEF(var, NAME, fn)                                                                         \
-    const op_def_t onnx_op_##var = {                                                               \
-        .domain = "",                                                                              \
-        .name = NAME,                                                                              \
-        .since = 1,                                                                                \
-        .until = 21,                                                                               \
-        .infer = fn##_infer,                                                                       \
-        .run = fn##_run,                                                                           \
-    };
+#define DEF(var, NAME, fn) ONNX_OP(var, NAME, 1, fn##_infer, fn##_run)
 
 DEF(reduce_sum, "ReduceSum", rsum)
 DEF(reduce_mean, "ReduceMean", rmean)

@@ -604,26 +604,16 @@ const op_def_t onnx_op_dropout = {
 
 /* ==== op table ==== */
 
-#define DEF(var, NAME, SINCE, INFER, RUN)                                                          \
-    const op_def_t onnx_op_##var = {                                                               \
-        .domain = "",                                                                              \
-        .name = NAME,                                                                              \
-        .since = SINCE,                                                                            \
-        .until = 21,                                                                               \
-        .infer = INFER,                                                                            \
-        .run = RUN,                                                                                \
-    };
-
-DEF(identity, "Identity", 1, identity_infer, copy_run)
+ONNX_OP(identity, "Identity", 1, identity_infer, copy_run)
 /* Reshape-1 takes the shape as an attribute; from 5 it is an input. */
-DEF(reshape, "Reshape", 5, reshape_infer, copy_run)
-DEF(flatten, "Flatten", 1, flatten_infer, copy_run)
-DEF(squeeze, "Squeeze", 1, squeeze_infer, copy_run)
-DEF(unsqueeze, "Unsqueeze", 1, unsqueeze_infer, copy_run)
-DEF(shape, "Shape", 1, shape_infer, shape_run)
+ONNX_OP(reshape, "Reshape", 5, reshape_infer, copy_run)
+ONNX_OP(flatten, "Flatten", 1, flatten_infer, copy_run)
+ONNX_OP(squeeze, "Squeeze", 1, squeeze_infer, copy_run)
+ONNX_OP(unsqueeze, "Unsqueeze", 1, unsqueeze_infer, copy_run)
+ONNX_OP(shape, "Shape", 1, shape_infer, shape_run)
 /* Concat-1 has a default axis of 1; from 4 the attribute is required. */
-DEF(concat, "Concat", 4, concat_infer, concat_run)
-DEF(transpose, "Transpose", 1, transpose_infer, transpose_run)
-DEF(gather, "Gather", 1, gather_infer, gather_run)
-DEF(constant, "Constant", 1, constant_infer, constant_run)
-DEF(size, "Size", 1, size_infer, size_run)
+ONNX_OP(concat, "Concat", 4, concat_infer, concat_run)
+ONNX_OP(transpose, "Transpose", 1, transpose_infer, transpose_run)
+ONNX_OP(gather, "Gather", 1, gather_infer, gather_run)
+ONNX_OP(constant, "Constant", 1, constant_infer, constant_run)
+ONNX_OP(size, "Size", 1, size_infer, size_run)

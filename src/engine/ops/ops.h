@@ -38,6 +38,18 @@ typedef struct op_def {
     int (*run)(const node_t *n, const tensor_t *const *in, tensor_t *out, exec_ctx_t *x);
 } op_def_t;
 
+/* The table entry of an ai.onnx op implemented from opset SINCE through 21 (the newest checked),
+ * without a prepare step: `ONNX_OP(add, "Add", 7, add_infer, add_run)` defines onnx_op_add. */
+#define ONNX_OP(var, NAME, SINCE, INFER, RUN)                                                      \
+    const op_def_t onnx_op_##var = {                                                               \
+        .domain = "",                                                                              \
+        .name = NAME,                                                                              \
+        .since = SINCE,                                                                            \
+        .until = 21,                                                                               \
+        .infer = INFER,                                                                            \
+        .run = RUN,                                                                                \
+    };
+
 /* Finds the implementation of domain/name (domain "" or "ai.onnx" for the default domain) that
  * covers opset; NULL if none. */
 const op_def_t *ops_find(const char *domain, const char *name, int opset);
