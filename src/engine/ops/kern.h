@@ -41,4 +41,21 @@ void kern_bcast_init(kern_bcast_t *p, const tensor_t *a, const tensor_t *b, cons
 /* Moves oa/ob to the next run. */
 void kern_bcast_next(kern_bcast_t *p);
 
+/* MatMul operands as batched matrices (MatMul, MatMulInteger, QLinearMatMul): rank-1 A is a row
+ * [1,K], rank-1 B a column [K,1]; dims before the last two are batch dims, broadcast
+ * numpy-style. */
+typedef struct kern_mm {
+    int64_t M, N, K;
+    tensor_t ba, bb, bo; /* batch dims of A, B and the output */
+} kern_mm_t;
+
+/* Fills s from A and B's shapes; -1 with a message (naming op) when they do not multiply. */
+int kern_mm_shape(const char *op, const tensor_t *a, const tensor_t *b, kern_mm_t *s, char *err,
+                  size_t errlen);
+/* The product's shape (batch dims, then M unless A is a vector, then N unless B is one). */
+void kern_mm_out_shape(const tensor_t *a, const tensor_t *b, const kern_mm_t *s, dtype_t t,
+                       tensor_t *o);
+/* Offset (in matrices) of output batch i within the broadcast input batch in. */
+int64_t kern_mm_batch_off(const tensor_t *in, const tensor_t *o, int64_t i);
+
 #endif

@@ -93,3 +93,52 @@ void kern_bcast_next(kern_bcast_t *p)
         p->ob -= p->sb[k] * (p->dims[k] - 1);
     }
 }
+
+int kern_mm_shape(const char *op, const tensor_t *a, const tensor_t *b, kern_mm_t *s, char *err,
+                  size_t errlen)
+{
+    if (a->rank < 1 || b->rank < 1)
+        return kern_fail(err, errlen, "%s: inputs must have rank >= 1, got %s and %s", op,
+                         KERN_SHAPE(a), KERN_SHAPE(b));
+    int64_t ka = a->dims[a->rank - 1], kb = b->rank == 1 ? b->dims[0] : b->dims[b->rank - 2];
+    if (ka != kb)
+        return kern_fail(err, errlen, "%s: A is %s but B is %s: inner dimensions differ", op,
+                         KERN_SHAPE(a), KERN_SHAPE(b));
+    memset(s, 0, sizeof *s);
+    s->K = ka;
+    s->M = a->rank == 1 ? 1 : a->dims[a->rank - 2];
+    s->N = b->rank == 1 ? 1 : b->dims[b->rank - 1];
+    s->ba.rank = a->rank > 2 ? a->rank - 2 : 0;
+    s->bb.rank = b->rank > 2 ? b->rank - 2 : 0;
+    memcpy(s->ba.dims, a->dims, sizeof(int64_t) * (size_t)s->ba.rank);
+    memcpy(s->bb.dims, b->dims, sizeof(int64_t) * (size_t)s->bb.rank);
+    char why[512];
+    if (ops_broadcast_shape(&s->ba, &s->bb, &s->bo, why, sizeof why) < 0)
+        return kern_fail(err, errlen, "%s: batch dimensions of A %s and B %s differ (%s)", op,
+                         KERN_SHAPE(a), KERN_SHAPE(b), why);
+    return 0;
+}
+
+void kern_mm_out_shape(const tensor_t *a, const tensor_t *b, const kern_mm_t *s, dtype_t t,
+                       tensor_t *o)
+{
+    memset(o, 0, sizeof *o);
+    o->dtype = t;
+    o->rank = s->bo.rank;
+    memcpy(o->dims, s->bo.dims, sizeof(int64_t) * (size_t)s->bo.rank);
+    if (a->rank > 1) o->dims[o->rank++] = s->M;
+    if (b->rank > 1) o->dims[o->rank++] = s->N;
+}
+
+int64_t kern_mm_batch_off(const tensor_t *in, const tensor_t *o, int64_t i)
+{
+    int64_t off = 0, stride = 1;
+    for (int k = o->rank - 1, ki = in->rank - 1; k >= 0; k--, ki--) {
+        int64_t c = i % o->dims[k];
+        i /= o->dims[k];
+        if (ki < 0) continue;
+        if (in->dims[ki] != 1) off += c * stride;
+        stride *= in->dims[ki];
+    }
+    return off;
+}

@@ -53,37 +53,6 @@ static void gemm_any(tpool_t *pool, dtype_t t, int64_t M, int64_t N, int64_t K, 
 
 /* ==== MatMul ==== */
 
-/* The operands as batched matrices: rank-1 A is a row [1,K], rank-1 B a column [K,1]; dims
- * before the last two are batch dims, broadcast numpy-style. */
-typedef struct mm_shape {
-    int64_t M, N, K;
-    tensor_t ba, bb, bo; /* batch dims of A, B and the output */
-} mm_shape_t;
-
-static int mm_shape(const tensor_t *a, const tensor_t *b, mm_shape_t *s, char *err, size_t errlen)
-{
-    if (a->rank < 1 || b->rank < 1)
-        return kern_fail(err, errlen, "MatMul: inputs must have rank >= 1, got %s and %s",
-                         KERN_SHAPE(a), KERN_SHAPE(b));
-    int64_t ka = a->dims[a->rank - 1], kb = b->rank == 1 ? b->dims[0] : b->dims[b->rank - 2];
-    if (ka != kb)
-        return kern_fail(err, errlen, "MatMul: A is %s but B is %s: inner dimensions differ",
-                         KERN_SHAPE(a), KERN_SHAPE(b));
-    memset(s, 0, sizeof *s);
-    s->K = ka;
-    s->M = a->rank == 1 ? 1 : a->dims[a->rank - 2];
-    s->N = b->rank == 1 ? 1 : b->dims[b->rank - 1];
-    s->ba.rank = a->rank > 2 ? a->rank - 2 : 0;
-    s->bb.rank = b->rank > 2 ? b->rank - 2 : 0;
-    memcpy(s->ba.dims, a->dims, sizeof(int64_t) * (size_t)s->ba.rank);
-    memcpy(s->bb.dims, b->dims, sizeof(int64_t) * (size_t)s->bb.rank);
-    char why[512];
-    if (ops_broadcast_shape(&s->ba, &s->bb, &s->bo, why, sizeof why) < 0)
-        return kern_fail(err, errlen, "MatMul: batch dimensions of A %s and B %s differ (%s)",
-                         KERN_SHAPE(a), KERN_SHAPE(b), why);
-    return 0;
-}
-
 static int matmul_infer(const node_t *n, const tensor_t *const *in, tensor_t *out, char *err,
                         size_t errlen)
 {
@@ -96,34 +65,14 @@ static int matmul_infer(const node_t *n, const tensor_t *const *in, tensor_t *ou
     if (!mm_type_ok(a->dtype))
         return kern_fail(err, errlen, "MatMul: unsupported type %s (FP32, FP64, INT32, INT64)",
                          dtype_name(a->dtype));
-    mm_shape_t s;
-    if (mm_shape(a, b, &s, err, errlen) < 0) return -1;
-    tensor_t *o = &out[0];
-    o->dtype = a->dtype;
-    o->map_keys = NULL;
-    o->rank = s.bo.rank;
-    memcpy(o->dims, s.bo.dims, sizeof(int64_t) * (size_t)s.bo.rank);
-    if (a->rank > 1) o->dims[o->rank++] = s.M;
-    if (b->rank > 1) o->dims[o->rank++] = s.N;
+    kern_mm_t s;
+    if (kern_mm_shape("MatMul", a, b, &s, err, errlen) < 0) return -1;
+    kern_mm_out_shape(a, b, &s, a->dtype, &out[0]);
     return 0;
 }
 
-/* Offset (in matrices) of output batch i within a broadcast input batch. */
-static int64_t batch_off(const tensor_t *in, const tensor_t *o, int64_t i)
-{
-    int64_t off = 0, stride = 1;
-    for (int k = o->rank - 1, ki = in->rank - 1; k >= 0; k--, ki--) {
-        int64_t c = i % o->dims[k];
-        i /= o->dims[k];
-        if (ki < 0) continue;
-        if (in->dims[ki] != 1) off += c * stride;
-        stride *= in->dims[ki];
-    }
-    return off;
-}
-
 typedef struct mm_batch {
-    const mm_shape_t *s;
+    const kern_mm_t *s;
     const float *a, *b;
     float *o;
 } mm_batch_t;
@@ -132,8 +81,8 @@ static int mm_batch_item(void *arg, int64_t i, int w)
 {
     (void)w;
     const mm_batch_t *j = arg;
-    const mm_shape_t *s = j->s;
-    int64_t ia = batch_off(&s->ba, &s->bo, i), ib = batch_off(&s->bb, &s->bo, i);
+    const kern_mm_t *s = j->s;
+    int64_t ia = kern_mm_batch_off(&s->ba, &s->bo, i), ib = kern_mm_batch_off(&s->bb, &s->bo, i);
     kern_sgemm1(false, false, s->M, s->N, s->K, 1.0f, j->a + ia * s->M * s->K, s->K,
                 j->b + ib * s->K * s->N, s->N, 0.0f, j->o + i * s->M * s->N, s->N);
     return 0;
@@ -141,9 +90,10 @@ static int mm_batch_item(void *arg, int64_t i, int w)
 
 static int matmul_run(const node_t *n, const tensor_t *const *in, tensor_t *out, exec_ctx_t *x)
 {
-    mm_shape_t s;
+    kern_mm_t s;
     char err[256];
-    if (mm_shape(in[0], in[1], &s, err, sizeof err) < 0) return exec_fail(x, "%s", err);
+    if (kern_mm_shape("MatMul", in[0], in[1], &s, err, sizeof err) < 0)
+        return exec_fail(x, "%s", err);
     dtype_t t = in[0]->dtype;
     size_t es = dtype_size(t);
     int64_t nb = tensor_numel(&s.bo), na = tensor_numel(&s.ba);
@@ -161,7 +111,7 @@ static int matmul_run(const node_t *n, const tensor_t *const *in, tensor_t *out,
         return 0;
     }
     for (int64_t i = 0; i < nb; i++) {
-        int64_t ia = batch_off(&s.ba, &s.bo, i), ib = batch_off(&s.bb, &s.bo, i);
+        int64_t ia = kern_mm_batch_off(&s.ba, &s.bo, i), ib = kern_mm_batch_off(&s.bb, &s.bo, i);
         gemm_any(x->pool, t, s.M, s.N, s.K, a + ia * s.M * s.K * (int64_t)es,
                  b + ib * s.K * s.N * (int64_t)es, o + i * s.M * s.N * (int64_t)es);
     }

@@ -248,59 +248,13 @@ const op_def_t onnx_op_dynamic_quantize_linear = {
 
 /* numpy matmul shapes of two 8-bit operands (rank-1 A is a row, rank-1 B a column; batch dims
  * broadcast). */
-typedef struct qmm {
-    int64_t M, N, K;
-    tensor_t ba, bb, bo; /* batch dims of A, B and the output */
-} qmm_t;
-
-static int qmm_shape(const char *op, const tensor_t *a, const tensor_t *b, qmm_t *s, char *err,
+static int qmm_shape(const char *op, const tensor_t *a, const tensor_t *b, kern_mm_t *s, char *err,
                      size_t errlen)
 {
     if (!is_q8(a->dtype) || !is_q8(b->dtype))
         return kern_fail(err, errlen, "%s: inputs must be UINT8 or INT8, got %s and %s", op,
                          dtype_name(a->dtype), dtype_name(b->dtype));
-    if (a->rank < 1 || b->rank < 1)
-        return kern_fail(err, errlen, "%s: inputs must have rank >= 1", op);
-    memset(s, 0, sizeof *s);
-    s->K = a->dims[a->rank - 1];
-    if (s->K != (b->rank == 1 ? b->dims[0] : b->dims[b->rank - 2]))
-        return kern_fail(err, errlen, "%s: A is %s but B is %s: inner dimensions differ", op,
-                         KERN_SHAPE(a), KERN_SHAPE(b));
-    s->M = a->rank == 1 ? 1 : a->dims[a->rank - 2];
-    s->N = b->rank == 1 ? 1 : b->dims[b->rank - 1];
-    s->ba.rank = a->rank > 2 ? a->rank - 2 : 0;
-    s->bb.rank = b->rank > 2 ? b->rank - 2 : 0;
-    memcpy(s->ba.dims, a->dims, sizeof(int64_t) * (size_t)s->ba.rank);
-    memcpy(s->bb.dims, b->dims, sizeof(int64_t) * (size_t)s->bb.rank);
-    char why[400];
-    if (ops_broadcast_shape(&s->ba, &s->bb, &s->bo, why, sizeof why) < 0)
-        return kern_fail(err, errlen, "%s: batch dimensions differ (%s)", op, why);
-    return 0;
-}
-
-static void qmm_out_shape(const tensor_t *a, const tensor_t *b, const qmm_t *s, dtype_t t,
-                          tensor_t *o)
-{
-    memset(o, 0, sizeof *o);
-    o->dtype = t;
-    o->rank = s->bo.rank;
-    memcpy(o->dims, s->bo.dims, sizeof(int64_t) * (size_t)s->bo.rank);
-    if (a->rank > 1) o->dims[o->rank++] = s->M;
-    if (b->rank > 1) o->dims[o->rank++] = s->N;
-}
-
-/* Matrix offset of output batch i within a broadcast input batch. */
-static int64_t qmm_batch_off(const tensor_t *in, const tensor_t *o, int64_t i)
-{
-    int64_t off = 0, stride = 1;
-    for (int k = o->rank - 1, ki = in->rank - 1; k >= 0; k--, ki--) {
-        int64_t c = i % o->dims[k];
-        i /= o->dims[k];
-        if (ki < 0) continue;
-        if (in->dims[ki] != 1) off += c * stride;
-        stride *= in->dims[ki];
-    }
-    return off;
+    return kern_mm_shape(op, a, b, s, err, errlen);
 }
 
 /* A zero point is one value, or one per row of A (M values) / per column of B (N values). */
@@ -333,7 +287,7 @@ KERN_CLONES static void qgemm_row(int64_t N, int64_t K, const void *arow, int a_
 
 /* The int32 product of the batched operands into c, zero points za (A) and zb (B) or NULL;
  * zbv is room for N int32. */
-static void qmm_run(const qmm_t *s, const tensor_t *a, const tensor_t *za, const tensor_t *b,
+static void qmm_run(const kern_mm_t *s, const tensor_t *a, const tensor_t *za, const tensor_t *b,
                     const tensor_t *zb, int32_t *zbv, int32_t *c)
 {
     int64_t nzb = zb ? tensor_numel(zb) : 0;
@@ -341,7 +295,8 @@ static void qmm_run(const qmm_t *s, const tensor_t *a, const tensor_t *za, const
     int64_t nza = za ? tensor_numel(za) : 0;
     int64_t nb = tensor_numel(&s->bo);
     for (int64_t i = 0; i < nb; i++) {
-        int64_t ia = qmm_batch_off(&s->ba, &s->bo, i), ib = qmm_batch_off(&s->bb, &s->bo, i);
+        int64_t ia = kern_mm_batch_off(&s->ba, &s->bo, i),
+                ib = kern_mm_batch_off(&s->bb, &s->bo, i);
         const char *am = (const char *)a->data + ia * s->M * s->K;
         const char *bm = (const char *)b->data + ib * s->K * s->N;
         for (int64_t r = 0; r < s->M; r++) {
@@ -384,7 +339,7 @@ static size_t align64(size_t n)
  * one matrix of rows, operands are widened to float with their zero points subtracted, and K is
  * split into runs of QMM_EXACT_K whose float sums are exact integers, added up in int32. Gives
  * exactly qmm_run's result, several times faster (BLAS kernels). 0, or -1 when out of memory. */
-static int qmm_run_f32(exec_ctx_t *x, const qmm_t *s, const tensor_t *a, const tensor_t *za,
+static int qmm_run_f32(exec_ctx_t *x, const kern_mm_t *s, const tensor_t *a, const tensor_t *za,
                        const tensor_t *b, const tensor_t *zb, int32_t *c)
 {
     int64_t rows = tensor_numel(&s->bo) * s->M, N = s->N, K = s->K;
@@ -421,7 +376,7 @@ static int mmi_infer(const node_t *n, const tensor_t *const *in, tensor_t *out, 
                      size_t errlen)
 {
     const tensor_t *za = n->nin > 2 ? in[2] : NULL, *zb = n->nin > 3 ? in[3] : NULL;
-    qmm_t s;
+    kern_mm_t s;
     if (qmm_shape("MatMulInteger", in[0], in[1], &s, err, errlen)) return -1;
     if ((za && za->dtype != in[0]->dtype) || (zb && zb->dtype != in[1]->dtype))
         return kern_fail(err, errlen, "MatMulInteger: zero points must have their input's type");
@@ -429,14 +384,14 @@ static int mmi_infer(const node_t *n, const tensor_t *const *in, tensor_t *out, 
         return kern_fail(err, errlen,
                          "MatMulInteger: zero points must be scalars, per row of A "
                          "or per column of B");
-    qmm_out_shape(in[0], in[1], &s, DT_INT32, &out[0]);
+    kern_mm_out_shape(in[0], in[1], &s, DT_INT32, &out[0]);
     return 0;
 }
 
 static int mmi_run(const node_t *n, const tensor_t *const *in, tensor_t *out, exec_ctx_t *x)
 {
     const tensor_t *za = n->nin > 2 ? in[2] : NULL, *zb = n->nin > 3 ? in[3] : NULL;
-    qmm_t s;
+    kern_mm_t s;
     char err[256];
     if (qmm_shape("MatMulInteger", in[0], in[1], &s, err, sizeof err))
         return exec_fail(x, "%s", err);
@@ -467,7 +422,7 @@ const op_def_t onnx_op_matmul_integer = {
 
 /* QLinearMatMul: inputs a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale,
  * y_zero_point; per-tensor scales and zero points (ORT's CPU kernel's limit too). */
-static int qlmm_check(const tensor_t *const *in, qmm_t *s, char *err, size_t errlen)
+static int qlmm_check(const tensor_t *const *in, kern_mm_t *s, char *err, size_t errlen)
 {
     if (qmm_shape("QLinearMatMul", in[0], in[3], s, err, errlen)) return -1;
     for (int i = 1; i < 8; i++) {
@@ -491,15 +446,15 @@ static int qlmm_check(const tensor_t *const *in, qmm_t *s, char *err, size_t err
 static int qlmm_infer(const node_t *n, const tensor_t *const *in, tensor_t *out, char *err,
                       size_t errlen)
 {
-    qmm_t s;
+    kern_mm_t s;
     if (qlmm_check(in, &s, err, errlen)) return -1;
-    qmm_out_shape(in[0], in[3], &s, in[7]->dtype, &out[0]);
+    kern_mm_out_shape(in[0], in[3], &s, in[7]->dtype, &out[0]);
     return 0;
 }
 
 static int qlmm_run(const node_t *n, const tensor_t *const *in, tensor_t *out, exec_ctx_t *x)
 {
-    qmm_t s;
+    kern_mm_t s;
     char err[256];
     if (qlmm_check(in, &s, err, sizeof err)) return exec_fail(x, "%s", err);
     int64_t count = tensor_numel(&out[0]);
