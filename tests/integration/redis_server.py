@@ -14,19 +14,13 @@ import subprocess
 import tempfile
 import time
 
+from pg import free_port
+
 PASSWORD = "inferd-test"
 
 
 class RedisUnavailable(Exception):
     pass
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class RedisServer:
