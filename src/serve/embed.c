@@ -21,7 +21,8 @@ struct embed_seq {
     batch_item_t bi; /* first: the batcher hands back batch_item_t pointers */
     embed_job_t *job;
     int index;
-    text_enc_t enc;       /* a text's tokens */
+    buf_t key;      /* its cache key, made once for L1, L2 and the put (when there is a cache) */
+    text_enc_t enc; /* a text's tokens */
     const int64_t *ids;   /* what runs: enc.ids, or the caller's ids */
     const int64_t *types; /* enc.type_ids, or NULL for zeros */
     size_t n;
@@ -281,7 +282,10 @@ embed_job_t *embed_job_new(embed_model_t *em, int n)
         embed_job_free(j);
         return NULL;
     }
-    for (int i = 0; i < n; i++) text_enc_init(&j->seqs[i].enc);
+    for (int i = 0; i < n; i++) {
+        text_enc_init(&j->seqs[i].enc);
+        buf_init(&j->seqs[i].key);
+    }
     return j;
 }
 
@@ -295,7 +299,10 @@ void embed_job_free(embed_job_t *j)
         else
             lru_release(j->out[i].hold);
     }
-    for (int i = 0; j->seqs && i < j->n; i++) text_enc_free(&j->seqs[i].enc);
+    for (int i = 0; j->seqs && i < j->n; i++) {
+        text_enc_free(&j->seqs[i].enc);
+        buf_deinit(&j->seqs[i].key);
+    }
     free(j->out);
     free(j->seqs);
     free(j->miss);
@@ -305,16 +312,20 @@ void embed_job_free(embed_job_t *j)
 /* Cached value: the token count (8 bytes) then the encoder's bytes. */
 #define VAL_HDR sizeof(int64_t)
 
-/* Key: model, version, options and encoder, then the text or ids: all that decides the bytes. */
-static int cache_key(const embed_job_t *j, int i, buf_t *k)
+/* Keys: model, version, file digest, encoder and options (the job's prefix, the same for all its
+ * texts), then the text or ids: all that decides the bytes. */
+static int key_prefix(const embed_job_t *j, buf_t *k)
 {
     const embed_model_t *em = j->model;
-    k->len = 0;
-    if (buf_printf(k, "%s%c%lld%c%s%c%s%c%d%d%d%lld%c", em->name, 0, (long long)em->version, 0,
-                   em->ident, 0, j->encoding ? j->encoding : "", 0, j->opts.normalize,
-                   j->opts.truncate, j->opts.truncate_left, (long long)j->opts.dimensions,
-                   j->texts ? 't' : 'i'))
-        return -ENOMEM;
+    return buf_printf(k, "%s%c%lld%c%s%c%s%c%d%d%d%lld%c", em->name, 0, (long long)em->version, 0,
+                      em->ident, 0, j->encoding ? j->encoding : "", 0, j->opts.normalize,
+                      j->opts.truncate, j->opts.truncate_left, (long long)j->opts.dimensions,
+                      j->texts ? 't' : 'i');
+}
+
+static int cache_key(const embed_job_t *j, int i, const buf_t *prefix, buf_t *k)
+{
+    if (buf_append(k, prefix->data, prefix->len)) return -ENOMEM;
     if (j->texts) return buf_append(k, j->texts[i], j->lens[i]);
     return buf_append(k, j->ids[i], j->nids[i] * sizeof(int64_t));
 }
@@ -401,17 +412,13 @@ static void l2_got(void *arg, int status, const void *val, size_t len)
 /* Asks Redis for every miss at once; a lookup that cannot be sent is a miss. */
 static void l2_lookup(embed_job_t *j)
 {
-    buf_t key;
-    buf_init(&key);
     int n = j->nmiss;
     atomic_store(&j->l2_left, n);
     for (int i = 0; i < n; i++) {
         embed_seq_t *s = (embed_seq_t *)j->miss[i];
-        if (cache_key(j, s->index, &key) ||
-            cache_get_l2(j->model->cache, key.data, key.len, l2_got, s))
+        if (cache_get_l2(j->model->cache, s->key.data, s->key.len, l2_got, s))
             l2_got(s, L2_EIO, NULL, 0);
     }
-    buf_deinit(&key);
 }
 
 int embed_submit(embed_job_t *j, char *err, size_t errlen)
@@ -421,19 +428,25 @@ int embed_submit(embed_job_t *j, char *err, size_t errlen)
         return (err_set(err, errlen, "dimensions must be between 1 and the model's %lld, not %lld",
                         (long long)em->dim, (long long)j->opts.dimensions),
                 ERR_INVALID);
-    buf_t key;
-    buf_init(&key);
+    buf_t prefix;
+    buf_init(&prefix);
+    if (em->cache && key_prefix(j, &prefix))
+        return err_set(err, errlen, "out of memory"), ERR_NOMEM;
     int rc = 0, nmiss = 0;
     batch_item_t **miss = malloc((size_t)(j->n ? j->n : 1) * sizeof *miss);
-    if (!miss) return (err_set(err, errlen, "out of memory"), ERR_NOMEM);
+    if (!miss) {
+        buf_deinit(&prefix);
+        return err_set(err, errlen, "out of memory"), ERR_NOMEM;
+    }
     uint64_t t0 = clock_mono_ns();
     for (int i = 0; i < j->n && !rc; i++) {
+        embed_seq_t *s = &j->seqs[i];
         if (em->cache) {
-            if (cache_key(j, i, &key)) {
+            if (cache_key(j, i, &prefix, &s->key)) {
                 rc = (err_set(err, errlen, "out of memory"), ERR_NOMEM);
                 break;
             }
-            lru_val_t *v = cache_get_l1(em->cache, key.data, key.len);
+            lru_val_t *v = cache_get_l1(em->cache, s->key.data, s->key.len);
             if (v) {
                 metric_add(M.hits, 1);
                 const char *d = lru_val_data(v);
@@ -447,7 +460,6 @@ int embed_submit(embed_job_t *j, char *err, size_t errlen)
             }
             metric_add(M.misses, 1);
         }
-        embed_seq_t *s = &j->seqs[i];
         s->job = j;
         s->index = i;
         if (j->texts) {
@@ -478,7 +490,7 @@ int embed_submit(embed_job_t *j, char *err, size_t errlen)
         j->tokens += (int64_t)s->n;
         miss[nmiss++] = &s->bi;
     }
-    buf_deinit(&key);
+    buf_deinit(&prefix);
     j->t_tokenize = clock_mono_ns() - t0;
     if (!rc && nmiss) metric_observe_ns(M.stage[0], j->t_tokenize);
     if (rc || !nmiss) {
@@ -598,13 +610,7 @@ static void run_batch(void *ctx, int wi, batch_item_t **items, int n)
         a->tokens = tokens;
         a->hold = val;
         a->owned = true;
-        if (em->cache) {
-            buf_t key;
-            buf_init(&key);
-            if (!cache_key(j, s->index, &key))
-                cache_put(em->cache, key.data, key.len, val, w->enc.len);
-            buf_deinit(&key);
-        }
+        if (em->cache) cache_put(em->cache, s->key.data, s->key.len, val, w->enc.len);
         uint64_t t2 = clock_mono_ns();
         if (t2 - t1 > j->t_pool) j->t_pool = t2 - t1;
         metric_observe_ns(M.stage[3], t2 - t1);
