@@ -9,8 +9,11 @@ Writes into tests/fixtures/models/ and tests/fixtures/data/:
                    (zeros from ConstantOfShape), position ids sliced from a constant, and mean
                    pooling + L2 normalisation inside the graph (output `sentence_embedding`,
                    as sentence-transformers exports write it), beside last_hidden_state
+  bert_wide.onnx   the shared graph again, one layer, 128 wide with a 256-wide feed-forward:
+                   the widths at which the engine packs weights into 64-column strips
 and for each model the inputs <model>.b1 (1 token), .b4 (sequence 256, rows padded from
-256, 130, 5 and 1 tokens) and .b32 (sequence 12, lengths 1..12). Expected outputs come from
+256, 130, 5 and 1 tokens) and .b32 (sequence 12, lengths 1..12); for bert_wide .b1 and .b8
+(sequence 20, lengths 20 down to 1), kept small as its outputs are 128 wide. Expected outputs come from
 tools/ort/reference.mjs. Needs Debian python3-numpy python3-onnx.
 
 Usage: make_bert_fixtures.py [--synthetic-tool PATH]   (default ../shared/tools/... of the repo)
@@ -144,13 +147,18 @@ def main():
     subprocess.run([sys.executable, a.synthetic_tool, os.path.join(MODELS, "bert_synth.onnx"),
                     "--hidden", str(H), "--heads", str(A), "--ffn", str(F), "--layers", str(L),
                     "--vocab", str(V), "--seed", "11"], check=True)
+    subprocess.run([sys.executable, a.synthetic_tool, os.path.join(MODELS, "bert_wide.onnx"),
+                    "--hidden", "128", "--heads", "2", "--ffn", "256", "--layers", "1",
+                    "--vocab", str(V), "--seed", "13"], check=True)
     onnx.save(build_ln17(), os.path.join(MODELS, "bert_ln17.onnx"))
     cases = {1: (1, [1]), 4: (256, [256, 130, 5, 1]), 32: (12, [1 + i % 12 for i in range(32)])}
-    for model, types in (("bert_synth", True), ("bert_ln17", False)):
-        for b, (seq, lens) in cases.items():
+    wide = {1: (1, [1]), 8: (20, [20, 17, 13, 9, 5, 3, 2, 1])}
+    for model, types, cs in (("bert_synth", True, cases), ("bert_ln17", False, cases),
+                             ("bert_wide", True, wide)):
+        for b, (seq, lens) in cs.items():
             with open(os.path.join(DATA, f"{model}.b{b}.input.json"), "w") as f:
                 json.dump(inputs(b, seq, lens, types, 100 + b), f, separators=(",", ":"))
-    print("wrote bert_synth, bert_ln17 and their inputs")
+    print("wrote bert_synth, bert_ln17, bert_wide and their inputs")
 
 
 if __name__ == "__main__":

@@ -65,6 +65,7 @@ int cmd_check(int argc, char **argv)
         printf(" %s %lld", info.opset_domain[i], (long long)info.opset_version[i]);
     printf("\n  nodes: %d (%d after constant folding), parameters: %lld\n", info.nnodes,
            info.nnodes_run, (long long)info.nparams);
+    if (info.npacked) printf("  weights packed: %d\n", info.npacked);
     for (int i = 0; i < eng_model_ninputs(m); i++) print_io("input ", eng_model_input(m, i));
     for (int i = 0; i < eng_model_noutputs(m); i++) print_io("output", eng_model_output(m, i));
     printf("  operators:\n");

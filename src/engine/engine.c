@@ -363,6 +363,7 @@ void eng_model_describe(const eng_model_t *m, eng_model_info_t *info)
     info->nnodes = m->nnodes_file;
     info->nnodes_run = m->nrun;
     info->nparams = g->nparams;
+    info->npacked = m->npacked;
     for (int i = 0; i < g->nnodes; i++) {
         const node_t *n = &g->nodes[i];
         int k;

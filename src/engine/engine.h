@@ -78,6 +78,7 @@ typedef struct eng_model_info {
     int nnodes;      /* as in the file */
     int nnodes_run;  /* after constant folding */
     int64_t nparams; /* initialiser elements */
+    int npacked;     /* weight matrices packed for the product kernel at load */
     int nops;        /* distinct (domain, op_type) pairs */
     const char *op_name[128];
     const char *op_domain[128];

@@ -5,6 +5,7 @@
  *   GELU (erf)  Div sqrt2, Erf, Add 1, Mul x, Mul 0.5 (in either order of the two Muls)
  *   GELU (tanh) Pow 3, Mul 0.044715, Add x, Mul sqrt(2/pi), Tanh, Add 1, Mul 0.5 x (either order)
  *   bias        MatMul x by a constant [K,N] weight, then Add a constant [N] bias
+ *   bias+GELU   a fused bias product whose only reader is a fused GELU
  *   attention   Reshape/Transpose of Q, K, V into heads, MatMul, Div, Add mask, Softmax,
  *               MatMul V, Transpose, Reshape back (the form the PyTorch exporter writes)
  * A match needs every inner value to be read only inside the pattern (and not be a graph
@@ -16,6 +17,7 @@
 
 #include "engine/fuse.h"
 #include "engine/ops/fused.h"
+#include "kern/gemm.h"
 
 typedef struct fuse {
     eng_model_t *m;
@@ -350,6 +352,33 @@ static int try_attention(fuse_t *f, int sm)
     return 0;
 }
 
+/* Packs the weight value wv of FusedMatMulBias node ni in place into column strips
+ * (kern_pack_b) and marks the node (state non-NULL). Only when the node is the weight's only
+ * reader and no other constant shares its bytes (a folded Identity would): nothing else ever sees
+ * the packed layout. -1 on out-of-memory. */
+static int pack_weight(fuse_t *f, int ni, int wv)
+{
+    static const int packed = 1;
+    tensor_t *w = f->g->values[wv].constant;
+    int64_t K = w->dims[0], N = w->dims[1];
+    if (!kern_b_packable(K, N) || f->uses[wv] != 1) return 0;
+    size_t nb = tensor_nbytes(w);
+    const char *lo = w->data, *hi = lo + nb;
+    for (int v = 0; v < f->g->nvalues; v++) {
+        const tensor_t *c = f->g->values[v].constant;
+        if (v == wv || f->g->values[v].kind != VAL_CONST || !c || !c->data) continue;
+        const char *a = c->data;
+        if (a < hi && a + tensor_nbytes(c) > lo) return 0;
+    }
+    float *scratch = malloc(nb);
+    if (!scratch) return -1;
+    kern_pack_b(w->data, K, N, scratch);
+    free(scratch);
+    f->m->npacked++;
+    f->g->nodes[ni].state = (void *)&packed;
+    return 0;
+}
+
 /* MatMul(x, W[K,N] const) -> Add(., b[N] const). */
 static int try_matmul_bias(fuse_t *f, int mm)
 {
@@ -363,7 +392,31 @@ static int try_matmul_bias(fuse_t *f, int mm)
     const tensor_t *b = const_tensor(f, bv);
     if (!b || b->dtype != DT_FLOAT || b->rank != 1 || b->dims[0] != w->dims[1]) return 0;
     int kill[1] = {mm}, ins[3] = {n->in[0], n->in[1], bv};
-    return replace(f, add, &fused_op_matmul_bias, ins, 3, kill, 1) ? -1 : 1;
+    if (replace(f, add, &fused_op_matmul_bias, ins, 3, kill, 1)) return -1;
+    return pack_weight(f, add, ins[1]) ? -1 : 1;
+}
+
+/* FusedMatMulBias -> FusedGelu*: the product maps each block as it finishes (run order puts the
+ * GELU, fused when its Erf or Tanh was visited, after the product). */
+static int try_bias_gelu(fuse_t *f, int gl)
+{
+    if (gl < 0 || f->dead[gl]) return 0;
+    const op_def_t *op = f->g->nodes[gl].op, *to;
+    if (op == &fused_op_gelu_erf)
+        to = &fused_op_matmul_bias_gelu_erf;
+    else if (op == &fused_op_gelu_tanh)
+        to = &fused_op_matmul_bias_gelu_tanh;
+    else
+        return 0;
+    int hv = f->g->nodes[gl].in[0], mm = producer(f, hv);
+    if (mm < 0 || f->dead[mm] || f->g->nodes[mm].op != &fused_op_matmul_bias || f->uses[hv] != 1)
+        return 0;
+    const int *mi = f->g->nodes[mm].in;
+    int kill[1] = {mm}, ins[3] = {mi[0], mi[1], mi[2]};
+    void *packed = f->g->nodes[mm].state;
+    if (replace(f, gl, to, ins, 3, kill, 1)) return -1;
+    f->g->nodes[gl].state = packed;
+    return 1;
 }
 
 int graph_fuse(eng_model_t *m, char *err, size_t errlen)
@@ -391,6 +444,7 @@ int graph_fuse(eng_model_t *m, char *err, size_t errlen)
         if (!rc) rc = try_gelu_tanh(&f, ni);
         if (!rc) rc = try_matmul_bias(&f, ni);
         if (!rc) rc = try_attention(&f, ni);
+        if (!rc) rc = try_bias_gelu(&f, ni);
     }
     if (rc < 0) {
         snprintf(err, errlen, "out of memory while fusing");

@@ -21,6 +21,7 @@ struct eng_model {
     const atomic_int *cancel; /* during loading only */
     eng_io_t *inputs, *outputs;
     int nnodes_file; /* nodes before constant folding */
+    int npacked;     /* weights the fusion pass packed into column strips */
     int *run_order;  /* indices of the nodes left to run, topologically sorted */
     int nrun;
 };

@@ -116,74 +116,105 @@ void kern_sgemm1(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
 }
 
 typedef struct {
-    bool ta, tb, by_cols;
-    int64_t M, N, K, lda, ldb, ldc, block;
+    bool ta, tb;
+    int64_t M, N, K, lda, ldb, ldc;
+    int64_t mb, nb, nrb; /* a tile is mb rows by nb columns; nrb tiles per column block */
+    bool b_packed;       /* B is kern_pack_b's strips: a tile's columns are one strip */
     float alpha, beta;
     const float *A, *B;
     float *C;
+    const float *bias; /* [N] copied into each tile of C before the product (beta 1), or NULL */
+    kern_map_fn act;   /* applied to each finished tile of C, or NULL */
 } gemm_job_t;
 
-static int gemm_block(void *arg, int64_t i, int w)
+static void fill_rows(const float *bias, float *C, int64_t ldc, int64_t m, int64_t n)
+{
+    if (bias)
+        for (int64_t i = 0; i < m; i++) memcpy(C + i * ldc, bias, (size_t)n * sizeof *C);
+}
+
+static void map_rows(kern_map_fn act, float *C, int64_t ldc, int64_t m, int64_t n)
+{
+    if (!act) return;
+    if (ldc == n)
+        act(C, C, m * n);
+    else
+        for (int64_t i = 0; i < m; i++) act(C + i * ldc, C + i * ldc, n);
+}
+
+/* One tile: consecutive items walk down one column block, so a thread taking several reuses the
+ * strip of B it has in cache. */
+static int gemm_tile(void *arg, int64_t i, int w)
 {
     const gemm_job_t *j = arg;
-    int64_t lo = i * j->block;
-    if (j->by_cols) {
-        int64_t n = j->N - lo < j->block ? j->N - lo : j->block;
-        const float *B = j->tb ? j->B + lo * j->ldb : j->B + lo;
-        kern_sgemm1(j->ta, j->tb, j->M, n, j->K, j->alpha, j->A, j->lda, B, j->ldb, j->beta,
-                    j->C + lo, j->ldc);
-    } else {
-        int64_t m = j->M - lo < j->block ? j->M - lo : j->block;
-        const float *A = j->ta ? j->A + lo : j->A + lo * j->lda;
-        kern_sgemm1(j->ta, j->tb, m, j->N, j->K, j->alpha, A, j->lda, j->B, j->ldb, j->beta,
-                    j->C + lo * j->ldc, j->ldc);
-    }
+    int64_t r0 = (i % j->nrb) * j->mb, c0 = (i / j->nrb) * j->nb;
+    int64_t m = j->M - r0 < j->mb ? j->M - r0 : j->mb, n = j->N - c0 < j->nb ? j->N - c0 : j->nb;
+    const float *A = j->ta ? j->A + r0 : j->A + r0 * j->lda;
+    const float *B = j->b_packed ? j->B + c0 * j->K : j->tb ? j->B + c0 * j->ldb : j->B + c0;
+    float *C = j->C + r0 * j->ldc + c0;
+    fill_rows(j->bias ? j->bias + c0 : NULL, C, j->ldc, m, n);
+    kern_sgemm1(j->ta, j->tb, m, n, j->K, j->alpha, A, j->lda, B, j->b_packed ? n : j->ldb, j->beta,
+                C, j->ldc);
+    map_rows(j->act, C, j->ldc, m, n);
     return 0;
 }
 
 /* Below about 2^16 multiply-adds a region's wake-up costs more than the split saves. */
 #define MIN_SPLIT_FLOPS (1 << 16)
-/* Block sizes of the split. They do not depend on the number of threads: OpenBLAS rounds a
+/* Tile sizes of the split. They do not depend on the number of threads: OpenBLAS rounds a
  * sub-product differently from the whole (its kernels pick other paths for other shapes), so a
  * split that followed the thread count would change the answer's last bits with
- * engine_threads. With fixed blocks, one thread and eight compute the very same products. */
+ * engine_threads. With fixed tiles, one thread and eight compute the very same products.
+ * (Splitting column blocks into 64-row tiles as well measured no faster at 128 tokens.) */
 #define COL_BLOCK 64
 #define ROW_BLOCK 32
+
+/* kern_sgemm with two extras for kern_sgemm_bias: bias (C is filled with it, then beta must be 1)
+ * and act. */
+static void sgemm_ext(tpool_t *pool, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
+                      const float *A, int64_t lda, const float *B, int64_t ldb, bool b_packed,
+                      float beta, float *C, int64_t ldc, const float *bias, kern_map_fn act)
+{
+    kern_blas_init();
+    gemm_job_t j = {ta, tb,       M,     N,    K, lda, ldb, ldc,  M,  N,
+                    1,  b_packed, alpha, beta, A, B,   C,   bias, act};
+    if (M <= 0 || N <= 0) return;
+    if (b_packed || (M * N * K >= MIN_SPLIT_FLOPS && N >= 2 * COL_BLOCK))
+        j.nb = COL_BLOCK; /* whole cache lines of C and B; a packed B has no other layout */
+    else if (M * N * K >= MIN_SPLIT_FLOPS && M >= 2 * ROW_BLOCK)
+        j.mb = ROW_BLOCK;
+    j.nrb = (M + j.mb - 1) / j.mb;
+    tpool_run(pool, j.nrb * ((N + j.nb - 1) / j.nb), gemm_tile, &j);
+}
 
 void kern_sgemm(tpool_t *pool, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
                 const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
                 int64_t ldc)
 {
-    kern_blas_init();
-    gemm_job_t j = {ta, tb, false, M, N, K, lda, ldb, ldc, 0, alpha, beta, A, B, C};
-    int64_t nblocks;
-    if (M <= 0 || N <= 0 || M * N * K < MIN_SPLIT_FLOPS) {
-        kern_sgemm1(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-        return;
-    }
-    if (N >= 2 * COL_BLOCK) { /* column blocks: whole cache lines of C and B */
-        j.by_cols = true;
-        j.block = COL_BLOCK;
-        nblocks = (N + COL_BLOCK - 1) / COL_BLOCK;
-    } else if (M >= 2 * ROW_BLOCK) {
-        j.block = ROW_BLOCK;
-        nblocks = (M + ROW_BLOCK - 1) / ROW_BLOCK;
-    } else {
-        kern_sgemm1(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-        return;
-    }
-    tpool_run(pool, nblocks, gemm_block, &j);
+    sgemm_ext(pool, ta, tb, M, N, K, alpha, A, lda, B, ldb, false, beta, C, ldc, NULL, NULL);
 }
 
 void kern_sgemm_bias(tpool_t *pool, int64_t M, int64_t N, int64_t K, const float *A, const float *B,
-                     const float *bias, float *C)
+                     bool b_packed, const float *bias, kern_map_fn act, float *C)
 {
-    if (M <= 0 || N <= 0) return;
-    /* The bias goes in first and the product is accumulated onto it (beta 1); the streaming
-     * kernel's result is then one more rounding away from ORT's "product, then add", well
-     * inside float noise. */
-    for (int64_t i = 0; i < M; i++) memcpy(C + i * N, bias, (size_t)N * sizeof *C);
-    kern_sgemm(pool, false, false, M, N, K, 1.0f, A, K, B, N, 1.0f, C, N);
+    /* The bias goes in first (each block fills its own part of C, in parallel) and the product
+     * is accumulated onto it (beta 1); the streaming kernel's result is then one more rounding
+     * away from ORT's "product, then add", well inside float noise. */
+    sgemm_ext(pool, false, false, M, N, K, 1.0f, A, K, B, N, b_packed, 1.0f, C, N, bias, act);
+}
+
+bool kern_b_packable(int64_t K, int64_t N)
+{
+    return K > 0 && N > 0 && N % COL_BLOCK == 0;
+}
+
+void kern_pack_b(float *B, int64_t K, int64_t N, float *scratch)
+{
+    memcpy(scratch, B, sizeof *B * (size_t)(K * N));
+    for (int64_t s = 0; s < N / COL_BLOCK; s++)
+        for (int64_t k = 0; k < K; k++)
+            memcpy(B + (s * K + k) * COL_BLOCK, scratch + k * N + s * COL_BLOCK,
+                   sizeof *B * COL_BLOCK);
 }
 
 void kern_sgemm_ref(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,

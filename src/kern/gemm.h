@@ -18,9 +18,18 @@ void kern_sgemm(tpool_t *pool, bool ta, bool tb, int64_t M, int64_t N, int64_t K
 /* The same on one thread (for callers already inside a pool region). */
 void kern_sgemm1(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
                  int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
-/* C[M,N] = A[M,K] B[K,N] + bias[N] on every row (row-major, contiguous). */
+/* An elementwise map y = f(x) over n floats (x == y allowed), such as GELU. */
+typedef void (*kern_map_fn)(const float *x, float *y, int64_t n);
+/* C[M,N] = act(A[M,K] B[K,N] + bias[N]) on every row (row-major, contiguous); act may be NULL.
+ * Each block of C is mapped while it is still in cache, on the thread that computed it. B is
+ * row-major, or (b_packed) as kern_pack_b wrote it. */
 void kern_sgemm_bias(tpool_t *pool, int64_t M, int64_t N, int64_t K, const float *A, const float *B,
-                     const float *bias, float *C);
+                     bool b_packed, const float *bias, kern_map_fn act, float *C);
+/* Whether a constant [K,N] right operand can be packed: N a whole number of column blocks. */
+bool kern_b_packable(int64_t K, int64_t N);
+/* Rewrites B[K,N] in place as N/64 column strips, each [K,64] contiguous, so a product streams
+ * every strip from memory in order (as ORT's MLAS prepacks weights). scratch: K*N floats. */
+void kern_pack_b(float *B, int64_t K, int64_t N, float *scratch);
 /* Scalar oracle: C = alpha op(A) op(B) + beta C with double sums. */
 void kern_sgemm_ref(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
                     int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);

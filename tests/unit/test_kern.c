@@ -242,6 +242,54 @@ static void check_gemm(void)
     tpool_free(p);
 }
 
+static void gelu_inplace_ref(const float *x, float *out, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) out[i] = (float)gelu_erf_ref(x[i]);
+}
+
+/* kern_sgemm_bias: bias, the mapped activation and a packed B all give the plain product's
+ * answer, at the shapes a transformer has (1, 5 and 128 rows; packable and not). */
+static void check_gemm_bias(void)
+{
+    tpool_t *p = tpool_new(2);
+    static const int64_t dims[][3] = {{1, 384, 384}, {5, 1536, 384}, {128, 384, 1536},
+                                      {3, 64, 17},   {9, 96, 40},    {2, 2, 3}};
+    for (size_t di = 0; di < sizeof dims / sizeof *dims; di++)
+        for (int v = 0; v < 4; v++) {
+            bool packed = v & 1, act = v & 2;
+            int64_t M = dims[di][0], N = dims[di][1], K = dims[di][2];
+            if (packed && !kern_b_packable(K, N)) continue;
+            float *A = malloc(sizeof(float) * (size_t)(M * K));
+            float *B = malloc(sizeof(float) * (size_t)(K * N));
+            float *Bp = malloc(sizeof(float) * (size_t)(K * N));
+            float *S = malloc(sizeof(float) * (size_t)(K * N));
+            float *bias = malloc(sizeof(float) * (size_t)N);
+            float *C = malloc(sizeof(float) * (size_t)(M * N));
+            float *R = malloc(sizeof(float) * (size_t)(M * N));
+            for (int64_t i = 0; i < M * K; i++) A[i] = frand(-1, 1);
+            for (int64_t i = 0; i < K * N; i++) Bp[i] = B[i] = frand(-1, 1);
+            for (int64_t i = 0; i < N; i++) bias[i] = frand(-1, 1);
+            for (int64_t i = 0; i < M * N; i++) C[i] = NAN, R[i] = bias[i % N];
+            if (packed) {
+                kern_pack_b(Bp, K, N, S);
+                CHECK(N == 64 || memcmp(Bp, B, sizeof(float) * (size_t)(K * N)) != 0);
+            }
+            kern_sgemm_bias(p, M, N, K, A, Bp, packed, bias, act ? gelu_inplace_ref : NULL, C);
+            kern_sgemm_ref(false, false, M, N, K, 1.0f, A, K, B, N, 1.0f, R, N);
+            if (act) gelu_inplace_ref(R, R, M * N);
+            int ok = 1;
+            for (int64_t i = 0; i < M * N; i++)
+                ok &= close_to(C[i], R[i], 1e-5 + 1e-7 * (double)K, 1e-5);
+            if (!ok)
+                fprintf(stderr, "gemm_bias %lldx%lldx%lld packed=%d act=%d\n", (long long)M,
+                        (long long)N, (long long)K, packed, act);
+            CHECK(ok);
+            free(A), free(B), free(Bp), free(S), free(bias), free(C), free(R);
+        }
+    CHECK(!kern_b_packable(384, 100) && kern_b_packable(384, 128));
+    tpool_free(p);
+}
+
 static double erf_d(double v)
 {
     return erf(v);
@@ -271,6 +319,7 @@ int main(void)
         check_special();
         check_rows(level);
         check_gemm(); /* the streaming few-rows kernel is dispatched per level too */
+        check_gemm_bias();
     }
     CHECK(kern_isa_force((kern_isa_t)(best + 1)) == -1 || best == KERN_ISA_AVX512);
     kern_isa_force(best);

@@ -32,12 +32,32 @@ static int fln_infer(const node_t *n, const tensor_t *const *in, tensor_t *out, 
     return 0;
 }
 
+typedef struct {
+    const float *x, *gamma, *beta;
+    float *y, eps;
+    int64_t rows, len;
+} fln_job_t;
+
+/* Rows per item: a thread's share of a 128-token MiniLM layer norm is a few microseconds, so
+ * chunks are coarse; below two chunks the op runs on the caller's thread alone. */
+#define FLN_ROWS 32
+
+static int fln_chunk(void *arg, int i)
+{
+    const fln_job_t *j = arg;
+    int64_t r0 = (int64_t)i * FLN_ROWS, nr = j->rows - r0 < FLN_ROWS ? j->rows - r0 : FLN_ROWS;
+    kern_layernorm_f32(j->x + r0 * j->len, j->y + r0 * j->len, nr, j->len, j->gamma, j->beta,
+                       j->eps);
+    return 0;
+}
+
 static int fln_run(const node_t *n, const tensor_t *const *in, tensor_t *out, exec_ctx_t *x)
 {
     int64_t len = in[0]->dims[in[0]->rank - 1], rows = len ? tensor_numel(in[0]) / len : 0;
-    kern_layernorm_f32(in[0]->data, out[0].data, rows, len, in[1]->data, in[2] ? in[2]->data : NULL,
-                       *(const float *)n->state);
-    return 0;
+    fln_job_t j = {
+        in[0]->data, in[1]->data, in[2] ? in[2]->data : NULL, out[0].data, *(const float *)n->state,
+        rows,        len};
+    return exec_parallel(x, (int)((rows + FLN_ROWS - 1) / FLN_ROWS), fln_chunk, &j);
 }
 
 /* ==== GELU ==== */
@@ -71,12 +91,35 @@ static int mmb_infer(const node_t *n, const tensor_t *const *in, tensor_t *out, 
     return 0;
 }
 
-static int mmb_run(const node_t *n, const tensor_t *const *in, tensor_t *out, exec_ctx_t *x)
+static void mmb(const node_t *n, const tensor_t *const *in, tensor_t *out, exec_ctx_t *x,
+                kern_map_fn act)
 {
     const tensor_t *a = in[0], *w = in[1];
     int64_t K = w->dims[0], N = w->dims[1], M = K ? tensor_numel(a) / K : 0;
-    kern_sgemm_bias(x->nthreads > 1 ? x->pool : NULL, M, N, K, a->data, w->data, in[2]->data,
-                    out[0].data);
+    bool packed = n->state != NULL;
+    kern_sgemm_bias(x->nthreads > 1 ? x->pool : NULL, M, N, K, a->data, w->data, packed,
+                    in[2]->data, act, out[0].data);
+}
+
+static int mmb_run(const node_t *n, const tensor_t *const *in, tensor_t *out, exec_ctx_t *x)
+{
+    mmb(n, in, out, x, NULL);
+    return 0;
+}
+
+/* With the GELU that follows a transformer's first feed-forward product: each thread maps the
+ * block it just computed, instead of one thread making a pass over the whole output after. */
+static int mmb_gelu_erf_run(const node_t *n, const tensor_t *const *in, tensor_t *out,
+                            exec_ctx_t *x)
+{
+    mmb(n, in, out, x, kern_gelu_erf_f32);
+    return 0;
+}
+
+static int mmb_gelu_tanh_run(const node_t *n, const tensor_t *const *in, tensor_t *out,
+                             exec_ctx_t *x)
+{
+    mmb(n, in, out, x, kern_gelu_tanh_f32);
     return 0;
 }
 
@@ -193,4 +236,20 @@ const op_def_t fused_op_matmul_bias = {
     .until = 1,
     .infer = mmb_infer,
     .run = mmb_run,
+};
+const op_def_t fused_op_matmul_bias_gelu_erf = {
+    .domain = "inferd",
+    .name = "FusedMatMulBiasGeluErf",
+    .since = 1,
+    .until = 1,
+    .infer = mmb_infer,
+    .run = mmb_gelu_erf_run,
+};
+const op_def_t fused_op_matmul_bias_gelu_tanh = {
+    .domain = "inferd",
+    .name = "FusedMatMulBiasGeluTanh",
+    .since = 1,
+    .until = 1,
+    .infer = mmb_infer,
+    .run = mmb_gelu_tanh_run,
 };

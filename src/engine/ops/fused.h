@@ -12,6 +12,9 @@ extern const op_def_t fused_op_gelu_erf;
 extern const op_def_t fused_op_gelu_tanh;
 /* x [..., K], W [K, N], b [N] -> x W + b. */
 extern const op_def_t fused_op_matmul_bias;
+/* The same followed by GELU (erf or tanh form), mapped block by block as the product finishes. */
+extern const op_def_t fused_op_matmul_bias_gelu_erf;
+extern const op_def_t fused_op_matmul_bias_gelu_tanh;
 
 /* Q, K, V [B,S,A*D], additive mask [B|1,1,1|S,S] -> softmax(Q_h K_h^T / c + mask) V_h per head,
  * as [B,S,A*D]; n->state: int64 A, int64 D, float c. */
