@@ -17,7 +17,8 @@
 #define SM_R 4
 #define SM_C 64
 KERN_INLINE void small_block(int64_t R, int64_t K, const float *A, int64_t lda, const float *B,
-                             int64_t ldb, float *C, int64_t ldc, float alpha, int acc_c)
+                             int64_t ldb, float *C, int64_t ldc, float alpha, int acc_c,
+                             const float *bias)
 {
     float acc[SM_R][SM_C];
     memset(acc, 0, sizeof acc);
@@ -30,38 +31,42 @@ KERN_INLINE void small_block(int64_t R, int64_t K, const float *A, int64_t lda, 
     }
     for (int r = 0; r < R; r++)
         for (int j = 0; j < SM_C; j++)
-            C[r * ldc + j] = acc_c ? alpha * acc[r][j] + C[r * ldc + j] : alpha * acc[r][j];
+            C[r * ldc + j] = acc_c  ? alpha * acc[r][j] + C[r * ldc + j]
+                             : bias ? alpha * acc[r][j] + bias[j]
+                                    : alpha * acc[r][j];
 }
 
 KERN_INLINE void kern_gemm_small_body(int64_t M, int64_t N, int64_t K, float alpha, const float *A,
                                       int64_t lda, const float *B, int64_t ldb, float *C,
-                                      int64_t ldc, int acc_c)
+                                      int64_t ldc, int acc_c, const float *bias)
 {
     int64_t j0 = 0;
     for (; j0 + SM_C <= N; j0 += SM_C)
         for (int64_t i0 = 0; i0 < M; i0 += SM_R) {
             /* R as a constant in each call, so the compiler drops the rows a last block lacks
              * (at 5 tokens the fifth row would otherwise cost a whole block of 4). */
-            const float *a = A + i0 * lda, *b = B + j0;
+            const float *a = A + i0 * lda, *b = B + j0, *bj = bias ? bias + j0 : NULL;
             float *c = C + i0 * ldc + j0;
             switch (M - i0 < SM_R ? M - i0 : SM_R) {
-            case 1: small_block(1, K, a, lda, b, ldb, c, ldc, alpha, acc_c); break;
-            case 2: small_block(2, K, a, lda, b, ldb, c, ldc, alpha, acc_c); break;
-            case 3: small_block(3, K, a, lda, b, ldb, c, ldc, alpha, acc_c); break;
-            default: small_block(SM_R, K, a, lda, b, ldb, c, ldc, alpha, acc_c); break;
+            case 1: small_block(1, K, a, lda, b, ldb, c, ldc, alpha, acc_c, bj); break;
+            case 2: small_block(2, K, a, lda, b, ldb, c, ldc, alpha, acc_c, bj); break;
+            case 3: small_block(3, K, a, lda, b, ldb, c, ldc, alpha, acc_c, bj); break;
+            default: small_block(SM_R, K, a, lda, b, ldb, c, ldc, alpha, acc_c, bj); break;
             }
         }
     for (; j0 < N; j0++) /* a last partial column block */
         for (int64_t i = 0; i < M; i++) {
             float s = 0.0f;
             for (int64_t k = 0; k < K; k++) s = fmaf(A[i * lda + k], B[k * ldb + j0], s);
-            C[i * ldc + j0] = acc_c ? alpha * s + C[i * ldc + j0] : alpha * s;
+            C[i * ldc + j0] = acc_c  ? alpha * s + C[i * ldc + j0]
+                              : bias ? alpha * s + bias[j0]
+                                     : alpha * s;
         }
 }
 KERN_MULTI_VOID(kern_gemm_small,
                 (int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
-                 const float *B, int64_t ldb, float *C, int64_t ldc, int acc_c),
-                (M, N, K, alpha, A, lda, B, ldb, C, ldc, acc_c))
+                 const float *B, int64_t ldb, float *C, int64_t ldc, int acc_c, const float *bias),
+                (M, N, K, alpha, A, lda, B, ldb, C, ldc, acc_c, bias))
 
 /* Which products the streaming kernel takes: few rows (a transformer's tokens), or any rows with
  * a short inner dimension. Measured against Debian's OpenBLAS 0.3.21 on the development box (AMD
@@ -85,14 +90,22 @@ void kern_blas_init(void)
 
 /* Matrix-vector products go to sgemv: with one OpenBLAS thread on AVX-512, sgemm on a 1xK by
  * KxN problem is 3-6x slower than sgemv (K=N=768: 104 us vs 25-30 us). */
-void kern_sgemm1(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
-                 int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc)
+/* kern_sgemm1 plus a bias row (NULL: none) added to every row of the product; with a bias beta
+ * must be 0. The streaming kernel adds it as it stores each result, after the product, as ORT's
+ * MatMul then Add rounds; the BLAS paths start from C filled with it. */
+static void sgemm1_bias(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
+                        const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
+                        float *C, int64_t ldc, const float *bias)
 {
     if (M <= 0 || N <= 0) return;
     if (STREAMS(M, K) && M > 1 && !ta && !tb && (beta == 0.0f || beta == 1.0f) && N >= SM_C &&
         K > 0) { /* writes every element of C: no clearing first */
-        kern_gemm_small(M, N, K, alpha, A, lda, B, ldb, C, ldc, beta == 1.0f);
+        kern_gemm_small(M, N, K, alpha, A, lda, B, ldb, C, ldc, beta == 1.0f, bias);
         return;
+    }
+    if (bias) {
+        for (int64_t i = 0; i < M; i++) memcpy(C + i * ldc, bias, (size_t)N * sizeof *C);
+        beta = 1.0f;
     }
     if (beta == 0.0f) /* BLAS may read C when beta is 0: clear stale NaNs first */
         for (int64_t i = 0; i < M; i++) memset(C + i * ldc, 0, (size_t)N * sizeof *C);
@@ -115,6 +128,12 @@ void kern_sgemm1(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
     }
 }
 
+void kern_sgemm1(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                 int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc)
+{
+    sgemm1_bias(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL);
+}
+
 typedef struct {
     bool ta, tb;
     int64_t M, N, K, lda, ldb, ldc;
@@ -123,15 +142,9 @@ typedef struct {
     float alpha, beta;
     const float *A, *B;
     float *C;
-    const float *bias; /* [N] copied into each tile of C before the product (beta 1), or NULL */
+    const float *bias; /* [N] added to every row of the product (beta 0), or NULL */
     kern_map_fn act;   /* applied to each finished tile of C, or NULL */
 } gemm_job_t;
-
-static void fill_rows(const float *bias, float *C, int64_t ldc, int64_t m, int64_t n)
-{
-    if (bias)
-        for (int64_t i = 0; i < m; i++) memcpy(C + i * ldc, bias, (size_t)n * sizeof *C);
-}
 
 static void map_rows(kern_map_fn act, float *C, int64_t ldc, int64_t m, int64_t n)
 {
@@ -152,9 +165,8 @@ static int gemm_tile(void *arg, int64_t i, int w)
     const float *A = j->ta ? j->A + r0 : j->A + r0 * j->lda;
     const float *B = j->b_packed ? j->B + c0 * j->K : j->tb ? j->B + c0 * j->ldb : j->B + c0;
     float *C = j->C + r0 * j->ldc + c0;
-    fill_rows(j->bias ? j->bias + c0 : NULL, C, j->ldc, m, n);
-    kern_sgemm1(j->ta, j->tb, m, n, j->K, j->alpha, A, j->lda, B, j->b_packed ? n : j->ldb, j->beta,
-                C, j->ldc);
+    sgemm1_bias(j->ta, j->tb, m, n, j->K, j->alpha, A, j->lda, B, j->b_packed ? n : j->ldb, j->beta,
+                C, j->ldc, j->bias ? j->bias + c0 : NULL);
     map_rows(j->act, C, j->ldc, m, n);
     return 0;
 }
@@ -169,8 +181,7 @@ static int gemm_tile(void *arg, int64_t i, int w)
 #define COL_BLOCK 64
 #define ROW_BLOCK 32
 
-/* kern_sgemm with two extras for kern_sgemm_bias: bias (C is filled with it, then beta must be 1)
- * and act. */
+/* kern_sgemm with kern_sgemm_bias's two extras: bias (then beta must be 0) and act. */
 static void sgemm_ext(tpool_t *pool, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
                       const float *A, int64_t lda, const float *B, int64_t ldb, bool b_packed,
                       float beta, float *C, int64_t ldc, const float *bias, kern_map_fn act)
@@ -197,10 +208,7 @@ void kern_sgemm(tpool_t *pool, bool ta, bool tb, int64_t M, int64_t N, int64_t K
 void kern_sgemm_bias(tpool_t *pool, int64_t M, int64_t N, int64_t K, const float *A, const float *B,
                      bool b_packed, const float *bias, kern_map_fn act, float *C)
 {
-    /* The bias goes in first (each block fills its own part of C, in parallel) and the product
-     * is accumulated onto it (beta 1); the streaming kernel's result is then one more rounding
-     * away from ORT's "product, then add", well inside float noise. */
-    sgemm_ext(pool, false, false, M, N, K, 1.0f, A, K, B, N, b_packed, 1.0f, C, N, bias, act);
+    sgemm_ext(pool, false, false, M, N, K, 1.0f, A, K, B, N, b_packed, 0.0f, C, N, bias, act);
 }
 
 bool kern_b_packable(int64_t K, int64_t N)

@@ -35,9 +35,10 @@ void kern_sgemm_ref(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alp
                     int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
 /* Pins OpenBLAS to one thread; idempotent, called by kern_sgemm's first use and by sessions. */
 void kern_blas_init(void);
-/* The streaming few-rows kernel behind kern_sgemm1: C = alpha A B (+ C when acc_c), B
- * row-major [K,N] with N >= 64. */
+/* The streaming few-rows kernel behind kern_sgemm1: C = alpha A B (+ C when acc_c, else + bias[N]
+ * on every row when bias is not NULL), B row-major [K,N] with N >= 64. */
 void kern_gemm_small(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
-                     const float *B, int64_t ldb, float *C, int64_t ldc, int acc_c);
+                     const float *B, int64_t ldb, float *C, int64_t ldc, int acc_c,
+                     const float *bias);
 
 #endif
