@@ -321,6 +321,7 @@ set title "Encoder batch 1, 2 threads (ms, lower is better)"
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.8 border -1
+set key top left
 set ylabel "ms"
 set xlabel "tokens"
 plot "$tmp/eng2.dat" using 2:xtic(1) title "inferd engine", "" using 3 title "ONNX Runtime"
