@@ -1,0 +1,824 @@
+/* The journal (see journal.h). */
+#define _GNU_SOURCE /* fallocate, O_DIRECTORY */
+#include "store/journal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/crc32c.h"
+#include "util/err.h"
+
+#define MAGIC      "INFERDJ1"
+#define VERSION    1u
+#define HDR_BYTES  64       /* segment header */
+#define FRAME_HDR  24       /* frame header */
+#define SUFFIX     ".jnl"   /* live segments: <20-digit first LSN>.jnl */
+#define SPARE      ".spare" /* released segments kept for reuse: <n>.spare */
+#define TMP        ".tmp"   /* a segment being created */
+#define ZERO_CHUNK (1u << 20)
+#define MAX_SPARES 2
+
+static const unsigned char zeros[ZERO_CHUNK];
+
+static int (*sync_hook)(int fd); /* tests: stands in for fdatasync */
+
+void journal_set_sync_hook(int (*hook)(int fd))
+{
+    sync_hook = hook;
+}
+
+static int data_sync(int fd)
+{
+    return sync_hook ? sync_hook(fd) : fdatasync(fd);
+}
+
+typedef struct seg {
+    uint64_t first_lsn;
+    uint64_t end_lsn; /* the first LSN not in it (durable records only) */
+    size_t end_off;   /* bytes up to the end of its last durable frame */
+} seg_t;
+
+struct journal {
+    int dirfd;
+    size_t seg_bytes, max_bytes;
+    pthread_mutex_t mu; /* guards segs, nsegs, next_lsn, released, spares and the counters */
+    seg_t *segs;        /* live segments in LSN order; the last is the one appended to */
+    int nsegs, cap;
+    int fd;                 /* the last segment, open for writing (writer only) */
+    uint64_t next_lsn;      /* durable end */
+    uint64_t released;      /* LSNs below it may be recycled */
+    int nspares, spare_seq; /* files named <n>.spare */
+    unsigned char *wbuf;    /* the writer's frame buffer */
+    size_t wcap;
+    journal_stats_t st;
+};
+
+static void seg_name(char *out, size_t n, uint64_t first_lsn)
+{
+    snprintf(out, n, "%020" PRIu64 SUFFIX, first_lsn);
+}
+
+static inline void put32(unsigned char *p, uint32_t v)
+{
+    memcpy(p, &v, 4); /* little-endian hosts only (x86-64, aarch64): documented in the format */
+}
+static inline void put64(unsigned char *p, uint64_t v)
+{
+    memcpy(p, &v, 8);
+}
+static inline uint32_t get32(const unsigned char *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+static inline uint64_t get64(const unsigned char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+static size_t frame_bytes(size_t len)
+{
+    return (FRAME_HDR + len + 7) & ~(size_t)7;
+}
+
+static void make_header(unsigned char *h, uint64_t first_lsn, size_t seg_bytes)
+{
+    memset(h, 0, HDR_BYTES);
+    memcpy(h, MAGIC, 8);
+    put32(h + 8, VERSION);
+    put64(h + 16, first_lsn);
+    put64(h + 24, seg_bytes);
+    put32(h + 60, crc32c(0, h, 60));
+}
+
+static int full_pwrite(int fd, const void *p, size_t n, off_t off)
+{
+    while (n) {
+        ssize_t w = pwrite(fd, p, n, off);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return -errno;
+        }
+        p = (const char *)p + w, n -= (size_t)w, off += w;
+    }
+    return 0;
+}
+
+/* Reads up to n bytes; returns the count (short at end of file) or -errno. */
+static ssize_t full_pread(int fd, void *p, size_t n, off_t off)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = pread(fd, (char *)p + got, n - got, off + (off_t)got);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            return -errno;
+        }
+        if (r == 0) break;
+        got += (size_t)r;
+    }
+    return (ssize_t)got;
+}
+
+/* ---- segment files --------------------------------------------------------------------------- */
+
+/* Makes the segment that starts at first_lsn and returns its fd (open for writing), or -errno.
+ * A spare is reused when there is one (its blocks are already written: no zero fill); otherwise
+ * a new file is allocated and zero-filled under a temporary name, then renamed, so recovery never
+ * sees a half-made segment. -ENOSPC when the file system is full. */
+static int make_segment(journal_t *j, uint64_t first_lsn, char *err, size_t errlen)
+{
+    char name[40], tmp[40];
+    unsigned char hdr[HDR_BYTES];
+    seg_name(name, sizeof name, first_lsn);
+    make_header(hdr, first_lsn, j->seg_bytes);
+    int fd = -1, rc;
+    pthread_mutex_lock(&j->mu);
+    int spare = j->nspares > 0 ? j->spare_seq - j->nspares : -1;
+    if (spare >= 0) j->nspares--;
+    pthread_mutex_unlock(&j->mu);
+    if (spare >= 0) {
+        snprintf(tmp, sizeof tmp, "%d" SPARE, spare);
+        fd = openat(j->dirfd, tmp, O_RDWR | O_CLOEXEC);
+        struct stat st;
+        if (fd >= 0 && (fstat(fd, &st) || (size_t)st.st_size != j->seg_bytes)) {
+            close(fd); /* made for another segment size */
+            unlinkat(j->dirfd, tmp, 0);
+            fd = -1;
+        }
+        if (fd < 0) spare = -1; /* gone: make a new one */
+    }
+    if (spare < 0) {
+        snprintf(tmp, sizeof tmp, "%020" PRIu64 TMP, first_lsn);
+        fd = openat(j->dirfd, tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0)
+            return err_fail(err, errlen, -errno, "journal: create %s: %s", tmp, strerror(errno));
+        rc = fallocate(fd, 0, 0, (off_t)j->seg_bytes) ? -errno : 0;
+        if (rc == -EOPNOTSUPP) rc = 0; /* the zero fill below allocates anyway */
+        for (size_t off = 0; !rc && off < j->seg_bytes; off += ZERO_CHUNK) {
+            size_t n = j->seg_bytes - off < ZERO_CHUNK ? j->seg_bytes - off : ZERO_CHUNK;
+            rc = full_pwrite(fd, zeros, n, (off_t)off);
+        }
+        if (rc) {
+            close(fd);
+            unlinkat(j->dirfd, tmp, 0);
+            return err_fail(err, errlen, rc == -EDQUOT ? -ENOSPC : rc,
+                            "journal: cannot allocate a %zu-byte segment: %s", j->seg_bytes,
+                            strerror(-rc));
+        }
+    }
+    rc = full_pwrite(fd, hdr, HDR_BYTES, 0);
+    if (!rc && fdatasync(fd)) rc = -errno;
+    if (!rc && renameat(j->dirfd, tmp, j->dirfd, name)) rc = -errno;
+    if (!rc && fsync(j->dirfd)) rc = -errno;
+    if (rc) {
+        close(fd);
+        return err_fail(err, errlen, rc, "journal: cannot make segment %s: %s", name,
+                        strerror(-rc));
+    }
+    return fd;
+}
+
+static int push_seg(journal_t *j, uint64_t first_lsn)
+{
+    if (j->nsegs == j->cap) {
+        int cap = j->cap ? j->cap * 2 : 8;
+        seg_t *s = realloc(j->segs, sizeof *s * (size_t)cap);
+        if (!s) return -ENOMEM;
+        j->segs = s, j->cap = cap;
+    }
+    j->segs[j->nsegs++] = (seg_t){first_lsn, first_lsn, HDR_BYTES};
+    return 0;
+}
+
+/* ---- recovery -------------------------------------------------------------------------------- */
+
+typedef struct scan {
+    uint64_t end_lsn;
+    size_t end_off;
+    uint32_t first_len; /* payload length of its first frame (0: no frames) */
+} scan_t;
+
+/* Reads the frames of one segment from its header on, expecting LSNs from first_lsn. */
+static int scan_segment(int fd, uint64_t first_lsn, size_t seg_bytes, scan_t *out)
+{
+    size_t cap = 1u << 20;
+    unsigned char *buf = malloc(cap);
+    if (!buf) return -ENOMEM;
+    uint64_t lsn = first_lsn;
+    size_t off = HDR_BYTES;
+    uint32_t first_len = 0;
+    for (;;) {
+        unsigned char h[FRAME_HDR];
+        if (off + FRAME_HDR > seg_bytes) break;
+        ssize_t r = full_pread(fd, h, FRAME_HDR, (off_t)off);
+        if (r < 0) {
+            free(buf);
+            return (int)r;
+        }
+        /* The frames end at: the file cut short, the zero fill, a frame out of sequence (a
+         * reused segment's old contents, or garbage) or one that does not fit. */
+        if (r < FRAME_HDR) break;
+        uint32_t len = get32(h);
+        if (len == 0 || get64(h + 8) != lsn) break;
+        size_t fb = frame_bytes(len);
+        if (len > JOURNAL_MAX_RECORD || off + fb > seg_bytes) break;
+        if (len > cap) {
+            unsigned char *nb = realloc(buf, len);
+            if (!nb) {
+                free(buf);
+                return -ENOMEM;
+            }
+            buf = nb, cap = len;
+        }
+        r = full_pread(fd, buf, len, (off_t)(off + FRAME_HDR));
+        if (r < 0) {
+            free(buf);
+            return (int)r;
+        }
+        uint32_t crc = crc32c(crc32c(0, h + 8, FRAME_HDR - 8), buf, (size_t)r);
+        if ((size_t)r < len || crc != get32(h + 4)) break;
+        if (lsn == first_lsn) first_len = len;
+        off += fb;
+        lsn++;
+    }
+    free(buf);
+    *out = (scan_t){lsn, off, first_len};
+    return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Lists the directory: live segments' first LSNs (sorted), spares renumbered 0..n-1, leftover
+ * temporary files removed. */
+static int list_dir(journal_t *j, uint64_t **lsns, int *n, char *err, size_t errlen)
+{
+    int dfd = dup(j->dirfd);
+    DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+    if (!d) {
+        if (dfd >= 0) close(dfd);
+        return err_fail(err, errlen, -errno, "journal: cannot list the directory: %s",
+                        strerror(errno));
+    }
+    uint64_t *v = NULL;
+    int nv = 0, cap = 0, rc = 0;
+    char(*spares)[256] = NULL;
+    int nsp = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) && !rc) {
+        size_t len = strlen(e->d_name);
+        if (len == 20 + strlen(SUFFIX) && !strcmp(e->d_name + 20, SUFFIX)) {
+            char *end;
+            uint64_t lsn = strtoull(e->d_name, &end, 10);
+            if (end != e->d_name + 20 || lsn == 0) continue;
+            if (nv == cap) {
+                cap = cap ? cap * 2 : 16;
+                uint64_t *nvv = realloc(v, sizeof *v * (size_t)cap);
+                if (!nvv) {
+                    rc = -ENOMEM;
+                    break;
+                }
+                v = nvv;
+            }
+            v[nv++] = lsn;
+        } else if (len > strlen(TMP) && !strcmp(e->d_name + len - strlen(TMP), TMP)) {
+            unlinkat(j->dirfd, e->d_name, 0);
+        } else if (len > strlen(SPARE) && !strcmp(e->d_name + len - strlen(SPARE), SPARE) &&
+                   len < 256) {
+            char(*ns)[256] = realloc(spares, sizeof *spares * (size_t)(nsp + 1));
+            if (!ns) {
+                rc = -ENOMEM;
+                break;
+            }
+            spares = ns;
+            memcpy(spares[nsp++], e->d_name, len + 1);
+        }
+    }
+    closedir(d);
+    /* Spares become 0..n-1 (names made by earlier runs may have any number). */
+    for (int i = 0; i < nsp && !rc; i++) {
+        char want[40];
+        snprintf(want, sizeof want, "%d" SPARE, i);
+        if (strcmp(want, spares[i]) && renameat(j->dirfd, spares[i], j->dirfd, want)) rc = -errno;
+    }
+    free(spares);
+    if (rc) {
+        free(v);
+        return err_fail(err, errlen, rc, "journal: cannot list the directory: %s", strerror(-rc));
+    }
+    j->nspares = j->spare_seq = nsp;
+    if (nv) qsort(v, (size_t)nv, sizeof *v, cmp_u64);
+    *lsns = v;
+    *n = nv;
+    return 0;
+}
+
+static int recover(journal_t *j, uint64_t start_lsn, char *err, size_t errlen)
+{
+    uint64_t *lsns = NULL;
+    int n = 0, rc = list_dir(j, &lsns, &n, err, errlen);
+    if (rc) return rc;
+    uint64_t expect = n ? lsns[0] : start_lsn;
+    size_t prev_end = 0, prev_bytes = 0; /* the segment before: where its frames end, its size */
+    int i;
+    for (i = 0; i < n; i++) {
+        char name[40];
+        seg_name(name, sizeof name, lsns[i]);
+        if (lsns[i] != expect) break; /* a gap: what follows cannot be trusted to be complete */
+        int fd = openat(j->dirfd, name, O_RDWR | O_CLOEXEC);
+        if (fd < 0) {
+            rc = err_fail(err, errlen, -errno, "journal: open %s: %s", name, strerror(errno));
+            break;
+        }
+        unsigned char h[HDR_BYTES];
+        ssize_t r = full_pread(fd, h, HDR_BYTES, 0);
+        if (r != HDR_BYTES || memcmp(h, MAGIC, 8) || get32(h + 60) != crc32c(0, h, 60) ||
+            get64(h + 16) != lsns[i] || get64(h + 24) < HDR_BYTES + FRAME_HDR) {
+            close(fd);
+            rc = err_fail(err, errlen, -EBADMSG,
+                          "journal: %s has no valid segment header: not a journal file, or "
+                          "damaged",
+                          name);
+            break;
+        }
+        size_t bytes = (size_t)get64(h + 24);
+        scan_t sc;
+        rc = scan_segment(fd, lsns[i], bytes, &sc);
+        if (rc) {
+            close(fd);
+            err_set(err, errlen, "journal: reading %s: %s", name, strerror(-rc));
+            break;
+        }
+        if ((rc = push_seg(j, lsns[i]))) {
+            close(fd);
+            break;
+        }
+        j->segs[j->nsegs - 1].end_lsn = sc.end_lsn;
+        j->segs[j->nsegs - 1].end_off = sc.end_off;
+        j->st.recovered_records += sc.end_lsn - lsns[i];
+        expect = sc.end_lsn;
+        bool last = i == n - 1 || lsns[i + 1] != sc.end_lsn;
+        if (i > 0 && sc.first_len && prev_end + frame_bytes(sc.first_len) <= prev_bytes) {
+            /* The writer starts a segment only for a frame that did not fit in the one before,
+             * and only after that one's fdatasync: here it would have fit, so the segment
+             * before lost frames it had made durable. Damage, not a torn write. */
+            char prev[40];
+            seg_name(prev, sizeof prev, j->segs[j->nsegs - 2].first_lsn);
+            close(fd);
+            rc = err_fail(err, errlen, -EBADMSG,
+                          "journal: %s is damaged at byte %zu (its records end before LSN %" PRIu64
+                          ", which %s holds): refusing to discard acknowledged records; move the "
+                          "directory aside to start afresh",
+                          prev, prev_end, lsns[i], name);
+            break;
+        }
+        prev_end = sc.end_off, prev_bytes = bytes;
+        if (last) {
+            /* Zero what follows the last good frame, so appends never sit before stale bytes
+             * that a later recovery could misread. */
+            for (size_t off = sc.end_off; !rc && off < bytes; off += ZERO_CHUNK) {
+                size_t m = bytes - off < ZERO_CHUNK ? bytes - off : ZERO_CHUNK;
+                rc = full_pwrite(fd, zeros, m, (off_t)off);
+            }
+            if (!rc && fdatasync(fd)) rc = -errno;
+            if (rc) {
+                close(fd);
+                err_set(err, errlen, "journal: cannot clear the tail of %s: %s", name,
+                        strerror(-rc));
+                break;
+            }
+            j->fd = fd;
+            j->seg_bytes = bytes; /* keep appending to it at its own size */
+            i++;
+            break;
+        }
+        close(fd);
+    }
+    /* Segments after the end (after a gap, or made after the last record's segment but left
+     * empty) hold nothing acknowledged: remove them. */
+    for (; !rc && i < n; i++) {
+        char name[40];
+        seg_name(name, sizeof name, lsns[i]);
+        int fd = openat(j->dirfd, name, O_RDONLY | O_CLOEXEC);
+        scan_t sc = {0};
+        if (fd >= 0) {
+            unsigned char h[HDR_BYTES];
+            if (full_pread(fd, h, HDR_BYTES, 0) == HDR_BYTES && get64(h + 16) == lsns[i])
+                scan_segment(fd, lsns[i], (size_t)get64(h + 24), &sc);
+            close(fd);
+        }
+        if (sc.end_lsn > lsns[i]) {
+            rc = err_fail(err, errlen, -EBADMSG,
+                          "journal: %s holds records after a missing stretch (expected LSN %" PRIu64
+                          "): refusing to discard them",
+                          name, expect);
+            break;
+        }
+        unlinkat(j->dirfd, name, 0);
+    }
+    free(lsns);
+    if (rc) return rc;
+    j->next_lsn = expect;
+    j->released = j->nsegs ? j->segs[0].first_lsn : expect;
+    if (!j->nsegs) { /* empty: make the first segment */
+        if (push_seg(j, expect)) return -ENOMEM;
+        int fd = make_segment(j, expect, err, errlen);
+        if (fd < 0) return fd;
+        j->fd = fd;
+    }
+    return 0;
+}
+
+journal_t *journal_open(const char *dir, const journal_opts_t *o, char *err, size_t errlen)
+{
+    journal_t *j = calloc(1, sizeof *j);
+    if (!j) return err_set(err, errlen, "journal: out of memory"), NULL;
+    j->fd = -1;
+    j->seg_bytes = o && o->segment_bytes ? o->segment_bytes : 16u << 20;
+    if (j->seg_bytes < 64u << 10) j->seg_bytes = 64u << 10;
+    j->seg_bytes &= ~(size_t)7;
+    j->max_bytes = o && o->max_bytes ? o->max_bytes : (size_t)1 << 30;
+    pthread_mutex_init(&j->mu, NULL);
+    if (mkdir(dir, 0700) && errno != EEXIST) {
+        err_set(err, errlen, "journal: cannot create %s: %s", dir, strerror(errno));
+        journal_close(j);
+        return NULL;
+    }
+    j->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (j->dirfd < 0) {
+        err_set(err, errlen, "journal: cannot open %s: %s", dir, strerror(errno));
+        journal_close(j);
+        return NULL;
+    }
+    if (recover(j, o && o->start_lsn ? o->start_lsn : 1, err, errlen)) {
+        journal_close(j);
+        return NULL;
+    }
+    return j;
+}
+
+/* ---- appending ------------------------------------------------------------------------------- */
+
+/* Writes buf[0..n) at the end of the last segment and makes it durable. On failure the journal
+ * is failed for good (see journal.h). */
+static int write_sync(journal_t *j, const unsigned char *buf, size_t n, char *err, size_t errlen)
+{
+    seg_t *s = &j->segs[j->nsegs - 1];
+    int rc = full_pwrite(j->fd, buf, n, (off_t)s->end_off);
+    if (!rc && data_sync(j->fd)) rc = -errno;
+    if (rc) {
+        pthread_mutex_lock(&j->mu);
+        j->st.failed = rc;
+        pthread_mutex_unlock(&j->mu);
+        return err_fail(err, errlen, rc,
+                        "journal: %s failed (%s): nothing more is acknowledged until a restart",
+                        n ? "write or fdatasync" : "fdatasync", strerror(-rc));
+    }
+    return 0;
+}
+
+/* Frames recs[i..k) into wbuf (LSNs from lsn); returns the bytes used. */
+static size_t frame_into(journal_t *j, const journal_rec_t *recs, int i, int k, uint64_t lsn)
+{
+    size_t used = 0;
+    for (int r = i; r < k; r++) {
+        size_t fb = frame_bytes(recs[r].len);
+        unsigned char *f = j->wbuf + used;
+        memset(f, 0, fb);
+        put32(f, (uint32_t)recs[r].len);
+        put64(f + 8, lsn + (uint64_t)(r - i));
+        f[16] = (unsigned char)(recs[r].table & 0xff);
+        f[17] = (unsigned char)(recs[r].table >> 8);
+        if (recs[r].len) memcpy(f + FRAME_HDR, recs[r].data, recs[r].len);
+        put32(f + 4, crc32c(crc32c(0, f + 8, FRAME_HDR - 8), f + FRAME_HDR, recs[r].len));
+        used += fb;
+    }
+    return used;
+}
+
+int journal_append(journal_t *j, const journal_rec_t *recs, int n, uint64_t *first_lsn, char *err,
+                   size_t errlen)
+{
+    pthread_mutex_lock(&j->mu);
+    int failed = j->st.failed;
+    uint64_t lsn = j->next_lsn;
+    size_t live = (size_t)j->nsegs * j->seg_bytes;
+    size_t off = j->segs[j->nsegs - 1].end_off;
+    pthread_mutex_unlock(&j->mu);
+    if (failed)
+        return err_fail(err, errlen, failed, "journal: stopped after a failed write (%s)",
+                        strerror(-failed));
+    /* Plan where each record goes: cut[c] is the first record of chunk c; chunk 0 continues the
+     * current segment, each later one starts a new segment. */
+    int *cut = malloc(sizeof *cut * (size_t)(n + 2));
+    if (!cut) return err_fail(err, errlen, -ENOMEM, "journal: out of memory");
+    int ncut = 0;
+    size_t total = 0, biggest = 0, chunk = 0;
+    cut[ncut++] = 0;
+    for (int i = 0; i < n; i++) {
+        size_t fb = frame_bytes(recs[i].len);
+        if (recs[i].len > JOURNAL_MAX_RECORD || fb > j->seg_bytes - HDR_BYTES) {
+            free(cut);
+            return err_fail(err, errlen, -EMSGSIZE, "journal: a %zu-byte record does not fit",
+                            recs[i].len);
+        }
+        if (off + fb > j->seg_bytes) { /* a new segment from record i */
+            cut[ncut++] = i;
+            biggest = chunk > biggest ? chunk : biggest;
+            off = HDR_BYTES, chunk = 0;
+        }
+        off += fb, chunk += fb, total += fb;
+    }
+    biggest = chunk > biggest ? chunk : biggest;
+    cut[ncut] = n;
+    int nnew = ncut - 1;
+    if (nnew && live + (size_t)nnew * j->seg_bytes > j->max_bytes) {
+        free(cut);
+        return err_fail(err, errlen, -ENOBUFS,
+                        "journal: full (%zu bytes of segments hold records not yet applied by "
+                        "every sink; the cap is %zu)",
+                        live, j->max_bytes);
+    }
+    if (j->wcap < biggest) {
+        size_t cap = j->wcap ? j->wcap : 1u << 16;
+        while (cap < biggest) cap *= 2;
+        unsigned char *b = realloc(j->wbuf, cap);
+        if (!b) {
+            free(cut);
+            return err_fail(err, errlen, -ENOMEM, "journal: out of memory");
+        }
+        j->wbuf = b, j->wcap = cap;
+    }
+    /* Make every new segment before writing anything, so that a full disk refuses the whole
+     * append and never leaves part of it durable but unacknowledged. Segments made but unused
+     * (a later one failed) hold no frames: the next append uses the first, recovery removes
+     * them. */
+    int *fds = nnew ? malloc(sizeof *fds * (size_t)nnew) : NULL;
+    if (nnew && !fds) {
+        free(cut);
+        return err_fail(err, errlen, -ENOMEM, "journal: out of memory");
+    }
+    for (int c = 0; c < nnew; c++) {
+        fds[c] = make_segment(j, lsn + (uint64_t)cut[c + 1], err, errlen);
+        if (fds[c] < 0) {
+            int rc = fds[c];
+            for (int d = 0; d < c; d++) {
+                char name[40];
+                seg_name(name, sizeof name, lsn + (uint64_t)cut[d + 1]);
+                close(fds[d]);
+                unlinkat(j->dirfd, name, 0);
+            }
+            free(fds);
+            free(cut);
+            return rc;
+        }
+    }
+    int rc = 0;
+    for (int c = 0; c <= nnew && !rc; c++) {
+        if (c > 0) {
+            pthread_mutex_lock(&j->mu);
+            rc = push_seg(j, lsn + (uint64_t)cut[c]);
+            pthread_mutex_unlock(&j->mu);
+            if (rc) {
+                err_set(err, errlen, "journal: out of memory");
+                for (int d = c - 1; d < nnew; d++) close(fds[d]);
+                break;
+            }
+            close(j->fd);
+            j->fd = fds[c - 1];
+        }
+        if (cut[c + 1] == cut[c]) continue; /* the current segment takes none */
+        size_t used = frame_into(j, recs, cut[c], cut[c + 1], lsn + (uint64_t)cut[c]);
+        rc = write_sync(j, j->wbuf, used, err, errlen);
+        if (rc) {
+            for (int d = c; d < nnew; d++) close(fds[d]);
+            break;
+        }
+        pthread_mutex_lock(&j->mu);
+        seg_t *s = &j->segs[j->nsegs - 1];
+        s->end_off += used;
+        s->end_lsn = lsn + (uint64_t)cut[c + 1];
+        j->next_lsn = s->end_lsn; /* readable now; the caller hears of it when all are synced */
+        pthread_mutex_unlock(&j->mu);
+    }
+    free(fds);
+    free(cut);
+    if (rc) return rc;
+    pthread_mutex_lock(&j->mu);
+    j->st.appends++;
+    j->st.records += (uint64_t)n;
+    j->st.payload_bytes += total;
+    pthread_mutex_unlock(&j->mu);
+    if (first_lsn) *first_lsn = lsn;
+    return 0;
+}
+
+uint64_t journal_next_lsn(journal_t *j)
+{
+    pthread_mutex_lock(&j->mu);
+    uint64_t v = j->next_lsn;
+    pthread_mutex_unlock(&j->mu);
+    return v;
+}
+
+void journal_release(journal_t *j, uint64_t lsn)
+{
+    pthread_mutex_lock(&j->mu);
+    if (lsn > j->released) j->released = lsn;
+    /* Every segment but the last whose records all lie below the released LSN goes. */
+    int drop = 0;
+    while (drop < j->nsegs - 1 && j->segs[drop].end_lsn <= j->released) drop++;
+    for (int k = 0; k < drop; k++) {
+        char name[40], spare[40];
+        seg_name(name, sizeof name, j->segs[k].first_lsn);
+        if (j->nspares < MAX_SPARES) {
+            snprintf(spare, sizeof spare, "%d" SPARE, j->spare_seq);
+            if (!renameat(j->dirfd, name, j->dirfd, spare)) {
+                j->spare_seq++, j->nspares++, j->st.recycled++;
+                continue;
+            }
+        }
+        unlinkat(j->dirfd, name, 0);
+    }
+    if (drop) {
+        memmove(j->segs, j->segs + drop, sizeof *j->segs * (size_t)(j->nsegs - drop));
+        j->nsegs -= drop;
+        fsync(j->dirfd); /* a crash may leave a released segment in place: recovery keeps it */
+    }
+    pthread_mutex_unlock(&j->mu);
+}
+
+void journal_stats(journal_t *j, journal_stats_t *out)
+{
+    pthread_mutex_lock(&j->mu);
+    *out = j->st;
+    out->next_lsn = j->next_lsn;
+    out->released_lsn = j->released;
+    out->segments = (uint64_t)j->nsegs;
+    out->bytes = (uint64_t)j->nsegs * j->seg_bytes;
+    pthread_mutex_unlock(&j->mu);
+}
+
+void journal_close(journal_t *j)
+{
+    if (!j) return;
+    if (j->fd >= 0) close(j->fd);
+    if (j->dirfd > 0) close(j->dirfd);
+    pthread_mutex_destroy(&j->mu);
+    free(j->segs);
+    free(j->wbuf);
+    free(j);
+}
+
+/* ---- reading --------------------------------------------------------------------------------- */
+
+struct journal_cursor {
+    journal_t *j;
+    int fd;
+    uint64_t seg_first; /* the segment open in fd */
+    uint64_t lsn;       /* the next LSN to hand out */
+    size_t off;         /* its frame's offset in the segment */
+    unsigned char *buf; /* the current record's payload */
+    size_t cap;
+};
+
+/* Where the segment holding lsn is, and how far its durable frames go. -ENOENT if released. */
+static int locate(journal_t *j, uint64_t lsn, uint64_t *first, size_t *end_off, uint64_t *end_lsn)
+{
+    int rc = -ENOENT;
+    pthread_mutex_lock(&j->mu);
+    for (int k = j->nsegs - 1; k >= 0; k--)
+        if (j->segs[k].first_lsn <= lsn) {
+            if (lsn <= j->segs[k].end_lsn) {
+                *first = j->segs[k].first_lsn;
+                *end_off = j->segs[k].end_off;
+                *end_lsn = j->segs[k].end_lsn;
+                rc = 0;
+                /* At the end of a segment that is not the last: the next one holds lsn. */
+                if (lsn == j->segs[k].end_lsn && k + 1 < j->nsegs) {
+                    *first = j->segs[k + 1].first_lsn;
+                    *end_off = j->segs[k + 1].end_off;
+                    *end_lsn = j->segs[k + 1].end_lsn;
+                }
+            }
+            break;
+        }
+    pthread_mutex_unlock(&j->mu);
+    return rc;
+}
+
+static int cursor_read(journal_cursor_t *c, uint64_t *lsn, journal_rec_t *rec, char *err,
+                       size_t errlen);
+
+journal_cursor_t *journal_cursor_open(journal_t *j, uint64_t from_lsn, char *err, size_t errlen)
+{
+    journal_cursor_t *c = calloc(1, sizeof *c);
+    if (!c) return err_set(err, errlen, "journal: out of memory"), NULL;
+    c->j = j;
+    c->fd = -1;
+    pthread_mutex_lock(&j->mu);
+    uint64_t lo = j->nsegs ? j->segs[0].first_lsn : j->next_lsn, hi = j->next_lsn;
+    pthread_mutex_unlock(&j->mu);
+    if (from_lsn < lo || from_lsn > hi) {
+        free(c);
+        err_set(err, errlen,
+                "journal: LSN %" PRIu64 " is not kept (the journal holds %" PRIu64 "..%" PRIu64 ")",
+                from_lsn, lo, hi);
+        return NULL;
+    }
+    /* Walk from the start of its segment to from_lsn. */
+    uint64_t first, end_lsn;
+    size_t end_off;
+    if (locate(j, from_lsn, &first, &end_off, &end_lsn)) {
+        free(c);
+        err_set(err, errlen, "journal: LSN %" PRIu64 " was released", from_lsn);
+        return NULL;
+    }
+    c->lsn = first;
+    c->off = HDR_BYTES;
+    while (c->lsn < from_lsn) {
+        uint64_t l;
+        journal_rec_t r;
+        int rc = cursor_read(c, &l, &r, err, errlen);
+        if (rc <= 0) {
+            if (!rc) err_set(err, errlen, "journal: LSN %" PRIu64 " not found", from_lsn);
+            journal_cursor_close(c);
+            return NULL;
+        }
+    }
+    return c;
+}
+
+static int cursor_read(journal_cursor_t *c, uint64_t *lsn, journal_rec_t *rec, char *err,
+                       size_t errlen)
+{
+    uint64_t first, end_lsn;
+    size_t end_off;
+    if (locate(c->j, c->lsn, &first, &end_off, &end_lsn))
+        return err_fail(err, errlen, -ENOENT,
+                        "journal: LSN %" PRIu64 " was released under a cursor", c->lsn);
+    if (first != c->seg_first || c->fd < 0) { /* into the next segment */
+        char name[40];
+        seg_name(name, sizeof name, first);
+        int fd = openat(c->j->dirfd, name, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            return err_fail(err, errlen, -errno, "journal: open %s: %s", name, strerror(errno));
+        if (c->fd >= 0) close(c->fd);
+        c->fd = fd;
+        if (first != c->seg_first) c->off = HDR_BYTES;
+        c->seg_first = first;
+    }
+    if (c->lsn >= end_lsn) return 0; /* nothing durable beyond */
+    unsigned char h[FRAME_HDR];
+    ssize_t r = full_pread(c->fd, h, FRAME_HDR, (off_t)c->off);
+    uint32_t len = r == FRAME_HDR ? get32(h) : 0;
+    if (r != FRAME_HDR || get64(h + 8) != c->lsn || c->off + frame_bytes(len) > end_off)
+        return err_fail(err, errlen, r < 0 ? (int)r : -EBADMSG,
+                        "journal: frame of LSN %" PRIu64
+                        " unreadable at byte %zu of segment %" PRIu64,
+                        c->lsn, c->off, first);
+    if (len > c->cap) {
+        unsigned char *b = realloc(c->buf, len);
+        if (!b) return err_fail(err, errlen, -ENOMEM, "journal: out of memory");
+        c->buf = b, c->cap = len;
+    }
+    r = full_pread(c->fd, c->buf, len, (off_t)(c->off + FRAME_HDR));
+    if (r != (ssize_t)len || crc32c(crc32c(0, h + 8, FRAME_HDR - 8), c->buf, len) != get32(h + 4))
+        return err_fail(err, errlen, r < 0 ? (int)r : -EBADMSG,
+                        "journal: frame of LSN %" PRIu64 " fails its checksum on reread", c->lsn);
+    *lsn = c->lsn;
+    *rec = (journal_rec_t){(uint16_t)(h[16] | h[17] << 8), c->buf, len};
+    c->off += frame_bytes(len);
+    c->lsn++;
+    return 1;
+}
+
+int journal_cursor_next(journal_cursor_t *c, uint64_t *lsn, journal_rec_t *rec, char *err,
+                        size_t errlen)
+{
+    return cursor_read(c, lsn, rec, err, errlen);
+}
+
+void journal_cursor_close(journal_cursor_t *c)
+{
+    if (!c) return;
+    if (c->fd >= 0) close(c->fd);
+    free(c->buf);
+    free(c);
+}
