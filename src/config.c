@@ -68,7 +68,17 @@ static const setting_t settings[] = {
      "(benchmarks: discards records, each commit takes US microseconds)",
      0},
     {"store", "durability", T_STR, F(durability), "durable",
-     "models without config.ini: durable (answer after commit), buffered, off", 0},
+     "models without config.ini: committed (answer after the database commit), durable (after "
+     "the journal's fsync with a journal, else the commit), buffered, off",
+     0},
+    {"store", "journal", T_STR, F(journal), "",
+     "journal directory: durable records are acknowledged on its fsync and fed to the store "
+     "from it (sqlite: and null: stores); empty = no journal",
+     0},
+    {"store", "journal_segment_bytes", T_SIZE, F(journal_segment_bytes), "16m",
+     "size of each journal segment file (preallocated)", 0},
+    {"store", "journal_max_bytes", T_SIZE, F(journal_max_bytes), "1g",
+     "journal segments kept for records the store has not applied yet; beyond it 503", 0},
     {"store", "store_queue_records", T_INT, F(store_queue_records), "65536",
      "records waiting to be committed; beyond it 503 with Retry-After", 0},
     {"store", "store_batch_records", T_INT, F(store_batch_records), "4096",

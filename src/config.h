@@ -28,11 +28,14 @@ typedef struct config {
     int64_t embed_max_delay_us;     /* how long a partial batch waits for company */
     int64_t embed_queue;            /* sequences waiting per model before 503 */
     /* [store] */
-    char *store;                 /* "sqlite:PATH", or "none" */
-    char *durability;            /* default for models without a config.ini */
-    int64_t store_queue_records; /* records accepted but not committed, before 503 */
-    int64_t store_batch_records; /* records per transaction */
-    int64_t store_flush_ms;      /* buffered: longest wait before a commit */
+    char *store;                   /* "sqlite:PATH", or "none" */
+    char *durability;              /* default for models without a config.ini */
+    int64_t store_queue_records;   /* records accepted but not committed, before 503 */
+    int64_t store_batch_records;   /* records per transaction */
+    char *journal;                 /* journal directory, "" = none */
+    int64_t journal_segment_bytes; /* per segment file */
+    int64_t journal_max_bytes;     /* unapplied segments at most */
+    int64_t store_flush_ms;        /* buffered: longest wait before a commit */
     /* [cache] */
     int64_t cache_bytes;      /* L1 LRU byte budget; 0 = no L1 */
     char *redis_url;          /* L2: redis://[:password@]host[:port][/db] or unix:PATH; "" = off */

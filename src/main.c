@@ -246,7 +246,7 @@ static int cmd_serve(int argc, char **argv)
     /* Models and the compute pool that runs them. */
     int defdur = durability_parse(cfg.durability);
     if (defdur < 0) {
-        fprintf(stderr, "inferd serve: durability must be durable, buffered or off\n");
+        fprintf(stderr, "inferd serve: durability must be committed, durable, buffered or off\n");
         router_free(rt);
         auth_free(auth);
         rc = 2;
@@ -256,7 +256,10 @@ static int cmd_serve(int argc, char **argv)
     if (strcmp(cfg.store, "none") != 0) {
         store_opts_t so = {.queue_max_records = (size_t)cfg.store_queue_records,
                            .batch_max_records = (int)cfg.store_batch_records,
-                           .flush_interval_ms = (int)cfg.store_flush_ms};
+                           .flush_interval_ms = (int)cfg.store_flush_ms,
+                           .journal_dir = *cfg.journal ? cfg.journal : NULL,
+                           .journal_segment_bytes = (size_t)cfg.journal_segment_bytes,
+                           .journal_max_bytes = (size_t)cfg.journal_max_bytes};
         store = store_open(cfg.store, &so, err, sizeof err);
         if (!store) {
             fprintf(stderr, "inferd serve: store: %s\n", err);

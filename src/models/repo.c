@@ -22,6 +22,7 @@
 
 int durability_parse(const char *s)
 {
+    if (strcasecmp(s, "committed") == 0) return DUR_COMMITTED;
     if (strcasecmp(s, "durable") == 0) return DUR_DURABLE;
     if (strcasecmp(s, "buffered") == 0) return DUR_BUFFERED;
     if (strcasecmp(s, "off") == 0) return DUR_OFF;
@@ -30,7 +31,10 @@ int durability_parse(const char *s)
 
 const char *durability_name(durability_t d)
 {
-    return d == DUR_DURABLE ? "durable" : d == DUR_BUFFERED ? "buffered" : "off";
+    return d == DUR_COMMITTED  ? "committed"
+           : d == DUR_DURABLE  ? "durable"
+           : d == DUR_BUFFERED ? "buffered"
+                               : "off";
 }
 
 /* Names become URL path segments and directory names: keep them to a safe alphabet. */
@@ -197,7 +201,8 @@ static int on_cfg(void *user, const char *section, const char *name, const char 
     if (strcmp(section, "model") == 0 && strcmp(name, "durability") == 0) {
         int d = durability_parse(value);
         if (d < 0) {
-            snprintf(c->msg, sizeof c->msg, "durability must be durable, buffered or off");
+            snprintf(c->msg, sizeof c->msg,
+                     "durability must be committed, durable, buffered or off");
             return 0;
         }
         c->d = (durability_t)d;

@@ -29,7 +29,8 @@
 
 #include "engine/engine.h"
 
-typedef enum durability { DUR_OFF, DUR_BUFFERED, DUR_DURABLE } durability_t;
+/* In the order of store_durability_t (serve/predict.c maps one to the other). */
+typedef enum durability { DUR_OFF, DUR_BUFFERED, DUR_DURABLE, DUR_COMMITTED } durability_t;
 
 /* State that the serving layer keeps per model version (serve/sessions.c: the compute workers'
  * engine sessions). The repository knows only how to free it, with the entry. */

@@ -26,6 +26,7 @@ struct sink {
     long delay_us;
     char *refuse; /* NULL, or refuse records whose input contains this */
     bool dead_refuses;
+    uint64_t applied, applied_next; /* journal mode: applied LSN, and set_applied's */
 };
 
 static bool refused(const sink_t *k, const store_record_t *r)
@@ -103,6 +104,7 @@ static int null_write_batch(sink_t *k, const store_record_t *const *recs, int n,
     struct timespec ts = {.tv_sec = k->delay_us / 1000000, .tv_nsec = k->delay_us % 1000000 * 1000};
     while (k->delay_us && nanosleep(&ts, &ts) != 0 && errno == EINTR) {
     }
+    if (k->applied_next) k->applied = k->applied_next, k->applied_next = 0;
     return 0;
 }
 
@@ -110,9 +112,25 @@ static int null_write_dead(sink_t *k, const store_record_t *const *recs, int n, 
                            char *err, size_t errlen)
 {
     (void)recs, (void)n, (void)why;
-    if (!k->dead_refuses) return 0;
+    if (!k->dead_refuses) {
+        if (k->applied_next) k->applied = k->applied_next, k->applied_next = 0;
+        return 0;
+    }
     snprintf(err, errlen, "null: the dead-letter table refuses too (for the test)");
     return -EBADMSG;
+}
+
+/* Journal mode over null: the applied LSN lives in memory (benchmarks start from an empty
+ * journal directory). */
+static int null_applied_lsn(sink_t *k, uint64_t *out)
+{
+    *out = k->applied;
+    return 0;
+}
+
+static void null_set_applied(sink_t *k, uint64_t lsn)
+{
+    k->applied_next = lsn;
 }
 
 static int null_get(sink_t *k, const char *id, sink_row_fn fn, void *arg)
@@ -139,6 +157,8 @@ const sink_ops_t sink_null_ops = {
     .migrate = null_migrate,
     .write_batch = null_write_batch,
     .write_dead = null_write_dead,
+    .applied_lsn = null_applied_lsn,
+    .set_applied = null_set_applied,
     .get = null_get,
     .list = null_list,
     .close = null_close,

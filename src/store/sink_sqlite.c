@@ -47,6 +47,12 @@ static const char *const migrations[] = {
     " output BLOB,"
     " latency_ms REAL NOT NULL,"
     " error TEXT NOT NULL);",
+    /* 3: how far the journal has been applied (store.c's journal mode), updated in the
+     * transaction that applies the records. */
+    "CREATE TABLE inferd_journal ("
+    " id INTEGER PRIMARY KEY CHECK (id = 1),"
+    " applied_lsn INTEGER NOT NULL);"
+    "INSERT INTO inferd_journal VALUES (1, 0);",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -63,7 +69,8 @@ struct sink {
     int busy_ms;
     int want_read; /* read connections to open once the schema exists */
     sqlite3 *db;   /* the writer's */
-    sqlite3_stmt *begin, *commit, *rollback, *insert, *dead;
+    sqlite3_stmt *begin, *commit, *rollback, *insert, *dead, *set_lsn;
+    uint64_t lsn_next; /* set_applied's LSN for the next write, or 0 */
     char *wal_path;
     struct stat db_st, wal_st; /* the files we opened (st_ino 0 until known) */
     bool gone;                 /* they were deleted or replaced: we write nothing more */
@@ -135,6 +142,7 @@ static void sq_close(sink_t *k)
     sqlite3_finalize(k->rollback);
     sqlite3_finalize(k->insert);
     sqlite3_finalize(k->dead);
+    sqlite3_finalize(k->set_lsn);
     sqlite3_close(k->db);
     free(k->path);
     free(k->wal_path);
@@ -298,6 +306,9 @@ static int sq_migrate(sink_t *k, char *err, size_t errlen)
         log_info("store: %s: schema migrated from version %d to %d", k->path, cur, NMIGRATIONS);
 
     e = prepare(k->db, "BEGIN IMMEDIATE", &k->begin, err, errlen);
+    if (!e)
+        e = prepare(k->db, "UPDATE inferd_journal SET applied_lsn = ?1 WHERE id = 1", &k->set_lsn,
+                    err, errlen);
     if (!e) e = prepare(k->db, "COMMIT", &k->commit, err, errlen);
     if (!e) e = prepare(k->db, "ROLLBACK", &k->rollback, err, errlen);
     if (!e)
@@ -400,6 +411,34 @@ static int check_files(sink_t *k, char *err, size_t errlen)
     return -ESTALE;
 }
 
+/* Inside a write's transaction: records set_applied's LSN, if any. SQLITE_DONE or an error. */
+static int record_lsn(sink_t *k, const char **what)
+{
+    if (!k->lsn_next) return SQLITE_DONE;
+    *what = "UPDATE inferd_journal";
+    int rc = sqlite3_bind_int64(k->set_lsn, 1, (sqlite3_int64)k->lsn_next);
+    if (rc == SQLITE_OK) rc = sqlite3_step(k->set_lsn);
+    sqlite3_reset(k->set_lsn);
+    return rc;
+}
+
+static void sq_set_applied(sink_t *k, uint64_t lsn)
+{
+    k->lsn_next = lsn;
+}
+
+static int sq_applied_lsn(sink_t *k, uint64_t *out)
+{
+    sqlite3_stmt *st = NULL;
+    int e = prepare(k->db, "SELECT applied_lsn FROM inferd_journal WHERE id = 1", &st, NULL, 0);
+    if (e) return e;
+    int rc = sqlite3_step(st);
+    *out = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) e = fail(k->db, rc, "applied LSN", NULL, 0);
+    sqlite3_finalize(st);
+    return e;
+}
+
 static int sq_write_batch(sink_t *k, const store_record_t *const *recs, int n, char *err,
                           size_t errlen)
 {
@@ -426,10 +465,12 @@ static int sq_write_batch(sink_t *k, const store_record_t *const *recs, int n, c
         if (rc != SQLITE_DONE) goto out;
     }
     sqlite3_clear_bindings(k->insert);
+    if ((rc = record_lsn(k, &what)) != SQLITE_DONE) goto out;
     what = "COMMIT";
     rc = sqlite3_step(k->commit);
     sqlite3_reset(k->commit);
 out:
+    k->lsn_next = 0;
     if (rc == SQLITE_DONE) return check_files(k, err, errlen);
     int e = fail(k->db, rc, what, err, errlen);
     if (data_error(rc)) e = -EBADMSG;
@@ -477,10 +518,12 @@ static int sq_write_dead(sink_t *k, const store_record_t *const *recs, int n, co
         sqlite3_reset(st);
         if (rc != SQLITE_DONE) goto out;
     }
+    if ((rc = record_lsn(k, &what)) != SQLITE_DONE) goto out;
     what = "COMMIT";
     rc = sqlite3_step(k->commit);
     sqlite3_reset(k->commit);
 out:
+    k->lsn_next = 0;
     sqlite3_clear_bindings(k->dead);
     if (rc == SQLITE_DONE) return check_files(k, err, errlen);
     int e = fail(k->db, rc, what, err, errlen);
@@ -584,6 +627,8 @@ const sink_ops_t sink_sqlite_ops = {
     .open = sq_open,
     .migrate = sq_migrate,
     .write_batch = sq_write_batch,
+    .applied_lsn = sq_applied_lsn,
+    .set_applied = sq_set_applied,
     .write_dead = sq_write_dead,
     .check = check_files,
     .newest_id = sq_newest_id,

@@ -22,6 +22,8 @@
 #include <time.h>
 
 #include "metrics/metrics.h"
+#include "store/journal.h"
+#include "store/record.h"
 #include "store/sink.h"
 #include "store/uuid7.h"
 #include "util/clock.h"
@@ -50,8 +52,10 @@ static const sink_ops_t *const sinks[] = {&sink_sqlite_ops, &sink_pg_ops, &sink_
  * opened and closed repeatedly (tests do), and the registry has no way to remove a series. */
 typedef struct store_metrics {
     metric_t *depth, *batch, *commit, *written, *errors, *rejected, *dropped, *refused, *dead;
+    metric_t *jsync, *jbatch; /* journal mode: the writer's appends */
     _Atomic double window_s;
-    _Atomic double healthy; /* of the store opened last with this sink kind */
+    _Atomic double healthy;              /* of the store opened last with this sink kind */
+    _Atomic double jlag, jbytes, japply; /* journal: records not applied, segment bytes, 1/0 */
 } store_metrics_t;
 
 static pthread_mutex_t metrics_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -70,6 +74,21 @@ static double window_gauge(void *arg)
 static double healthy_gauge(void *arg)
 {
     return atomic_load_explicit(&((store_metrics_t *)arg)->healthy, memory_order_relaxed);
+}
+
+static double jlag_gauge(void *arg)
+{
+    return atomic_load_explicit(&((store_metrics_t *)arg)->jlag, memory_order_relaxed);
+}
+
+static double jbytes_gauge(void *arg)
+{
+    return atomic_load_explicit(&((store_metrics_t *)arg)->jbytes, memory_order_relaxed);
+}
+
+static double japply_gauge(void *arg)
+{
+    return atomic_load_explicit(&((store_metrics_t *)arg)->japply, memory_order_relaxed);
 }
 
 static store_metrics_t *metrics_get(int sink_index, const char *scheme, int flush_ms)
@@ -132,6 +151,31 @@ static store_metrics_t *metrics_get(int sink_index, const char *scheme, int flus
                                         "Longest wait before buffered records are committed",
                                         METRIC_GAUGE, NULL, 0),
                          l, window_gauge, m);
+        m->jsync = metrics_series(
+            metrics_family("inferd_journal_fsync_seconds",
+                           "Journal mode: time to append one batch to the journal and fdatasync it "
+                           "(what a durable request waits for)",
+                           METRIC_HISTOGRAM, metrics_latency_buckets, metrics_latency_nbuckets),
+            l, false);
+        m->jbatch = metrics_series(
+            metrics_family("inferd_journal_append_records",
+                           "Journal mode: records per journal append", METRIC_HISTOGRAM,
+                           batch_bounds, (int)(sizeof batch_bounds / sizeof *batch_bounds)),
+            l, false);
+        metrics_gauge_fn(metrics_family("inferd_journal_lag_records",
+                                        "Journal mode: records journaled (acknowledged) and not "
+                                        "yet applied to the sink",
+                                        METRIC_GAUGE, NULL, 0),
+                         l, jlag_gauge, m);
+        metrics_gauge_fn(metrics_family("inferd_journal_bytes",
+                                        "Journal mode: size of the journal's live segments",
+                                        METRIC_GAUGE, NULL, 0),
+                         l, jbytes_gauge, m);
+        metrics_gauge_fn(metrics_family("inferd_journal_applying",
+                                        "Journal mode: 1 while the sink takes the journal's "
+                                        "records, 0 while applying fails (the journal grows)",
+                                        METRIC_GAUGE, NULL, 0),
+                         l, japply_gauge, m);
         metrics_of[sink_index] = m;
     }
     pthread_mutex_unlock(&metrics_mu);
@@ -159,8 +203,15 @@ typedef struct sub {
     void *arg;
     size_t bytes;
     uint64_t enq_ns;
+    uint64_t last_lsn; /* journal mode: the LSN of its last record, once journaled */
     store_record_t recs[];
 } sub_t;
+
+/* Whether a submission's done() waits for its records to be written. */
+static inline bool waits(const sub_t *b)
+{
+    return b->dur >= STORE_DURABLE;
+}
 
 struct store {
     const sink_ops_t *ops;
@@ -198,7 +249,39 @@ struct store {
     uint64_t last_err_log_ns;
     unsigned err_suppressed;
     uint64_t checked_ns; /* the last idle check */
+
+    /* Journal mode (NULL jnl otherwise). Under mu unless said. */
+    journal_t *jnl;
+    pthread_t applier;
+    bool applier_started;
+    pthread_cond_t apply_wake; /* the applier waits on it (new records, closing) */
+    uint64_t applied;          /* the sink holds every LSN up to it */
+    sub_t *await, *await_tail; /* committed submissions journaled, waiting for the sink */
+    bool writer_done;          /* the writer has exited: nothing more will be journaled */
+    bool apply_failing;
+    int readers; /* reads scanning the journal: release waits for them */
+    uint64_t apply_retry_at_ns, apply_backoff_ms;
+    int apply_close_failures;
+    unsigned char *enc; /* writer-owned: encoded records of a batch */
+    size_t enc_cap;
+    journal_rec_t *jrecs;
+    size_t jrecs_cap;
+    uint64_t jrecs_first; /* the first LSN of the last append */
+    /* Applier-owned. */
+    store_record_t *a_recs;
+    const store_record_t **a_ptrs;
+    uint64_t *a_lsns;
+    size_t a_cap;
+    unsigned char *a_raw; /* the batch's payloads, back to back */
+    size_t a_raw_cap;
+    size_t *a_off;
+    char *a_scratch;
+    size_t a_scratch_cap;
+    uint64_t a_done; /* the last LSN this apply call committed */
+    char a_err[256];
 };
+
+static void journal_gauges(store_t *s);
 
 static size_t str_size(const char *p)
 {
@@ -232,6 +315,7 @@ int store_submit(store_t *s, store_record_t *recs, int n, store_durability_t d,
         if (!r->model || !*r->model || !isfinite(r->latency_ms) || r->latency_ms < 0)
             return -EINVAL;
     }
+    if (d == STORE_COMMITTED && !s->jnl) d = STORE_DURABLE; /* the same without a journal */
     if (d == STORE_OFF) {
         /* Nothing is stored, but callers still get ids to return. */
         for (int i = 0; i < n; i++)
@@ -286,6 +370,12 @@ int store_submit(store_t *s, store_record_t *recs, int n, store_durability_t d,
         free(b);
         return e;
     }
+    if (d == STORE_COMMITTED && s->apply_failing) { /* fail fast while the sink is down */
+        s->st.rejected++;
+        pthread_mutex_unlock(&s->mu);
+        free(b);
+        return -EAGAIN;
+    }
     if (s->used_records + (size_t)n > s->o.queue_max_records ||
         s->used_bytes + bytes > s->o.queue_max_bytes) {
         s->st.rejected++;
@@ -312,15 +402,15 @@ int store_submit(store_t *s, store_record_t *recs, int n, store_durability_t d,
     s->wait_records += (size_t)n;
     s->used_records += (size_t)n;
     s->used_bytes += bytes;
-    if (d == STORE_DURABLE) s->wait_durable++;
+    if (waits(b)) s->wait_durable++;
     /* The writer sleeps without a deadline only on an empty list, and otherwise until the head's
      * buffered deadline, which a later buffered submission does not move. */
-    if (d == STORE_DURABLE || was_empty || s->wait_records >= (size_t)s->o.batch_max_records)
+    if (waits(b) || was_empty || s->wait_records >= (size_t)s->o.batch_max_records)
         pthread_cond_signal(&s->wake);
     pthread_mutex_unlock(&s->mu);
     metric_add(s->m->depth, n);
 
-    if (d != STORE_DURABLE && done) done(arg, 0);
+    if (d < STORE_DURABLE && done) done(arg, 0); /* b may be freed by now: not b->dur */
     return 0;
 }
 
@@ -359,6 +449,36 @@ static int batch_room(store_t *s, size_t n)
     return 0;
 }
 
+/* Journal mode: appends the s->batch records (nrec) to the journal with one fdatasync; sets
+ * s->jrecs_first. The journal takes any bytes, so -EBADMSG comes only from a submission bigger
+ * than a segment; a failed fdatasync stops acknowledgements for good (-ESTALE, as a sink whose
+ * database is gone). */
+static int journal_units(store_t *s, size_t nrec)
+{
+    size_t bytes = 0;
+    for (size_t i = 0; i < nrec; i++) bytes += record_size(s->batch[i]);
+    if (bytes > s->enc_cap) {
+        unsigned char *e = realloc(s->enc, bytes);
+        if (!e) return snprintf(s->err, sizeof s->err, "out of memory"), -ENOMEM;
+        s->enc = e, s->enc_cap = bytes;
+    }
+    if (nrec > s->jrecs_cap) {
+        journal_rec_t *r = realloc(s->jrecs, nrec * sizeof *r);
+        if (!r) return snprintf(s->err, sizeof s->err, "out of memory"), -ENOMEM;
+        s->jrecs = r, s->jrecs_cap = nrec;
+    }
+    size_t off = 0;
+    for (size_t i = 0; i < nrec; i++) {
+        size_t n = record_encode(s->batch[i], s->enc + off);
+        s->jrecs[i] = (journal_rec_t){REC_TABLE_PREDICTIONS, s->enc + off, n};
+        off += n;
+    }
+    int rc = journal_append(s->jnl, s->jrecs, (int)nrec, &s->jrecs_first, s->err, sizeof s->err);
+    if (rc == -EMSGSIZE) return -EBADMSG;
+    if (rc == -ENOBUFS || rc == -ENOSPC || rc == -ENOMEM) return rc;
+    return rc ? -ESTALE : 0;
+}
+
 /* Writes the submissions u[lo, hi) in one transaction and marks them SUB_DONE if it commits.
  * Returns 0, -EBADMSG when the sink refused a record for its data (retrying the same
  * transaction would fail again), or another -errno (transient). Called unlocked. */
@@ -380,8 +500,22 @@ static int write_units(store_t *s, sub_t **u, size_t lo, size_t hi)
     }
     s->err[0] = 0;
     uint64_t t0 = clock_mono_ns();
-    rc = s->ops->write_batch(s->sink, s->batch, (int)nrec, s->err, sizeof s->err);
+    rc = s->jnl ? journal_units(s, nrec)
+                : s->ops->write_batch(s->sink, s->batch, (int)nrec, s->err, sizeof s->err);
     uint64_t dt = clock_mono_ns() - t0;
+    if (rc == 0 && s->jnl) { /* the LSNs of each submission's records */
+        uint64_t lsn = s->jrecs_first;
+        for (size_t k = lo; k < hi; k++) {
+            lsn += (uint64_t)u[k]->n;
+            u[k]->last_lsn = lsn - 1;
+        }
+    }
+    if (rc == 0 && s->jnl) { /* the sink's counters move when the applier commits */
+        metric_observe_ns(s->m->jsync, dt);
+        metric_observe_ns(s->m->jbatch, (uint64_t)nrec * 1000000000u);
+        for (size_t k = lo; k < hi; k++) u[k]->state = SUB_DONE;
+        return 0;
+    }
     if (rc == 0) {
         metric_observe_ns(s->m->commit, dt);
         metric_observe_ns(s->m->batch, (uint64_t)nrec * 1000000000u);
@@ -408,7 +542,7 @@ static int set_aside(store_t *s, sub_t *b)
     snprintf(why, sizeof why, "%s", s->err);
     s->w_refused += (uint64_t)b->n;
     metric_add(s->m->refused, b->n);
-    if (b->dur == STORE_DURABLE) {
+    if (waits(b)) {
         b->state = SUB_REFUSED;
         b->why = strdup(why); /* NULL is read as no reason */
         log_limited(s, "store: %d record(s) of model %s refused by the sink: %s (answered 422)",
@@ -488,7 +622,7 @@ static void finish(sub_t *list, int status)
 {
     for (sub_t *b = list, *next; b; b = next) {
         next = b->next;
-        if (b->dur == STORE_DURABLE && b->done) {
+        if (waits(b) && b->done) {
             int st = b->state == SUB_DONE ? 0 : b->state == SUB_REFUSED ? -EBADMSG : status;
             done_reason = b->state == SUB_REFUSED ? b->why : NULL;
             b->done(b->arg, st);
@@ -510,13 +644,20 @@ static void settle(store_t *s, sub_t *first, int rc)
     for (sub_t *b = first, *next; b; b = next) {
         next = b->next;
         b->next = NULL;
-        if (b->state == SUB_PENDING && b->dur != STORE_DURABLE) {
+        if (b->state == SUB_PENDING && !waits(b)) {
             if (keep_last)
                 keep_last->next = b;
             else
                 keep = b;
             keep_last = b;
             keep_records += (size_t)b->n;
+        } else if (s->jnl && b->dur == STORE_COMMITTED && b->state == SUB_DONE) {
+            /* Journaled: answered when the applier has committed it to the sink. */
+            if (s->await_tail)
+                s->await_tail->next = b;
+            else
+                s->await = b;
+            s->await_tail = b;
         } else {
             *fin_tail = b;
             fin_tail = &b->next;
@@ -545,6 +686,10 @@ static void settle(store_t *s, sub_t *first, int rc)
         s->close_failures = 0;
         s->retry_at_ns = 0;
         s->failing = false;
+        if (s->jnl) {
+            journal_gauges(s);
+            pthread_cond_signal(&s->apply_wake);
+        }
     } else {
         s->st.commit_errors++;
         s->failing = true;
@@ -566,7 +711,7 @@ static void settle(store_t *s, sub_t *first, int rc)
             size_t out_records = 0, out_bytes = 0;
             for (sub_t *prev = keep_last, *b = prev->next, *next; b; b = next) {
                 next = b->next;
-                if (b->dur != STORE_DURABLE) {
+                if (!waits(b)) {
                     prev = b;
                     continue;
                 }
@@ -593,7 +738,7 @@ static void settle(store_t *s, sub_t *first, int rc)
             for (sub_t *b = lost; b; b = b->next) {
                 lost_records += (size_t)b->n;
                 lost_bytes += b->bytes;
-                if (b->dur != STORE_DURABLE) dropped += (size_t)b->n;
+                if (!waits(b)) dropped += (size_t)b->n;
             }
             s->head = s->tail = NULL;
             s->wait_records = s->wait_durable = 0;
@@ -617,11 +762,16 @@ static void settle(store_t *s, sub_t *first, int rc)
     pthread_mutex_lock(&s->mu);
 }
 
-static void wait_until(store_t *s, uint64_t due_ns)
+static void wait_until_cv(pthread_cond_t *cv, pthread_mutex_t *mu, uint64_t due_ns)
 {
     struct timespec ts = {.tv_sec = (time_t)(due_ns / 1000000000u),
                           .tv_nsec = (long)(due_ns % 1000000000u)};
-    pthread_cond_timedwait(&s->wake, &s->mu, &ts);
+    pthread_cond_timedwait(cv, mu, &ts);
+}
+
+static void wait_until(store_t *s, uint64_t due_ns)
+{
+    wait_until_cv(&s->wake, &s->mu, due_ns);
 }
 
 /* The last commit failed and nothing waits to be retried, yet readiness says the store cannot
@@ -720,7 +870,7 @@ static void *writer_main(void *arg)
             s->head = last->next;
             nrec += (size_t)last->n;
             nsub++;
-            if (last->dur == STORE_DURABLE) s->wait_durable--;
+            if (waits(last)) s->wait_durable--;
         }
         last->next = NULL;
         if (!s->head) s->tail = NULL;
@@ -736,7 +886,297 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
+/* ==== applier (journal mode) ==== */
+
+/* Refreshes the journal gauges. Called locked. */
+static void journal_gauges(store_t *s)
+{
+    journal_stats_t js;
+    journal_stats(s->jnl, &js);
+    atomic_store_explicit(&s->m->jlag, (double)(js.next_lsn - 1 - s->applied),
+                          memory_order_relaxed);
+    atomic_store_explicit(&s->m->jbytes, (double)js.bytes, memory_order_relaxed);
+    atomic_store_explicit(&s->m->japply, s->apply_failing ? 0.0 : 1.0, memory_order_relaxed);
+}
+
+/* Releases the journal up to the applied LSN unless a read is scanning it. Called locked. */
+static void release_applied(store_t *s)
+{
+    if (!s->readers) journal_release(s->jnl, s->applied + 1);
+}
+
+/* Reads up to batch_max_records records from the journal at from into the a_* arrays; returns how
+ * many, or -errno with a message in a_err. */
+static int apply_read(store_t *s, uint64_t from)
+{
+    journal_cursor_t *c = journal_cursor_open(s->jnl, from, s->a_err, sizeof s->a_err);
+    if (!c) return -EIO;
+    size_t max = (size_t)s->o.batch_max_records, n = 0, raw = 0;
+    if (s->a_cap < max) {
+        store_record_t *r = realloc(s->a_recs, max * sizeof *r);
+        if (r) s->a_recs = r;
+        const store_record_t **p = r ? realloc(s->a_ptrs, max * sizeof *p) : NULL;
+        if (p) s->a_ptrs = p;
+        uint64_t *l = p ? realloc(s->a_lsns, max * sizeof *l) : NULL;
+        if (l) s->a_lsns = l;
+        size_t *o = l ? realloc(s->a_off, (max + 1) * sizeof *o) : NULL;
+        if (o) s->a_off = o;
+        if (!o) {
+            journal_cursor_close(c);
+            return snprintf(s->a_err, sizeof s->a_err, "out of memory"), -ENOMEM;
+        }
+        s->a_cap = max;
+    }
+    int rc = 0;
+    uint64_t lsn;
+    journal_rec_t jr;
+    while (n < max && (rc = journal_cursor_next(c, &lsn, &jr, s->a_err, sizeof s->a_err)) == 1) {
+        if (raw + jr.len > s->a_raw_cap) {
+            size_t cap = s->a_raw_cap ? s->a_raw_cap : 1u << 16;
+            while (cap < raw + jr.len) cap *= 2;
+            unsigned char *b = realloc(s->a_raw, cap);
+            if (!b) {
+                rc = -ENOMEM;
+                snprintf(s->a_err, sizeof s->a_err, "out of memory");
+                break;
+            }
+            s->a_raw = b, s->a_raw_cap = cap;
+        }
+        memcpy(s->a_raw + raw, jr.data, jr.len);
+        s->a_off[n] = raw;
+        s->a_lsns[n] = lsn;
+        raw += jr.len;
+        n++;
+        if (jr.table != REC_TABLE_PREDICTIONS) {
+            rc = -EBADMSG;
+            snprintf(s->a_err, sizeof s->a_err, "journal LSN %llu: unknown table %u",
+                     (unsigned long long)lsn, jr.table);
+            break;
+        }
+    }
+    journal_cursor_close(c);
+    if (rc < 0) return rc;
+    s->a_off[n] = raw;
+    if (raw + n > s->a_scratch_cap) {
+        char *b = realloc(s->a_scratch, raw + n + 64);
+        if (!b) return snprintf(s->a_err, sizeof s->a_err, "out of memory"), -ENOMEM;
+        s->a_scratch = b, s->a_scratch_cap = raw + n + 64;
+    }
+    char *scratch = s->a_scratch;
+    for (size_t i = 0; i < n; i++) {
+        size_t len = s->a_off[i + 1] - s->a_off[i];
+        if (record_decode(s->a_raw + s->a_off[i], len, &s->a_recs[i], scratch))
+            return snprintf(s->a_err, sizeof s->a_err, "journal LSN %llu: not a record",
+                            (unsigned long long)s->a_lsns[i]),
+                   -EBADMSG;
+        scratch += len;
+        s->a_ptrs[i] = &s->a_recs[i];
+    }
+    return (int)n;
+}
+
+/* Applies a_ptrs[lo, hi) in one transaction that also records the last one's LSN. When the sink
+ * refuses the data, bisects: the records that commit do, and each refused one goes alone to the
+ * dead-letter table (it was acknowledged), or, if that refuses it too, is counted as lost; the
+ * LSN moves past it either way, or the journal would be stuck behind it. Sets a_done. 0 or the
+ * first transient -errno. */
+static int apply_range(store_t *s, size_t lo, size_t hi)
+{
+    s->ops->set_applied(s->sink, s->a_lsns[hi - 1]);
+    int rc =
+        s->ops->write_batch(s->sink, s->a_ptrs + lo, (int)(hi - lo), s->a_err, sizeof s->a_err);
+    if (rc == 0) {
+        s->a_done = s->a_lsns[hi - 1];
+        metric_add(s->m->written, (int64_t)(hi - lo));
+        return 0;
+    }
+    if (rc != -EBADMSG) return rc;
+    if (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        rc = apply_range(s, lo, mid);
+        return rc ? rc : apply_range(s, mid, hi);
+    }
+    char why[256];
+    snprintf(why, sizeof why, "%s", s->a_err);
+    const store_record_t *r = s->a_ptrs[lo];
+    s->ops->set_applied(s->sink, s->a_lsns[lo]);
+    rc = s->ops->write_dead
+             ? s->ops->write_dead(s->sink, s->a_ptrs + lo, 1, why, s->a_err, sizeof s->a_err)
+             : -EBADMSG;
+    if (rc == -EBADMSG) { /* not even there: lost, but the LSN must move on */
+        log_error("store: acknowledged record %s of model %s lost: the sink refused it (%s) and "
+                  "so did its dead-letter table",
+                  r->id, r->model, why);
+        metric_add(s->m->dropped, 1);
+        pthread_mutex_lock(&s->mu);
+        s->st.dropped++;
+        pthread_mutex_unlock(&s->mu);
+        s->ops->set_applied(s->sink, s->a_lsns[lo]);
+        rc = s->ops->write_batch(s->sink, NULL, 0, s->a_err, sizeof s->a_err);
+    } else if (rc == 0) {
+        log_warn("store: record %s of model %s refused by the sink: %s; set aside in "
+                 "inferd_dead_letters",
+                 r->id, r->model, why);
+        metric_add(s->m->dead, 1);
+        pthread_mutex_lock(&s->mu);
+        s->st.dead_letters++;
+        pthread_mutex_unlock(&s->mu);
+    }
+    if (rc == 0) s->a_done = s->a_lsns[lo];
+    return rc;
+}
+
+/* Answers the committed submissions up to the applied LSN (status 0), or all of them with
+ * status while the sink fails. Called locked; unlocks around the callbacks. */
+static void answer_awaiting(store_t *s, int status)
+{
+    sub_t *fin = NULL, **tail = &fin;
+    size_t recs = 0, bytes = 0;
+    while (s->await && (status || s->await->last_lsn <= s->applied)) {
+        sub_t *b = s->await;
+        s->await = b->next;
+        b->next = NULL;
+        if (status) b->state = SUB_PENDING; /* finish() gives it the status */
+        *tail = b;
+        tail = &b->next;
+        recs += (size_t)b->n;
+        bytes += b->bytes;
+    }
+    if (!s->await) s->await_tail = NULL;
+    if (!fin) return;
+    release(s, recs, bytes);
+    pthread_mutex_unlock(&s->mu);
+    finish(fin, status);
+    pthread_mutex_lock(&s->mu);
+}
+
+static void *applier_main(void *arg)
+{
+    store_t *s = arg;
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        uint64_t next = journal_next_lsn(s->jnl);
+        if (s->applied + 1 >= next) {
+            if (s->writer_done) break; /* closing, and everything journaled is applied */
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            ts.tv_sec += 1;
+            pthread_cond_timedwait(&s->apply_wake, &s->mu, &ts);
+            continue;
+        }
+        if (s->apply_retry_at_ns && clock_mono_ns() < s->apply_retry_at_ns) {
+            wait_until_cv(&s->apply_wake, &s->mu, s->apply_retry_at_ns);
+            continue;
+        }
+        uint64_t from = s->applied + 1;
+        pthread_mutex_unlock(&s->mu);
+        s->a_done = 0;
+        s->a_err[0] = 0;
+        uint64_t t0 = clock_mono_ns();
+        int rc = apply_read(s, from);
+        if (rc > 0) rc = apply_range(s, 0, (size_t)rc);
+        uint64_t dt = clock_mono_ns() - t0;
+        pthread_mutex_lock(&s->mu);
+        if (s->a_done > s->applied) {
+            metric_observe_ns(s->m->commit, dt);
+            metric_observe_ns(s->m->batch, (s->a_done - s->applied) * 1000000000u);
+            s->st.commits++;
+            s->st.records_written += s->a_done - s->applied;
+            s->applied = s->a_done;
+            release_applied(s);
+            answer_awaiting(s, 0);
+        }
+        if (rc < 0) {
+            s->st.apply_errors++;
+            metric_add(s->m->errors, 1);
+            if (!s->apply_failing)
+                log_error("store: applying the journal to the sink failed (%s); durable requests "
+                          "go on, the journal holds them until it works again",
+                          s->a_err[0] ? s->a_err : strerror(-rc));
+            s->apply_failing = true;
+            snprintf(s->why, sizeof s->why, "%s", s->a_err[0] ? s->a_err : strerror(-rc));
+            answer_awaiting(s, -EIO); /* committed requests fail fast while the sink is down */
+            s->apply_backoff_ms = s->apply_backoff_ms ? s->apply_backoff_ms * 2 : RETRY_MIN_MS;
+            if (s->apply_backoff_ms > RETRY_MAX_MS) s->apply_backoff_ms = RETRY_MAX_MS;
+            s->apply_retry_at_ns = clock_mono_ns() + s->apply_backoff_ms * 1000000u;
+            if (s->writer_done && ++s->apply_close_failures >= CLOSE_ATTEMPTS) {
+                log_error("store: giving up at shutdown: %llu journaled records are not in the "
+                          "sink yet; they are applied at the next start",
+                          (unsigned long long)(journal_next_lsn(s->jnl) - 1 - s->applied));
+                break;
+            }
+        } else if (s->apply_failing) {
+            log_info("store: the sink takes records again; the journal is draining");
+            s->apply_failing = false;
+            s->apply_backoff_ms = 0;
+            s->apply_retry_at_ns = 0;
+        }
+        journal_gauges(s);
+    }
+    answer_awaiting(s, -EIO); /* only if applying gave up */
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
 /* ==== open / close ==== */
+
+/* The id of the last journaled record, into out. 0 or -errno. */
+static int newest_journaled(store_t *s, char *out)
+{
+    char err[256];
+    journal_cursor_t *c =
+        journal_cursor_open(s->jnl, journal_next_lsn(s->jnl) - 1, err, sizeof err);
+    if (!c) return -EIO;
+    uint64_t lsn;
+    journal_rec_t jr;
+    int rc = journal_cursor_next(c, &lsn, &jr, err, sizeof err);
+    char *scratch = rc == 1 ? malloc(jr.len + 8) : NULL;
+    store_record_t r;
+    if (rc == 1 && scratch && record_decode(jr.data, jr.len, &r, scratch) == 0 &&
+        uuid7_valid(r.id)) {
+        memcpy(out, r.id, UUID_STRLEN + 1);
+        rc = 0;
+    } else {
+        rc = -EIO;
+    }
+    free(scratch);
+    journal_cursor_close(c);
+    return rc;
+}
+
+/* Journal mode at open: opens and recovers the journal, checks it belongs to this database, and
+ * positions the applier after the sink's applied LSN. */
+static int open_journal(store_t *s, char *err, size_t errlen)
+{
+    if (!s->ops->applied_lsn || !s->ops->set_applied)
+        return snprintf(err, errlen, "store: journal mode is not available with %s: sinks yet",
+                        s->ops->scheme),
+               -ENOTSUP;
+    uint64_t applied = 0;
+    int e = s->ops->applied_lsn(s->sink, &applied);
+    if (e)
+        return snprintf(err, errlen, "store: cannot read the applied journal LSN: %s",
+                        strerror(-e)),
+               e;
+    journal_opts_t jo = {s->o.journal_segment_bytes, s->o.journal_max_bytes, applied + 1};
+    s->jnl = journal_open(s->o.journal_dir, &jo, err, errlen);
+    if (!s->jnl) return -EIO;
+    uint64_t next = journal_next_lsn(s->jnl);
+    if (next < applied + 1)
+        return snprintf(err, errlen,
+                        "store: the journal in %s ends at LSN %llu, but the database has applied "
+                        "records up to LSN %llu: the journal is older than the database or "
+                        "belongs to another one; move it aside",
+                        s->o.journal_dir, (unsigned long long)next - 1,
+                        (unsigned long long)applied),
+               -EBADMSG;
+    s->applied = applied;
+    journal_release(s->jnl, applied + 1);
+    if (next > applied + 1)
+        log_info("store: journal %s: %llu records to apply to the sink", s->o.journal_dir,
+                 (unsigned long long)(next - 1 - applied));
+    return 0;
+}
 
 /* New ids must sort after every stored one, or keyset pages could skip records committed after
  * a restart: if the wall clock went back between runs (or this machine's clock is behind the
@@ -744,6 +1184,13 @@ static void *writer_main(void *arg)
 static void continue_after_newest(store_t *s)
 {
     char newest[UUID_STRLEN + 1];
+    if (s->jnl && journal_next_lsn(s->jnl) > s->applied + 1) {
+        /* Journaled records not applied yet are newer than every applied one. */
+        if (newest_journaled(s, newest) == 0) {
+            uuid7_floor(newest, (int64_t)(clock_wall_ns() / 1000));
+            return;
+        }
+    }
     if (!s->ops->newest_id || s->ops->newest_id(s->sink, newest) != 0 || !uuid7_valid(newest))
         return;
     int64_t ahead_ms = uuid7_floor(newest, (int64_t)(clock_wall_ns() / 1000));
@@ -795,7 +1242,9 @@ store_t *store_open(const char *uri, const store_opts_t *o, char *err, size_t er
     s->o = opt;
     int e = ops->open(colon + 1, &s->o, &s->sink, err, errlen);
     if (!e) e = ops->migrate(s->sink, err, errlen);
+    if (!e && opt.journal_dir) e = open_journal(s, err, errlen);
     if (e) {
+        journal_close(s->jnl);
         if (s->sink) ops->close(s->sink);
         free(s);
         return NULL;
@@ -806,6 +1255,7 @@ store_t *store_open(const char *uri, const store_opts_t *o, char *err, size_t er
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&s->wake, &ca);
+    pthread_cond_init(&s->apply_wake, &ca);
     pthread_condattr_destroy(&ca);
     s->batch_cap = (size_t)opt.batch_max_records;
     s->batch = malloc(s->batch_cap * sizeof *s->batch);
@@ -824,6 +1274,17 @@ store_t *store_open(const char *uri, const store_opts_t *o, char *err, size_t er
     }
     pthread_setname_np(s->writer, "inferd-store"); /* for top -H and perf; failure is harmless */
     s->writer_started = true;
+    if (s->jnl) {
+        journal_gauges(s);
+        rc = pthread_create(&s->applier, NULL, applier_main, s);
+        if (rc) {
+            snprintf(err, errlen, "store: cannot start the applier thread: %s", strerror(rc));
+            store_close(s);
+            return NULL;
+        }
+        pthread_setname_np(s->applier, "inferd-apply");
+        s->applier_started = true;
+    }
     return s;
 }
 
@@ -835,13 +1296,30 @@ uint64_t store_close(store_t *s)
     pthread_cond_broadcast(&s->wake);
     pthread_mutex_unlock(&s->mu);
     if (s->writer_started) pthread_join(s->writer, NULL);
+    /* Journal mode: then the applier drains the journal into the sink (or gives up after a few
+     * failed attempts: the records stay in the journal for the next start, not lost). */
+    pthread_mutex_lock(&s->mu);
+    s->writer_done = true;
+    pthread_cond_broadcast(&s->apply_wake);
+    pthread_mutex_unlock(&s->mu);
+    if (s->applier_started) pthread_join(s->applier, NULL);
     uint64_t lost = s->st.dropped;
     s->ops->close(s->sink);
+    journal_close(s->jnl);
     pthread_cond_destroy(&s->wake);
+    pthread_cond_destroy(&s->apply_wake);
     pthread_mutex_destroy(&s->mu);
     free(s->batch);
     free(s->ids);
     free(s->units);
+    free(s->enc);
+    free(s->jrecs);
+    free(s->a_recs);
+    free(s->a_ptrs);
+    free(s->a_lsns);
+    free(s->a_off);
+    free(s->a_raw);
+    free(s->a_scratch);
     free(s);
     return lost;
 }
@@ -872,12 +1350,18 @@ void store_stats(store_t *s, store_stats_t *out)
     *out = s->st;
     out->queued_records = s->used_records;
     out->queued_bytes = s->used_bytes;
+    if (s->jnl) {
+        out->journal_next_lsn = journal_next_lsn(s->jnl);
+        out->applied_lsn = s->applied;
+        out->apply_failing = s->apply_failing;
+    }
     pthread_mutex_unlock(&s->mu);
 }
 
 int store_durability_parse(const char *name)
 {
     if (!name) return -1;
+    if (strcmp(name, "committed") == 0) return STORE_COMMITTED;
     if (strcmp(name, "durable") == 0) return STORE_DURABLE;
     if (strcmp(name, "buffered") == 0) return STORE_BUFFERED;
     if (strcmp(name, "off") == 0) return STORE_OFF;
@@ -886,7 +1370,10 @@ int store_durability_parse(const char *name)
 
 const char *store_durability_name(store_durability_t d)
 {
-    return d == STORE_DURABLE ? "durable" : d == STORE_BUFFERED ? "buffered" : "off";
+    return d == STORE_COMMITTED  ? "committed"
+           : d == STORE_DURABLE  ? "durable"
+           : d == STORE_BUFFERED ? "buffered"
+                                 : "off";
 }
 
 /* ==== reads ==== */
@@ -936,11 +1423,86 @@ static int get_row(void *arg, const store_record_t *row)
     return render(arg, row);
 }
 
+/* Journal mode, for reads that must see records journaled but not applied yet: pin() holds
+ * the journal from the applied LSN on (it is not released while a read scans it) and returns
+ * that LSN, read before the sink is queried: a record applied after it is in the sink's answer
+ * or still in the journal past it, never in neither. */
+static uint64_t pin(store_t *s)
+{
+    pthread_mutex_lock(&s->mu);
+    uint64_t a = s->applied;
+    s->readers++;
+    pthread_mutex_unlock(&s->mu);
+    return a;
+}
+
+static void unpin(store_t *s)
+{
+    pthread_mutex_lock(&s->mu);
+    if (--s->readers == 0) release_applied(s);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Hands every journaled record after LSN from to fn, in LSN (= id) order, until fn returns
+ * nonzero. 0, fn's error, or -errno. */
+static int scan_pending(store_t *s, uint64_t from, sink_row_fn fn, void *arg)
+{
+    char err[256];
+    if (journal_next_lsn(s->jnl) <= from + 1) return 0;
+    journal_cursor_t *c = journal_cursor_open(s->jnl, from + 1, err, sizeof err);
+    if (!c) return -EIO;
+    char *scratch = NULL;
+    size_t cap = 0;
+    int rc;
+    uint64_t lsn;
+    journal_rec_t jr;
+    while ((rc = journal_cursor_next(c, &lsn, &jr, err, sizeof err)) == 1) {
+        if (jr.table != REC_TABLE_PREDICTIONS) continue;
+        if (jr.len + 8 > cap) {
+            char *b = realloc(scratch, jr.len + 8);
+            if (!b) {
+                rc = -ENOMEM;
+                break;
+            }
+            scratch = b, cap = jr.len + 8;
+        }
+        store_record_t r;
+        if (record_decode(jr.data, jr.len, &r, scratch)) continue;
+        rc = fn(arg, &r);
+        if (rc) break;
+    }
+    free(scratch);
+    journal_cursor_close(c);
+    return rc < 0 ? rc : 0;
+}
+
+typedef struct find_ctx {
+    const char *id;
+    buf_t *out;
+    bool found;
+} find_ctx_t;
+
+static int find_row(void *arg, const store_record_t *r)
+{
+    find_ctx_t *f = arg;
+    if (strcmp(r->id, f->id)) return 0;
+    f->found = true;
+    int rc = render(f->out, r);
+    return rc ? rc : 1;
+}
+
 int store_get(store_t *s, const char *id, buf_t *out)
 {
     if (!id || !uuid_canonical(id)) return -ENOENT; /* no record can have it */
     size_t mark = out->len;
+    uint64_t from = s->jnl ? pin(s) : 0;
     int rc = s->ops->get(s->sink, id, get_row, out);
+    if (rc == -ENOENT && s->jnl) {
+        find_ctx_t f = {id, out, false};
+        rc = scan_pending(s, from, find_row, &f);
+        if (!rc && !f.found) rc = -ENOENT;
+    }
+    if (s->jnl) unpin(s);
     if (rc) out->len = mark;
     return rc;
 }
@@ -965,6 +1527,22 @@ static int list_row(void *arg, const store_record_t *row)
     snprintf(c->last, sizeof c->last, "%s", row->id);
     c->count++;
     return 0;
+}
+
+typedef struct pending_ctx {
+    const sink_query_t *q;
+    list_ctx_t *c;
+} pending_ctx_t;
+
+static int pending_row(void *arg, const store_record_t *r)
+{
+    pending_ctx_t *p = arg;
+    const sink_query_t *q = p->q;
+    if (strcmp(r->id, q->id_after) <= 0 || strcmp(r->id, q->id_before) >= 0) return 0;
+    if (p->c->count && strcmp(r->id, p->c->last) <= 0) return 0; /* applied meanwhile: listed */
+    if (q->model && strcmp(r->model, q->model)) return 0;
+    if (r->ts_us < q->since_us || r->ts_us >= q->until_us) return 0;
+    return list_row(p->c, r);
 }
 
 int store_list(store_t *s, const char *model, int64_t since_us, int64_t until_us, int limit,
@@ -1001,8 +1579,16 @@ int store_list(store_t *s, const char *model, int64_t since_us, int64_t until_us
     };
     list_ctx_t c = {.out = out, .limit = limit};
     size_t mark = out->len;
+    uint64_t from = s->jnl ? pin(s) : 0;
     int rc = buf_puts(out, "{\"records\":[");
     if (!rc) rc = s->ops->list(s->sink, &q, list_row, &c);
+    if (!rc && s->jnl && !c.more) {
+        /* The page has room: the records journaled but not applied yet come after every
+         * applied one (their ids are larger), filtered as the sink filtered. */
+        pending_ctx_t p = {&q, &c};
+        rc = scan_pending(s, from, pending_row, &p);
+    }
+    if (s->jnl) unpin(s);
     if (!rc) rc = buf_puts(out, "],\"next_cursor\":");
     if (!rc) rc = c.more ? buf_json_str(out, c.last, strlen(c.last)) : buf_puts(out, "null");
     if (!rc) rc = buf_puts(out, "}");

@@ -15,11 +15,23 @@
 
 #include "util/buf.h"
 
-/* Per model or endpoint. DURABLE: done() runs after the transaction holding the records has
- * committed (fsync). BUFFERED: done() runs at once; the records commit within flush_interval_ms
- * plus one commit when the writer keeps up, and at worst within that plus the time to drain a
- * full queue (queue_max_records at the sink's write rate). OFF: nothing is stored. */
-typedef enum store_durability { STORE_OFF, STORE_BUFFERED, STORE_DURABLE } store_durability_t;
+/* Per model or endpoint.
+ *   OFF: nothing is stored.
+ *   BUFFERED: done() runs at once; the records are written within flush_interval_ms plus one
+ *   write when the writer keeps up, and at worst within that plus the time to drain a full queue
+ *   (queue_max_records at the write rate).
+ *   DURABLE: done() runs once the records are on disk: in journal mode after the journal's
+ *   fdatasync that holds them (the sink gets them later, from the journal, even if it is down
+ *   now); otherwise after the sink's transaction holding them has committed.
+ *   COMMITTED: done() runs after the sink's transaction holding them has committed, so the rows
+ *   are visible in the database before the answer; in journal mode, while the sink cannot
+ *   write, store_submit refuses them (-EAGAIN). Without a journal it is DURABLE. */
+typedef enum store_durability {
+    STORE_OFF,
+    STORE_BUFFERED,
+    STORE_DURABLE,
+    STORE_COMMITTED
+} store_durability_t;
 
 typedef struct store_record {
     char id[37];       /* out: UUIDv7 assigned by store_submit */
@@ -42,6 +54,14 @@ typedef struct store_opts {
     int read_conns;           /* connections for store_get/store_list (default 4) */
     int busy_timeout_ms;      /* how long a statement waits for a lock held by another process,
                                  e.g. a backup (default 5000) */
+    /* Journal mode (store/journal.h) when journal_dir is set: the writer appends every batch to
+     * the journal and acknowledges durable submissions on its fdatasync; an applier thread feeds
+     * the sink from the journal in batches of up to batch_max_records, recording the applied
+     * LSN in the same transaction (exactly once across crashes); at open, what the journal holds
+     * beyond that LSN is applied again. Sinks: sqlite and null. */
+    const char *journal_dir;
+    size_t journal_segment_bytes; /* default 16 MiB */
+    size_t journal_max_bytes;     /* default 1 GiB: past it durable submissions get -EAGAIN */
 } store_opts_t;
 
 typedef struct store_stats {
@@ -55,6 +75,11 @@ typedef struct store_stats {
     uint64_t dead_letters;    /* refused buffered records kept in the dead-letter table */
     size_t queued_records;    /* accepted, not yet committed (in-flight batch included) */
     size_t queued_bytes;
+    /* Journal mode only (0 otherwise). */
+    uint64_t journal_next_lsn; /* the LSN the next record gets */
+    uint64_t applied_lsn;      /* the sink has every record below or at it */
+    uint64_t apply_errors;     /* failed apply transactions */
+    bool apply_failing;        /* the sink cannot write now: the journal grows */
 } store_stats_t;
 
 typedef struct store store_t;
@@ -126,7 +151,7 @@ bool store_healthy(store_t *s, char *why, size_t len);
 /* Snapshot of the counters. */
 void store_stats(store_t *s, store_stats_t *out);
 
-/* Parses "durable", "buffered" or "off"; -1 if unknown. */
+/* Parses "committed", "durable", "buffered" or "off"; -1 if unknown. */
 int store_durability_parse(const char *name);
 const char *store_durability_name(store_durability_t d);
 
