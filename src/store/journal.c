@@ -41,11 +41,32 @@ static int data_sync(int fd)
     return sync_hook ? sync_hook(fd) : fdatasync(fd);
 }
 
+/* Every MARK_EVERY-th record of a segment has its offset remembered, so a cursor opened at any
+ * LSN walks at most that many frames instead of the whole segment. */
+#define MARK_EVERY 64
+
 typedef struct seg {
     uint64_t first_lsn;
     uint64_t end_lsn; /* the first LSN not in it (durable records only) */
     size_t end_off;   /* bytes up to the end of its last durable frame */
+    uint32_t *marks;  /* marks[i]: offset of the frame of LSN first_lsn + i * MARK_EVERY */
+    size_t nmarks, capmarks;
 } seg_t;
+
+/* Notes the frame of lsn at off if it is a marked one. -ENOMEM (harmless: cursors walk more). */
+static int add_mark(seg_t *g, uint64_t lsn, size_t off)
+{
+    if ((lsn - g->first_lsn) % MARK_EVERY || (lsn - g->first_lsn) / MARK_EVERY != g->nmarks)
+        return 0;
+    if (g->nmarks == g->capmarks) {
+        size_t cap = g->capmarks ? g->capmarks * 2 : 64;
+        uint32_t *m = realloc(g->marks, cap * sizeof *m);
+        if (!m) return -ENOMEM;
+        g->marks = m, g->capmarks = cap;
+    }
+    g->marks[g->nmarks++] = (uint32_t)off;
+    return 0;
+}
 
 struct journal {
     int dirfd;
@@ -199,7 +220,7 @@ static int push_seg(journal_t *j, uint64_t first_lsn)
         if (!s) return -ENOMEM;
         j->segs = s, j->cap = cap;
     }
-    j->segs[j->nsegs++] = (seg_t){first_lsn, first_lsn, HDR_BYTES};
+    j->segs[j->nsegs++] = (seg_t){first_lsn, first_lsn, HDR_BYTES, NULL, 0, 0};
     return 0;
 }
 
@@ -212,7 +233,7 @@ typedef struct scan {
 } scan_t;
 
 /* Reads the frames of one segment from its header on, expecting LSNs from first_lsn. */
-static int scan_segment(int fd, uint64_t first_lsn, size_t seg_bytes, scan_t *out)
+static int scan_segment(int fd, uint64_t first_lsn, size_t seg_bytes, scan_t *out, seg_t *g)
 {
     size_t cap = 1u << 20;
     unsigned char *buf = malloc(cap);
@@ -251,6 +272,7 @@ static int scan_segment(int fd, uint64_t first_lsn, size_t seg_bytes, scan_t *ou
         uint32_t crc = crc32c(crc32c(0, h + 8, FRAME_HDR - 8), buf, (size_t)r);
         if ((size_t)r < len || crc != get32(h + 4)) break;
         if (lsn == first_lsn) first_len = len;
+        if (g) add_mark(g, lsn, off);
         off += fb;
         lsn++;
     }
@@ -359,14 +381,14 @@ static int recover(journal_t *j, uint64_t start_lsn, char *err, size_t errlen)
         }
         size_t bytes = (size_t)get64(h + 24);
         scan_t sc;
-        rc = scan_segment(fd, lsns[i], bytes, &sc);
+        if ((rc = push_seg(j, lsns[i]))) {
+            close(fd);
+            break;
+        }
+        rc = scan_segment(fd, lsns[i], bytes, &sc, &j->segs[j->nsegs - 1]);
         if (rc) {
             close(fd);
             err_set(err, errlen, "journal: reading %s: %s", name, strerror(-rc));
-            break;
-        }
-        if ((rc = push_seg(j, lsns[i]))) {
-            close(fd);
             break;
         }
         j->segs[j->nsegs - 1].end_lsn = sc.end_lsn;
@@ -420,7 +442,7 @@ static int recover(journal_t *j, uint64_t start_lsn, char *err, size_t errlen)
         if (fd >= 0) {
             unsigned char h[HDR_BYTES];
             if (full_pread(fd, h, HDR_BYTES, 0) == HDR_BYTES && get64(h + 16) == lsns[i])
-                scan_segment(fd, lsns[i], (size_t)get64(h + 24), &sc);
+                scan_segment(fd, lsns[i], (size_t)get64(h + 24), &sc, NULL);
             close(fd);
         }
         if (sc.end_lsn > lsns[i]) {
@@ -452,6 +474,7 @@ journal_t *journal_open(const char *dir, const journal_opts_t *o, char *err, siz
     j->fd = -1;
     j->seg_bytes = o && o->segment_bytes ? o->segment_bytes : 16u << 20;
     if (j->seg_bytes < 64u << 10) j->seg_bytes = 64u << 10;
+    if (j->seg_bytes > 1u << 30) j->seg_bytes = 1u << 30; /* offsets are kept in 32 bits */
     j->seg_bytes &= ~(size_t)7;
     j->max_bytes = o && o->max_bytes ? o->max_bytes : (size_t)1 << 30;
     pthread_mutex_init(&j->mu, NULL);
@@ -612,6 +635,10 @@ int journal_append(journal_t *j, const journal_rec_t *recs, int n, uint64_t *fir
         }
         pthread_mutex_lock(&j->mu);
         seg_t *s = &j->segs[j->nsegs - 1];
+        for (int r = cut[c], o = 0; r < cut[c + 1]; r++) {
+            add_mark(s, lsn + (uint64_t)r, s->end_off + (size_t)o);
+            o += (int)frame_bytes(recs[r].len);
+        }
         s->end_off += used;
         s->end_lsn = lsn + (uint64_t)cut[c + 1];
         j->next_lsn = s->end_lsn; /* readable now; the caller hears of it when all are synced */
@@ -645,6 +672,7 @@ void journal_release(journal_t *j, uint64_t lsn)
     int drop = 0;
     while (drop < j->nsegs - 1 && j->segs[drop].end_lsn <= j->released) drop++;
     for (int k = 0; k < drop; k++) {
+        free(j->segs[k].marks);
         char name[40], spare[40];
         seg_name(name, sizeof name, j->segs[k].first_lsn);
         if (j->nspares < MAX_SPARES) {
@@ -681,6 +709,7 @@ void journal_close(journal_t *j)
     if (j->fd >= 0) close(j->fd);
     if (j->dirfd > 0) close(j->dirfd);
     pthread_mutex_destroy(&j->mu);
+    for (int k = 0; k < j->nsegs; k++) free(j->segs[k].marks);
     free(j->segs);
     free(j->wbuf);
     free(j);
@@ -699,23 +728,27 @@ struct journal_cursor {
 };
 
 /* Where the segment holding lsn is, and how far its durable frames go. -ENOENT if released. */
-static int locate(journal_t *j, uint64_t lsn, uint64_t *first, size_t *end_off, uint64_t *end_lsn)
+static int locate(journal_t *j, uint64_t lsn, uint64_t *first, size_t *end_off, uint64_t *end_lsn,
+                  uint64_t *mark_lsn, size_t *mark_off)
 {
     int rc = -ENOENT;
     pthread_mutex_lock(&j->mu);
     for (int k = j->nsegs - 1; k >= 0; k--)
         if (j->segs[k].first_lsn <= lsn) {
             if (lsn <= j->segs[k].end_lsn) {
-                *first = j->segs[k].first_lsn;
-                *end_off = j->segs[k].end_off;
-                *end_lsn = j->segs[k].end_lsn;
-                rc = 0;
                 /* At the end of a segment that is not the last: the next one holds lsn. */
-                if (lsn == j->segs[k].end_lsn && k + 1 < j->nsegs) {
-                    *first = j->segs[k + 1].first_lsn;
-                    *end_off = j->segs[k + 1].end_off;
-                    *end_lsn = j->segs[k + 1].end_lsn;
+                if (lsn == j->segs[k].end_lsn && k + 1 < j->nsegs) k++;
+                const seg_t *g = &j->segs[k];
+                *first = g->first_lsn;
+                *end_off = g->end_off;
+                *end_lsn = g->end_lsn;
+                if (mark_lsn) {
+                    size_t i = lsn >= g->first_lsn ? (lsn - g->first_lsn) / MARK_EVERY : 0;
+                    if (i >= g->nmarks) i = g->nmarks ? g->nmarks - 1 : 0;
+                    *mark_lsn = g->nmarks ? g->first_lsn + i * MARK_EVERY : g->first_lsn;
+                    *mark_off = g->nmarks ? g->marks[i] : HDR_BYTES;
                 }
+                rc = 0;
             }
             break;
         }
@@ -742,16 +775,25 @@ journal_cursor_t *journal_cursor_open(journal_t *j, uint64_t from_lsn, char *err
                 from_lsn, lo, hi);
         return NULL;
     }
-    /* Walk from the start of its segment to from_lsn. */
-    uint64_t first, end_lsn;
-    size_t end_off;
-    if (locate(j, from_lsn, &first, &end_off, &end_lsn)) {
+    /* Walk from the nearest mark before from_lsn. */
+    uint64_t first, end_lsn, mark_lsn;
+    size_t end_off, mark_off;
+    if (locate(j, from_lsn, &first, &end_off, &end_lsn, &mark_lsn, &mark_off)) {
         free(c);
         err_set(err, errlen, "journal: LSN %" PRIu64 " was released", from_lsn);
         return NULL;
     }
-    c->lsn = first;
-    c->off = HDR_BYTES;
+    char name[40];
+    seg_name(name, sizeof name, first);
+    c->fd = openat(j->dirfd, name, O_RDONLY | O_CLOEXEC);
+    if (c->fd < 0) {
+        err_set(err, errlen, "journal: open %s: %s", name, strerror(errno));
+        free(c);
+        return NULL;
+    }
+    c->seg_first = first;
+    c->lsn = mark_lsn;
+    c->off = mark_off;
     while (c->lsn < from_lsn) {
         uint64_t l;
         journal_rec_t r;
@@ -770,7 +812,7 @@ static int cursor_read(journal_cursor_t *c, uint64_t *lsn, journal_rec_t *rec, c
 {
     uint64_t first, end_lsn;
     size_t end_off;
-    if (locate(c->j, c->lsn, &first, &end_off, &end_lsn))
+    if (locate(c->j, c->lsn, &first, &end_off, &end_lsn, NULL, NULL))
         return err_fail(err, errlen, -ENOENT,
                         "journal: LSN %" PRIu64 " was released under a cursor", c->lsn);
     if (first != c->seg_first || c->fd < 0) { /* into the next segment */

@@ -261,6 +261,7 @@ struct store {
     bool apply_failing;
     int readers; /* reads scanning the journal: release waits for them */
     uint64_t apply_retry_at_ns, apply_backoff_ms;
+    uint64_t apply_due_ns; /* the next apply waits until then unless work presses (see below) */
     int apply_close_failures;
     unsigned char *enc; /* writer-owned: encoded records of a batch */
     size_t enc_cap;
@@ -272,7 +273,8 @@ struct store {
     const store_record_t **a_ptrs;
     uint64_t *a_lsns;
     size_t a_cap;
-    unsigned char *a_raw; /* the batch's payloads, back to back */
+    journal_cursor_t *a_cur; /* at applied + 1 between applies; NULL after a failure */
+    unsigned char *a_raw;    /* the batch's payloads, back to back */
     size_t a_raw_cap;
     size_t *a_off;
     char *a_scratch;
@@ -909,7 +911,8 @@ static void release_applied(store_t *s)
  * many, or -errno with a message in a_err. */
 static int apply_read(store_t *s, uint64_t from)
 {
-    journal_cursor_t *c = journal_cursor_open(s->jnl, from, s->a_err, sizeof s->a_err);
+    if (!s->a_cur) s->a_cur = journal_cursor_open(s->jnl, from, s->a_err, sizeof s->a_err);
+    journal_cursor_t *c = s->a_cur;
     if (!c) return -EIO;
     size_t max = (size_t)s->o.batch_max_records, n = 0, raw = 0;
     if (s->a_cap < max) {
@@ -921,10 +924,7 @@ static int apply_read(store_t *s, uint64_t from)
         if (l) s->a_lsns = l;
         size_t *o = l ? realloc(s->a_off, (max + 1) * sizeof *o) : NULL;
         if (o) s->a_off = o;
-        if (!o) {
-            journal_cursor_close(c);
-            return snprintf(s->a_err, sizeof s->a_err, "out of memory"), -ENOMEM;
-        }
+        if (!o) return snprintf(s->a_err, sizeof s->a_err, "out of memory"), -ENOMEM;
         s->a_cap = max;
     }
     int rc = 0;
@@ -954,7 +954,6 @@ static int apply_read(store_t *s, uint64_t from)
             break;
         }
     }
-    journal_cursor_close(c);
     if (rc < 0) return rc;
     s->a_off[n] = raw;
     if (raw + n > s->a_scratch_cap) {
@@ -1068,15 +1067,31 @@ static void *applier_main(void *arg)
             wait_until_cv(&s->apply_wake, &s->mu, s->apply_retry_at_ns);
             continue;
         }
+        /* Large batches: applying every group commit as it lands made SQLite commit ~20 rows
+         * at a time and kept a core busy (0.56 ms per commit, 1,700 commits/s at 34k req/s).
+         * So the applier waits up to flush_interval_ms between applies, unless a batch is
+         * full, a committed request waits for it, or the store is closing. */
+        if (!s->await && !s->writer_done &&
+            next - 1 - s->applied < (uint64_t)s->o.batch_max_records &&
+            clock_mono_ns() < s->apply_due_ns) {
+            wait_until_cv(&s->apply_wake, &s->mu, s->apply_due_ns);
+            continue;
+        }
         uint64_t from = s->applied + 1;
         pthread_mutex_unlock(&s->mu);
         s->a_done = 0;
         s->a_err[0] = 0;
         uint64_t t0 = clock_mono_ns();
         int rc = apply_read(s, from);
+        uint64_t last = rc > 0 ? s->a_lsns[rc - 1] : 0;
         if (rc > 0) rc = apply_range(s, 0, (size_t)rc);
+        if (rc < 0 || s->a_done != last) { /* the cursor is not at the next LSN to apply */
+            journal_cursor_close(s->a_cur);
+            s->a_cur = NULL;
+        }
         uint64_t dt = clock_mono_ns() - t0;
         pthread_mutex_lock(&s->mu);
+        s->apply_due_ns = clock_mono_ns() + (uint64_t)s->o.flush_interval_ms * 1000000u;
         if (s->a_done > s->applied) {
             metric_observe_ns(s->m->commit, dt);
             metric_observe_ns(s->m->batch, (s->a_done - s->applied) * 1000000000u);
@@ -1115,6 +1130,8 @@ static void *applier_main(void *arg)
     }
     answer_awaiting(s, -EIO); /* only if applying gave up */
     pthread_mutex_unlock(&s->mu);
+    journal_cursor_close(s->a_cur);
+    s->a_cur = NULL;
     return NULL;
 }
 
