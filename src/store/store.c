@@ -339,6 +339,12 @@ int store_submit(store_t *s, store_record_t *recs, int n, store_durability_t d,
                  (r->input_json ? in + 1 : 0) + (r->output_json ? on + 1 : 0);
     }
     if (bytes > max) return -EMSGSIZE;
+    if (s->jnl) { /* a submission is one append: it must fit in one journal segment */
+        size_t framed = 0,
+               room = s->o.journal_segment_bytes ? s->o.journal_segment_bytes : (size_t)16 << 20;
+        for (int i = 0; i < n; i++) framed += record_size(&recs[i]) + 32;
+        if (framed + 64 > room) return -EMSGSIZE;
+    }
 
     sub_t *b = malloc(bytes);
     if (!b) return -ENOMEM;
@@ -786,6 +792,13 @@ static void probe(store_t *s)
         wait_until(s, s->retry_at_ns);
         return; /* woken by a submission, perhaps: the caller looks again */
     }
+    if (s->jnl) {
+        /* The sink's connection belongs to the applier; a full journal or disk clears only by
+         * appending, so readiness comes back and the next append tells. */
+        s->failing = false;
+        atomic_store_explicit(&s->m->healthy, s->broken ? 0.0 : 1.0, memory_order_relaxed);
+        return;
+    }
     pthread_mutex_unlock(&s->mu);
     char err[256] = "";
     int rc = s->ops->write_batch(s->sink, s->batch, 0, err, sizeof err);
@@ -814,6 +827,10 @@ static void probe(store_t *s)
  * next commit: a kill -9 before it would lose what the WAL held. Called and returns locked. */
 static void idle_check(store_t *s)
 {
+    if (s->jnl) { /* the sink's connection belongs to the applier */
+        pthread_cond_wait(&s->wake, &s->mu);
+        return;
+    }
     uint64_t due = s->checked_ns + IDLE_CHECK_NS;
     if (clock_mono_ns() < due) {
         wait_until(s, due);

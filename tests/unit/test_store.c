@@ -1490,6 +1490,11 @@ static void test_journal_mode(void)
     store_stats_t st;
     store_stats(s, &st);
     CHECK_EQ(st.journal_next_lsn, 3001);
+    /* A submission must fit in one segment (256 KiB here): larger is 413, nothing journaled. */
+    static char big[300000];
+    memset(big, '7', sizeof big - 1);
+    store_record_t huge = rec("ja", big, "[0]");
+    CHECK_EQ(store_submit(s, &huge, 1, STORE_DURABLE, latch_done, &l), -EMSGSIZE);
     CHECK_EQ(store_close(s), 0);
     /* After close everything is applied, once, and the LSN recorded with it. */
     CHECK_EQ(sql_count("jm.db", "SELECT count(*) FROM inferences"), 3000);
