@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -69,6 +70,7 @@ static int add_mark(seg_t *g, uint64_t lsn, size_t off)
 }
 
 struct journal {
+    char id[33];
     int dirfd;
     size_t seg_bytes, max_bytes;
     pthread_mutex_t mu; /* guards segs, nsegs, next_lsn, released, spares and the counters */
@@ -467,6 +469,41 @@ static int recover(journal_t *j, uint64_t start_lsn, char *err, size_t errlen)
     return 0;
 }
 
+/* Reads DIR/journal.id, or makes it (written to a temporary name, synced, renamed). */
+static int load_id(journal_t *j, char *err, size_t errlen)
+{
+    int fd = openat(j->dirfd, "journal.id", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t r = full_pread(fd, j->id, 32, 0);
+        close(fd);
+        j->id[32] = 0;
+        bool ok = r == 32;
+        for (int i = 0; ok && i < 32; i++)
+            ok = (j->id[i] >= '0' && j->id[i] <= '9') || (j->id[i] >= 'a' && j->id[i] <= 'f');
+        if (ok) return 0;
+        return err_fail(err, errlen, -EBADMSG, "journal: journal.id is not 32 hex digits");
+    }
+    if (errno != ENOENT)
+        return err_fail(err, errlen, -errno, "journal: journal.id: %s", strerror(errno));
+    unsigned char raw[16];
+    if (getrandom(raw, sizeof raw, 0) != sizeof raw)
+        return err_fail(err, errlen, -EIO, "journal: no random bytes for an id");
+    for (int i = 0; i < 16; i++) snprintf(j->id + 2 * i, 3, "%02x", raw[i]);
+    fd = openat(j->dirfd, "journal.id.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int rc = fd < 0 ? -errno : full_pwrite(fd, j->id, 32, 0);
+    if (!rc && fdatasync(fd)) rc = -errno;
+    if (fd >= 0) close(fd);
+    if (!rc && renameat(j->dirfd, "journal.id.tmp", j->dirfd, "journal.id")) rc = -errno;
+    if (!rc && fsync(j->dirfd)) rc = -errno;
+    return rc ? err_fail(err, errlen, rc, "journal: cannot write journal.id: %s", strerror(-rc))
+              : 0;
+}
+
+const char *journal_id(const journal_t *j)
+{
+    return j->id;
+}
+
 journal_t *journal_open(const char *dir, const journal_opts_t *o, char *err, size_t errlen)
 {
     journal_t *j = calloc(1, sizeof *j);
@@ -489,7 +526,7 @@ journal_t *journal_open(const char *dir, const journal_opts_t *o, char *err, siz
         journal_close(j);
         return NULL;
     }
-    if (recover(j, o && o->start_lsn ? o->start_lsn : 1, err, errlen)) {
+    if (load_id(j, err, errlen) || recover(j, 1, err, errlen)) {
         journal_close(j);
         return NULL;
     }

@@ -34,9 +34,6 @@ typedef struct journal_opts {
     size_t segment_bytes; /* per segment file (default 16 MiB; at least 64 KiB) */
     size_t max_bytes;     /* segments kept for records not yet released, at most (default
                              1 GiB); past it journal_append refuses with -ENOBUFS */
-    uint64_t start_lsn;   /* where a journal found empty starts (default 1): the store passes one
-                             past the highest LSN its sinks applied, so a journal directory lost
-                             under them cannot make new records reuse LSNs they hold */
 } journal_opts_t;
 
 typedef struct journal_rec {
@@ -75,6 +72,11 @@ journal_t *journal_open(const char *dir, const journal_opts_t *o, char *err, siz
  * err gets a message for each. */
 int journal_append(journal_t *j, const journal_rec_t *recs, int n, uint64_t *first_lsn, char *err,
                    size_t errlen);
+
+/* The journal's identity: 32 hex digits made at random when the directory is first used and kept
+ * in DIR/journal.id. A database fed by several journals (several inferd nodes) keeps an applied
+ * LSN per identity. */
+const char *journal_id(const journal_t *j);
 
 /* The LSN the next append will get: every LSN below it is durable. */
 uint64_t journal_next_lsn(journal_t *j);

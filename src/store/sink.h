@@ -77,14 +77,15 @@ typedef struct sink_ops {
      * idle, so that a deletion is noticed (and what can be saved is saved) before the next
      * commit, not at it. Optional (NULL). */
     int (*check)(sink_t *k, char *err, size_t errlen);
-    /* Journal mode (store.c feeds the sink from the journal): the journal LSN up to which
-     * records are applied, as recorded by set_applied; 0 when none is. Optional (NULL: the sink
+    /* Journal mode (store.c feeds the sink from the journal): the LSN up to which the journal
+     * with this identity (journal_id) has been applied, as set_applied recorded it; 0 when
+     * never. Several journals (inferd nodes) may feed one database. Optional (NULL: the sink
      * cannot be fed from a journal). */
-    int (*applied_lsn)(sink_t *k, uint64_t *out);
-    /* The next successful write_batch or write_dead also records lsn as the applied LSN, in the
-     * same transaction, so a record is applied exactly once across crashes. Required with
-     * applied_lsn. */
-    void (*set_applied)(sink_t *k, uint64_t lsn);
+    int (*applied_lsn)(sink_t *k, const char *journal, uint64_t *out);
+    /* The next successful write_batch or write_dead (n may be 0) also records lsn as the
+     * journal's applied LSN, in the same transaction, so a record is applied exactly once across
+     * crashes. Required with applied_lsn. journal must outlive the call that uses it. */
+    void (*set_applied)(sink_t *k, const char *journal, uint64_t lsn);
     /* Writes the largest stored id (37 bytes with the NUL) to out, read on the writer's
      * connection before the writer starts. 0, -ENOENT when there is none, or -errno. Optional
      * (NULL): the store then has nothing to continue after. */

@@ -98,6 +98,11 @@ static const char *const migrations[] = {
     " output bytea,"
     " latency_ms double precision NOT NULL,"
     " error text NOT NULL);",
+    /* 3: how far each journal (each inferd node's) has been applied, updated in the
+     * transaction that applies its records. */
+    "CREATE TABLE inferd_journal ("
+    " journal_id text PRIMARY KEY,"
+    " applied_lsn bigint NOT NULL);",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -151,6 +156,8 @@ struct sink {
     buf_t param;       /* a uuid[] parameter */
     bool *skip;        /* per record of a batch: already in the table */
     size_t skip_cap;
+    uint64_t lsn_next; /* journal mode: set_applied's LSN for the next write, or 0 */
+    const char *lsn_journal;
     /* Reads. */
     int nread;
     rconn_t *r;
@@ -967,9 +974,117 @@ fail:
     return e;
 }
 
+#define SQL_SET_LSN                                                                                \
+    "INSERT INTO inferd_journal (journal_id, applied_lsn) VALUES ($1, $2::text::bigint) "          \
+    "ON CONFLICT (journal_id) DO UPDATE SET applied_lsn = excluded.applied_lsn"
+
+/* Records set_applied's LSN on the writer connection (inside the caller's transaction, if any). */
+static int record_lsn(sink_t *k, uint64_t dl, char *err, size_t errlen)
+{
+    char v[24];
+    snprintf(v, sizeof v, "%llu", (unsigned long long)k->lsn_next);
+    const char *const p[2] = {k->lsn_journal, v};
+    int l[2] = {(int)strlen(k->lsn_journal), (int)strlen(v)};
+    const Oid t[2] = {OID_TEXT, OID_TEXT};
+    return exec_params(k->w, SQL_SET_LSN, 2, t, p, l, dl, NULL, err, errlen);
+}
+
+/* Journal mode: the rows (binary COPY) and the journal's applied LSN in one transaction. If the
+ * answer to COMMIT is lost, the store reads the applied LSN back before trying again, so nothing
+ * is applied twice. */
+static int write_journaled(sink_t *k, const store_record_t *const *recs, int n, char *err,
+                           size_t errlen)
+{
+    int e = writer_ready(k, err, errlen);
+    if (e) return e;
+    if ((size_t)n > k->skip_cap) {
+        bool *ns = realloc(k->skip, (size_t)n * sizeof *ns);
+        if (!ns) {
+            set_err(err, errlen, "write", "out of memory");
+            return -ENOMEM;
+        }
+        k->skip = ns;
+        k->skip_cap = (size_t)n;
+    }
+    if (n) memset(k->skip, 0, (size_t)n * sizeof *k->skip);
+    e = n ? encode_copy(&k->copy, recs, n, k->skip) : 0;
+    if (e) {
+        set_err(err, errlen, "write", e == -ENOMEM ? "out of memory" : "cannot encode a record");
+        return e == -ENOMEM ? e : -EBADMSG;
+    }
+    uint64_t io_ms = (uint64_t)k->lock_ms + 1000 > IO_MS ? (uint64_t)k->lock_ms + 1000 : IO_MS;
+    uint64_t dl = deadline_in(io_ms + (n ? k->copy.len : 0) / 10000);
+    PGresult *res = NULL;
+    e = exec_simple(k->w, "BEGIN", dl, NULL, err, errlen);
+    if (!e && n) {
+        e = finish_cmd(k->w, PQsendQuery(k->w, SQL_COPY), dl, "COPY", &res, err, errlen);
+        if (!e && PQresultStatus(res) != PGRES_COPY_IN) {
+            set_err(err, errlen, "COPY", "the server did not ask for the data");
+            e = -EPROTO;
+        }
+        PQclear(res);
+        res = NULL;
+        if (!e) {
+            e = send_copy(k->w, &k->copy, dl);
+            if (e)
+                set_err(err, errlen, "COPY", e == -ETIMEDOUT ? "timed out" : PQerrorMessage(k->w));
+            else
+                e = finish_cmd(k->w, 1, dl, "COPY", &res, err, errlen);
+        }
+        if (!e && strtol(PQcmdTuples(res), NULL, 10) != n) {
+            set_err(err, errlen, "COPY", "the server reports a different row count");
+            e = -EIO;
+        }
+        PQclear(res);
+    }
+    if (!e) e = record_lsn(k, dl, err, errlen);
+    if (!e) e = exec_simple(k->w, "COMMIT", dl, NULL, err, errlen);
+    if (k->copy.len > COPY_KEEP) buf_deinit(&k->copy);
+    if (!e) return 0;
+    if (e != -ETIMEDOUT && PQstatus(k->w) == CONNECTION_OK) {
+        char ignore[64];
+        exec_simple(k->w, "ROLLBACK", deadline_in(IO_MS), NULL, ignore, sizeof ignore);
+    } else {
+        writer_lost(k);
+        if (e != -ETIMEDOUT) e = -ECONNRESET;
+    }
+    return e;
+}
+
+static void pg_set_applied(sink_t *k, const char *journal, uint64_t lsn)
+{
+    k->lsn_journal = journal;
+    k->lsn_next = lsn;
+}
+
+static int pg_applied_lsn(sink_t *k, const char *journal, uint64_t *out)
+{
+    char err[256];
+    int e = writer_ready(k, err, sizeof err);
+    if (e) return e;
+    const char *const p[1] = {journal};
+    int l[1] = {(int)strlen(journal)};
+    const Oid t[1] = {OID_TEXT};
+    PGresult *res = NULL;
+    e = exec_params(k->w, "SELECT applied_lsn::text FROM inferd_journal WHERE journal_id = $1", 1,
+                    t, p, l, deadline_in(IO_MS), &res, err, sizeof err);
+    if (e) {
+        if (e == -ETIMEDOUT || PQstatus(k->w) != CONNECTION_OK) writer_lost(k);
+        return e;
+    }
+    *out = PQntuples(res) == 1 ? strtoull(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+    PQclear(res);
+    return 0;
+}
+
 static int pg_write_batch(sink_t *k, const store_record_t *const *recs, int n, char *err,
                           size_t errlen)
 {
+    if (k->lsn_next) {
+        int e = write_journaled(k, recs, n, err, errlen);
+        k->lsn_next = 0;
+        return e;
+    }
     bool stale;
     int e = write_once(k, recs, n, &stale, err, errlen);
     /* A connection that broke while idle (server restart, failover, a proxy's idle timeout)
@@ -1023,6 +1138,10 @@ static int pg_write_dead(sink_t *k, const store_record_t *const *recs, int n, co
         e = exec_params(k->w, SQL_DEAD, 9, t, v, l, deadline_in(IO_MS + k->lock_ms), NULL, err,
                         errlen);
     }
+    /* Journal mode: dead letters are idempotent (ON CONFLICT), so the LSN may follow them in a
+     * transaction of its own: a crash between the two only writes them again. */
+    if (!e && k->lsn_next) e = record_lsn(k, deadline_in(IO_MS + k->lock_ms), err, errlen);
+    k->lsn_next = 0;
     if (e == -ETIMEDOUT || (e && PQstatus(k->w) != CONNECTION_OK)) {
         writer_lost(k);
         if (e != -ETIMEDOUT) e = -ECONNRESET;
@@ -1248,6 +1367,8 @@ const sink_ops_t sink_pg_ops = {
     .migrate = pg_migrate,
     .write_batch = pg_write_batch,
     .write_dead = pg_write_dead,
+    .applied_lsn = pg_applied_lsn,
+    .set_applied = pg_set_applied,
     .newest_id = pg_newest_id,
     .get = pg_get,
     .list = pg_list,

@@ -50,9 +50,8 @@ static const char *const migrations[] = {
     /* 3: how far the journal has been applied (store.c's journal mode), updated in the
      * transaction that applies the records. */
     "CREATE TABLE inferd_journal ("
-    " id INTEGER PRIMARY KEY CHECK (id = 1),"
-    " applied_lsn INTEGER NOT NULL);"
-    "INSERT INTO inferd_journal VALUES (1, 0);",
+    " journal_id TEXT PRIMARY KEY NOT NULL,"
+    " applied_lsn INTEGER NOT NULL);",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -71,6 +70,7 @@ struct sink {
     sqlite3 *db;   /* the writer's */
     sqlite3_stmt *begin, *commit, *rollback, *insert, *dead, *set_lsn;
     uint64_t lsn_next; /* set_applied's LSN for the next write, or 0 */
+    const char *lsn_journal;
     char *wal_path;
     struct stat db_st, wal_st; /* the files we opened (st_ino 0 until known) */
     bool gone;                 /* they were deleted or replaced: we write nothing more */
@@ -307,8 +307,10 @@ static int sq_migrate(sink_t *k, char *err, size_t errlen)
 
     e = prepare(k->db, "BEGIN IMMEDIATE", &k->begin, err, errlen);
     if (!e)
-        e = prepare(k->db, "UPDATE inferd_journal SET applied_lsn = ?1 WHERE id = 1", &k->set_lsn,
-                    err, errlen);
+        e = prepare(k->db,
+                    "INSERT INTO inferd_journal (journal_id, applied_lsn) VALUES (?1, ?2) "
+                    "ON CONFLICT (journal_id) DO UPDATE SET applied_lsn = excluded.applied_lsn",
+                    &k->set_lsn, err, errlen);
     if (!e) e = prepare(k->db, "COMMIT", &k->commit, err, errlen);
     if (!e) e = prepare(k->db, "ROLLBACK", &k->rollback, err, errlen);
     if (!e)
@@ -416,23 +418,27 @@ static int record_lsn(sink_t *k, const char **what)
 {
     if (!k->lsn_next) return SQLITE_DONE;
     *what = "UPDATE inferd_journal";
-    int rc = sqlite3_bind_int64(k->set_lsn, 1, (sqlite3_int64)k->lsn_next);
+    int rc = sqlite3_bind_text(k->set_lsn, 1, k->lsn_journal, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(k->set_lsn, 2, (sqlite3_int64)k->lsn_next);
     if (rc == SQLITE_OK) rc = sqlite3_step(k->set_lsn);
     sqlite3_reset(k->set_lsn);
     return rc;
 }
 
-static void sq_set_applied(sink_t *k, uint64_t lsn)
+static void sq_set_applied(sink_t *k, const char *journal, uint64_t lsn)
 {
+    k->lsn_journal = journal;
     k->lsn_next = lsn;
 }
 
-static int sq_applied_lsn(sink_t *k, uint64_t *out)
+static int sq_applied_lsn(sink_t *k, const char *journal, uint64_t *out)
 {
     sqlite3_stmt *st = NULL;
-    int e = prepare(k->db, "SELECT applied_lsn FROM inferd_journal WHERE id = 1", &st, NULL, 0);
+    int e = prepare(k->db, "SELECT applied_lsn FROM inferd_journal WHERE journal_id = ?1", &st,
+                    NULL, 0);
     if (e) return e;
-    int rc = sqlite3_step(st);
+    int rc = sqlite3_bind_text(st, 1, journal, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK) rc = sqlite3_step(st);
     *out = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) e = fail(k->db, rc, "applied LSN", NULL, 0);
     sqlite3_finalize(st);

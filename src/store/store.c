@@ -280,6 +280,7 @@ struct store {
     char *a_scratch;
     size_t a_scratch_cap;
     uint64_t a_done; /* the last LSN this apply call committed */
+    bool a_resync;   /* under mu: read the sink's applied LSN before the next apply */
     char a_err[256];
 };
 
@@ -998,7 +999,7 @@ static int apply_read(store_t *s, uint64_t from)
  * first transient -errno. */
 static int apply_range(store_t *s, size_t lo, size_t hi)
 {
-    s->ops->set_applied(s->sink, s->a_lsns[hi - 1]);
+    s->ops->set_applied(s->sink, journal_id(s->jnl), s->a_lsns[hi - 1]);
     int rc =
         s->ops->write_batch(s->sink, s->a_ptrs + lo, (int)(hi - lo), s->a_err, sizeof s->a_err);
     if (rc == 0) {
@@ -1015,7 +1016,7 @@ static int apply_range(store_t *s, size_t lo, size_t hi)
     char why[256];
     snprintf(why, sizeof why, "%s", s->a_err);
     const store_record_t *r = s->a_ptrs[lo];
-    s->ops->set_applied(s->sink, s->a_lsns[lo]);
+    s->ops->set_applied(s->sink, journal_id(s->jnl), s->a_lsns[lo]);
     rc = s->ops->write_dead
              ? s->ops->write_dead(s->sink, s->a_ptrs + lo, 1, why, s->a_err, sizeof s->a_err)
              : -EBADMSG;
@@ -1027,7 +1028,7 @@ static int apply_range(store_t *s, size_t lo, size_t hi)
         pthread_mutex_lock(&s->mu);
         s->st.dropped++;
         pthread_mutex_unlock(&s->mu);
-        s->ops->set_applied(s->sink, s->a_lsns[lo]);
+        s->ops->set_applied(s->sink, journal_id(s->jnl), s->a_lsns[lo]);
         rc = s->ops->write_batch(s->sink, NULL, 0, s->a_err, sizeof s->a_err);
     } else if (rc == 0) {
         log_warn("store: record %s of model %s refused by the sink: %s; set aside in "
@@ -1095,20 +1096,37 @@ static void *applier_main(void *arg)
             continue;
         }
         uint64_t from = s->applied + 1;
+        bool resync = s->a_resync;
         pthread_mutex_unlock(&s->mu);
         s->a_done = 0;
         s->a_err[0] = 0;
         uint64_t t0 = clock_mono_ns();
-        int rc = apply_read(s, from);
-        uint64_t last = rc > 0 ? s->a_lsns[rc - 1] : 0;
-        if (rc > 0) rc = apply_range(s, 0, (size_t)rc);
+        int rc = 0;
+        uint64_t last = 0;
+        if (resync) {
+            /* After a failure the last transaction may have committed without our hearing of it
+             * (a connection lost during COMMIT): ask the sink how far it got before going on. */
+            uint64_t v = 0;
+            rc = s->ops->applied_lsn(s->sink, journal_id(s->jnl), &v);
+            if (rc)
+                snprintf(s->a_err, sizeof s->a_err, "reading the applied LSN: %s", strerror(-rc));
+            if (!rc && v >= from) s->a_done = last = v < next ? v : next - 1;
+        } else {
+            rc = apply_read(s, from);
+            last = rc > 0 ? s->a_lsns[rc - 1] : 0;
+            if (rc > 0) rc = apply_range(s, 0, (size_t)rc);
+        }
         if (rc < 0 || s->a_done != last) { /* the cursor is not at the next LSN to apply */
             journal_cursor_close(s->a_cur);
             s->a_cur = NULL;
         }
         uint64_t dt = clock_mono_ns() - t0;
         pthread_mutex_lock(&s->mu);
-        s->apply_due_ns = clock_mono_ns() + (uint64_t)s->o.flush_interval_ms * 1000000u;
+        s->a_resync = rc < 0;
+        if (resync && rc == 0)
+            s->apply_due_ns = 0; /* resynced: apply at once */
+        else
+            s->apply_due_ns = clock_mono_ns() + (uint64_t)s->o.flush_interval_ms * 1000000u;
         if (s->a_done > s->applied) {
             metric_observe_ns(s->m->commit, dt);
             metric_observe_ns(s->m->batch, (s->a_done - s->applied) * 1000000000u);
@@ -1183,24 +1201,24 @@ static int newest_journaled(store_t *s, char *out)
 static int open_journal(store_t *s, char *err, size_t errlen)
 {
     if (!s->ops->applied_lsn || !s->ops->set_applied)
-        return snprintf(err, errlen, "store: journal mode is not available with %s: sinks yet",
+        return snprintf(err, errlen, "store: journal mode is not available with %s: sinks",
                         s->ops->scheme),
                -ENOTSUP;
+    journal_opts_t jo = {s->o.journal_segment_bytes, s->o.journal_max_bytes};
+    s->jnl = journal_open(s->o.journal_dir, &jo, err, errlen);
+    if (!s->jnl) return -EIO;
     uint64_t applied = 0;
-    int e = s->ops->applied_lsn(s->sink, &applied);
+    int e = s->ops->applied_lsn(s->sink, journal_id(s->jnl), &applied);
     if (e)
         return snprintf(err, errlen, "store: cannot read the applied journal LSN: %s",
                         strerror(-e)),
                e;
-    journal_opts_t jo = {s->o.journal_segment_bytes, s->o.journal_max_bytes, applied + 1};
-    s->jnl = journal_open(s->o.journal_dir, &jo, err, errlen);
-    if (!s->jnl) return -EIO;
     uint64_t next = journal_next_lsn(s->jnl);
     if (next < applied + 1)
         return snprintf(err, errlen,
                         "store: the journal in %s ends at LSN %llu, but the database has applied "
-                        "records up to LSN %llu: the journal is older than the database or "
-                        "belongs to another one; move it aside",
+                        "its records up to LSN %llu: the journal is older than the database "
+                        "(restored from a backup?); move it aside",
                         s->o.journal_dir, (unsigned long long)next - 1,
                         (unsigned long long)applied),
                -EBADMSG;
@@ -1531,10 +1549,13 @@ int store_get(store_t *s, const char *id, buf_t *out)
     size_t mark = out->len;
     uint64_t from = s->jnl ? pin(s) : 0;
     int rc = s->ops->get(s->sink, id, get_row, out);
-    if (rc == -ENOENT && s->jnl) {
+    if (rc && s->jnl) {
+        /* Not in the sink, or the sink cannot be read (down): a record the journal holds past
+         * the applied LSN is found there either way. */
+        out->len = mark;
         find_ctx_t f = {id, out, false};
-        rc = scan_pending(s, from, find_row, &f);
-        if (!rc && !f.found) rc = -ENOENT;
+        int jr = scan_pending(s, from, find_row, &f);
+        if (jr || f.found) rc = jr;
     }
     if (s->jnl) unpin(s);
     if (rc) out->len = mark;

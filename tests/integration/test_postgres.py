@@ -142,7 +142,7 @@ def test_schema_is_created_once_and_migrations_are_idempotent(pg, server_factory
                          "--access-log", "false")
     assert srv.request("GET", "/inferences/" + rid).status == 200
     assert "schema migrated" not in srv.log()
-    assert pg.psql("SELECT version FROM schema_version ORDER BY version", db) == [["1"], ["2"]]
+    assert pg.psql("SELECT version FROM schema_version ORDER BY version", db) == [["1"], ["2"], ["3"]]
     cols = pg.psql("SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute"
                    " WHERE attrelid = 'inferences'::regclass AND attnum > 0 ORDER BY attnum", db)
     assert cols == [["id", "uuid"], ["ts", "timestamp with time zone"], ["model", "text"],
@@ -579,3 +579,85 @@ def test_shutdown_that_cannot_write_acknowledged_records_exits_non_zero(pg, serv
         srv.close()
         if not pg.running:
             pg.start()
+
+
+def wait_journal_drained(srv, timeout):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if metric(srv, 'inferd_journal_lag_records{sink="postgres"}') == 0:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_journal_outage_keeps_durable_requests_succeeding(pg, server_factory, repo, tmp_path):
+    """Journal mode: PostgreSQL stopped under durable load. Durable requests keep succeeding
+    (the journal holds them); when PostgreSQL is back every acknowledged record reaches it,
+    once, even though inferd is then killed with -9 before the drain ends and restarted."""
+    db = pg.new_db()
+    args = ["--models", str(repo), "--store", store_arg(pg, db), "--access-log", "false",
+            "--journal", str(tmp_path / "journal"), "--journal-segment-bytes", "1m"]
+    srv = Server(args)
+    load = Load(srv, threads=4)
+    try:
+        time.sleep(0.5 * SLOW)
+        pg.stop("immediate")
+        t_down = time.time()
+        time.sleep(2.0 * SLOW)
+        t_up = time.time()
+        with load.lock:
+            down = [a for a in load.answers if t_down < a[0] and a[0] + a[1] < t_up]
+        assert down and all(a[2] == 200 for a in down), \
+            "durable answers while PostgreSQL was down: %r" % (sorted({a[2] for a in down}),)
+        assert metric(srv, 'inferd_journal_applying{sink="postgres"}') == 0
+        assert metric(srv, 'inferd_journal_lag_records{sink="postgres"}') > 0
+        # Reads see acknowledged records that PostgreSQL does not have yet.
+        with load.lock:
+            probe_id = load.acked[-1]
+        assert srv.request("GET", "/inferences/" + probe_id).status == 200
+        pg.start()
+        time.sleep(0.05)
+        srv.proc.send_signal(signal.SIGKILL)  # before (or while) the journal drains
+        srv.proc.wait()
+        load.stop()
+    finally:
+        load.stop()
+        if not pg.running:
+            pg.start()
+        srv.close()
+    srv = server_factory(*args)
+    assert wait_journal_drained(srv, 20 * SLOW), srv.log()
+    assert srv.stop() == 0
+    rows = [r[0] for r in pg.psql("SELECT id FROM inferences", db)]
+    assert len(rows) == len(set(rows)), "a record was applied twice"
+    missing = [i for i in load.acked if i not in set(rows)]
+    assert not missing, "%d of %d acknowledged ids lost" % (len(missing), len(load.acked))
+    assert len(load.acked) > 0
+
+
+def test_journal_committed_fails_fast_while_postgres_is_down(pg, server_factory, tmp_path):
+    """committed durability answers after PostgreSQL's commit, and 503 at once while it is
+    down; durable requests to the same server go on."""
+    db = pg.new_db()
+    repo = model_repo(tmp_path, ("committed", "durable"))
+    srv = server_factory("--models", str(repo), "--store", store_arg(pg, db), "--access-log",
+                         "false", "--journal", str(tmp_path / "journal"))
+    r = post(srv, {"model": "committed", "features": features(1)[0]})
+    assert r.status == 200
+    rid = r.json()["id"]
+    assert [rid] == [x[0] for x in pg.psql("SELECT id FROM inferences WHERE id = '%s'" % rid, db)]
+    pg.stop("immediate")
+    try:
+        deadline = time.time() + 10 * SLOW
+        status = None
+        while time.time() < deadline:  # until the applier has noticed
+            t0 = time.time()
+            status = post(srv, {"model": "committed", "features": features(1)[0]}).status
+            if status == 503:
+                break
+            time.sleep(0.1)
+        assert status == 503
+        assert time.time() - t0 < 5 * SLOW
+        assert post(srv, {"model": "durable", "features": features(1)[0]}).status == 200
+    finally:
+        pg.start()
