@@ -55,6 +55,13 @@ static int read_kernel(const node_t *n, svm_t *s, char *err, size_t errlen)
 
 /* k(x, sv) in float as ORT evaluates it. Its GEMM computes the dot products (ml_dot, or ml_dot_m1
  * for output col of ncols when X is one row and alpha = gamma is 1) and adds coef0 with alpha. */
+/* Row i of a [*, width] attribute, which is NULL when the model has none (width 0): no
+ * arithmetic on a null pointer. */
+static inline const float *row_of(const float *base, int64_t i, int64_t width)
+{
+    return base ? base + i * width : NULL;
+}
+
 static float kernel(const svm_t *s, const float *x, const float *sv, bool one_row, int64_t col,
                     int64_t ncols)
 {
@@ -254,7 +261,7 @@ static int sc_run(const node_t *n, const tensor_t *const *in, tensor_t *out, exe
         int64_t best;
         if (!s->svc) {
             for (int64_t c = 0; c < C; c++)
-                cls[c] = kernel(s, row, s->coef + c * s->nfeat, nrows == 1, c, C) + s->rho[0];
+                cls[c] = kernel(s, row, row_of(s->coef, c, s->nfeat), nrows == 1, c, C) + s->rho[0];
             best = 0;
             for (int64_t c = 1; c < C; c++)
                 if (cls[c] > cls[best]) best = c;
@@ -275,14 +282,14 @@ static int sc_run(const node_t *n, const tensor_t *const *in, tensor_t *out, exe
             continue;
         }
         for (int64_t v = 0; v < s->nsv; v++)
-            kv[v] = kernel(s, row, s->sv + v * s->nfeat, nrows == 1, v, s->nsv);
+            kv[v] = kernel(s, row, row_of(s->sv, v, s->nfeat), nrows == 1, v, s->nsv);
         memset(votes, 0, (size_t)C * sizeof(int64_t));
         int64_t k = 0;
         for (int64_t i = 0; i < C - 1; i++) {
             for (int64_t j = i + 1; j < C; j++, k++) {
                 /* Decision value of i vs j: class i's vectors weighted by coefficient row j-1,
                  * class j's by row i (libsvm's layout), summed in double as ORT. */
-                const float *ci = s->coef + (j - 1) * s->nsv, *cj = s->coef + i * s->nsv;
+                const float *ci = row_of(s->coef, j - 1, s->nsv), *cj = row_of(s->coef, i, s->nsv);
                 double sum = 0;
                 for (int64_t m = s->first[i]; m < s->first[i] + s->per_class[i]; m++)
                     sum += ci[m] * kv[m];
@@ -406,7 +413,7 @@ static int sr_run(const node_t *n, const tensor_t *const *in, tensor_t *out, exe
         if (s->svc) {
             /* kernel values, then a GEMM against the coefficients plus rho[0] */
             for (int64_t i = 0; i < s->nsv; i++)
-                kv[i] = kernel(s, row, s->sv + i * s->nfeat, nrows == 1, i, s->nsv);
+                kv[i] = kernel(s, row, row_of(s->sv, i, s->nfeat), nrows == 1, i, s->nsv);
             v = (nrows == 1 ? ml_dot_m1(kv, s->coef, s->nsv, 0, 1) : ml_dot(kv, s->coef, s->nsv)) +
                 s->rho[0];
         } else {
