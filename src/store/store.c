@@ -66,29 +66,10 @@ static store_metrics_t *metrics_of[NSINKS];
 static const double batch_bounds[] = {1,   2,   4,    8,    16,   32,   64,    128,
                                       256, 512, 1024, 2048, 4096, 8192, 16384, 65536};
 
-static double window_gauge(void *arg)
+/* A gauge that reads one of store_metrics_t's atomics. */
+static double atomic_gauge(void *arg)
 {
-    return atomic_load_explicit(&((store_metrics_t *)arg)->window_s, memory_order_relaxed);
-}
-
-static double healthy_gauge(void *arg)
-{
-    return atomic_load_explicit(&((store_metrics_t *)arg)->healthy, memory_order_relaxed);
-}
-
-static double jlag_gauge(void *arg)
-{
-    return atomic_load_explicit(&((store_metrics_t *)arg)->jlag, memory_order_relaxed);
-}
-
-static double jbytes_gauge(void *arg)
-{
-    return atomic_load_explicit(&((store_metrics_t *)arg)->jbytes, memory_order_relaxed);
-}
-
-static double japply_gauge(void *arg)
-{
-    return atomic_load_explicit(&((store_metrics_t *)arg)->japply, memory_order_relaxed);
+    return atomic_load_explicit((_Atomic double *)arg, memory_order_relaxed);
 }
 
 static store_metrics_t *metrics_get(int sink_index, const char *scheme, int flush_ms)
@@ -146,11 +127,11 @@ static store_metrics_t *metrics_get(int sink_index, const char *scheme, int flus
                                         "1 while the store can write; 0 while commits fail or "
                                         "the database is gone",
                                         METRIC_GAUGE, NULL, 0),
-                         l, healthy_gauge, m);
+                         l, atomic_gauge, &m->healthy);
         metrics_gauge_fn(metrics_family("inferd_store_buffered_window_seconds",
                                         "Longest wait before buffered records are committed",
                                         METRIC_GAUGE, NULL, 0),
-                         l, window_gauge, m);
+                         l, atomic_gauge, &m->window_s);
         m->jsync = metrics_series(
             metrics_family("inferd_journal_fsync_seconds",
                            "Journal mode: time to append one batch to the journal and fdatasync it "
@@ -166,16 +147,16 @@ static store_metrics_t *metrics_get(int sink_index, const char *scheme, int flus
                                         "Journal mode: records journaled (acknowledged) and not "
                                         "yet applied to the sink",
                                         METRIC_GAUGE, NULL, 0),
-                         l, jlag_gauge, m);
+                         l, atomic_gauge, &m->jlag);
         metrics_gauge_fn(metrics_family("inferd_journal_bytes",
                                         "Journal mode: size of the journal's live segments",
                                         METRIC_GAUGE, NULL, 0),
-                         l, jbytes_gauge, m);
+                         l, atomic_gauge, &m->jbytes);
         metrics_gauge_fn(metrics_family("inferd_journal_applying",
                                         "Journal mode: 1 while the sink takes the journal's "
                                         "records, 0 while applying fails (the journal grows)",
                                         METRIC_GAUGE, NULL, 0),
-                         l, japply_gauge, m);
+                         l, atomic_gauge, &m->japply);
         metrics_of[sink_index] = m;
     }
     pthread_mutex_unlock(&metrics_mu);
@@ -512,17 +493,15 @@ static int write_units(store_t *s, sub_t **u, size_t lo, size_t hi)
     rc = s->jnl ? journal_units(s, nrec)
                 : s->ops->write_batch(s->sink, s->batch, (int)nrec, s->err, sizeof s->err);
     uint64_t dt = clock_mono_ns() - t0;
-    if (rc == 0 && s->jnl) { /* the LSNs of each submission's records */
-        uint64_t lsn = s->jrecs_first;
-        for (size_t k = lo; k < hi; k++) {
-            lsn += (uint64_t)u[k]->n;
-            u[k]->last_lsn = lsn - 1;
-        }
-    }
     if (rc == 0 && s->jnl) { /* the sink's counters move when the applier commits */
         metric_observe_ns(s->m->jsync, dt);
         metric_observe_ns(s->m->jbatch, (uint64_t)nrec * 1000000000u);
-        for (size_t k = lo; k < hi; k++) u[k]->state = SUB_DONE;
+        uint64_t lsn = s->jrecs_first;
+        for (size_t k = lo; k < hi; k++) {
+            lsn += (uint64_t)u[k]->n;
+            u[k]->last_lsn = lsn - 1; /* a committed submission is answered once it is applied */
+            u[k]->state = SUB_DONE;
+        }
         return 0;
     }
     if (rc == 0) {
