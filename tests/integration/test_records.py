@@ -6,6 +6,7 @@ import random
 import re
 import signal
 import sqlite3
+import subprocess
 import threading
 import time
 
@@ -244,3 +245,69 @@ def test_kill_9_journal_sqlite(repo, tmp_path):
     crash_rounds(int(os.environ.get("INFERD_CRASH_ROUNDS", "20")), repo, "sqlite:%s" % db, check,
                  extra=args)
     assert len(check()) > 0
+
+
+def test_journal_disk_full_gives_503_and_loses_nothing(repo, tmp_path):
+    """Journal mode on a 1.5 MiB tmpfs with 256 KiB segments, SQLite held locked by another
+    connection so nothing can be applied: the journal fills the file system, then durable
+    requests get 503 (nothing acknowledged that is not on disk); once the lock is released the
+    journal drains and every acknowledged record is in SQLite exactly once."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1536k", "tmpfs", str(mnt)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("this machine does not allow mounting a tmpfs")
+    db = tmp_path / "full.db"
+    lock = None
+    srv = None
+    try:
+        srv = Server(["--models", str(repo), "--store", "sqlite:%s" % db, "--access-log", "false",
+                      "--journal", str(mnt / "journal"), "--journal-segment-bytes", "256k"])
+        lock = sqlite3.connect(db, timeout=30)
+        lock.execute("BEGIN IMMEDIATE")  # the applier cannot write until this ends
+        body = {"model": "durable", "features": features(20)}
+        acked, statuses = [], []
+        deadline = time.time() + 30 * SLOW
+        while time.time() < deadline:
+            r = post(srv, body)
+            statuses.append(r.status)
+            if r.status == 200:
+                acked.extend(x["id"] for x in r.json()["results"])
+            elif r.status == 503:
+                break
+            else:
+                raise AssertionError("unexpected %d: %s" % (r.status, r.body))
+        assert statuses[-1] == 503, "the journal never filled the file system"
+        assert len(acked) > 100
+        assert "cannot allocate" in srv.log(), srv.log()  # ENOSPC making a segment
+        assert post(srv, body).status == 503  # still full: refused, not acknowledged
+        lock.rollback()
+        lock.close()
+        lock = None
+        # Drained (segments released), durable requests succeed again.
+        deadline = time.time() + 30 * SLOW
+        while time.time() < deadline:
+            r = post(srv, body)
+            if r.status == 200:
+                acked.extend(x["id"] for x in r.json()["results"])
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError("durable requests never succeeded again:\n" + srv.log())
+        assert srv.stop() == 0
+    finally:
+        if lock is not None:
+            lock.close()
+        if srv is not None:
+            srv.close()
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+    con = sqlite3.connect(db)
+    try:
+        ids = [r[0] for r in con.execute("SELECT id FROM inferences")]
+    finally:
+        con.close()
+    assert len(ids) == len(set(ids))
+    missing = set(acked) - set(ids)
+    assert not missing, "%d of %d acknowledged ids lost" % (len(missing), len(acked))
