@@ -676,7 +676,12 @@ def test_two_journaled_nodes_behind_nginx_lose_nothing(pg, server_factory, repo,
                 "--journal", str(tmp_path / name)]
 
     a, b = Server(node_args("journal-a")), Server(node_args("journal-b"))
-    proxy = Nginx([a.port, b.port])
+    try:
+        proxy = Nginx([a.port, b.port])
+    except Exception:
+        a.close()
+        b.close()
+        raise
     try:
         class Front:
             port = proxy.port
@@ -690,15 +695,16 @@ def test_two_journaled_nodes_behind_nginx_lose_nothing(pg, server_factory, repo,
         with load.lock:
             after = [x for x in load.answers if x[0] > t_killed + 0.5]
         assert any(x[2] == 200 for x in after), "the surviving node answered nothing"
+        a.close()
+        a = Server(node_args("journal-a"))  # applies what its journal holds
+        for srv in (a, b):
+            assert wait_journal_drained(srv, 20 * SLOW), srv.log()
+        assert a.stop() == 0 and b.stop() == 0
     finally:
         load.stop()
         proxy.close()
         a.close()
-    a = server_factory(*node_args("journal-a"))  # applies what its journal holds
-    for srv in (a, b):
-        assert wait_journal_drained(srv, 20 * SLOW), srv.log()
-    assert a.stop() == 0 and b.stop() == 0
-    b.close()
+        b.close()
     rows = [r[0] for r in pg.psql("SELECT id FROM inferences", db)]
     have = set(rows)
     assert len(rows) == len(have), "a record was applied twice"
