@@ -853,15 +853,9 @@ static int send_copy(PGconn *c, const buf_t *data, uint64_t deadline)
     return r < 0 ? -ECONNRESET : 0;
 }
 
-/* One attempt at a batch. *stale is set when the attempt failed on a connection that was
- * already open before it, so that a fresh one may be tried at once. */
-static int write_once(sink_t *k, const store_record_t *const *recs, int n, bool *stale, char *err,
-                      size_t errlen)
+/* Makes k->skip hold n cleared flags. 0 or -ENOMEM. */
+static int reset_skip(sink_t *k, int n, char *err, size_t errlen)
 {
-    *stale = false;
-    bool was_open = k->w && PQstatus(k->w) == CONNECTION_OK, prev_uncertain = k->uncertain;
-    int e = writer_ready(k, err, errlen);
-    if (e) return e;
     if ((size_t)n > k->skip_cap) {
         bool *ns = realloc(k->skip, (size_t)n * sizeof *ns);
         if (!ns) {
@@ -871,8 +865,59 @@ static int write_once(sink_t *k, const store_record_t *const *recs, int n, bool 
         k->skip = ns;
         k->skip_cap = (size_t)n;
     }
-    int nskip = 0;
     if (n) memset(k->skip, 0, (size_t)n * sizeof *k->skip);
+    return 0;
+}
+
+/* The deadline of a write of this many encoded bytes: room for a lock wait to end in the
+ * server's own lock_timeout error, growing with the batch (1 ms per 10 kB: 10 MB/s), so one big
+ * submission still fits. */
+static uint64_t write_deadline(const sink_t *k, size_t bytes)
+{
+    uint64_t io_ms = (uint64_t)k->lock_ms + 1000 > IO_MS ? (uint64_t)k->lock_ms + 1000 : IO_MS;
+    return deadline_in(io_ms + bytes / 10000);
+}
+
+/* Sends k->copy (rows records) with COPY and checks the server stored that many. autocommit:
+ * the COPY is its own transaction, so from the data on the commit may happen without our
+ * hearing of it (k->uncertain). 0 or -errno with err. */
+static int copy_rows(sink_t *k, int rows, bool autocommit, uint64_t dl, char *err, size_t errlen)
+{
+    PGresult *res = NULL;
+    int e = finish_cmd(k->w, PQsendQuery(k->w, SQL_COPY), dl, "COPY", &res, err, errlen);
+    if (!e && PQresultStatus(res) != PGRES_COPY_IN) {
+        set_err(err, errlen, "COPY", "the server did not ask for the data");
+        e = -EPROTO;
+    }
+    PQclear(res);
+    res = NULL;
+    if (e) return e;
+    if (autocommit) k->uncertain = true;
+    e = send_copy(k->w, &k->copy, dl);
+    if (e)
+        set_err(err, errlen, "COPY", e == -ETIMEDOUT ? "timed out" : PQerrorMessage(k->w));
+    else
+        e = finish_cmd(k->w, 1, dl, "COPY", &res, err, errlen);
+    /* "COPY n": a mismatch would mean rows went missing on the way. */
+    if (!e && strtol(PQcmdTuples(res), NULL, 10) != rows) {
+        set_err(err, errlen, "COPY", "the server reports a different row count");
+        e = -EIO;
+    }
+    PQclear(res);
+    return e;
+}
+
+/* One attempt at a batch. *stale is set when the attempt failed on a connection that was
+ * already open before it, so that a fresh one may be tried at once. */
+static int write_once(sink_t *k, const store_record_t *const *recs, int n, bool *stale, char *err,
+                      size_t errlen)
+{
+    *stale = false;
+    bool was_open = k->w && PQstatus(k->w) == CONNECTION_OK, prev_uncertain = k->uncertain;
+    int e = writer_ready(k, err, errlen);
+    if (e) return e;
+    if ((e = reset_skip(k, n, err, errlen))) return e;
+    int nskip = 0;
     if (k->uncertain) {
         e = mark_existing(k, recs, n, &nskip, err, errlen);
         if (e) goto fail;
@@ -902,12 +947,7 @@ static int write_once(sink_t *k, const store_record_t *const *recs, int n, bool 
         set_err(err, errlen, "write", e == -ENOMEM ? "out of memory" : "cannot encode a record");
         return e == -ENOMEM ? e : -EBADMSG; /* too big for the protocol: it always will be */
     }
-    /* The deadline leaves room for a lock wait to end in the server's own lock_timeout error,
-     * and grows with the batch (1 ms per 10 kB: 10 MB/s), so one big submission still fits. */
-    uint64_t io_ms = (uint64_t)k->lock_ms + 1000 > IO_MS ? (uint64_t)k->lock_ms + 1000 : IO_MS;
-    uint64_t dl = deadline_in(io_ms + bytes / 10000);
-    PGresult *res = NULL;
-    const char *what = small ? "INSERT" : "COPY";
+    uint64_t dl = write_deadline(k, bytes);
     if (small) {
         /* Prepared once per connection: the statement is parsed and planned once. */
         if (!k->w_prepared) {
@@ -925,32 +965,18 @@ static int write_once(sink_t *k, const store_record_t *const *recs, int n, bool 
         }
         /* From the send on, the commit may happen without our hearing of it. */
         k->uncertain = true;
+        PGresult *res = NULL;
         e = finish_cmd(k->w, PQsendQueryPrepared(k->w, "insert", NCOLS, vals, lens, fmts, 1), dl,
-                       what, &res, err, errlen);
-    } else {
-        e = finish_cmd(k->w, PQsendQuery(k->w, SQL_COPY), dl, what, &res, err, errlen);
-        if (!e && PQresultStatus(res) != PGRES_COPY_IN) {
-            set_err(err, errlen, what, "the server did not ask for the data");
-            e = -EPROTO;
-        }
-        PQclear(res);
-        res = NULL;
-        if (e) goto fail;
-        k->uncertain = true; /* as above */
-        e = send_copy(k->w, &k->copy, dl);
-        if (e)
-            set_err(err, errlen, what, e == -ETIMEDOUT ? "timed out" : PQerrorMessage(k->w));
-        else
-            e = finish_cmd(k->w, 1, dl, what, &res, err, errlen);
-    }
-    if (!e) {
-        /* "COPY n" or "INSERT 0 n": a mismatch would mean rows went missing on the way. */
-        if (strtol(PQcmdTuples(res), NULL, 10) != todo) {
-            set_err(err, errlen, what, "the server reports a different row count");
+                       "INSERT", &res, err, errlen);
+        /* "INSERT 0 n": a mismatch would mean rows went missing on the way. */
+        if (!e && strtol(PQcmdTuples(res), NULL, 10) != todo) {
+            set_err(err, errlen, "INSERT", "the server reports a different row count");
             e = -EIO;
         }
+        PQclear(res);
+    } else {
+        e = copy_rows(k, todo, true, dl, err, errlen);
     }
-    PQclear(res);
     /* One huge batch should not pin its memory. */
     if (bytes > COPY_KEEP) {
         buf_deinit(&k->copy);
@@ -996,47 +1022,16 @@ static int write_journaled(sink_t *k, const store_record_t *const *recs, int n, 
                            size_t errlen)
 {
     int e = writer_ready(k, err, errlen);
+    if (!e) e = reset_skip(k, n, err, errlen);
     if (e) return e;
-    if ((size_t)n > k->skip_cap) {
-        bool *ns = realloc(k->skip, (size_t)n * sizeof *ns);
-        if (!ns) {
-            set_err(err, errlen, "write", "out of memory");
-            return -ENOMEM;
-        }
-        k->skip = ns;
-        k->skip_cap = (size_t)n;
-    }
-    if (n) memset(k->skip, 0, (size_t)n * sizeof *k->skip);
     e = n ? encode_copy(&k->copy, recs, n, k->skip) : 0;
     if (e) {
         set_err(err, errlen, "write", e == -ENOMEM ? "out of memory" : "cannot encode a record");
         return e == -ENOMEM ? e : -EBADMSG;
     }
-    uint64_t io_ms = (uint64_t)k->lock_ms + 1000 > IO_MS ? (uint64_t)k->lock_ms + 1000 : IO_MS;
-    uint64_t dl = deadline_in(io_ms + (n ? k->copy.len : 0) / 10000);
-    PGresult *res = NULL;
+    uint64_t dl = write_deadline(k, n ? k->copy.len : 0);
     e = exec_simple(k->w, "BEGIN", dl, NULL, err, errlen);
-    if (!e && n) {
-        e = finish_cmd(k->w, PQsendQuery(k->w, SQL_COPY), dl, "COPY", &res, err, errlen);
-        if (!e && PQresultStatus(res) != PGRES_COPY_IN) {
-            set_err(err, errlen, "COPY", "the server did not ask for the data");
-            e = -EPROTO;
-        }
-        PQclear(res);
-        res = NULL;
-        if (!e) {
-            e = send_copy(k->w, &k->copy, dl);
-            if (e)
-                set_err(err, errlen, "COPY", e == -ETIMEDOUT ? "timed out" : PQerrorMessage(k->w));
-            else
-                e = finish_cmd(k->w, 1, dl, "COPY", &res, err, errlen);
-        }
-        if (!e && strtol(PQcmdTuples(res), NULL, 10) != n) {
-            set_err(err, errlen, "COPY", "the server reports a different row count");
-            e = -EIO;
-        }
-        PQclear(res);
-    }
+    if (!e && n) e = copy_rows(k, n, false, dl, err, errlen);
     if (!e) e = record_lsn(k, dl, err, errlen);
     if (!e) e = exec_simple(k->w, "COMMIT", dl, NULL, err, errlen);
     if (k->copy.len > COPY_KEEP) buf_deinit(&k->copy);
