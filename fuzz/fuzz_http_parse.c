@@ -7,14 +7,7 @@
 
 #include "http/parse.h"
 
-/* Invariant checks must survive -DNDEBUG, so no assert(). */
-#define REQUIRE(cond)                                                                              \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #cond);           \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
+#include "require.h"
 
 static bool span_in(http_span_t s, const char *lo, const char *hi)
 {

@@ -14,14 +14,7 @@
 #include "util/floatfmt.h"
 #include "util/json.h"
 
-/* Invariant checks must survive -DNDEBUG, so no assert(). */
-#define REQUIRE(cond)                                                                              \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #cond);           \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
+#include "require.h"
 
 static const json_limits_t lim = {.max_depth = 24, .max_values = 20000, .max_bytes = 1 << 20};
 

@@ -14,13 +14,7 @@
 #include "text/tokenizer.h"
 #include "utf8_oracle.h"
 
-#define REQUIRE(cond)                                                                              \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #cond);           \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
+#include "require.h"
 
 static text_tok_t *tok;
 static text_enc_t full, cut;

@@ -16,6 +16,7 @@
 #include <sys/random.h>
 
 #include "metrics/metrics.h"
+#include "util/bytes.h"
 
 typedef struct link {
     struct link *prev, *next;
@@ -59,20 +60,6 @@ struct lru {
 
 /* ---- hashing ------------------------------------------------------------------------------- */
 
-static inline uint64_t rd64(const unsigned char *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return v;
-}
-
-static inline uint64_t rd32(const unsigned char *p)
-{
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
-
 /* Multiplies to 128 bits and folds the halves: every input bit reaches every output bit. */
 static inline uint64_t fold(uint64_t a, uint64_t b)
 {
@@ -92,14 +79,14 @@ static uint64_t key_hash(uint64_t seed, const void *key, size_t n)
     uint64_t h = s2 ^ (n * k1);
     size_t left = n;
     while (left > 16) {
-        h = fold(rd64(p) ^ s1, rd64(p + 8) ^ h);
+        h = fold(load_u64(p) ^ s1, load_u64(p + 8) ^ h);
         p += 16, left -= 16;
     }
     uint64_t a = 0, b = 0;
     if (left > 8) {
-        a = rd64(p), b = rd64(p + left - 8);
+        a = load_u64(p), b = load_u64(p + left - 8);
     } else if (left >= 4) {
-        a = rd32(p), b = rd32(p + left - 4);
+        a = (uint64_t)load_u32(p), b = (uint64_t)load_u32(p + left - 4);
     } else if (left > 0) {
         a = ((uint64_t)p[0] << 16) | ((uint64_t)p[left / 2] << 8) | p[left - 1];
     }

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/bytes.h"
 #include "util/crc32c.h"
 #include "util/err.h"
 
@@ -90,27 +91,6 @@ static void seg_name(char *out, size_t n, uint64_t first_lsn)
     snprintf(out, n, "%020" PRIu64 SUFFIX, first_lsn);
 }
 
-static inline void put32(unsigned char *p, uint32_t v)
-{
-    memcpy(p, &v, 4); /* little-endian hosts only (x86-64, aarch64): documented in the format */
-}
-static inline void put64(unsigned char *p, uint64_t v)
-{
-    memcpy(p, &v, 8);
-}
-static inline uint32_t get32(const unsigned char *p)
-{
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
-static inline uint64_t get64(const unsigned char *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return v;
-}
-
 static size_t frame_bytes(size_t len)
 {
     return (FRAME_HDR + len + 7) & ~(size_t)7;
@@ -120,10 +100,10 @@ static void make_header(unsigned char *h, uint64_t first_lsn, size_t seg_bytes)
 {
     memset(h, 0, HDR_BYTES);
     memcpy(h, MAGIC, 8);
-    put32(h + 8, VERSION);
-    put64(h + 16, first_lsn);
-    put64(h + 24, seg_bytes);
-    put32(h + 60, crc32c(0, h, 60));
+    store_u32(h + 8, VERSION);
+    store_u64(h + 16, first_lsn);
+    store_u64(h + 24, seg_bytes);
+    store_u32(h + 60, crc32c(0, h, 60));
 }
 
 static int full_pwrite(int fd, const void *p, size_t n, off_t off)
@@ -254,8 +234,8 @@ static int scan_segment(int fd, uint64_t first_lsn, size_t seg_bytes, scan_t *ou
         /* The frames end at: the file cut short, the zero fill, a frame out of sequence (a
          * reused segment's old contents, or garbage) or one that does not fit. */
         if (r < FRAME_HDR) break;
-        uint32_t len = get32(h);
-        if (len == 0 || get64(h + 8) != lsn) break;
+        uint32_t len = load_u32(h);
+        if (len == 0 || load_u64(h + 8) != lsn) break;
         size_t fb = frame_bytes(len);
         if (len > JOURNAL_MAX_RECORD || off + fb > seg_bytes) break;
         if (len > cap) {
@@ -272,7 +252,7 @@ static int scan_segment(int fd, uint64_t first_lsn, size_t seg_bytes, scan_t *ou
             return (int)r;
         }
         uint32_t crc = crc32c(crc32c(0, h + 8, FRAME_HDR - 8), buf, (size_t)r);
-        if ((size_t)r < len || crc != get32(h + 4)) break;
+        if ((size_t)r < len || crc != load_u32(h + 4)) break;
         if (lsn == first_lsn) first_len = len;
         if (g) add_mark(g, lsn, off);
         off += fb;
@@ -372,8 +352,8 @@ static int recover(journal_t *j, uint64_t start_lsn, char *err, size_t errlen)
         }
         unsigned char h[HDR_BYTES];
         ssize_t r = full_pread(fd, h, HDR_BYTES, 0);
-        if (r != HDR_BYTES || memcmp(h, MAGIC, 8) || get32(h + 60) != crc32c(0, h, 60) ||
-            get64(h + 16) != lsns[i] || get64(h + 24) < HDR_BYTES + FRAME_HDR) {
+        if (r != HDR_BYTES || memcmp(h, MAGIC, 8) || load_u32(h + 60) != crc32c(0, h, 60) ||
+            load_u64(h + 16) != lsns[i] || load_u64(h + 24) < HDR_BYTES + FRAME_HDR) {
             close(fd);
             rc = err_fail(err, errlen, -EBADMSG,
                           "journal: %s has no valid segment header: not a journal file, or "
@@ -381,7 +361,7 @@ static int recover(journal_t *j, uint64_t start_lsn, char *err, size_t errlen)
                           name);
             break;
         }
-        size_t bytes = (size_t)get64(h + 24);
+        size_t bytes = (size_t)load_u64(h + 24);
         scan_t sc;
         if ((rc = push_seg(j, lsns[i]))) {
             close(fd);
@@ -443,8 +423,8 @@ static int recover(journal_t *j, uint64_t start_lsn, char *err, size_t errlen)
         scan_t sc = {0};
         if (fd >= 0) {
             unsigned char h[HDR_BYTES];
-            if (full_pread(fd, h, HDR_BYTES, 0) == HDR_BYTES && get64(h + 16) == lsns[i])
-                scan_segment(fd, lsns[i], (size_t)get64(h + 24), &sc, NULL);
+            if (full_pread(fd, h, HDR_BYTES, 0) == HDR_BYTES && load_u64(h + 16) == lsns[i])
+                scan_segment(fd, lsns[i], (size_t)load_u64(h + 24), &sc, NULL);
             close(fd);
         }
         if (sc.end_lsn > lsns[i]) {
@@ -561,12 +541,12 @@ static size_t frame_into(journal_t *j, const journal_rec_t *recs, int i, int k, 
         size_t fb = frame_bytes(recs[r].len);
         unsigned char *f = j->wbuf + used;
         memset(f, 0, fb);
-        put32(f, (uint32_t)recs[r].len);
-        put64(f + 8, lsn + (uint64_t)(r - i));
+        store_u32(f, (uint32_t)recs[r].len);
+        store_u64(f + 8, lsn + (uint64_t)(r - i));
         f[16] = (unsigned char)(recs[r].table & 0xff);
         f[17] = (unsigned char)(recs[r].table >> 8);
         if (recs[r].len) memcpy(f + FRAME_HDR, recs[r].data, recs[r].len);
-        put32(f + 4, crc32c(crc32c(0, f + 8, FRAME_HDR - 8), f + FRAME_HDR, recs[r].len));
+        store_u32(f + 4, crc32c(crc32c(0, f + 8, FRAME_HDR - 8), f + FRAME_HDR, recs[r].len));
         used += fb;
     }
     return used;
@@ -866,8 +846,8 @@ static int cursor_read(journal_cursor_t *c, uint64_t *lsn, journal_rec_t *rec, c
     if (c->lsn >= end_lsn) return 0; /* nothing durable beyond */
     unsigned char h[FRAME_HDR];
     ssize_t r = full_pread(c->fd, h, FRAME_HDR, (off_t)c->off);
-    uint32_t len = r == FRAME_HDR ? get32(h) : 0;
-    if (r != FRAME_HDR || get64(h + 8) != c->lsn || c->off + frame_bytes(len) > end_off)
+    uint32_t len = r == FRAME_HDR ? load_u32(h) : 0;
+    if (r != FRAME_HDR || load_u64(h + 8) != c->lsn || c->off + frame_bytes(len) > end_off)
         return err_fail(err, errlen, r < 0 ? (int)r : -EBADMSG,
                         "journal: frame of LSN %" PRIu64
                         " unreadable at byte %zu of segment %" PRIu64,
@@ -878,7 +858,8 @@ static int cursor_read(journal_cursor_t *c, uint64_t *lsn, journal_rec_t *rec, c
         c->buf = b, c->cap = len;
     }
     r = full_pread(c->fd, c->buf, len, (off_t)(c->off + FRAME_HDR));
-    if (r != (ssize_t)len || crc32c(crc32c(0, h + 8, FRAME_HDR - 8), c->buf, len) != get32(h + 4))
+    if (r != (ssize_t)len ||
+        crc32c(crc32c(0, h + 8, FRAME_HDR - 8), c->buf, len) != load_u32(h + 4))
         return err_fail(err, errlen, r < 0 ? (int)r : -EBADMSG,
                         "journal: frame of LSN %" PRIu64 " fails its checksum on reread", c->lsn);
     *lsn = c->lsn;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "store/uuid7.h"
+#include "util/bytes.h"
 
 #define FORMAT 1
 #define NUL32  0xFFFFFFFFu
@@ -26,8 +27,7 @@ size_t record_size(const store_record_t *r)
 
 static unsigned char *put_field(unsigned char *o, const char *p, size_t n)
 {
-    uint32_t len = p ? (uint32_t)n : NUL32;
-    memcpy(o, &len, 4);
+    store_u32(o, p ? (uint32_t)n : NUL32);
     o += 4;
     if (p && n) memcpy(o, p, n);
     return o + (p ? n : 0);
@@ -56,8 +56,7 @@ static int get_field(const unsigned char **p, const unsigned char *end, const ch
                      size_t *len, char **scratch)
 {
     if (end - *p < 4) return -EBADMSG;
-    uint32_t n;
-    memcpy(&n, *p, 4);
+    uint32_t n = load_u32(*p);
     *p += 4;
     if (n == NUL32) {
         *val = NULL, *len = 0;
