@@ -69,11 +69,12 @@ static const setting_t settings[] = {
      0},
     {"store", "durability", T_STR, F(durability), "durable",
      "models without config.ini: committed (answer after the database commit), durable (after "
-     "the journal's fsync with a journal, else the commit), buffered, off",
+     "the journal's fsync; the commit with --journal none), buffered, off",
      0},
-    {"store", "journal", T_STR, F(journal), "",
-     "journal directory: durable records are acknowledged on its fsync and fed to the store "
-     "from it (sqlite: and null: stores); empty = no journal",
+    {"store", "journal", T_STR, F(journal), "auto",
+     "journal directory: durable records are acknowledged on its fsync and fed to the store from "
+     "it; auto = PATH.journal beside sqlite:PATH, else inferd-journal in the working directory; "
+     "none = no journal (durable then waits for the database commit)",
      0},
     {"store", "journal_segment_bytes", T_SIZE, F(journal_segment_bytes), "16m",
      "size of each journal segment file (preallocated)", 0},

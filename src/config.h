@@ -32,7 +32,7 @@ typedef struct config {
     char *durability;              /* default for models without a config.ini */
     int64_t store_queue_records;   /* records accepted but not committed, before 503 */
     int64_t store_batch_records;   /* records per transaction */
-    char *journal;                 /* journal directory, "" = none */
+    char *journal;                 /* journal directory, "auto" or "none" */
     int64_t journal_segment_bytes; /* per segment file */
     int64_t journal_max_bytes;     /* unapplied segments at most */
     int64_t store_flush_ms;        /* buffered: longest wait before a commit */

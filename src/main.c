@@ -92,6 +92,19 @@ static int wait_first_load(void)
 /* Acknowledged records the store could not write, counted at its close: inferd then exits 1. */
 static uint64_t store_lost;
 
+/* The journal directory the "journal" setting names for this store, or NULL for none: "auto" is
+ * PATH.journal beside sqlite:PATH and inferd-journal in the working directory otherwise. */
+static const char *journal_dir(const char *store, const char *setting, char *out, size_t n)
+{
+    if (strcmp(setting, "none") == 0 || !*setting) return NULL;
+    if (strcmp(setting, "auto") != 0) return setting;
+    if (strncmp(store, "sqlite:", 7) == 0)
+        snprintf(out, n, "%s.journal", store + 7);
+    else
+        snprintf(out, n, "inferd-journal");
+    return out;
+}
+
 static void hook_store(void *arg)
 {
     store_t **s = arg;
@@ -253,11 +266,12 @@ static int cmd_serve(int argc, char **argv)
         goto out;
     }
     store_t *store = NULL;
+    char jdir[4096];
     if (strcmp(cfg.store, "none") != 0) {
         store_opts_t so = {.queue_max_records = (size_t)cfg.store_queue_records,
                            .batch_max_records = (int)cfg.store_batch_records,
                            .flush_interval_ms = (int)cfg.store_flush_ms,
-                           .journal_dir = *cfg.journal ? cfg.journal : NULL,
+                           .journal_dir = journal_dir(cfg.store, cfg.journal, jdir, sizeof jdir),
                            .journal_segment_bytes = (size_t)cfg.journal_segment_bytes,
                            .journal_max_bytes = (size_t)cfg.journal_max_bytes};
         store = store_open(cfg.store, &so, err, sizeof err);

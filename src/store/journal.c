@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -503,6 +504,17 @@ journal_t *journal_open(const char *dir, const journal_opts_t *o, char *err, siz
     j->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (j->dirfd < 0) {
         err_set(err, errlen, "journal: cannot open %s: %s", dir, strerror(errno));
+        journal_close(j);
+        return NULL;
+    }
+    /* Two writers on one journal would interleave LSNs and each recycle the other's segments. */
+    if (flock(j->dirfd, LOCK_EX | LOCK_NB)) {
+        if (errno == EWOULDBLOCK)
+            err_set(err, errlen,
+                    "journal: %s is in use by another inferd (each node needs its own journal)",
+                    dir);
+        else
+            err_set(err, errlen, "journal: cannot lock %s: %s", dir, strerror(errno));
         journal_close(j);
         return NULL;
     }

@@ -20,7 +20,7 @@ SLOW = 4.0 if "asan" in BIN else 1.0
 
 
 class Server:
-    def __init__(self, args, env=None, nofile=None):
+    def __init__(self, args, env=None, nofile=None, cwd=None):
         self.args = list(args)
         self.logfile = tempfile.NamedTemporaryFile(prefix="inferd-log-", delete=False)
         full_env = dict(os.environ)
@@ -34,6 +34,7 @@ class Server:
         self.proc = subprocess.Popen(
             [BIN, "serve", "--listen", "127.0.0.1:0", "--threads", "2"] + store + list(args),
             stdout=subprocess.DEVNULL, stderr=self.logfile, env=full_env,
+            cwd=cwd or self.tmpdir,
             preexec_fn=(lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile)))
             if nofile else None)
         self.port = None

@@ -32,7 +32,7 @@ def test_not_ready_while_the_model_directory_is_missing(server_factory, tmp_path
 
 def test_not_ready_once_the_sqlite_database_is_deleted(server_factory, tmp_path):
     db = tmp_path / "rec.db"
-    srv = server_factory("--store", "sqlite:%s" % db, "--access-log", "false")
+    srv = server_factory("--store", "sqlite:%s" % db, "--access-log", "false", "--journal", "none")
     row = features(1)[0]
     assert post(srv, {"model": "breast_cancer", "features": row}).status == 200
     assert ready(srv)[0] == 200

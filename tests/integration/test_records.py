@@ -31,7 +31,7 @@ def db_ids(path):
 
 def test_durable_record_is_readable_at_once(server_factory, repo, tmp_path):
     db = tmp_path / "r.db"
-    srv = server_factory("--models", str(repo), "--store", "sqlite:%s" % db, "--access-log", "false")
+    srv = server_factory("--models", str(repo), "--journal", "none", "--store", "sqlite:%s" % db, "--access-log", "false")
     r = post(srv, {"model": "durable", "features": features(1)[0]}, {"X-Request-Id": "req-42"})
     assert r.status == 200, r.body
     rid = r.json()["id"]
@@ -205,7 +205,8 @@ def test_kill_9_loses_no_acknowledged_record_sqlite(repo, tmp_path):
         finally:
             con.close()
 
-    crash_rounds(int(os.environ.get("INFERD_CRASH_ROUNDS", "20")), repo, "sqlite:%s" % db, check)
+    crash_rounds(int(os.environ.get("INFERD_CRASH_ROUNDS", "20")), repo, "sqlite:%s" % db, check,
+                 extra=["--journal", "none"])
     assert len(check()) > 0
 
 

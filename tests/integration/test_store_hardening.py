@@ -109,7 +109,7 @@ def test_deleted_database_stops_acknowledging(server_factory, repo, tmp_path):
     records were acknowledged and none survived. Now the first commit after the deletion is
     not acknowledged, and none after it."""
     db = tmp_path / "log.db"
-    srv = server_factory("--models", str(repo), "--store", "sqlite:%s" % db,
+    srv = server_factory("--models", str(repo), "--journal", "none", "--store", "sqlite:%s" % db,
                          "--access-log", "false")
     load = DurableLoad(srv)
     try:
@@ -141,7 +141,7 @@ def test_deleted_wal_is_checkpointed_and_kill_9_loses_no_acknowledged_record(rep
     Now the store notices at its next commit, checkpoints the deleted WAL (still open) into the
     database file and stops acknowledging."""
     db = tmp_path / "log.db"
-    args = ["--models", str(repo), "--store", "sqlite:%s" % db, "--access-log", "false"]
+    args = ["--models", str(repo), "--journal", "none", "--store", "sqlite:%s" % db, "--access-log", "false"]
     srv = Server(args)
     try:
         load = DurableLoad(srv)

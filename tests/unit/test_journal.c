@@ -113,6 +113,9 @@ static void test_append_read_reopen(void)
     CHECK(j != NULL);
     if (!j) return;
     CHECK_EQ(journal_next_lsn(j), 1);
+    /* One writer per journal: a second open (another process, or this one) is refused. */
+    CHECK(journal_open(d, &small, err, sizeof err) == NULL);
+    CHECK(strstr(err, "in use by another inferd") != NULL);
     uint64_t next = 1;
     for (int b = 0; b < 120; b++) { /* ~2,000 records of ~350 bytes over ~12 segments */
         int n = 1 + b % 33;
