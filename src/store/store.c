@@ -56,6 +56,8 @@ typedef struct store_metrics {
     _Atomic double window_s;
     _Atomic double healthy;              /* of the store opened last with this sink kind */
     _Atomic double jlag, jbytes, japply; /* journal: records not applied, segment bytes, 1/0 */
+    _Atomic uint64_t joldest_ns;         /* journal: when the oldest unapplied record was
+                                            journaled (CLOCK_MONOTONIC), 0 if none */
 } store_metrics_t;
 
 static pthread_mutex_t metrics_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -70,6 +72,14 @@ static const double batch_bounds[] = {1,   2,   4,    8,    16,   32,   64,    1
 static double atomic_gauge(void *arg)
 {
     return atomic_load_explicit((_Atomic double *)arg, memory_order_relaxed);
+}
+
+/* Seconds since the oldest record the sink does not have yet was journaled. */
+static double lag_seconds(void *arg)
+{
+    uint64_t t = atomic_load_explicit((_Atomic uint64_t *)arg, memory_order_relaxed);
+    uint64_t now = clock_mono_ns();
+    return t && now > t ? (double)(now - t) / 1e9 : 0.0;
 }
 
 static store_metrics_t *metrics_get(int sink_index, const char *scheme, int flush_ms)
@@ -148,6 +158,11 @@ static store_metrics_t *metrics_get(int sink_index, const char *scheme, int flus
                                         "yet applied to the sink",
                                         METRIC_GAUGE, NULL, 0),
                          l, atomic_gauge, &m->jlag);
+        metrics_gauge_fn(metrics_family("inferd_journal_lag_seconds",
+                                        "Journal mode: age of the oldest journaled record not "
+                                        "yet applied to the sink (0 when none waits)",
+                                        METRIC_GAUGE, NULL, 0),
+                         l, lag_seconds, &m->joldest_ns);
         metrics_gauge_fn(metrics_family("inferd_journal_bytes",
                                         "Journal mode: size of the journal's live segments",
                                         METRIC_GAUGE, NULL, 0),
@@ -249,6 +264,13 @@ struct store {
     journal_rec_t *jrecs;
     size_t jrecs_cap;
     uint64_t jrecs_first; /* the first LSN of the last append */
+    /* When each unapplied append was journaled, oldest first, for the lag in seconds. Under mu;
+     * when full, the newest entry absorbs later appends (the age shown can only be too old). */
+    struct {
+        uint64_t last_lsn, ns;
+    } jtimes[64];
+    unsigned jt_head, jt_n;
+    uint64_t w_jlast, w_jns; /* writer-owned: the last append's last LSN and time, for settle() */
     /* Applier-owned. */
     store_record_t *a_recs;
     const store_record_t **a_ptrs;
@@ -266,6 +288,7 @@ struct store {
 };
 
 static void journal_gauges(store_t *s);
+static void note_journaled(store_t *s, uint64_t last_lsn, uint64_t ns);
 
 static size_t str_size(const char *p)
 {
@@ -502,6 +525,8 @@ static int write_units(store_t *s, sub_t **u, size_t lo, size_t hi)
             u[k]->last_lsn = lsn - 1; /* a committed submission is answered once it is applied */
             u[k]->state = SUB_DONE;
         }
+        s->w_jlast = lsn - 1;
+        s->w_jns = clock_mono_ns();
         return 0;
     }
     if (rc == 0) {
@@ -662,6 +687,10 @@ static void settle(store_t *s, sub_t *first, int rc)
     s->st.dead_letters += s->w_dead;
     s->st.dropped += s->w_dropped;
     s->w_commits = s->w_written = s->w_refused = s->w_dead = s->w_dropped = 0;
+    if (s->w_jlast) {
+        note_journaled(s, s->w_jlast, s->w_jns);
+        s->w_jlast = 0;
+    }
     /* The hook sees the committed ids in order, after their capacity came back (tests rely on
      * both). batch_room() made ids big enough for the whole batch before anything committed. */
     size_t nids = 0;
@@ -887,9 +916,29 @@ static void *writer_main(void *arg)
 
 /* ==== applier (journal mode) ==== */
 
+/* Remembers when the records up to last_lsn were journaled. Called locked. */
+static void note_journaled(store_t *s, uint64_t last_lsn, uint64_t ns)
+{
+    const unsigned cap = (unsigned)(sizeof s->jtimes / sizeof *s->jtimes);
+    if (s->jt_n == cap) {
+        s->jtimes[(s->jt_head + cap - 1) % cap].last_lsn = last_lsn;
+        return;
+    }
+    unsigned i = (s->jt_head + s->jt_n++) % cap;
+    s->jtimes[i].last_lsn = last_lsn;
+    s->jtimes[i].ns = ns;
+}
+
 /* Refreshes the journal gauges. Called locked. */
 static void journal_gauges(store_t *s)
 {
+    const unsigned cap = (unsigned)(sizeof s->jtimes / sizeof *s->jtimes);
+    while (s->jt_n && s->jtimes[s->jt_head].last_lsn <= s->applied) {
+        s->jt_head = (s->jt_head + 1) % cap;
+        s->jt_n--;
+    }
+    atomic_store_explicit(&s->m->joldest_ns, s->jt_n ? s->jtimes[s->jt_head].ns : 0,
+                          memory_order_relaxed);
     journal_stats_t js;
     journal_stats(s->jnl, &js);
     atomic_store_explicit(&s->m->jlag, (double)(js.next_lsn - 1 - s->applied),
@@ -1203,9 +1252,11 @@ static int open_journal(store_t *s, char *err, size_t errlen)
                -EBADMSG;
     s->applied = applied;
     journal_release(s->jnl, applied + 1);
-    if (next > applied + 1)
+    if (next > applied + 1) {
         log_info("store: journal %s: %llu records to apply to the sink", s->o.journal_dir,
                  (unsigned long long)(next - 1 - applied));
+        note_journaled(s, next - 1, clock_mono_ns()); /* their age counts from this start */
+    }
     return 0;
 }
 

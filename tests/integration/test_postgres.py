@@ -652,6 +652,9 @@ def test_journal_outage_keeps_durable_requests_succeeding(pg, server_factory, re
             "durable answers while PostgreSQL was down: %r" % (sorted({a[2] for a in down}),)
         assert metric(srv, 'inferd_journal_applying{sink="postgres"}') == 0
         assert metric(srv, 'inferd_journal_lag_records{sink="postgres"}') > 0
+        # The oldest unapplied record was journaled about when PostgreSQL went down.
+        lag_s = metric(srv, 'inferd_journal_lag_seconds{sink="postgres"}')
+        assert 1.0 < lag_s < time.time() - t_down + 1.0, lag_s
         # Reads see acknowledged records that PostgreSQL does not have yet.
         with load.lock:
             probe_id = load.acked[-1]
@@ -668,6 +671,7 @@ def test_journal_outage_keeps_durable_requests_succeeding(pg, server_factory, re
         srv.close()
     srv = server_factory(*args)
     assert wait_journal_drained(srv, 20 * SLOW), srv.log()
+    assert metric(srv, 'inferd_journal_lag_seconds{sink="postgres"}') == 0
     assert srv.stop() == 0
     rows = [r[0] for r in pg.psql("SELECT id FROM inferences", db)]
     have = set(rows)
