@@ -746,14 +746,18 @@ void journal_close(journal_t *j)
 
 /* ---- reading --------------------------------------------------------------------------------- */
 
+#define READ_AHEAD ((size_t)256 << 10) /* a cursor reads frames in chunks of up to this */
+
 struct journal_cursor {
     journal_t *j;
     int fd;
     uint64_t seg_first; /* the segment open in fd */
     uint64_t lsn;       /* the next LSN to hand out */
     size_t off;         /* its frame's offset in the segment */
-    unsigned char *buf; /* the current record's payload */
-    size_t cap;
+    uint64_t end_lsn;   /* the segment's durable frames end before it ... */
+    size_t end_off;     /* ... at this offset (as of the last locate) */
+    unsigned char *buf; /* segment bytes [win_off, win_off + win_len), read ahead */
+    size_t cap, win_off, win_len;
 };
 
 /* Where the segment holding lsn is, and how far its durable frames go. -ENOENT if released. */
@@ -836,46 +840,68 @@ journal_cursor_t *journal_cursor_open(journal_t *j, uint64_t from_lsn, char *err
     return c;
 }
 
+/* Makes the bytes [c->off, c->off + need) of the segment readable in c->buf, reading ahead up to
+ * READ_AHEAD bytes but never past end_off (what is beyond is not durable). 0 or -errno. */
+static int cursor_fill(journal_cursor_t *c, size_t need, size_t end_off)
+{
+    if (c->off >= c->win_off && c->off + need <= c->win_off + c->win_len) return 0;
+    size_t want = end_off - c->off;
+    if (want > READ_AHEAD) want = READ_AHEAD;
+    if (want < need) want = need;
+    if (want > c->cap) {
+        unsigned char *b = realloc(c->buf, want);
+        if (!b) return -ENOMEM;
+        c->buf = b, c->cap = want;
+    }
+    ssize_t r = full_pread(c->fd, c->buf, want, (off_t)c->off);
+    c->win_off = c->off;
+    c->win_len = r > 0 ? (size_t)r : 0;
+    if (r < 0) return (int)r;
+    return c->win_len >= need ? 0 : -EBADMSG;
+}
+
 static int cursor_read(journal_cursor_t *c, uint64_t *lsn, journal_rec_t *rec, char *err,
                        size_t errlen)
 {
-    uint64_t first, end_lsn;
-    size_t end_off;
-    if (locate(c->j, c->lsn, &first, &end_off, &end_lsn, NULL, NULL))
-        return err_fail(err, errlen, -ENOENT,
-                        "journal: LSN %" PRIu64 " was released under a cursor", c->lsn);
-    if (first != c->seg_first || c->fd < 0) { /* into the next segment */
-        char name[40];
-        seg_name(name, sizeof name, first);
-        int fd = openat(c->j->dirfd, name, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-            return err_fail(err, errlen, -errno, "journal: open %s: %s", name, strerror(errno));
-        if (c->fd >= 0) close(c->fd);
-        c->fd = fd;
-        if (first != c->seg_first) c->off = HDR_BYTES;
-        c->seg_first = first;
+    /* Segments at or after a cursor are never released (the applier releases only what it has
+     * applied; readers pin), so the bounds need refreshing only once the cursor reaches them. */
+    if (c->fd < 0 || c->lsn >= c->end_lsn) {
+        uint64_t first;
+        if (locate(c->j, c->lsn, &first, &c->end_off, &c->end_lsn, NULL, NULL))
+            return err_fail(err, errlen, -ENOENT,
+                            "journal: LSN %" PRIu64 " was released under a cursor", c->lsn);
+        if (first != c->seg_first || c->fd < 0) { /* into the next segment */
+            char name[40];
+            seg_name(name, sizeof name, first);
+            int fd = openat(c->j->dirfd, name, O_RDONLY | O_CLOEXEC);
+            if (fd < 0)
+                return err_fail(err, errlen, -errno, "journal: open %s: %s", name,
+                                strerror(errno));
+            if (c->fd >= 0) close(c->fd);
+            c->fd = fd;
+            if (first != c->seg_first) c->off = HDR_BYTES;
+            c->seg_first = first;
+            c->win_len = 0;
+        }
+        if (c->lsn >= c->end_lsn) return 0; /* nothing durable beyond */
     }
-    if (c->lsn >= end_lsn) return 0; /* nothing durable beyond */
-    unsigned char h[FRAME_HDR];
-    ssize_t r = full_pread(c->fd, h, FRAME_HDR, (off_t)c->off);
-    uint32_t len = r == FRAME_HDR ? load_u32(h) : 0;
-    if (r != FRAME_HDR || load_u64(h + 8) != c->lsn || c->off + frame_bytes(len) > end_off)
-        return err_fail(err, errlen, r < 0 ? (int)r : -EBADMSG,
+    int rc = cursor_fill(c, FRAME_HDR, c->end_off);
+    const unsigned char *h = c->buf + (c->off - c->win_off);
+    uint32_t len = rc ? 0 : load_u32(h);
+    if (rc || load_u64(h + 8) != c->lsn || c->off + frame_bytes(len) > c->end_off)
+        return err_fail(err, errlen, rc ? rc : -EBADMSG,
                         "journal: frame of LSN %" PRIu64
                         " unreadable at byte %zu of segment %" PRIu64,
-                        c->lsn, c->off, first);
-    if (len > c->cap) {
-        unsigned char *b = realloc(c->buf, len);
-        if (!b) return err_fail(err, errlen, -ENOMEM, "journal: out of memory");
-        c->buf = b, c->cap = len;
-    }
-    r = full_pread(c->fd, c->buf, len, (off_t)(c->off + FRAME_HDR));
-    if (r != (ssize_t)len ||
-        crc32c(crc32c(0, h + 8, FRAME_HDR - 8), c->buf, len) != load_u32(h + 4))
-        return err_fail(err, errlen, r < 0 ? (int)r : -EBADMSG,
+                        c->lsn, c->off, c->seg_first);
+    if ((rc = cursor_fill(c, FRAME_HDR + len, c->end_off)))
+        return err_fail(err, errlen, rc, "journal: frame of LSN %" PRIu64 " unreadable: %s",
+                        c->lsn, strerror(-rc));
+    h = c->buf + (c->off - c->win_off);
+    if (crc32c(crc32c(0, h + 8, FRAME_HDR - 8), h + FRAME_HDR, len) != load_u32(h + 4))
+        return err_fail(err, errlen, -EBADMSG,
                         "journal: frame of LSN %" PRIu64 " fails its checksum on reread", c->lsn);
     *lsn = c->lsn;
-    *rec = (journal_rec_t){(uint16_t)(h[16] | h[17] << 8), c->buf, len};
+    *rec = (journal_rec_t){(uint16_t)(h[16] | h[17] << 8), h + FRAME_HDR, len};
     c->off += frame_bytes(len);
     c->lsn++;
     return 1;
