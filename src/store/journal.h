@@ -25,6 +25,7 @@
 #ifndef INFERD_STORE_JOURNAL_H
 #define INFERD_STORE_JOURNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -55,6 +56,7 @@ typedef struct journal_stats {
     uint64_t recycled;          /* segments reused after release */
     uint64_t recovered_records; /* records found at open */
     int failed;                 /* 0, or the -errno that stopped the journal (fsync failure) */
+    bool direct;                /* appends are O_DIRECT | O_DSYNC writes, not write + fdatasync */
 } journal_stats_t;
 
 /* Opens (creating it and DIR if needed) the journal in dir and recovers it. NULL with a message

@@ -1252,6 +1252,11 @@ static int open_journal(store_t *s, char *err, size_t errlen)
                -EBADMSG;
     s->applied = applied;
     journal_release(s->jnl, applied + 1);
+    journal_stats_t js;
+    journal_stats(s->jnl, &js);
+    log_info("store: journal %s: appends are %s", s->o.journal_dir,
+             js.direct ? "O_DIRECT | O_DSYNC writes"
+                       : "writes and fdatasync (this file system refuses O_DIRECT)");
     if (next > applied + 1) {
         log_info("store: journal %s: %llu records to apply to the sink", s->o.journal_dir,
                  (unsigned long long)(next - 1 - applied));
