@@ -142,7 +142,7 @@ pg_started=1
 as_pg "$PGBIN/pg_ctl" -D "$tmp/pg/data" -l "$tmp/pg/server.log" -o "$pg_ctl_opts" -w -t 60 start \
     >/dev/null 2>&1 || die "PostgreSQL did not start: $(tail -n5 "$tmp/pg/server.log" 2>/dev/null)"
 pgq() { psql -X -q -A -t -h 127.0.0.1 -p "$pg_port" -U bench -d "$1" -c "$2"; }
-for db in peer inferd; do
+for db in peer inferd inferd_c inferd_s1 inferd_s2 inferd_s3 inferd_s4; do
     "$PGBIN/createdb" -h 127.0.0.1 -p "$pg_port" -U bench "$db" || die "createdb $db failed"
 done
 PEER_DSN="host=127.0.0.1 port=$pg_port dbname=peer user=bench"
@@ -175,10 +175,12 @@ note "this disk: $fsync_before fdatasync/s (8 kB, rewritten in place)"
 port="" probe_pred=""
 
 # Starts inferd with the given store and durability; 0, or 1 if it exits before listening.
+# start_inferd NAME STORE DURABILITY [JOURNAL]: the journal is a fresh directory of its own unless
+# JOURNAL says otherwise ("none": durable means the database's commit, as before issue 10).
 start_inferd() {
-    local name=$1 store=$2 durability=$3 log=$tmp/$1.log
+    local name=$1 store=$2 durability=$3 journal=${4:-$tmp/$1.journal} log=$tmp/$1.log
     "$INFERD" serve --listen 127.0.0.1:0 --models "$tmp/models" --store "$store" \
-        --durability "$durability" --access-log false 2>"$log" &
+        --durability "$durability" --journal "$journal" --access-log false 2>"$log" &
     server_pid=$!
     port=""
     for _ in $(seq 200); do
@@ -276,10 +278,25 @@ def tree(root):
         t += procs[p][1]
         todo += [c for c, (pp, _) in procs.items() if pp == p]
     return t / tck
+def thread(root, name):  # CPU seconds of the server's threads called name (the store's writer...)
+    t = 0
+    try:
+        for tid in os.listdir(f"/proc/{root}/task"):
+            try:
+                if open(f"/proc/{root}/task/{tid}/comm").read().strip() == name:
+                    f = open(f"/proc/{root}/task/{tid}/stat").read().rsplit(")", 1)[1].split()
+                    t += int(f[11]) + int(f[12])
+            except OSError:
+                pass
+    except OSError:
+        return 0.0
+    return t / tck
 cpu = open("/proc/stat").readline().split()[1:]
 vals = [int(x) for x in cpu[:8]]
 idle = vals[3] + vals[4]
-print(f"{tree(int(sys.argv[1])):.3f} {tree(int(sys.argv[2])):.3f} {sum(vals) - idle} {sum(vals)}")
+srv = int(sys.argv[1])
+print(f"{tree(srv):.3f} {tree(int(sys.argv[2])):.3f} {sum(vals) - idle} {sum(vals)} "
+      f"{thread(srv, 'inferd-store'):.3f} {thread(srv, 'inferd-apply'):.3f}")
 PYCPU
 pg_master() { head -n1 "$tmp/pg/data/postmaster.pid" 2>/dev/null || echo 0; }
 cpu_snap() { "$PYTHON" "$tmp/cpu.py" "${server_pid:-0}" "$(pg_master)"; }
@@ -301,7 +318,8 @@ wrk_bad() {
 # --- one configuration: warm-up, ab, wrk, row counts -------------------------------------------
 # results: one line per configuration, "|"-separated:
 #  id|label|durable|ab_rps|ab_mean|ab_p50|ab_p95|ab_p99|ab_bad|ab_done|ab_rows|
-#  wrk_rps|wrk_mean|wrk_p50|wrk_p90|wrk_p99|wrk_bad|wrk_done|wrk_rows|prediction
+#  wrk_rps|wrk_mean|wrk_p50|wrk_p90|wrk_p99|wrk_bad|wrk_done|wrk_rows|prediction|
+#  server_cpu_us|pg_cpu_us|busy%|writer_cpu_us|applier_cpu_us (per wrk request)
 : >"$tmp/results"
 : >"$tmp/skipped"
 : >"$tmp/problems"
@@ -381,27 +399,29 @@ measure() {
     fi
     echo "rows check: ab $ab_done completed / $ab_rows stored; wrk $w_done completed / $w_rows stored" >&2
 
-    # CPU per completed wrk request (server tree, PostgreSQL tree) and how busy the machine was.
+    # CPU per completed wrk request (server tree, PostgreSQL tree), how busy the machine was, and
+    # the store's writer and applier threads' CPU per record (one record per request).
     local cpu
     cpu=$(awk -v a="$c0" -v b="$c1" -v n="$w_done" -v pg="$counter" 'BEGIN {
         split(a, x, " "); split(b, y, " "); n = (n > 0 ? n : 1)
-        printf "%.0f|%s|%.0f", (y[1] - x[1]) * 1e6 / n,
+        printf "%.0f|%s|%.0f|%.1f|%.1f", (y[1] - x[1]) * 1e6 / n,
             (pg ~ /^pg:/ ? sprintf("%.0f", (y[2] - x[2]) * 1e6 / n) : "-"),
-            (y[4] > x[4] ? 100 * (y[3] - x[3]) / (y[4] - x[4]) : 0) }')
+            (y[4] > x[4] ? 100 * (y[3] - x[3]) / (y[4] - x[4]) : 0),
+            (y[5] - x[5]) * 1e6 / n, (y[6] - x[6]) * 1e6 / n }')
     echo "$id|$label|$durable|$ab_rps|$ab_mean|$ab_p50|$ab_p95|$ab_p99|$ab_bad|$ab_done|$ab_rows|$w_rps|$w_mean|$w_p50|$w_p90|$w_p99|$w_bad|$w_done|$w_rows|$pred|$cpu" >>"$tmp/results"
 }
 
 # The store's own view of its commits (batch sizes, commit time), kept for the report.
 store_metrics() {
-    curl -s -m 5 "http://127.0.0.1:$port/metrics" | grep '^inferd_store' >"$tmp/metrics-$1" || true
+    curl -s -m 5 "http://127.0.0.1:$port/metrics" | grep -E '^inferd_(store|journal)' >"$tmp/metrics-$1" || true
 }
 
 echo "Note: ab/wrk, the server under test and PostgreSQL share this machine's $(nproc) cores." >&2
 
 # inferd --------------------------------------------------------------------------------------------
 run_inferd() {
-    local id=$1 label=$2 store=$3 durability=$4 durable=$5 counter=$6
-    if ! start_inferd "$id" "$store" "$durability"; then
+    local id=$1 label=$2 store=$3 durability=$4 durable=$5 counter=$6 journal=${7:-}
+    if ! start_inferd "$id" "$store" "$durability" $journal; then
         return 1
     fi
     measure "$id" "$label" "$durable" "$counter"
@@ -410,27 +430,43 @@ run_inferd() {
 }
 run_inferd inferd_durable_sqlite "inferd durable, SQLite" "sqlite:$tmp/durable.db" durable yes \
     "sqlite:$tmp/durable.db" || die "inferd did not start: $(cat "$tmp/inferd_durable_sqlite.log")"
+pg_ok=yes
 if ! run_inferd inferd_durable_pg "inferd durable, PostgreSQL" "$INFERD_PG" durable yes "pg:inferd"; then
+    pg_ok=
     why=$(grep -v '^\s*$' "$tmp/inferd_durable_pg.log" | tail -n1)
     note "inferd has no usable PostgreSQL sink yet, skipping: $why"
     echo "inferd durable, PostgreSQL|inferd exited at start with \`--store postgres:...\`: \`$why\`" >>"$tmp/skipped"
+fi
+run_inferd inferd_committed_sqlite "inferd committed, SQLite" "sqlite:$tmp/committed.db" committed yes \
+    "sqlite:$tmp/committed.db" || die "inferd did not start: $(cat "$tmp/inferd_committed_sqlite.log")"
+run_inferd inferd_direct_sqlite "inferd durable, SQLite, --journal none" "sqlite:$tmp/direct.db" durable \
+    yes "sqlite:$tmp/direct.db" none || die "inferd did not start: $(cat "$tmp/inferd_direct_sqlite.log")"
+if [ -n "$pg_ok" ]; then
+    run_inferd inferd_committed_pg "inferd committed, PostgreSQL" "${INFERD_PG/dbname=inferd/dbname=inferd_c}" committed yes "pg:inferd_c" ||
+        echo "inferd committed, PostgreSQL|did not start: $(tail -n1 "$tmp/inferd_committed_pg.log")" >>"$tmp/skipped"
 fi
 run_inferd inferd_buffered_sqlite "inferd buffered, SQLite" "sqlite:$tmp/buffered.db" buffered buffered \
     "sqlite:$tmp/buffered.db" || die "inferd did not start: $(cat "$tmp/inferd_buffered_sqlite.log")"
 run_inferd inferd_off "inferd off (--store none)" none durable no - ||
     die "inferd did not start: $(cat "$tmp/inferd_off.log")"
 
-# One wrk run of its own against inferd with durability durable on STORE ("none" for off): a 2 s
-# warm-up, then wrk -cCONNS into $tmp/NAME, the store's metrics kept as metrics-NAME, errors
-# reported as problems.
+# wrk_extra NAME STORE CONNS [DURABILITY [JOURNAL]]: one wrk run of its own against inferd (STORE
+# "none" for off; durability durable and a journal of its own by default): a 2 s warm-up, then
+# wrk -cCONNS into $tmp/NAME, the store's metrics kept as metrics-NAME and the writer's and
+# applier's CPU per request as cpu-NAME, errors reported as problems.
 wrk_extra() {
-    local name=$1 store=$2 conns=$3 url
-    start_inferd "$name" "$store" durable || die "inferd did not start: $(cat "$tmp/$name.log")"
+    local name=$1 store=$2 conns=$3 dur=${4:-durable} journal=${5:-} url c0 c1 n
+    start_inferd "$name" "$store" "$dur" $journal || die "inferd did not start: $(cat "$tmp/$name.log")"
     url="http://127.0.0.1:$port/inferences"
     note "$name (--store $store): wrk -t2 -c$conns -d$DURATION --latency"
     run_load wrk -t2 -c"$conns" -d2s -s "$tmp/post.lua" "$url" >/dev/null
+    c0=$(cpu_snap)
     run_load wrk -t2 -c"$conns" -d"$DURATION" --latency -s "$tmp/post.lua" "$url" >"$tmp/$name" 2>&1 ||
         echo "$name: wrk failed: $(tail -n3 "$tmp/$name")" >>"$tmp/problems"
+    c1=$(cpu_snap)
+    n=$(awk '/ requests in / { print $1 }' "$tmp/$name")
+    awk -v a="$c0" -v b="$c1" -v n="$n" 'BEGIN { split(a, x, " "); split(b, y, " "); n = (n > 0 ? n : 1)
+        printf "%.1f %.1f %.1f\n", (y[5] - x[5]) * 1e6 / n, (y[6] - x[6]) * 1e6 / n, (y[1] - x[1]) * 1e6 / n }' >"$tmp/cpu-$name"
     store_metrics "$name"
     stop_server
     local bad
@@ -439,19 +475,27 @@ wrk_extra() {
 }
 
 # inferd durable vs off as concurrency grows: a closed loop of C clients leaves about C/2 requests
-# waiting for each commit, so the batch (and what its fsync costs per record) depends on C.
+# waiting for each journal fsync, so the group (and what its fsync costs per record) depends on C.
+# Committed and PostgreSQL rows too (PostgreSQL only when its main run worked).
 : >"$tmp/sweep"
 for c in $SWEEP_C; do
     wrk_extra "sweep_durable_$c" "sqlite:$tmp/sweep-$c.db" "$c"
     wrk_extra "sweep_off_$c" none "$c"
-    echo "$c|$(wrk_rps "$tmp/sweep_off_$c")|$(wrk_rps "$tmp/sweep_durable_$c")|$(wrk_pct "$tmp/sweep_off_$c" 99%)|$(wrk_pct "$tmp/sweep_durable_$c" 99%)" >>"$tmp/sweep"
+    wrk_extra "sweep_committed_$c" "sqlite:$tmp/sweep-c-$c.db" "$c" committed
+    pg_d=- pg_c=-
+    if [ -n "$pg_ok" ]; then
+        wrk_extra "sweep_pgdurable_$c" "${INFERD_PG/dbname=inferd/dbname=inferd_s1}" "$c"
+        wrk_extra "sweep_pgcommitted_$c" "${INFERD_PG/dbname=inferd/dbname=inferd_s2}" "$c" committed
+        pg_d=$(wrk_rps "$tmp/sweep_pgdurable_$c") pg_c=$(wrk_rps "$tmp/sweep_pgcommitted_$c")
+    fi
+    echo "$c|$(wrk_rps "$tmp/sweep_off_$c")|$(wrk_rps "$tmp/sweep_durable_$c")|$(wrk_pct "$tmp/sweep_off_$c" 99%)|$(wrk_pct "$tmp/sweep_durable_$c" 99%)|$(wrk_rps "$tmp/sweep_committed_$c")|$pg_d|$pg_c" >>"$tmp/sweep"
 done
 
 # inferd durable on the null sink: the same queue, group commit and callbacks, no database, each
 # commit a sleep of US microseconds. Separates the database's CPU from the commit latency's cost.
 : >"$tmp/nullsink"
 for us in $NULL_US; do
-    wrk_extra "null_$us" "null:$us" "$C"
+    wrk_extra "null_$us" "null:$us" "$C" durable none
     echo "$us|$(wrk_rps "$tmp/null_$us")|$(wrk_pct "$tmp/null_$us" 99%)" >>"$tmp/nullsink"
 done
 
@@ -552,13 +596,41 @@ ratios() {
 
 # Durable vs off by wrk connections: the main run's C, then the sweep's.
 table_sweep() {
-    echo "| wrk connections | inferd off req/s | inferd durable (SQLite) req/s | durable / off | records per commit | commit (ms) | off p99 (ms) | durable p99 (ms) |"
-    echo "|--:|--:|--:|--:|--:|--:|--:|--:|"
-    local d=inferd_durable_sqlite off=inferd_off
-    echo "| $C | $(field $off 12) | $(field $d 12) | **$(ratio "$(field $d 12)" "$(field $off 12)")** | $(batch_of $d) | $(commit_ms_of $d) | $(field $off 16) | $(field $d 16) |"
-    while IFS='|' read -r c off_rps d_rps off_p99 d_p99; do
-        echo "| $c | $off_rps | $d_rps | **$(ratio "$d_rps" "$off_rps")** | $(batch_of "sweep_durable_$c") | $(commit_ms_of "sweep_durable_$c") | $off_p99 | $d_p99 |"
+    echo "| wrk connections | inferd off req/s | durable (SQLite) req/s | durable / off | committed (SQLite) req/s | durable / committed | durable (PostgreSQL) req/s | committed (PostgreSQL) req/s | records per journal fsync | journal fsync (ms) | writer CPU µs/record | off p99 (ms) | durable p99 (ms) |"
+    echo "|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
+    local d=inferd_durable_sqlite off=inferd_off cm=inferd_committed_sqlite
+    echo "| $C | $(field $off 12) | $(field $d 12) | **$(ratio "$(field $d 12)" "$(field $off 12)")** | $(field $cm 12) | **$(ratio "$(field $d 12)" "$(field $cm 12)")** | $(field inferd_durable_pg 12) | $(field inferd_committed_pg 12) | $(group_of $d) | $(fsync_ms_of $d) | $(field $d 24) | $(field $off 16) | $(field $d 16) |"
+    while IFS='|' read -r c off_rps d_rps off_p99 d_p99 c_rps pgd_rps pgc_rps; do
+        echo "| $c | $off_rps | $d_rps | **$(ratio "$d_rps" "$off_rps")** | $c_rps | **$(ratio "$d_rps" "$c_rps")** | $pgd_rps | $pgc_rps | $(group_of "sweep_durable_$c") | $(fsync_ms_of "sweep_durable_$c") | $(cut -d' ' -f1 "$tmp/cpu-sweep_durable_$c") | $off_p99 | $d_p99 |"
     done <"$tmp/sweep"
+}
+# From the journal's metrics: records per append (one fsync each) and the append's mean time.
+group_of() {
+    awk '/^inferd_journal_append_records_sum/ { s = $2 } /^inferd_journal_append_records_count/ { n = $2 }
+         END { if (n > 0) printf "%.1f", s / n; else print "-" }' "$tmp/metrics-$1" 2>/dev/null || echo -
+}
+fsync_ms_of() {
+    awk '/^inferd_journal_fsync_seconds_sum/ { s = $2 } /^inferd_journal_fsync_seconds_count/ { n = $2 }
+         END { if (n > 0) printf "%.3f", 1000 * s / n; else print "-" }' "$tmp/metrics-$1" 2>/dev/null || echo -
+}
+
+# Issue 10's aims, each from this run.
+aims_journal() {
+    local d=inferd_durable_sqlite off=inferd_off cm=inferd_committed_sqlite c256 r
+    echo "| aim (wrk) | target | this run |"
+    echo "|---|--:|--:|"
+    echo "| durable (journal, SQLite) / off at -c$C | >= 0.70 | **$(ratio "$(field $d 12)" "$(field $off 12)")** |"
+    c256=$(awk -F'|' '$1 == 256' "$tmp/sweep")
+    if [ -n "$c256" ]; then
+        echo "| durable (journal, SQLite) / off at -c256 | >= 0.85 | **$(ratio "$(echo "$c256" | cut -d'|' -f3)" "$(echo "$c256" | cut -d'|' -f2)")** |"
+    fi
+    echo "| durable / committed (SQLite) at -c$C | >= 1.3 | **$(ratio "$(field $d 12)" "$(field $cm 12)")** |"
+    echo "| the store's writer thread, CPU per record (durable, SQLite, -c$C) | <= 1 µs | **$(field $d 24) µs** |"
+    r=$(awk -F'|' '$1 == 0 { print $2 }' "$tmp/nullsink")
+    [ -z "$r" ] || echo "| completion path alone (\`null:0\`, --journal none) / off at -c$C | >= 0.9 | **$(ratio "$r" "$(field $off 12)")** |"
+    echo "| durable (journal) / durable (--journal none), SQLite, at -c$C | | $(ratio "$(field $d 12)" "$(field inferd_direct_sqlite 12)") |"
+    [ -z "$(field inferd_durable_pg 12)" ] || echo "| durable (journal, PostgreSQL) / off at -c$C | | $(ratio "$(field inferd_durable_pg 12)" "$(field $off 12)") |"
+    [ -z "$(field inferd_committed_pg 12)" ] || echo "| durable / committed (PostgreSQL) at -c$C | | $(ratio "$(field inferd_durable_pg 12)" "$(field inferd_committed_pg 12)") |"
 }
 batch_of() {
     awk '/^inferd_store_commit_batch_records_sum/ { s = $2 } /^inferd_store_commit_batch_records_count/ { n = $2 }
@@ -675,7 +747,8 @@ reading() {
     echo "  $met_peer (${r_peer}x)."
     echo "- **Durable vs off (wrk, the steady-state figure):** inferd durable keeps $(pct "$d_wrk" "$off_wrk") of"
     echo "  its no-store throughput ($d_wrk vs $off_wrk req/s; the aim is 80%) while answering only after"
-    echo "  the commit. Its SQLite writer: $(commit_stats $d) over the whole durable run."
+    echo "  the journal's fsync ($(group_of $d) records per fsync, $(fsync_ms_of $d) ms each). Its applier fed SQLite"
+    echo "  $(commit_stats $d) over the whole durable run."
     local c_off c_b c_d
     c_off=$(field $off 21) c_b=$(field $b 21) c_d=$(field $d 21)
     echo "  The server's CPU per request (all its threads) says where the difference goes: $c_off µs off,"
@@ -776,10 +849,14 @@ PostgreSQL 15 per request.
 - **Versions:** $v_inferd; $v_py; $v_pg; $v_ab; $v_wrk
 - **PostgreSQL:** a private cluster (initdb in a temp dir, 127.0.0.1 only, run as
   ${PGUSER_OS:-the calling user}), defaults except max_connections: $pg_settings.
-- **inferd:** \`serve --store sqlite:PATH --durability durable|buffered --access-log false\`,
-  default threads (one event loop and one compute worker per core); SQLite in WAL mode with
-  synchronous=FULL, group commit. *durable* answers after the commit holding the record;
-  *buffered* answers at once and commits within 50 ms; *off* is \`--store none\` (the seed's no-db).
+- **inferd:** \`serve --store sqlite:PATH --durability committed|durable|buffered --journal DIR
+  --access-log false\`, default threads (one event loop and one compute worker per core); SQLite
+  in WAL mode with synchronous=FULL. *durable* (the default) answers after the fdatasync of
+  inferd's journal holding the record (group commit, docs/journal.md), and the journal's applier
+  feeds the database in large transactions; *committed* answers after the database's own commit
+  of the record; *durable, --journal none* is durable before issue 10 (the database's commit,
+  group commit); *buffered* answers at once and journals within 50 ms; *off* is
+  \`--store none\` (the seed's no-db).
 $pg_note
 - **Peer:** uvicorn \`--workers W\` (\`Nw\` in the tables). The seed states no worker count for
   its db/no-db runs, so those run with 1; its sync-vs-async comparison states 4 workers and a pool
@@ -815,6 +892,14 @@ $(problems)
 
 $(ratios)
 
+**Issue 10's aims** (the journal; the rows they come from are above and below):
+
+$(aims_journal)
+
+The writer's CPU is the \`inferd-store\` thread's user + system time over the wrk run (from
+/proc) divided by the requests wrk completed, one record each; the SQLite applier
+(\`inferd-apply\`) took $(field inferd_durable_sqlite 25) µs per record more in the same run.
+
 **Durable vs off as concurrency grows** (wrk, \`-t2 -d$DURATION\`, inferd only; the first row is
 the main run above, the others separate runs of their own):
 
@@ -845,6 +930,8 @@ echo
 table_wrk
 echo
 ratios
+echo
+aims_journal
 echo
 table_sweep
 echo
