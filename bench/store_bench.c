@@ -17,7 +17,7 @@
 #include "util/clock.h"
 
 typedef struct cfg {
-    store_durability_t mode;
+    durability_t mode;
     int clients, bulk, seconds, input_bytes;
 } cfg_t;
 
@@ -93,12 +93,12 @@ static int cmp_u64(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
-    cfg_t c = {.mode = STORE_DURABLE, .clients = 8, .bulk = 1, .seconds = 3, .input_bytes = 300};
+    cfg_t c = {.mode = DUR_DURABLE, .clients = 8, .bulk = 1, .seconds = 3, .input_bytes = 300};
     const char *db = NULL;
     for (int i = 1; i < argc; i++) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(argv[i], "--mode") == 0 && v && store_durability_parse(v) > 0)
-            c.mode = (store_durability_t)store_durability_parse(argv[++i]);
+        if (strcmp(argv[i], "--mode") == 0 && v && durability_parse(v) > 0)
+            c.mode = (durability_t)durability_parse(argv[++i]);
         else if (strcmp(argv[i], "--clients") == 0 && v)
             c.clients = atoi(argv[++i]);
         else if (strcmp(argv[i], "--bulk") == 0 && v)
@@ -175,8 +175,8 @@ int main(int argc, char **argv)
         free(k[i].lat_us);
     }
     qsort(lat, nlat, sizeof *lat, cmp_u64);
-    printf("mode=%s clients=%d bulk=%d input_bytes=%d seconds=%.1f\n",
-           store_durability_name(c.mode), c.clients, c.bulk, c.input_bytes, secs);
+    printf("mode=%s clients=%d bulk=%d input_bytes=%d seconds=%.1f\n", durability_name(c.mode),
+           c.clients, c.bulk, c.input_bytes, secs);
     printf("  requests/s %.0f  records/s %.0f  commits/s %.0f  records/commit %.1f\n",
            (double)nlat / secs, (double)records / secs, (double)fin.commits / secs,
            fin.commits ? (double)fin.records_written / (double)fin.commits : 0.0);

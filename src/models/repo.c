@@ -20,23 +20,6 @@
 #include "util/clock.h"
 #include "util/log.h"
 
-int durability_parse(const char *s)
-{
-    if (strcasecmp(s, "committed") == 0) return DUR_COMMITTED;
-    if (strcasecmp(s, "durable") == 0) return DUR_DURABLE;
-    if (strcasecmp(s, "buffered") == 0) return DUR_BUFFERED;
-    if (strcasecmp(s, "off") == 0) return DUR_OFF;
-    return -1;
-}
-
-const char *durability_name(durability_t d)
-{
-    return d == DUR_COMMITTED  ? "committed"
-           : d == DUR_DURABLE  ? "durable"
-           : d == DUR_BUFFERED ? "buffered"
-                               : "off";
-}
-
 /* Names become URL path segments and directory names: keep them to a safe alphabet. */
 static bool valid_name(const char *s)
 {

@@ -28,9 +28,7 @@
 #include <sys/types.h>
 
 #include "engine/engine.h"
-
-/* In the order of store_durability_t (serve/predict.c maps one to the other). */
-typedef enum durability { DUR_OFF, DUR_BUFFERED, DUR_DURABLE, DUR_COMMITTED } durability_t;
+#include "util/durability.h"
 
 /* State that the serving layer keeps per model version (serve/sessions.c: the compute workers'
  * engine sessions). The repository knows only how to free it, with the entry. */
@@ -88,10 +86,6 @@ typedef struct repo {
     int nqueued, qmax;
     int poll_ms;
 } repo_t;
-
-/* Parses "durable", "buffered" or "off"; -1 otherwise. */
-int durability_parse(const char *s);
-const char *durability_name(durability_t d);
 
 /* Sets r up for dir without loading anything; def is the durability of models without a
  * config.ini. Returns 0, or -1 on out-of-memory. */

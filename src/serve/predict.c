@@ -85,11 +85,7 @@ static int render_records(const predict_req_t *q, const predict_res_t *res, cons
 static int submit_records(serve_t *sv, const predict_req_t *q, store_record_t *recs, int64_t rows,
                           pending_t *p, const predict_cb_t *cb)
 {
-    _Static_assert(DUR_BUFFERED == (int)STORE_BUFFERED && DUR_DURABLE == (int)STORE_DURABLE &&
-                       DUR_COMMITTED == (int)STORE_COMMITTED,
-                   "durability_t follows store_durability_t");
-    int sr = store_submit(sv->store, recs, (int)rows, (store_durability_t)q->model->durability,
-                          on_stored, p);
+    int sr = store_submit(sv->store, recs, (int)rows, q->model->durability, on_stored, p);
     if (sr == 0) return 0;
     char msg[160];
     int code;

@@ -191,7 +191,7 @@ enum { SUB_PENDING, SUB_DONE, SUB_REFUSED, SUB_DEAD };
 
 typedef struct sub {
     struct sub *next;
-    store_durability_t dur;
+    durability_t dur;
     int state; /* SUB_*: PENDING until committed, refused (durable) or set aside (buffered) */
     char *why; /* SUB_REFUSED: the sink's words, for the done() callback */
     int n;
@@ -206,7 +206,7 @@ typedef struct sub {
 /* Whether a submission's done() waits for its records to be written. */
 static inline bool waits(const sub_t *b)
 {
-    return b->dur >= STORE_DURABLE;
+    return b->dur >= DUR_DURABLE;
 }
 
 struct store {
@@ -313,7 +313,7 @@ static void release(store_t *s, size_t records, size_t bytes)
     metric_add(s->m->depth, -(int64_t)records);
 }
 
-int store_submit(store_t *s, store_record_t *recs, int n, store_durability_t d,
+int store_submit(store_t *s, store_record_t *recs, int n, durability_t d,
                  void (*done)(void *arg, int status), void *arg)
 {
     if (n <= 0 || !recs) return -EINVAL;
@@ -322,8 +322,8 @@ int store_submit(store_t *s, store_record_t *recs, int n, store_durability_t d,
         if (!r->model || !*r->model || !isfinite(r->latency_ms) || r->latency_ms < 0)
             return -EINVAL;
     }
-    if (d == STORE_COMMITTED && !s->jnl) d = STORE_DURABLE; /* the same without a journal */
-    if (d == STORE_OFF) {
+    if (d == DUR_COMMITTED && !s->jnl) d = DUR_DURABLE; /* the same without a journal */
+    if (d == DUR_OFF) {
         /* Nothing is stored, but callers still get ids to return. */
         for (int i = 0; i < n; i++)
             recs[i].ts_us = uuid7_next(recs[i].id, (int64_t)(clock_wall_ns() / 1000));
@@ -383,7 +383,7 @@ int store_submit(store_t *s, store_record_t *recs, int n, store_durability_t d,
         free(b);
         return e;
     }
-    if (d == STORE_COMMITTED && s->apply_failing) { /* fail fast while the sink is down */
+    if (d == DUR_COMMITTED && s->apply_failing) { /* fail fast while the sink is down */
         s->st.rejected++;
         pthread_mutex_unlock(&s->mu);
         free(b);
@@ -423,7 +423,7 @@ int store_submit(store_t *s, store_record_t *recs, int n, store_durability_t d,
     pthread_mutex_unlock(&s->mu);
     metric_add(s->m->depth, n);
 
-    if (d < STORE_DURABLE && done) done(arg, 0); /* b may be freed by now: not b->dur */
+    if (d < DUR_DURABLE && done) done(arg, 0); /* b may be freed by now: not b->dur */
     return 0;
 }
 
@@ -664,7 +664,7 @@ static void settle(store_t *s, sub_t *first, int rc)
                 keep = b;
             keep_last = b;
             keep_records += (size_t)b->n;
-        } else if (s->jnl && b->dur == STORE_COMMITTED && b->state == SUB_DONE) {
+        } else if (s->jnl && b->dur == DUR_COMMITTED && b->state == SUB_DONE) {
             /* Journaled: answered when the applier has committed it to the sink. */
             if (s->await_tail)
                 s->await_tail->next = b;
@@ -1443,24 +1443,6 @@ void store_stats(store_t *s, store_stats_t *out)
         out->apply_failing = s->apply_failing;
     }
     pthread_mutex_unlock(&s->mu);
-}
-
-int store_durability_parse(const char *name)
-{
-    if (!name) return -1;
-    if (strcmp(name, "committed") == 0) return STORE_COMMITTED;
-    if (strcmp(name, "durable") == 0) return STORE_DURABLE;
-    if (strcmp(name, "buffered") == 0) return STORE_BUFFERED;
-    if (strcmp(name, "off") == 0) return STORE_OFF;
-    return -1;
-}
-
-const char *store_durability_name(store_durability_t d)
-{
-    return d == STORE_COMMITTED  ? "committed"
-           : d == STORE_DURABLE  ? "durable"
-           : d == STORE_BUFFERED ? "buffered"
-                                 : "off";
 }
 
 /* ==== reads ==== */

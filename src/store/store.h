@@ -14,25 +14,13 @@
 #include <stdint.h>
 
 #include "util/buf.h"
+#include "util/durability.h"
 
-/* Per model or endpoint.
- *   OFF: nothing is stored.
- *   BUFFERED: done() runs at once; the records are written within flush_interval_ms plus one
- *   write when the writer keeps up, and at worst within that plus the time to drain a full queue
- *   (queue_max_records at the write rate).
- *   DURABLE: done() runs once the records are on disk: in journal mode after the journal's
- *   fdatasync that holds them (the sink gets them later, from the journal, even if it is down
- *   now); otherwise after the sink's transaction holding them has committed.
- *   COMMITTED: done() runs after the sink's transaction holding them has committed, so the rows
- *   are visible in the database before the answer; in journal mode, while the sink cannot
- *   write, store_submit refuses them (-EAGAIN). Without a journal it is DURABLE. */
-typedef enum store_durability {
-    STORE_OFF,
-    STORE_BUFFERED,
-    STORE_DURABLE,
-    STORE_COMMITTED
-} store_durability_t;
-
+/* Per model or endpoint: util/durability.h. In the store, DUR_BUFFERED submissions are
+ * written within flush_interval_ms plus one write when the writer keeps up, and at worst within
+ * that plus the time to drain a full queue (queue_max_records at the write rate); DUR_COMMITTED
+ * submissions in journal mode are refused (-EAGAIN) while the sink cannot write; without a
+ * journal DUR_COMMITTED is DUR_DURABLE. */
 typedef struct store_record {
     char id[37];       /* out: UUIDv7 assigned by store_submit */
     int64_t ts_us;     /* out: unix microseconds assigned by store_submit; always in the id's ms */
@@ -111,7 +99,7 @@ store_t *store_open(const char *uri, const store_opts_t *o, char *err, size_t er
  * -EINVAL for a record without a model or with a negative or non-finite latency; -ENOMEM;
  * -ESTALE once the sink found its database gone (deleted or replaced: nothing more can be made
  * durable until a restart; answer 503); -ESHUTDOWN once store_close has begun. */
-int store_submit(store_t *s, store_record_t *recs, int n, store_durability_t d,
+int store_submit(store_t *s, store_record_t *recs, int n, durability_t d,
                  void (*done)(void *arg, int status), void *arg);
 
 /* Appends one record as the JSON object {"id","ts" (RFC 3339, UTC, microseconds),"ts_us",
@@ -150,10 +138,6 @@ bool store_healthy(store_t *s, char *why, size_t len);
 
 /* Snapshot of the counters. */
 void store_stats(store_t *s, store_stats_t *out);
-
-/* Parses "committed", "durable", "buffered" or "off"; -1 if unknown. */
-int store_durability_parse(const char *name);
-const char *store_durability_name(store_durability_t d);
 
 /* Test hook: the writer calls hook(arg, ids, n) after each batch it took from the queue has
  * committed (in one commit, or in several when refused records were split out), once its

@@ -306,8 +306,7 @@ static void *client_main(void *arg)
             c->recs[j].id[0] = 0;
         }
         int rc;
-        while ((rc = store_submit(c->sh->s, c->recs, c->n, STORE_DURABLE, client_done, c)) ==
-               -EAGAIN)
+        while ((rc = store_submit(c->sh->s, c->recs, c->n, DUR_DURABLE, client_done, c)) == -EAGAIN)
             sleep_ms(1);
         if (rc) {
             c->bad_submits++;
@@ -451,9 +450,9 @@ static void test_buffered_window(void)
     latch_init(&l);
     store_record_t r[3] = {rec("m", "1", "2"), rec("m", "3", "4"), rec("m", "5", "6")};
     uint64_t t0 = clock_mono_ns();
-    CHECK_EQ(store_submit(s, r, 2, STORE_BUFFERED, latch_done, &l), 0);
+    CHECK_EQ(store_submit(s, r, 2, DUR_BUFFERED, latch_done, &l), 0);
     CHECK_EQ(l.count, 1); /* acked before store_submit returned */
-    CHECK_EQ(store_submit(s, r + 2, 1, STORE_BUFFERED, NULL, NULL), 0);
+    CHECK_EQ(store_submit(s, r + 2, 1, DUR_BUFFERED, NULL, NULL), 0);
     buf_t b;
     buf_init(&b);
     while (store_get(s, r[2].id, &b) == -ENOENT && ms_since(t0) < 5000) sleep_ms(1);
@@ -520,7 +519,7 @@ static void test_queue_full(void)
     latch_t l;
     latch_init(&l);
     store_record_t first = rec("m", "0", "0");
-    CHECK_EQ(store_submit(s, &first, 1, STORE_DURABLE, latch_done, &l), 0);
+    CHECK_EQ(store_submit(s, &first, 1, DUR_DURABLE, latch_done, &l), 0);
     /* The writer is now stuck in the hook of its first commit (whose record no longer counts
      * against the bound), so nothing drains the queue. */
     gate_wait_entered(&g);
@@ -529,7 +528,7 @@ static void test_queue_full(void)
     int accepted = 0, rc = 0;
     for (int i = 0; i < 16; i++) {
         r[i] = rec("m", "1", "2");
-        rc = store_submit(s, &r[i], 1, STORE_BUFFERED, NULL, NULL);
+        rc = store_submit(s, &r[i], 1, DUR_BUFFERED, NULL, NULL);
         if (rc) break;
         accepted++;
     }
@@ -538,8 +537,8 @@ static void test_queue_full(void)
     store_record_t two[2] = {rec("m", "1", "2"), rec("m", "1", "2")};
     store_record_t nine[9];
     for (int i = 0; i < 9; i++) nine[i] = rec("m", "1", "2");
-    CHECK_EQ(store_submit(s, nine, 9, STORE_BUFFERED, NULL, NULL), -EMSGSIZE);
-    CHECK_EQ(store_submit(s, two, 2, STORE_DURABLE, latch_done, &l), -EAGAIN);
+    CHECK_EQ(store_submit(s, nine, 9, DUR_BUFFERED, NULL, NULL), -EMSGSIZE);
+    CHECK_EQ(store_submit(s, two, 2, DUR_DURABLE, latch_done, &l), -EAGAIN);
     CHECK_EQ(l.count, 0); /* refused: no callback */
     store_stats_t st;
     store_stats(s, &st);
@@ -552,7 +551,7 @@ static void test_queue_full(void)
     /* Room again once the writer catches up. */
     rc = -EAGAIN;
     for (int i = 0; i < 2000 && rc == -EAGAIN; i++) {
-        rc = store_submit(s, two, 2, STORE_DURABLE, latch_done, &l);
+        rc = store_submit(s, two, 2, DUR_DURABLE, latch_done, &l);
         if (rc == -EAGAIN) sleep_ms(1);
     }
     CHECK_EQ(rc, 0);
@@ -582,7 +581,7 @@ static void test_close_flush_reopen(void)
     static store_record_t r[1000];
     for (int i = 0; i < 1000; i++) r[i] = rec(i % 3 ? "a" : "b", "[1]", "[2]");
     for (int i = 0; i < 1000; i += 10)
-        CHECK_EQ(store_submit(s, r + i, 10, STORE_BUFFERED, NULL, NULL), 0);
+        CHECK_EQ(store_submit(s, r + i, 10, DUR_BUFFERED, NULL, NULL), 0);
     uint64_t t0 = clock_mono_ns();
     store_close(s); /* must not wait out the 10 s window */
     CHECK(ms_since(t0) < 5000);
@@ -658,14 +657,13 @@ static void test_list_filters(void)
     for (int i = 0; i < N; i++) {
         r[i] = rec(i % 3 == 0 ? "a" : "b", "{\"k\":1}", "[0.5]");
         if (i % 20 == 0 && i) sleep_ms(3); /* three groups in three different milliseconds */
-        CHECK_EQ(store_submit(s, &r[i], 1, i == N - 1 ? STORE_DURABLE : STORE_BUFFERED, NULL, NULL),
-                 0);
+        CHECK_EQ(store_submit(s, &r[i], 1, i == N - 1 ? DUR_DURABLE : DUR_BUFFERED, NULL, NULL), 0);
     }
     latch_t l;
     latch_init(&l);
     store_record_t last = rec("c\"q", NULL, NULL); /* escaped model, null fields */
     last.version = last.request_id = NULL;
-    CHECK_EQ(store_submit(s, &last, 1, STORE_DURABLE, latch_done, &l), 0);
+    CHECK_EQ(store_submit(s, &last, 1, DUR_DURABLE, latch_done, &l), 0);
     latch_wait(&l, 1); /* FIFO commits: everything before it is on disk too */
     CHECK_EQ(l.failures, 0);
 
@@ -732,15 +730,15 @@ static void test_list_filters(void)
 
     /* Refused submissions. */
     store_record_t bad = rec("", "1", "1");
-    CHECK_EQ(store_submit(s, &bad, 1, STORE_DURABLE, NULL, NULL), -EINVAL);
+    CHECK_EQ(store_submit(s, &bad, 1, DUR_DURABLE, NULL, NULL), -EINVAL);
     bad = rec("m", "1", "1");
     bad.latency_ms = -1;
-    CHECK_EQ(store_submit(s, &bad, 1, STORE_DURABLE, NULL, NULL), -EINVAL);
-    CHECK_EQ(store_submit(s, &bad, 0, STORE_DURABLE, NULL, NULL), -EINVAL);
+    CHECK_EQ(store_submit(s, &bad, 1, DUR_DURABLE, NULL, NULL), -EINVAL);
+    CHECK_EQ(store_submit(s, &bad, 0, DUR_DURABLE, NULL, NULL), -EINVAL);
 
     /* off: an id to answer with, nothing stored. */
     store_record_t off = rec("m", "1", "1");
-    CHECK_EQ(store_submit(s, &off, 1, STORE_OFF, latch_done, &l), 0);
+    CHECK_EQ(store_submit(s, &off, 1, DUR_OFF, latch_done, &l), 0);
     CHECK_EQ(l.count, 2);
     CHECK(uuid7_valid(off.id));
     CHECK_EQ(store_get(s, off.id, &b), -ENOENT);
@@ -763,7 +761,7 @@ static void done_resubmit(void *arg, int status)
 {
     reenter_t *x = arg;
     /* On the writer thread: submitting from here must not deadlock. */
-    x->rc = store_submit(x->s, &x->r, 1, STORE_BUFFERED, NULL, NULL);
+    x->rc = store_submit(x->s, &x->r, 1, DUR_BUFFERED, NULL, NULL);
     latch_done(&x->l, status);
 }
 
@@ -786,7 +784,7 @@ static void test_bulk_and_reentry(void)
     for (int i = 0; i < BIG; i++) r[i] = rec("bulk", "[1,2,3]", "[0]");
     reenter_t x = {.s = s, .r = rec("again", "1", "2")};
     latch_init(&x.l);
-    CHECK_EQ(store_submit(s, r, BIG, STORE_DURABLE, done_resubmit, &x), 0);
+    CHECK_EQ(store_submit(s, r, BIG, DUR_DURABLE, done_resubmit, &x), 0);
     latch_wait(&x.l, 1);
     CHECK_EQ(x.l.failures, 0);
     CHECK_EQ(x.rc, 0);
@@ -822,8 +820,8 @@ static void test_commit_errors(void)
     latch_t l;
     latch_init(&l);
     store_record_t buffered = rec("m", "1", "1"), durable = rec("m", "2", "2");
-    CHECK_EQ(store_submit(s, &buffered, 1, STORE_BUFFERED, NULL, NULL), 0);
-    CHECK_EQ(store_submit(s, &durable, 1, STORE_DURABLE, latch_done, &l), 0);
+    CHECK_EQ(store_submit(s, &buffered, 1, DUR_BUFFERED, NULL, NULL), 0);
+    CHECK_EQ(store_submit(s, &durable, 1, DUR_DURABLE, latch_done, &l), 0);
     latch_wait(&l, 1);
     CHECK_EQ(l.last_status, -EBUSY); /* the durable request hears of the failure */
     char why[200] = "";
@@ -836,7 +834,7 @@ static void test_commit_errors(void)
 
     CHECK_EQ(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
     store_record_t after = rec("m", "3", "3");
-    CHECK_EQ(store_submit(s, &after, 1, STORE_DURABLE, latch_done, &l), 0);
+    CHECK_EQ(store_submit(s, &after, 1, DUR_DURABLE, latch_done, &l), 0);
     latch_wait(&l, 2);
     CHECK_EQ(l.last_status, 0);
     CHECK(store_healthy(s, why, sizeof why));
@@ -849,7 +847,7 @@ static void test_commit_errors(void)
     /* At shutdown a sink that keeps failing is given up on after a few attempts, loudly. */
     CHECK_EQ(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
     store_record_t lost = rec("m", "4", "4");
-    CHECK_EQ(store_submit(s, &lost, 1, STORE_BUFFERED, NULL, NULL), 0);
+    CHECK_EQ(store_submit(s, &lost, 1, DUR_BUFFERED, NULL, NULL), 0);
     uint64_t t0 = clock_mono_ns();
     CHECK_EQ(store_close(s), 1); /* says that an acknowledged record was lost */
     CHECK(ms_since(t0) < 5000);
@@ -880,7 +878,7 @@ static void test_health_recovers_when_idle(void)
     latch_t l;
     latch_init(&l);
     store_record_t r = rec("m", "1", "1");
-    CHECK_EQ(store_submit(s, &r, 1, STORE_DURABLE, latch_done, &l), 0);
+    CHECK_EQ(store_submit(s, &r, 1, DUR_DURABLE, latch_done, &l), 0);
     latch_wait(&l, 1);
     CHECK_EQ(l.last_status, -EBUSY);
     sleep_ms(100); /* probes keep failing while the lock is held */
@@ -951,7 +949,7 @@ static void test_poison_isolation(void)
         latch_init(&l);
         outcome_t first = {.l = &l};
         store_record_t r0 = rec("m", "[0]", "1");
-        CHECK_EQ(store_submit(s, &r0, 1, STORE_DURABLE, outcome_done, &first), 0);
+        CHECK_EQ(store_submit(s, &r0, 1, DUR_DURABLE, outcome_done, &first), 0);
         gate_wait_entered(&gl.g); /* everything below queues up behind it: one batch */
 
         enum { N = 40 };
@@ -962,18 +960,18 @@ static void test_poison_isolation(void)
             bool poison = i == 5 || i == 6 || i == 23 || i == 39;
             r[i] = rec("m", poison ? "[\"POISON\"]" : "[1]", "2");
             out[i] = (outcome_t){.l = &l, .status = 1};
-            store_durability_t d = i % 3 == 2 ? STORE_BUFFERED : STORE_DURABLE;
-            durable += d == STORE_DURABLE;
+            durability_t d = i % 3 == 2 ? DUR_BUFFERED : DUR_DURABLE;
+            durable += d == DUR_DURABLE;
             CHECK_EQ(store_submit(s, &r[i], 1, d, outcome_done, &out[i]), 0);
         }
         /* A durable submission of three records, one refused: all three fail together. */
         store_record_t three[3] = {rec("m", "[1]", "2"), rec("m", "[POISON]", "2"),
                                    rec("m", "[3]", "2")};
         outcome_t out3 = {.l = &l};
-        CHECK_EQ(store_submit(s, three, 3, STORE_DURABLE, outcome_done, &out3), 0);
+        CHECK_EQ(store_submit(s, three, 3, DUR_DURABLE, outcome_done, &out3), 0);
         store_record_t last = rec("m", "[4]", "5");
         outcome_t outl = {.l = &l};
-        CHECK_EQ(store_submit(s, &last, 1, STORE_DURABLE, outcome_done, &outl), 0);
+        CHECK_EQ(store_submit(s, &last, 1, DUR_DURABLE, outcome_done, &outl), 0);
         gate_open(&gl.g);
         latch_wait(&l, 1 + durable + N - durable + 2); /* buffered callbacks ran at submit */
 
@@ -1005,7 +1003,7 @@ static void test_poison_isolation(void)
         store_record_t after = rec("m", "[5]", "6");
         outcome_t outa = {.l = &l};
         int seen = l.count;
-        CHECK_EQ(store_submit(s, &after, 1, STORE_DURABLE, outcome_done, &outa), 0);
+        CHECK_EQ(store_submit(s, &after, 1, DUR_DURABLE, outcome_done, &outa), 0);
         latch_wait(&l, seen + 1);
         CHECK_EQ(outa.status, 0);
         char why[128];
@@ -1044,11 +1042,11 @@ static void test_sqlite_dead_letters(void)
     latch_init(&l);
     store_record_t good = rec("m", "[1]", "2"), bad = rec("m", "[\"POISON\"]", "2"),
                    bad_d = rec("m", "[\"POISON\"]", "3"), good_d = rec("m", "[4]", "5");
-    CHECK_EQ(store_submit(s, &good, 1, STORE_BUFFERED, NULL, NULL), 0);
-    CHECK_EQ(store_submit(s, &bad, 1, STORE_BUFFERED, NULL, NULL), 0);
+    CHECK_EQ(store_submit(s, &good, 1, DUR_BUFFERED, NULL, NULL), 0);
+    CHECK_EQ(store_submit(s, &bad, 1, DUR_BUFFERED, NULL, NULL), 0);
     outcome_t ob = {.l = &l}, og = {.l = &l};
-    CHECK_EQ(store_submit(s, &bad_d, 1, STORE_DURABLE, outcome_done, &ob), 0);
-    CHECK_EQ(store_submit(s, &good_d, 1, STORE_DURABLE, outcome_done, &og), 0);
+    CHECK_EQ(store_submit(s, &bad_d, 1, DUR_DURABLE, outcome_done, &ob), 0);
+    CHECK_EQ(store_submit(s, &good_d, 1, DUR_DURABLE, outcome_done, &og), 0);
     latch_wait(&l, 2);
     CHECK_EQ(ob.status, -EBADMSG);
     CHECK(strstr(ob.why, "poison value") != NULL);
@@ -1098,21 +1096,21 @@ static void test_deleted_database(void)
     latch_t l;
     latch_init(&l);
     store_record_t a = rec("m", "[1]", "1"), b = rec("m", "[2]", "2"), c = rec("m", "[3]", "3");
-    CHECK_EQ(store_submit(s, &a, 1, STORE_DURABLE, latch_done, &l), 0);
+    CHECK_EQ(store_submit(s, &a, 1, DUR_DURABLE, latch_done, &l), 0);
     latch_wait(&l, 1);
     CHECK_EQ(l.last_status, 0);
     char why[200] = "";
     CHECK(store_healthy(s, why, sizeof why));
     unlink_db("gone.db", "-\0-wal\0-shm\0");
-    CHECK_EQ(store_submit(s, &b, 1, STORE_BUFFERED, NULL, NULL), 0);
-    CHECK_EQ(store_submit(s, &c, 1, STORE_DURABLE, latch_done, &l), 0);
+    CHECK_EQ(store_submit(s, &b, 1, DUR_BUFFERED, NULL, NULL), 0);
+    CHECK_EQ(store_submit(s, &c, 1, DUR_DURABLE, latch_done, &l), 0);
     latch_wait(&l, 2);
     CHECK_EQ(l.last_status, -ESTALE); /* not acknowledged: the commit went into a deleted file */
     CHECK(!store_healthy(s, why, sizeof why));
     CHECK(strstr(why, "gone.db was deleted or replaced") != NULL);
     store_record_t d = rec("m", "[4]", "4");
-    CHECK_EQ(store_submit(s, &d, 1, STORE_BUFFERED, NULL, NULL), -ESTALE);
-    CHECK_EQ(store_submit(s, &d, 1, STORE_DURABLE, latch_done, &l), -ESTALE);
+    CHECK_EQ(store_submit(s, &d, 1, DUR_BUFFERED, NULL, NULL), -ESTALE);
+    CHECK_EQ(store_submit(s, &d, 1, DUR_DURABLE, latch_done, &l), -ESTALE);
     buf_t mb;
     buf_init(&mb);
     CHECK_EQ(metrics_render(&mb), 0);
@@ -1133,13 +1131,13 @@ static void test_deleted_database(void)
     latch_init(&lw);
     for (int i = 0; i < N; i++) {
         w[i] = rec("m", "[1]", "1");
-        CHECK_EQ(store_submit(s, &w[i], 1, STORE_DURABLE, latch_done, &lw), 0);
+        CHECK_EQ(store_submit(s, &w[i], 1, DUR_DURABLE, latch_done, &lw), 0);
     }
     latch_wait(&lw, N);
     CHECK_EQ(lw.failures, 0);
     unlink_db("walgone.db", "-wal\0");
     store_record_t x = rec("m", "[2]", "2");
-    CHECK_EQ(store_submit(s, &x, 1, STORE_DURABLE, latch_done, &lw), 0);
+    CHECK_EQ(store_submit(s, &x, 1, DUR_DURABLE, latch_done, &lw), 0);
     latch_wait(&lw, N + 1);
     CHECK_EQ(lw.last_status, -ESTALE);
     CHECK(!store_healthy(s, why, sizeof why));
@@ -1167,7 +1165,7 @@ static void test_deleted_database(void)
     latch_init(&li);
     for (int i = 0; i < N; i++) {
         iw[i] = rec("m", "[1]", "1");
-        CHECK_EQ(store_submit(s, &iw[i], 1, STORE_DURABLE, latch_done, &li), 0);
+        CHECK_EQ(store_submit(s, &iw[i], 1, DUR_DURABLE, latch_done, &li), 0);
     }
     latch_wait(&li, N);
     CHECK_EQ(li.failures, 0);
@@ -1229,7 +1227,7 @@ static void test_crash_durability(void)
         static store_record_t r[100000];
         for (int i = 0; i < 100000; i++) {
             r[i] = rec("crash", "[1]", "[2]");
-            while (store_submit(s, &r[i], 1, STORE_DURABLE, ack_to_pipe, &r[i]) == -EAGAIN)
+            while (store_submit(s, &r[i], 1, DUR_DURABLE, ack_to_pipe, &r[i]) == -EAGAIN)
                 sleep_ms(1);
         }
         pause(); /* never exits by itself: only SIGKILL ends it */
@@ -1285,11 +1283,11 @@ static void test_open_errors(void)
     store_opts_t o = {.batch_max_records = -1};
     snprintf(uri, sizeof uri, "sqlite:%s/x.db", dir);
     CHECK(store_open(uri, &o, err, sizeof err) == NULL);
-    CHECK_EQ(store_durability_parse("durable"), STORE_DURABLE);
-    CHECK_EQ(store_durability_parse("buffered"), STORE_BUFFERED);
-    CHECK_EQ(store_durability_parse("off"), STORE_OFF);
-    CHECK_EQ(store_durability_parse("sync"), -1);
-    CHECK_STR(store_durability_name(STORE_BUFFERED), "buffered");
+    CHECK_EQ(durability_parse("durable"), DUR_DURABLE);
+    CHECK_EQ(durability_parse("buffered"), DUR_BUFFERED);
+    CHECK_EQ(durability_parse("off"), DUR_OFF);
+    CHECK_EQ(durability_parse("sync"), -1);
+    CHECK_STR(durability_name(DUR_BUFFERED), "buffered");
 }
 
 /* The null sink: the queue and callbacks work, nothing is kept, and a commit takes its delay. */
@@ -1302,7 +1300,7 @@ static void test_null_sink(void)
     latch_t w;
     latch_init(&w);
     store_record_t r = {.model = "m", .input_json = "[1]", .latency_ms = 1};
-    CHECK_EQ(store_submit(s, &r, 1, STORE_DURABLE, latch_done, &w), 0);
+    CHECK_EQ(store_submit(s, &r, 1, DUR_DURABLE, latch_done, &w), 0);
     latch_wait(&w, 1);
     CHECK_EQ(w.failures, 0);
     CHECK(uuid7_valid(r.id));
@@ -1324,7 +1322,7 @@ static void test_null_sink(void)
     if (!s) return;
     latch_init(&w);
     uint64_t t0 = clock_mono_ns();
-    CHECK_EQ(store_submit(s, &r, 1, STORE_DURABLE, latch_done, &w), 0);
+    CHECK_EQ(store_submit(s, &r, 1, DUR_DURABLE, latch_done, &w), 0);
     latch_wait(&w, 1);
     CHECK_EQ(w.failures, 0);
     CHECK(ms_since(t0) >= 20.0); /* the acknowledgement waits for the commit's delay */
@@ -1349,7 +1347,7 @@ static void test_ids_continue_after_newest(void)
     store_record_t r = rec("m", "[1]", "{}");
     latch_t l;
     latch_init(&l);
-    CHECK_EQ(store_submit(s, &r, 1, STORE_DURABLE, latch_done, &l), 0);
+    CHECK_EQ(store_submit(s, &r, 1, DUR_DURABLE, latch_done, &l), 0);
     latch_wait(&l, 1);
     store_close(s);
 
@@ -1372,7 +1370,7 @@ static void test_ids_continue_after_newest(void)
     CHECK(s != NULL);
     if (!s) return;
     store_record_t r2[2] = {rec("m", "[2]", "{}"), rec("m", "[3]", "{}")};
-    CHECK_EQ(store_submit(s, r2, 2, STORE_DURABLE, latch_done, &l), 0);
+    CHECK_EQ(store_submit(s, r2, 2, DUR_DURABLE, latch_done, &l), 0);
     latch_wait(&l, 2);
     CHECK_EQ(l.failures, 0);
     CHECK(strcmp(r2[0].id, future) > 0 && strcmp(r2[1].id, r2[0].id) > 0);
@@ -1471,8 +1469,7 @@ static void test_journal_mode(void)
     for (int i = 0; i < 3000; i++) {
         r[i] = rec(i % 2 ? "ja" : "jb", "[1]", "[2]");
         CHECK_EQ(
-            store_submit(s, &r[i], 1, i % 3 == 0 ? STORE_COMMITTED : STORE_DURABLE, latch_done, &l),
-            0);
+            store_submit(s, &r[i], 1, i % 3 == 0 ? DUR_COMMITTED : DUR_DURABLE, latch_done, &l), 0);
     }
     latch_wait(&l, 3000);
     CHECK_EQ(l.failures, 0);
@@ -1494,7 +1491,7 @@ static void test_journal_mode(void)
     static char big[300000];
     memset(big, '7', sizeof big - 1);
     store_record_t huge = rec("ja", big, "[0]");
-    CHECK_EQ(store_submit(s, &huge, 1, STORE_DURABLE, latch_done, &l), -EMSGSIZE);
+    CHECK_EQ(store_submit(s, &huge, 1, DUR_DURABLE, latch_done, &l), -EMSGSIZE);
     CHECK_EQ(store_close(s), 0);
     /* After close everything is applied, once, and the LSN recorded with it. */
     CHECK_EQ(sql_count("jm.db", "SELECT count(*) FROM inferences"), 3000);
@@ -1506,7 +1503,7 @@ static void test_journal_mode(void)
     if (!s) return;
     store_record_t x = rec("ja", "[3]", "[4]");
     latch_init(&l);
-    CHECK_EQ(store_submit(s, &x, 1, STORE_COMMITTED, latch_done, &l), 0);
+    CHECK_EQ(store_submit(s, &x, 1, DUR_COMMITTED, latch_done, &l), 0);
     latch_wait(&l, 1);
     CHECK_EQ(l.failures, 0);
     CHECK(strcmp(x.id, r[2999].id) > 0);
@@ -1528,7 +1525,7 @@ static void test_journal_mismatch(void)
     latch_t l;
     latch_init(&l);
     store_record_t x = rec("m", "[1]", "[1]");
-    CHECK_EQ(store_submit(s, &x, 1, STORE_DURABLE, latch_done, &l), 0);
+    CHECK_EQ(store_submit(s, &x, 1, DUR_DURABLE, latch_done, &l), 0);
     latch_wait(&l, 1);
     store_close(s);
     char cmd[1600];
@@ -1539,7 +1536,7 @@ static void test_journal_mismatch(void)
     CHECK(s != NULL);
     if (!s) return;
     store_record_t y[3] = {rec("m", "[2]", "[2]"), rec("m", "[3]", "[3]"), rec("m", "[4]", "[4]")};
-    CHECK_EQ(store_submit(s, y, 3, STORE_COMMITTED, latch_done, &l), 0);
+    CHECK_EQ(store_submit(s, y, 3, DUR_COMMITTED, latch_done, &l), 0);
     latch_wait(&l, 2);
     store_close(s);
     /* The backup restored: the database has applied LSN 4 of it, the journal ends at 1. */
@@ -1559,7 +1556,7 @@ static void test_journal_mismatch(void)
     CHECK(s != NULL);
     if (s) {
         store_record_t z = rec("m", "[5]", "[5]");
-        CHECK_EQ(store_submit(s, &z, 1, STORE_COMMITTED, latch_done, &l), 0);
+        CHECK_EQ(store_submit(s, &z, 1, DUR_COMMITTED, latch_done, &l), 0);
         latch_wait(&l, 3);
         store_stats_t st;
         store_stats(s, &st);
@@ -1591,7 +1588,7 @@ static void test_journal_crash(void)
             static store_record_t r[100000];
             for (int i = 0; i < 100000; i++) {
                 r[i] = rec("crash", "[1]", "[2]");
-                while (store_submit(s, &r[i], 1, STORE_DURABLE, ack_to_pipe, &r[i]) == -EAGAIN)
+                while (store_submit(s, &r[i], 1, DUR_DURABLE, ack_to_pipe, &r[i]) == -EAGAIN)
                     sleep_ms(1);
             }
             pause();
