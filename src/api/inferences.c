@@ -8,6 +8,7 @@
 
 #include "api/api.h"
 #include "api/job.h"
+#include "api/records_json.h"
 #include "codec/tensor_json.h"
 #include "serve/predict.h"
 #include "util/err.h"
@@ -260,11 +261,11 @@ static void run_read(serve_job_t *job, const serve_worker_t *w)
     char err[256];
     int rc;
     if (j->list) {
-        rc = store_list(store, j->model[0] ? j->model : NULL, j->since_us, j->until_us, j->limit,
-                        j->cursor[0] ? j->cursor : NULL, &r->out_body, err, sizeof err);
+        store_query_t q = {j->model, j->since_us, j->until_us, j->limit, j->cursor};
+        rc = api_records_list_json(store, &q, &r->out_body, err, sizeof err);
         if (!rc) rc = buf_puts(&r->out_body, "\n");
     } else {
-        rc = store_get(store, j->id, &r->out_body);
+        rc = api_record_get_json(store, j->id, &r->out_body);
         if (!rc) rc = buf_puts(&r->out_body, "\n");
         snprintf(err, sizeof err, "no inference with id %s", j->id);
     }

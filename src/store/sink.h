@@ -32,9 +32,8 @@ static inline int sink_pool_acquire(void *conns, int n, size_t stride, size_t mu
     return k;
 }
 
-/* Receives one row; the row's pointers are valid only during the call. Returns 0 to go on, > 0 to
- * stop early (not an error), or -errno to stop and fail the read with that value. */
-typedef int (*sink_row_fn)(void *arg, const store_record_t *row);
+/* Rows go to the store as the store hands them to its readers (store.h). */
+typedef store_row_fn sink_row_fn;
 
 /* A page of records in ascending id order. The id bounds are exclusive and compare as text;
  * store.c derives them from the cursor and from since/until (an id's time is its ts_us's

@@ -1447,51 +1447,6 @@ void store_stats(store_t *s, store_stats_t *out)
 
 /* ==== reads ==== */
 
-static int json_str_or_null(buf_t *out, const char *p)
-{
-    return p ? buf_json_str(out, p, strlen(p)) : buf_puts(out, "null");
-}
-
-/* Input and output were produced as JSON by the server, so they go out verbatim. */
-static int json_raw_or_null(buf_t *out, const char *p, size_t n)
-{
-    return p && n ? buf_append(out, p, n) : buf_puts(out, "null");
-}
-
-static int render(buf_t *out, const store_record_t *r)
-{
-    time_t sec = (time_t)(r->ts_us / 1000000);
-    long us = (long)(r->ts_us % 1000000);
-    if (us < 0) {
-        sec--;
-        us += 1000000;
-    }
-    struct tm tm;
-    char ts[32] = "";
-    if (gmtime_r(&sec, &tm)) strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
-    int rc = buf_puts(out, "{\"id\":");
-    if (!rc) rc = buf_json_str(out, r->id, strlen(r->id));
-    if (!rc)
-        rc = buf_printf(out, ",\"ts\":\"%s.%06ldZ\",\"ts_us\":%lld,\"model\":", ts, us,
-                        (long long)r->ts_us);
-    if (!rc) rc = json_str_or_null(out, r->model);
-    if (!rc) rc = buf_puts(out, ",\"version\":");
-    if (!rc) rc = json_str_or_null(out, r->version);
-    if (!rc) rc = buf_puts(out, ",\"request_id\":");
-    if (!rc) rc = json_str_or_null(out, r->request_id);
-    if (!rc) rc = buf_puts(out, ",\"input\":");
-    if (!rc) rc = json_raw_or_null(out, r->input_json, r->input_len);
-    if (!rc) rc = buf_puts(out, ",\"output\":");
-    if (!rc) rc = json_raw_or_null(out, r->output_json, r->output_len);
-    if (!rc) rc = buf_printf(out, ",\"latency_ms\":%.3f}", r->latency_ms);
-    return rc;
-}
-
-static int get_row(void *arg, const store_record_t *row)
-{
-    return render(arg, row);
-}
-
 /* Journal mode, for reads that must see records journaled but not applied yet: pin() holds
  * the journal from the applied LSN on (it is not released while a read scans it) and returns
  * that LSN, read before the sink is queried: a record applied after it is in the sink's answer
@@ -1514,7 +1469,7 @@ static void unpin(store_t *s)
 
 /* Hands every journaled record after LSN from to fn, in LSN (= id) order, until fn returns
  * nonzero. 0, fn's error, or -errno. */
-static int scan_pending(store_t *s, uint64_t from, sink_row_fn fn, void *arg)
+static int scan_pending(store_t *s, uint64_t from, store_row_fn fn, void *arg)
 {
     char err[256];
     if (journal_next_lsn(s->jnl) <= from + 1) return 0;
@@ -1547,40 +1502,47 @@ static int scan_pending(store_t *s, uint64_t from, sink_row_fn fn, void *arg)
 
 typedef struct find_ctx {
     const char *id;
-    buf_t *out;
+    store_row_fn fn;
+    void *arg;
     bool found;
 } find_ctx_t;
+
+/* For the sink: notes that the record was handed on, so a failure after it is not retried. */
+static int found_row(void *arg, const store_record_t *r)
+{
+    find_ctx_t *f = arg;
+    f->found = true;
+    return f->fn(f->arg, r);
+}
 
 static int find_row(void *arg, const store_record_t *r)
 {
     find_ctx_t *f = arg;
     if (strcmp(r->id, f->id)) return 0;
     f->found = true;
-    int rc = render(f->out, r);
+    int rc = f->fn(f->arg, r);
     return rc ? rc : 1;
 }
 
-int store_get(store_t *s, const char *id, buf_t *out)
+int store_get(store_t *s, const char *id, store_row_fn fn, void *arg)
 {
     if (!id || !uuid_canonical(id)) return -ENOENT; /* no record can have it */
-    size_t mark = out->len;
+    find_ctx_t f = {id, fn, arg, false};
     uint64_t from = s->jnl ? pin(s) : 0;
-    int rc = s->ops->get(s->sink, id, get_row, out);
-    if (rc && s->jnl) {
+    int rc = s->ops->get(s->sink, id, found_row, &f);
+    if (rc && !f.found && s->jnl) {
         /* Not in the sink, or the sink cannot be read (down): a record the journal holds past
          * the applied LSN is found there either way. */
-        out->len = mark;
-        find_ctx_t f = {id, out, false};
         int jr = scan_pending(s, from, find_row, &f);
         if (jr || f.found) rc = jr;
     }
     if (s->jnl) unpin(s);
-    if (rc) out->len = mark;
     return rc;
 }
 
 typedef struct list_ctx {
-    buf_t *out;
+    store_row_fn fn;
+    void *arg;
     int limit, count;
     bool more;
     char last[UUID_STRLEN + 1];
@@ -1593,8 +1555,7 @@ static int list_row(void *arg, const store_record_t *row)
         c->more = true; /* the extra row asked for only to learn whether a next page exists */
         return 1;
     }
-    int rc = c->count ? buf_puts(c->out, ",") : 0;
-    if (!rc) rc = render(c->out, row);
+    int rc = c->fn(c->arg, row);
     if (rc) return rc;
     snprintf(c->last, sizeof c->last, "%s", row->id);
     c->count++;
@@ -1617,10 +1578,13 @@ static int pending_row(void *arg, const store_record_t *r)
     return list_row(p->c, r);
 }
 
-int store_list(store_t *s, const char *model, int64_t since_us, int64_t until_us, int limit,
-               const char *cursor, buf_t *out, char *err, size_t errlen)
+int store_list(store_t *s, const store_query_t *sq, store_row_fn fn, void *arg,
+               char next_cursor[UUID_STRLEN + 1], char *err, size_t errlen)
 {
-    if (limit < 1 || limit > LIST_MAX) {
+    int64_t since_us = sq->since_us, until_us = sq->until_us;
+    const char *cursor = sq->cursor;
+    next_cursor[0] = 0;
+    if (sq->limit < 1 || sq->limit > LIST_MAX) {
         snprintf(err, errlen, "limit must be between 1 and %d", LIST_MAX);
         return -EINVAL;
     }
@@ -1642,18 +1606,16 @@ int store_list(store_t *s, const char *model, int64_t since_us, int64_t until_us
     if (since_us) uuid7_ms_prefix(lo, since_us / 1000);
     if (until_us) uuid7_ms_prefix(hi, (until_us - 1) / 1000 + 1);
     sink_query_t q = {
-        .model = model && *model ? model : NULL,
+        .model = sq->model && *sq->model ? sq->model : NULL,
         .id_after = cursor && *cursor && strcmp(cursor, lo) > 0 ? cursor : lo,
         .id_before = hi,
         .since_us = since_us,
         .until_us = until_us ? until_us : INT64_MAX,
-        .limit = limit + 1,
+        .limit = sq->limit + 1,
     };
-    list_ctx_t c = {.out = out, .limit = limit};
-    size_t mark = out->len;
+    list_ctx_t c = {.fn = fn, .arg = arg, .limit = sq->limit};
     uint64_t from = s->jnl ? pin(s) : 0;
-    int rc = buf_puts(out, "{\"records\":[");
-    if (!rc) rc = s->ops->list(s->sink, &q, list_row, &c);
+    int rc = s->ops->list(s->sink, &q, list_row, &c);
     if (!rc && s->jnl && !c.more) {
         /* The page has room: the records journaled but not applied yet come after every
          * applied one (their ids are larger), filtered as the sink filtered. */
@@ -1661,12 +1623,9 @@ int store_list(store_t *s, const char *model, int64_t since_us, int64_t until_us
         rc = scan_pending(s, from, pending_row, &p);
     }
     if (s->jnl) unpin(s);
-    if (!rc) rc = buf_puts(out, "],\"next_cursor\":");
-    if (!rc) rc = c.more ? buf_json_str(out, c.last, strlen(c.last)) : buf_puts(out, "null");
-    if (!rc) rc = buf_puts(out, "}");
-    if (rc) {
-        out->len = mark;
+    if (rc)
         snprintf(err, errlen, "reading records failed: %s", strerror(-rc));
-    }
+    else if (c.more)
+        memcpy(next_cursor, c.last, sizeof c.last);
     return rc;
 }

@@ -102,19 +102,32 @@ store_t *store_open(const char *uri, const store_opts_t *o, char *err, size_t er
 int store_submit(store_t *s, store_record_t *recs, int n, durability_t d,
                  void (*done)(void *arg, int status), void *arg);
 
-/* Appends one record as the JSON object {"id","ts" (RFC 3339, UTC, microseconds),"ts_us",
- * "model","version","request_id","input","output","latency_ms"} to out. Blocking. Returns 0,
- * -ENOENT if no record has this id (malformed ids included), or -errno (out is left as it was). */
-int store_get(store_t *s, const char *id, buf_t *out);
+/* Receives one record; its pointers are valid only during the call. Returns 0 to go on, > 0 to
+ * stop early (not an error), or -errno to stop and fail the read with that value. */
+typedef int (*store_row_fn)(void *arg, const store_record_t *row);
 
-/* Appends {"records":[...],"next_cursor":"<id>"|null} to out: records in ascending id (= time)
- * order, of one model (NULL or "" = all), with since_us <= ts_us < until_us (0 = unbounded),
- * at most limit (1..1000), after cursor (NULL or "" = from the start; otherwise a next_cursor
- * from an earlier page). Pages never skip a record committed later by this store, since ids are
- * committed in increasing order. Blocking. Returns 0, -EINVAL with a message in err for bad
- * arguments, or -errno. */
-int store_list(store_t *s, const char *model, int64_t since_us, int64_t until_us, int limit,
-               const char *cursor, buf_t *out, char *err, size_t errlen);
+/* Hands the record with this id to fn (once), from the database or, in journal mode, from the
+ * journal if it is not applied yet. Blocking. Returns 0, -ENOENT if no record has this id
+ * (malformed ids included), fn's error, or -errno. The JSON the API shows is api/records_json.c's.
+ */
+int store_get(store_t *s, const char *id, store_row_fn fn, void *arg);
+
+/* A page of records: of one model (NULL or "" = all), with since_us <= ts_us < until_us (0 =
+ * unbounded), at most limit (1..1000), after cursor (NULL or "" = from the start; otherwise a
+ * next_cursor from an earlier page). */
+typedef struct store_query {
+    const char *model;
+    int64_t since_us, until_us;
+    int limit;
+    const char *cursor;
+} store_query_t;
+
+/* Hands the page's records to fn in ascending id (= time) order and sets next_cursor to the id a
+ * next page starts after ("" when there is none). Pages never skip a record committed later by
+ * this store, since ids are committed in increasing order. Blocking. Returns 0, -EINVAL with a
+ * message in err for bad arguments, or -errno (fn's included, with err set). */
+int store_list(store_t *s, const store_query_t *q, store_row_fn fn, void *arg, char next_cursor[37],
+               char *err, size_t errlen);
 
 /* Inside a done() callback called with -EBADMSG, on its thread: the sink's reason for refusing
  * the records (valid until done returns); "" anywhere else. */

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "api/records_json.h"
 #include "codec/tensor_json.h"
 #include "serve/predict.h"
 #include "th.h"
@@ -202,7 +203,7 @@ int main(void)
     CHECK(strlen(j->id0) == 36);
     buf_t got;
     buf_init(&got);
-    CHECK_EQ(store_get(store, j->id0, &got), 0);
+    CHECK_EQ(api_record_get_json(store, j->id0, &got), 0);
     CHECK(got.len && memmem(got.data, got.len, "\"input\":{\"row\":0}", 17) != NULL);
     CHECK(got.len && memmem(got.data, got.len, "\"request_id\":\"req-1\"", 20) != NULL);
     CHECK(got.len && memmem(got.data, got.len, "\"label\":[1]", 11) != NULL);

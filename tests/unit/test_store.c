@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "api/records_json.h"
 #include "metrics/metrics.h"
 #include "store/store.h"
 #include "store/uuid7.h"
@@ -150,6 +151,14 @@ static store_record_t rec(const char *model, const char *in, const char *out)
 
 /* ==== reading pages back ==== */
 
+/* One page as the API renders it (api/records_json.c). */
+static int list_json(store_t *s, const char *model, int64_t since, int64_t until, int limit,
+                     const char *cursor, buf_t *b, char *err, size_t errlen)
+{
+    store_query_t q = {model, since, until, limit, cursor};
+    return api_records_list_json(s, &q, b, err, errlen);
+}
+
 /* Pages through store_list and appends every id to ids (up to max); returns the count, or -1 on
  * an error or a page that breaks the format. */
 static int list_all(store_t *s, const char *model, int64_t since, int64_t until, int limit,
@@ -160,7 +169,7 @@ static int list_all(store_t *s, const char *model, int64_t since, int64_t until,
     for (;;) {
         buf_t b;
         buf_init(&b);
-        int rc = store_list(s, model, since, until, limit, cursor, &b, err, sizeof err);
+        int rc = list_json(s, model, since, until, limit, cursor, &b, err, sizeof err);
         if (rc) {
             fprintf(stderr, "store_list: %d %s\n", rc, err);
             buf_deinit(&b);
@@ -370,7 +379,7 @@ static void test_durable_concurrent(void)
     buf_init(&b);
     for (int i = 0; i < submits; i++) {
         b.len = 0;
-        if (store_get(s, ids[i], &b) != 0) {
+        if (api_record_get_json(s, ids[i], &b) != 0) {
             missing++;
             continue;
         }
@@ -455,10 +464,10 @@ static void test_buffered_window(void)
     CHECK_EQ(store_submit(s, r + 2, 1, DUR_BUFFERED, NULL, NULL), 0);
     buf_t b;
     buf_init(&b);
-    while (store_get(s, r[2].id, &b) == -ENOENT && ms_since(t0) < 5000) sleep_ms(1);
+    while (api_record_get_json(s, r[2].id, &b) == -ENOENT && ms_since(t0) < 5000) sleep_ms(1);
     double seen = ms_since(t0);
     CHECK(b.len > 0);
-    CHECK_EQ(store_get(s, r[0].id, &b), 0);
+    CHECK_EQ(api_record_get_json(s, r[0].id, &b), 0);
     pthread_mutex_lock(&t.mu);
     double committed = (double)(t.at_ns - t0) / 1e6;
     int nrec = t.records;
@@ -564,7 +573,7 @@ static void test_queue_full(void)
     CHECK_EQ(count_all(s), 1 + 8 + 2);
     buf_t b;
     buf_init(&b);
-    for (int i = 0; i < accepted; i++) CHECK_EQ(store_get(s, r[i].id, &b), 0);
+    for (int i = 0; i < accepted; i++) CHECK_EQ(api_record_get_json(s, r[i].id, &b), 0);
     buf_deinit(&b);
     store_close(s);
     latch_deinit(&l);
@@ -593,7 +602,7 @@ static void test_close_flush_reopen(void)
         CHECK_EQ(count_all(s), 1000);
         buf_t b;
         buf_init(&b);
-        CHECK_EQ(store_get(s, r[999].id, &b), 0);
+        CHECK_EQ(api_record_get_json(s, r[999].id, &b), 0);
         buf_deinit(&b);
         store_close(s);
     }
@@ -691,27 +700,27 @@ static void test_list_filters(void)
     char err[128];
     buf_t b;
     buf_init(&b);
-    CHECK_EQ(store_list(s, NULL, 0, 0, 0, NULL, &b, err, sizeof err), -EINVAL);
+    CHECK_EQ(list_json(s, NULL, 0, 0, 0, NULL, &b, err, sizeof err), -EINVAL);
     CHECK(strstr(err, "limit") != NULL);
-    CHECK_EQ(store_list(s, NULL, 0, 0, 1001, NULL, &b, err, sizeof err), -EINVAL);
-    CHECK_EQ(store_list(s, NULL, 0, 0, 10, "garbage", &b, err, sizeof err), -EINVAL);
+    CHECK_EQ(list_json(s, NULL, 0, 0, 1001, NULL, &b, err, sizeof err), -EINVAL);
+    CHECK_EQ(list_json(s, NULL, 0, 0, 10, "garbage", &b, err, sizeof err), -EINVAL);
     CHECK(strstr(err, "cursor") != NULL);
-    CHECK_EQ(store_list(s, NULL, -1, 0, 10, NULL, &b, err, sizeof err), -EINVAL);
-    CHECK_EQ(store_list(s, NULL, 100, 100, 10, NULL, &b, err, sizeof err), -EINVAL);
+    CHECK_EQ(list_json(s, NULL, -1, 0, 10, NULL, &b, err, sizeof err), -EINVAL);
+    CHECK_EQ(list_json(s, NULL, 100, 100, 10, NULL, &b, err, sizeof err), -EINVAL);
     CHECK_EQ(b.len, 0);
-    CHECK_EQ(store_list(s, NULL, 0, 0, 1000, NULL, &b, err, sizeof err), 0);
+    CHECK_EQ(list_json(s, NULL, 0, 0, 1000, NULL, &b, err, sizeof err), 0);
     CHECK_EQ(buf_append(&b, "", 1), 0);
     CHECK_EQ(page_count(b.data), N + 1);
     CHECK(strstr(b.data, "\"next_cursor\":null}") != NULL);
 
     /* A cursor past the end, and the last page's cursor, give empty pages. */
     b.len = 0;
-    CHECK_EQ(store_list(s, NULL, 0, 0, 10, last.id, &b, err, sizeof err), 0);
+    CHECK_EQ(list_json(s, NULL, 0, 0, 10, last.id, &b, err, sizeof err), 0);
     CHECK_EQ(buf_append(&b, "", 1), 0);
     CHECK_STR(b.data, "{\"records\":[],\"next_cursor\":null}");
 
     b.len = 0;
-    CHECK_EQ(store_get(s, last.id, &b), 0);
+    CHECK_EQ(api_record_get_json(s, last.id, &b), 0);
     CHECK_EQ(buf_append(&b, "", 1), 0);
     CHECK(strstr(b.data, "\"model\":\"c\\\"q\",\"version\":null,\"request_id\":null,"
                          "\"input\":null,\"output\":null,\"latency_ms\":1.250}") != NULL);
@@ -723,9 +732,9 @@ static void test_list_filters(void)
     json_doc_free(d);
 
     b.len = 0;
-    CHECK_EQ(store_get(s, "0190a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2b", &b), -ENOENT);
-    CHECK_EQ(store_get(s, "not-an-id", &b), -ENOENT);
-    CHECK_EQ(store_get(s, NULL, &b), -ENOENT);
+    CHECK_EQ(api_record_get_json(s, "0190a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2b", &b), -ENOENT);
+    CHECK_EQ(api_record_get_json(s, "not-an-id", &b), -ENOENT);
+    CHECK_EQ(api_record_get_json(s, NULL, &b), -ENOENT);
     CHECK_EQ(b.len, 0);
 
     /* Refused submissions. */
@@ -741,7 +750,7 @@ static void test_list_filters(void)
     CHECK_EQ(store_submit(s, &off, 1, DUR_OFF, latch_done, &l), 0);
     CHECK_EQ(l.count, 2);
     CHECK(uuid7_valid(off.id));
-    CHECK_EQ(store_get(s, off.id, &b), -ENOENT);
+    CHECK_EQ(api_record_get_json(s, off.id, &b), -ENOENT);
 
     buf_deinit(&b);
     latch_deinit(&l);
@@ -840,9 +849,9 @@ static void test_commit_errors(void)
     CHECK(store_healthy(s, why, sizeof why));
     buf_t b;
     buf_init(&b);
-    CHECK_EQ(store_get(s, buffered.id, &b), 0); /* retried, in order, not lost */
-    CHECK_EQ(store_get(s, durable.id, &b), -ENOENT);
-    CHECK_EQ(store_get(s, after.id, &b), 0);
+    CHECK_EQ(api_record_get_json(s, buffered.id, &b), 0); /* retried, in order, not lost */
+    CHECK_EQ(api_record_get_json(s, durable.id, &b), -ENOENT);
+    CHECK_EQ(api_record_get_json(s, after.id, &b), 0);
 
     /* At shutdown a sink that keeps failing is given up on after a few attempts, loudly. */
     CHECK_EQ(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
@@ -1148,7 +1157,7 @@ static void test_deleted_database(void)
     if (!s) return;
     buf_t gb;
     buf_init(&gb);
-    for (int i = 0; i < N; i++) CHECK_EQ(store_get(s, w[i].id, &gb), 0);
+    for (int i = 0; i < N; i++) CHECK_EQ(api_record_get_json(s, w[i].id, &gb), 0);
     buf_deinit(&gb);
     CHECK(store_healthy(s, why, sizeof why));
     store_close(s);
@@ -1250,7 +1259,7 @@ static void test_crash_durability(void)
     buf_init(&b);
     int missing = 0;
     for (int i = 0; i < n; i++)
-        if (store_get(s, acked[i], &b) != 0) missing++;
+        if (api_record_get_json(s, acked[i], &b) != 0) missing++;
     CHECK_EQ(missing, 0);
     buf_deinit(&b);
     store_close(s);
@@ -1306,8 +1315,8 @@ static void test_null_sink(void)
     CHECK(uuid7_valid(r.id));
     buf_t b;
     buf_init(&b);
-    CHECK_EQ(store_get(s, r.id, &b), -ENOENT);
-    CHECK_EQ(store_list(s, NULL, 0, 0, 10, NULL, &b, err, sizeof err), 0);
+    CHECK_EQ(api_record_get_json(s, r.id, &b), -ENOENT);
+    CHECK_EQ(list_json(s, NULL, 0, 0, 10, NULL, &b, err, sizeof err), 0);
     CHECK_EQ(buf_append(&b, "", 1), 0);
     CHECK(strstr(b.data, "\"records\":[]") != NULL);
     buf_deinit(&b);
@@ -1379,7 +1388,7 @@ static void test_ids_continue_after_newest(void)
     char err[256];
     buf_t b;
     buf_init(&b);
-    CHECK_EQ(store_list(s, "m", 0, 0, 10, NULL, &b, err, sizeof err), 0);
+    CHECK_EQ(list_json(s, "m", 0, 0, 10, NULL, &b, err, sizeof err), 0);
     CHECK_EQ(buf_append(&b, "", 1), 0);
     const char *p1 = strstr(b.data, r.id), *pf = strstr(b.data, future),
                *p2 = strstr(b.data, r2[0].id), *p3 = strstr(b.data, r2[1].id);
@@ -1478,7 +1487,7 @@ static void test_journal_mode(void)
     buf_init(&b);
     int missing = 0;
     for (int i = 0; i < 3000; i += 7)
-        if (store_get(s, r[i].id, &b)) missing++;
+        if (api_record_get_json(s, r[i].id, &b)) missing++;
     CHECK_EQ(missing, 0);
     buf_deinit(&b);
     CHECK_EQ(count_all(s), 3000);
@@ -1614,7 +1623,7 @@ static void test_journal_crash(void)
         int missing = 0;
         for (int k = 0; k <= round; k++)
             for (int i = 0; i < (k == round ? n : 300 + 300 * k); i++)
-                if (store_get(s, acked[k][i], &b) != 0) missing++;
+                if (api_record_get_json(s, acked[k][i], &b) != 0) missing++;
         CHECK_EQ(missing, 0);
         buf_deinit(&b);
         CHECK_EQ(store_close(s), 0);
