@@ -69,8 +69,7 @@ static int page_row(void *arg, const store_record_t *r)
     return rc ? rc : api_record_json(p->out, r);
 }
 
-int api_records_list_json(store_t *s, const store_query_t *q, buf_t *out, char *err,
-                          size_t errlen)
+int api_records_list_json(store_t *s, const store_query_t *q, buf_t *out, char *err, size_t errlen)
 {
     size_t mark = out->len;
     char next[37];

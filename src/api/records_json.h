@@ -17,7 +17,6 @@ int api_record_get_json(store_t *s, const char *id, buf_t *out);
 
 /* store_list, rendered: appends {"records":[...],"next_cursor":"<id>"|null} to out. Blocking.
  * Returns store_list's values (err set on failure); out is left as it was on failure. */
-int api_records_list_json(store_t *s, const store_query_t *q, buf_t *out, char *err,
-                          size_t errlen);
+int api_records_list_json(store_t *s, const store_query_t *q, buf_t *out, char *err, size_t errlen);
 
 #endif

@@ -23,7 +23,7 @@
 
 #include "metrics/metrics.h"
 #include "store/journal.h"
-#include "store/record.h"
+#include "store/predictions.h"
 #include "store/sink.h"
 #include "store/uuid7.h"
 #include "util/clock.h"
@@ -347,7 +347,7 @@ int store_submit(store_t *s, store_record_t *recs, int n, durability_t d,
     if (s->jnl) { /* a submission is one append: it must fit in one journal segment */
         size_t framed = 0,
                room = s->o.journal_segment_bytes ? s->o.journal_segment_bytes : (size_t)16 << 20;
-        for (int i = 0; i < n; i++) framed += record_size(&recs[i]) + 32;
+        for (int i = 0; i < n; i++) framed += predictions_size(&recs[i]) + 32;
         if (framed + 64 > room) return -EMSGSIZE;
     }
 
@@ -469,7 +469,7 @@ static int batch_room(store_t *s, size_t n)
 static int journal_units(store_t *s, size_t nrec)
 {
     size_t bytes = 0;
-    for (size_t i = 0; i < nrec; i++) bytes += record_size(s->batch[i]);
+    for (size_t i = 0; i < nrec; i++) bytes += predictions_size(s->batch[i]);
     if (bytes > s->enc_cap) {
         unsigned char *e = realloc(s->enc, bytes);
         if (!e) return snprintf(s->err, sizeof s->err, "out of memory"), -ENOMEM;
@@ -482,8 +482,8 @@ static int journal_units(store_t *s, size_t nrec)
     }
     size_t off = 0;
     for (size_t i = 0; i < nrec; i++) {
-        size_t n = record_encode(s->batch[i], s->enc + off);
-        s->jrecs[i] = (journal_rec_t){REC_TABLE_PREDICTIONS, s->enc + off, n};
+        size_t n = predictions_encode(s->batch[i], s->enc + off);
+        s->jrecs[i] = (journal_rec_t){store_table_predictions.id, s->enc + off, n};
         off += n;
     }
     int rc = journal_append(s->jnl, s->jrecs, (int)nrec, &s->jrecs_first, s->err, sizeof s->err);
@@ -993,10 +993,14 @@ static int apply_read(store_t *s, uint64_t from)
         s->a_lsns[n] = lsn;
         raw += jr.len;
         n++;
-        if (jr.table != REC_TABLE_PREDICTIONS) {
+        if (jr.table != store_table_predictions.id) {
             rc = -EBADMSG;
-            snprintf(s->a_err, sizeof s->a_err, "journal LSN %llu: unknown table %u",
-                     (unsigned long long)lsn, jr.table);
+            const store_table_t *t = store_table_by_id(jr.table);
+            snprintf(s->a_err, sizeof s->a_err,
+                     "journal LSN %llu: a record of table %u (%s), which this store does not "
+                     "apply",
+                     (unsigned long long)lsn, jr.table,
+                     t ? t->name : "unknown to this build: written by a newer inferd?");
             break;
         }
     }
@@ -1010,7 +1014,7 @@ static int apply_read(store_t *s, uint64_t from)
     char *scratch = s->a_scratch;
     for (size_t i = 0; i < n; i++) {
         size_t len = s->a_off[i + 1] - s->a_off[i];
-        if (record_decode(s->a_raw + s->a_off[i], len, &s->a_recs[i], scratch))
+        if (predictions_decode(s->a_raw + s->a_off[i], len, &s->a_recs[i], scratch))
             return snprintf(s->a_err, sizeof s->a_err, "journal LSN %llu: not a record",
                             (unsigned long long)s->a_lsns[i]),
                    -EBADMSG;
@@ -1212,7 +1216,7 @@ static int newest_journaled(store_t *s, char *out)
     int rc = journal_cursor_next(c, &lsn, &jr, err, sizeof err);
     char *scratch = rc == 1 ? malloc(jr.len + 8) : NULL;
     store_record_t r;
-    if (rc == 1 && scratch && record_decode(jr.data, jr.len, &r, scratch) == 0 &&
+    if (rc == 1 && scratch && predictions_decode(jr.data, jr.len, &r, scratch) == 0 &&
         uuid7_valid(r.id)) {
         memcpy(out, r.id, UUID_STRLEN + 1);
         rc = 0;
@@ -1481,7 +1485,7 @@ static int scan_pending(store_t *s, uint64_t from, store_row_fn fn, void *arg)
     uint64_t lsn;
     journal_rec_t jr;
     while ((rc = journal_cursor_next(c, &lsn, &jr, err, sizeof err)) == 1) {
-        if (jr.table != REC_TABLE_PREDICTIONS) continue;
+        if (jr.table != store_table_predictions.id) continue;
         if (jr.len + 8 > cap) {
             char *b = realloc(scratch, jr.len + 8);
             if (!b) {
@@ -1491,7 +1495,7 @@ static int scan_pending(store_t *s, uint64_t from, store_row_fn fn, void *arg)
             scratch = b, cap = jr.len + 8;
         }
         store_record_t r;
-        if (record_decode(jr.data, jr.len, &r, scratch)) continue;
+        if (predictions_decode(jr.data, jr.len, &r, scratch)) continue;
         rc = fn(arg, &r);
         if (rc) break;
     }

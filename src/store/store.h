@@ -13,7 +13,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "util/buf.h"
 #include "util/durability.h"
 
 /* Per model or endpoint: util/durability.h. In the store, DUR_BUFFERED submissions are

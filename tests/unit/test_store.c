@@ -17,6 +17,7 @@
 
 #include "api/records_json.h"
 #include "metrics/metrics.h"
+#include "store/predictions.h"
 #include "store/store.h"
 #include "store/uuid7.h"
 #include "th.h"
@@ -1632,6 +1633,50 @@ static void test_journal_crash(void)
     CHECK(sql_count("jcrash.db", "SELECT count(*) FROM inferences") >= total);
 }
 
+/* ==== table rows ==== */
+
+/* The journal's row encoding: a prediction round-trips through it, the bytes are the format the
+ * journal used before tables had a schema (written out here by hand from its description), and
+ * truncations and nulls where the schema forbids them are refused. */
+static void test_table_rows(void)
+{
+    static const unsigned char old[] =
+        "\x01"                                 /* format */
+        "01a24ec6-5ba9-76d8-a135-6ccfc2921f00" /* id */
+        "\x00\xa0\xab\xc9\x0b\x01\x06\x00"     /* ts_us 1690000000000000, little-endian */
+        "\x00\x00\x00\x00\x00\x00\xf4\x3f"     /* latency_ms 1.25 */
+        "\x02\x00\x00\x00m1"                   /* model */
+        "\x01\x00\x00\x00"
+        "7"                   /* version */
+        "\xff\xff\xff\xff"    /* request_id: null */
+        "\x03\x00\x00\x00[1]" /* input */
+        "\x02\x00\x00\x00{}"; /* output */
+    size_t n = sizeof old - 1;
+    char scratch[256];
+    store_record_t r;
+    CHECK_EQ(predictions_decode(old, n, &r, scratch), 0);
+    CHECK_STR(r.id, "01a24ec6-5ba9-76d8-a135-6ccfc2921f00");
+    CHECK_EQ(r.ts_us, INT64_C(1690000000000000));
+    CHECK(r.latency_ms == 1.25);
+    CHECK_STR(r.model, "m1");
+    CHECK_STR(r.version, "7");
+    CHECK(r.request_id == NULL);
+    CHECK(r.input_len == 3 && memcmp(r.input_json, "[1]", 3) == 0);
+    CHECK(r.output_len == 2 && memcmp(r.output_json, "{}", 2) == 0);
+    unsigned char again[256];
+    CHECK_EQ(predictions_size(&r), n);
+    CHECK_EQ(predictions_encode(&r, again), n);
+    CHECK(memcmp(again, old, n) == 0);
+    for (size_t k = 0; k < n; k++) /* every truncation is refused */
+        CHECK_EQ(predictions_decode(old, k, &r, scratch), -EBADMSG);
+    unsigned char bad[256];
+    memcpy(bad, old, n);
+    memcpy(bad + 1 + 36 + 16, "\xff\xff\xff\xff", 4); /* a null model */
+    CHECK_EQ(predictions_decode(bad, n - 2, &r, scratch), -EBADMSG);
+    CHECK(store_table_by_id(1) == &store_table_predictions);
+    CHECK(store_table_by_id(0) == NULL && store_table_by_id(999) == NULL);
+}
+
 int main(void)
 {
     const char *tmp = getenv("TMPDIR");
@@ -1660,6 +1705,7 @@ int main(void)
     test_journal_mode();
     test_journal_mismatch();
     test_journal_crash();
+    test_table_rows();
     rm_dir(dir);
     metrics_free_all();
     return TH_DONE();
