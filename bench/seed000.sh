@@ -437,12 +437,12 @@ if ! run_inferd inferd_durable_pg "inferd durable, PostgreSQL" "$INFERD_PG" dura
     note "inferd has no usable PostgreSQL sink yet, skipping: $why"
     echo "inferd durable, PostgreSQL|inferd exited at start with \`--store postgres:...\`: \`$why\`" >>"$tmp/skipped"
 fi
-run_inferd inferd_committed_sqlite "inferd committed, SQLite" "sqlite:$tmp/committed.db" committed yes \
+run_inferd inferd_committed_sqlite "inferd committed, SQLite" "sqlite:$tmp/committed.db" committed committed \
     "sqlite:$tmp/committed.db" || die "inferd did not start: $(cat "$tmp/inferd_committed_sqlite.log")"
 run_inferd inferd_direct_sqlite "inferd durable, SQLite, --journal none" "sqlite:$tmp/direct.db" durable \
     yes "sqlite:$tmp/direct.db" none || die "inferd did not start: $(cat "$tmp/inferd_direct_sqlite.log")"
 if [ -n "$pg_ok" ]; then
-    run_inferd inferd_committed_pg "inferd committed, PostgreSQL" "${INFERD_PG/dbname=inferd/dbname=inferd_c}" committed yes "pg:inferd_c" ||
+    run_inferd inferd_committed_pg "inferd committed, PostgreSQL" "${INFERD_PG/dbname=inferd/dbname=inferd_c}" committed committed "pg:inferd_c" ||
         echo "inferd committed, PostgreSQL|did not start: $(tail -n1 "$tmp/inferd_committed_pg.log")" >>"$tmp/skipped"
 fi
 run_inferd inferd_buffered_sqlite "inferd buffered, SQLite" "sqlite:$tmp/buffered.db" buffered buffered \
@@ -550,7 +550,7 @@ note "this disk after the runs: $fsync_after fdatasync/s"
 field() { awk -F'|' -v id="$1" -v k="$2" '$1 == id { print $k }' "$tmp/results"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'; }
 kind_of() {
-    case $1 in yes) echo durable ;; buffered) echo "acked before commit" ;; nosync) echo "acked before WAL flush" ;; *) echo "not stored" ;; esac
+    case $1 in yes) echo durable ;; committed) echo "committed" ;; buffered) echo "acked before commit" ;; nosync) echo "acked before WAL flush" ;; *) echo "not stored" ;; esac
 }
 
 table_ab() {
@@ -561,10 +561,10 @@ table_ab() {
     done <"$tmp/results"
 }
 table_wrk() {
-    echo "| configuration | durability | req/s | mean (ms) | p50 (ms) | p90 (ms) | p99 (ms) | errors + non-200 | rows stored / completed | server CPU µs/req | PostgreSQL CPU µs/req | machine busy |"
-    echo "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
-    while IFS='|' read -r _ label durable _ _ _ _ _ _ _ _ rps mean p50 p90 p99 bad ndone rows _ scpu pcpu busy; do
-        echo "| $label | $(kind_of "$durable") | **$rps** | $mean | $p50 | $p90 | $p99 | $bad | $rows / $ndone | $scpu | $pcpu | $busy% |"
+    echo "| configuration | durability | req/s | mean (ms) | p50 (ms) | p90 (ms) | p99 (ms) | errors + non-200 | rows stored / completed | server CPU µs/req | of which store writer | of which journal applier | PostgreSQL CPU µs/req | machine busy |"
+    echo "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
+    while IFS='|' read -r _ label durable _ _ _ _ _ _ _ _ rps mean p50 p90 p99 bad ndone rows _ scpu pcpu busy wcpu acpu; do
+        echo "| $label | $(kind_of "$durable") | **$rps** | $mean | $p50 | $p90 | $p99 | $bad | $rows / $ndone | $scpu | $wcpu | $acpu | $pcpu | $busy% |"
     done <"$tmp/results"
 }
 
