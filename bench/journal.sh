@@ -47,7 +47,7 @@ run() {
     local name=$1 dur=$2 journal=${3:-}
     rm -rf "$tmp/db"* "$tmp/jr"
     local args=(serve --listen 127.0.0.1:0 --models "$tmp/r_$dur" --store "sqlite:$tmp/db.db" --access-log false)
-    [ -n "$journal" ] && args+=(--journal "$tmp/jr")
+    if [ -n "$journal" ]; then args+=(--journal "$tmp/jr"); else args+=(--journal none); fi
     "$INFERD" "${args[@]}" >"$tmp/out" 2>"$tmp/log" &
     srv_pid=$!
     local port="" i
