@@ -6,8 +6,17 @@
 #include "store/store.h"
 #include "store/table.h"
 
-enum { PRED_ID, PRED_TS_US, PRED_LATENCY_MS, PRED_MODEL, PRED_VERSION, PRED_REQUEST_ID, PRED_INPUT,
-       PRED_OUTPUT, PRED_NCOLS };
+enum {
+    PRED_ID,
+    PRED_TS_US,
+    PRED_LATENCY_MS,
+    PRED_MODEL,
+    PRED_VERSION,
+    PRED_REQUEST_ID,
+    PRED_INPUT,
+    PRED_OUTPUT,
+    PRED_NCOLS
+};
 
 extern const store_table_t store_table_predictions;
 

@@ -108,8 +108,7 @@ int table_row_decode(const store_table_t *t, const unsigned char *p, size_t n, s
             }
             if ((size_t)(end - p) < len) return -EBADMSG;
             break;
-        default:
-            return -EBADMSG;
+        default: return -EBADMSG;
         }
         memcpy(scratch, p, len);
         scratch[len] = 0;

@@ -16,11 +16,11 @@
 #include <stdint.h>
 
 typedef enum store_type {
-    ST_UUID,    /* a canonical UUID's 36 characters: the row's id, never null */
+    ST_UUID, /* a canonical UUID's 36 characters: the row's id, never null */
     ST_INT64,
     ST_FLOAT64,
-    ST_TEXT,    /* UTF-8 */
-    ST_JSON     /* JSON text the server produced, stored and served verbatim */
+    ST_TEXT, /* UTF-8 */
+    ST_JSON  /* JSON text the server produced, stored and served verbatim */
 } store_type_t;
 
 typedef struct store_column {
