@@ -78,6 +78,10 @@ static const setting_t settings[] = {
      0},
     {"store", "journal_segment_bytes", T_SIZE, F(journal_segment_bytes), "16m",
      "size of each journal segment file (preallocated)", 0},
+    {"store", "journal_feed_bytes", T_SIZE, F(journal_feed_bytes), "32m",
+     "journal appends kept in memory until applied, so the applier need not read them back from "
+     "disk; beyond it, it does",
+     0},
     {"store", "journal_max_bytes", T_SIZE, F(journal_max_bytes), "1g",
      "journal segments kept for records the store has not applied yet; beyond it 503", 0},
     {"store", "store_queue_records", T_INT, F(store_queue_records), "65536",

@@ -35,6 +35,7 @@ typedef struct config {
     char *journal;                 /* journal directory, "auto" or "none" */
     int64_t journal_segment_bytes; /* per segment file */
     int64_t journal_max_bytes;     /* unapplied segments at most */
+    int64_t journal_feed_bytes;    /* appends kept in memory for the applier */
     int64_t store_flush_ms;        /* buffered: longest wait before a commit */
     /* [cache] */
     int64_t cache_bytes;      /* L1 LRU byte budget; 0 = no L1 */

@@ -273,7 +273,8 @@ static int cmd_serve(int argc, char **argv)
                            .flush_interval_ms = (int)cfg.store_flush_ms,
                            .journal_dir = journal_dir(cfg.store, cfg.journal, jdir, sizeof jdir),
                            .journal_segment_bytes = (size_t)cfg.journal_segment_bytes,
-                           .journal_max_bytes = (size_t)cfg.journal_max_bytes};
+                           .journal_max_bytes = (size_t)cfg.journal_max_bytes,
+                           .journal_feed_bytes = (size_t)cfg.journal_feed_bytes};
         store = store_open(cfg.store, &so, err, sizeof err);
         if (!store) {
             fprintf(stderr, "inferd serve: store: %s\n", err);

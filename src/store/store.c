@@ -33,6 +33,7 @@
 #define DEF_QUEUE_BYTES   ((size_t)256 << 20)
 #define DEF_BATCH         4096
 #define DEF_FLUSH_MS      50
+#define DEF_FEED_BYTES    ((size_t)32 << 20)
 #define DEF_READ_CONNS    4
 #define DEF_BUSY_MS       5000
 #define RETRY_MIN_MS      10          /* back-off after a failed commit, doubling ... */
@@ -53,6 +54,7 @@ static const sink_ops_t *const sinks[] = {&sink_sqlite_ops, &sink_pg_ops, &sink_
 typedef struct store_metrics {
     metric_t *depth, *batch, *commit, *written, *errors, *rejected, *dropped, *refused, *dead;
     metric_t *jsync, *jbatch; /* journal mode: the writer's appends */
+    metric_t *jreread;        /* journal mode: records the applier read back from the journal */
     _Atomic double window_s;
     _Atomic double healthy;              /* of the store opened last with this sink kind */
     _Atomic double jlag, jbytes, japply; /* journal: records not applied, segment bytes, 1/0 */
@@ -153,6 +155,13 @@ static store_metrics_t *metrics_get(int sink_index, const char *scheme, int flus
                            "Journal mode: records per journal append", METRIC_HISTOGRAM,
                            batch_bounds, (int)(sizeof batch_bounds / sizeof *batch_bounds)),
             l, false);
+        m->jreread = metrics_series(
+            metrics_family("inferd_journal_reread_records_total",
+                           "Journal mode: records the applier read back from the journal files "
+                           "(after a restart, or when journal_feed_bytes had no room for them) "
+                           "rather than from memory",
+                           METRIC_COUNTER, NULL, 0),
+            l, false);
         metrics_gauge_fn(metrics_family("inferd_journal_lag_records",
                                         "Journal mode: records journaled (acknowledged) and not "
                                         "yet applied to the sink",
@@ -207,6 +216,20 @@ typedef struct sub {
 static inline bool waits(const sub_t *b)
 {
     return b->dur >= DUR_DURABLE;
+}
+
+/* One journal append's records, as the journal holds them: n payloads back to back. */
+typedef struct chunk {
+    struct chunk *next;
+    uint64_t first_lsn;
+    int n;
+    size_t bytes;   /* the whole allocation */
+    uint32_t off[]; /* n + 1 payload offsets, then the payloads */
+} chunk_t;
+
+static const unsigned char *chunk_data(const chunk_t *c)
+{
+    return (const unsigned char *)&c->off[c->n + 1];
 }
 
 struct store {
@@ -271,6 +294,14 @@ struct store {
     } jtimes[64];
     unsigned jt_head, jt_n;
     uint64_t w_jlast, w_jns; /* writer-owned: the last append's last LSN and time, for settle() */
+    /* The feed: what the writer appended, kept in memory for the applier so that it need not
+     * read the journal back (with direct writes that would be a read from the device). Chunks
+     * in LSN order under mu, at most o.journal_feed_bytes; an append that does not fit is left
+     * out and the applier reads those records from the journal. The writer links chunks at the
+     * tail; only the applier unlinks and frees them. */
+    struct chunk *feed, *feed_tail;
+    size_t feed_bytes;
+    struct chunk *w_chunk; /* writer-owned: the last append's chunk, until settle() links it */
     /* Applier-owned. */
     store_record_t *a_recs;
     const store_record_t **a_ptrs;
@@ -492,6 +523,33 @@ static int journal_units(store_t *s, size_t nrec)
     return rc ? -ESTALE : 0;
 }
 
+/* Copies the last append (s->jrecs, nrec records from s->jrecs_first) into s->w_chunk for the
+ * feed; without memory, or when the feed is full anyway, there is simply no chunk. */
+static void make_chunk(store_t *s, size_t nrec)
+{
+    size_t payload = 0;
+    for (size_t i = 0; i < nrec; i++) payload += s->jrecs[i].len;
+    size_t bytes = sizeof(chunk_t) + (nrec + 1) * sizeof(uint32_t) + payload;
+    free(s->w_chunk); /* an earlier one settle() did not take: cannot happen, but never leak */
+    s->w_chunk = NULL;
+    if (payload > UINT32_MAX || bytes > s->o.journal_feed_bytes) return;
+    chunk_t *c = malloc(bytes);
+    if (!c) return;
+    c->next = NULL;
+    c->first_lsn = s->jrecs_first;
+    c->n = (int)nrec;
+    c->bytes = bytes;
+    unsigned char *d = (unsigned char *)&c->off[nrec + 1];
+    uint32_t o = 0;
+    for (size_t i = 0; i < nrec; i++) {
+        c->off[i] = o;
+        memcpy(d + o, s->jrecs[i].data, s->jrecs[i].len);
+        o += (uint32_t)s->jrecs[i].len;
+    }
+    c->off[nrec] = o;
+    s->w_chunk = c;
+}
+
 /* Writes the submissions u[lo, hi) in one transaction and marks them SUB_DONE if it commits.
  * Returns 0, -EBADMSG when the sink refused a record for its data (retrying the same
  * transaction would fail again), or another -errno (transient). Called unlocked. */
@@ -527,6 +585,7 @@ static int write_units(store_t *s, sub_t **u, size_t lo, size_t hi)
         }
         s->w_jlast = lsn - 1;
         s->w_jns = clock_mono_ns();
+        make_chunk(s, nrec);
         return 0;
     }
     if (rc == 0) {
@@ -690,6 +749,20 @@ static void settle(store_t *s, sub_t *first, int rc)
     if (s->w_jlast) {
         note_journaled(s, s->w_jlast, s->w_jns);
         s->w_jlast = 0;
+    }
+    if (s->w_chunk) {
+        chunk_t *c = s->w_chunk;
+        s->w_chunk = NULL;
+        if (s->feed_bytes + c->bytes <= s->o.journal_feed_bytes) {
+            if (s->feed_tail)
+                s->feed_tail->next = c;
+            else
+                s->feed = c;
+            s->feed_tail = c;
+            s->feed_bytes += c->bytes;
+        } else {
+            free(c); /* the applier reads these from the journal */
+        }
     }
     /* The hook sees the committed ids in order, after their capacity came back (tests rely on
      * both). batch_room() made ids big enough for the whole batch before anything committed. */
@@ -953,13 +1026,28 @@ static void release_applied(store_t *s)
     if (!s->readers) journal_release(s->jnl, s->applied + 1);
 }
 
-/* Reads up to batch_max_records records from the journal at from into the a_* arrays; returns how
- * many, or -errno with a message in a_err. */
+/* Appends one record (its LSN and payload) to the batch being read: a_raw, a_off, a_lsns. */
+static int apply_take(store_t *s, size_t n, size_t *raw, uint64_t lsn, const void *p, size_t len)
+{
+    if (*raw + len > s->a_raw_cap) {
+        size_t cap = s->a_raw_cap ? s->a_raw_cap : 1u << 16;
+        while (cap < *raw + len) cap *= 2;
+        unsigned char *b = realloc(s->a_raw, cap);
+        if (!b) return snprintf(s->a_err, sizeof s->a_err, "out of memory"), -ENOMEM;
+        s->a_raw = b, s->a_raw_cap = cap;
+    }
+    memcpy(s->a_raw + *raw, p, len);
+    s->a_off[n] = *raw;
+    s->a_lsns[n] = lsn;
+    *raw += len;
+    return 0;
+}
+
+/* Reads the next batch, up to batch_max_records records from LSN from, and decodes it into
+ * a_recs/a_ptrs/a_lsns. The records come from the feed when it holds from (the usual case),
+ * else from the journal, up to where the feed starts. Returns how many, or -errno. */
 static int apply_read(store_t *s, uint64_t from)
 {
-    if (!s->a_cur) s->a_cur = journal_cursor_open(s->jnl, from, s->a_err, sizeof s->a_err);
-    journal_cursor_t *c = s->a_cur;
-    if (!c) return -EIO;
     size_t max = (size_t)s->o.batch_max_records, n = 0, raw = 0;
     if (s->a_cap < max) {
         store_record_t *r = realloc(s->a_recs, max * sizeof *r);
@@ -973,38 +1061,52 @@ static int apply_read(store_t *s, uint64_t from)
         if (!o) return snprintf(s->a_err, sizeof s->a_err, "out of memory"), -ENOMEM;
         s->a_cap = max;
     }
+    /* The chunks up to the tail seen here are complete and stay put: the writer only links new
+     * ones after the tail, and only this thread frees them. */
+    pthread_mutex_lock(&s->mu);
+    chunk_t *c = s->feed, *last = s->feed_tail;
+    pthread_mutex_unlock(&s->mu);
+    while (c && c != last && c->first_lsn + (uint64_t)c->n <= from) c = c->next;
+    if (c && c->first_lsn + (uint64_t)c->n <= from) c = NULL; /* the feed ends before from */
     int rc = 0;
-    uint64_t lsn;
-    journal_rec_t jr;
-    while (n < max && (rc = journal_cursor_next(c, &lsn, &jr, s->a_err, sizeof s->a_err)) == 1) {
-        if (raw + jr.len > s->a_raw_cap) {
-            size_t cap = s->a_raw_cap ? s->a_raw_cap : 1u << 16;
-            while (cap < raw + jr.len) cap *= 2;
-            unsigned char *b = realloc(s->a_raw, cap);
-            if (!b) {
-                rc = -ENOMEM;
-                snprintf(s->a_err, sizeof s->a_err, "out of memory");
-                break;
+    if (c && c->first_lsn <= from) {
+        journal_cursor_close(s->a_cur); /* it no longer stands at from */
+        s->a_cur = NULL;
+        for (uint64_t lsn = from; c && n < max;) {
+            int k = (int)(lsn - c->first_lsn);
+            const unsigned char *d = chunk_data(c);
+            rc = apply_take(s, n, &raw, lsn, d + c->off[k], c->off[k + 1] - c->off[k]);
+            if (rc) return rc;
+            n++, lsn++;
+            if (lsn == c->first_lsn + (uint64_t)c->n) c = c == last ? NULL : c->next;
+            if (c && c->first_lsn != lsn) c = NULL; /* a gap (an append the feed had no room for) */
+        }
+    } else {
+        uint64_t stop = c ? c->first_lsn : UINT64_MAX; /* the feed has the rest */
+        if (!s->a_cur) s->a_cur = journal_cursor_open(s->jnl, from, s->a_err, sizeof s->a_err);
+        if (!s->a_cur) return -EIO;
+        uint64_t lsn;
+        journal_rec_t jr;
+        while (n < max && from + n < stop &&
+               (rc = journal_cursor_next(s->a_cur, &lsn, &jr, s->a_err, sizeof s->a_err)) == 1) {
+            if (jr.table != store_table_predictions.id) {
+                const store_table_t *t = store_table_by_id(jr.table);
+                snprintf(s->a_err, sizeof s->a_err,
+                         "journal LSN %llu: a record of table %u (%s), which this store does not "
+                         "apply",
+                         (unsigned long long)lsn, jr.table,
+                         t ? t->name : "unknown to this build: written by a newer inferd?");
+                return -EBADMSG;
             }
-            s->a_raw = b, s->a_raw_cap = cap;
+            if ((rc = apply_take(s, n, &raw, lsn, jr.data, jr.len))) return rc;
+            n++;
         }
-        memcpy(s->a_raw + raw, jr.data, jr.len);
-        s->a_off[n] = raw;
-        s->a_lsns[n] = lsn;
-        raw += jr.len;
-        n++;
-        if (jr.table != store_table_predictions.id) {
-            rc = -EBADMSG;
-            const store_table_t *t = store_table_by_id(jr.table);
-            snprintf(s->a_err, sizeof s->a_err,
-                     "journal LSN %llu: a record of table %u (%s), which this store does not "
-                     "apply",
-                     (unsigned long long)lsn, jr.table,
-                     t ? t->name : "unknown to this build: written by a newer inferd?");
-            break;
-        }
+        if (rc < 0) return rc;
+        metric_add(s->m->jreread, (int64_t)n);
+        pthread_mutex_lock(&s->mu);
+        s->st.journal_rereads += n;
+        pthread_mutex_unlock(&s->mu);
     }
-    if (rc < 0) return rc;
     s->a_off[n] = raw;
     if (raw + n > s->a_scratch_cap) {
         char *b = realloc(s->a_scratch, raw + n + 64);
@@ -1022,6 +1124,18 @@ static int apply_read(store_t *s, uint64_t from)
         s->a_ptrs[i] = &s->a_recs[i];
     }
     return (int)n;
+}
+
+/* Frees the feed's chunks that hold nothing after the applied LSN. Called locked. */
+static void feed_trim(store_t *s)
+{
+    while (s->feed && s->feed->first_lsn + (uint64_t)s->feed->n <= s->applied + 1) {
+        chunk_t *c = s->feed;
+        s->feed = c->next;
+        if (!s->feed) s->feed_tail = NULL;
+        s->feed_bytes -= c->bytes;
+        free(c);
+    }
 }
 
 /* Applies a_ptrs[lo, hi) in one transaction that also records the last one's LSN. When the sink
@@ -1166,6 +1280,7 @@ static void *applier_main(void *arg)
             s->st.records_written += s->a_done - s->applied;
             s->applied = s->a_done;
             release_applied(s);
+            feed_trim(s);
             answer_awaiting(s, 0);
         }
         if (rc < 0) {
@@ -1321,6 +1436,7 @@ store_t *store_open(const char *uri, const store_opts_t *o, char *err, size_t er
     if (opt.queue_max_bytes > SIZE_MAX / 8) opt.queue_max_bytes = SIZE_MAX / 8;
     if (!opt.batch_max_records) opt.batch_max_records = DEF_BATCH;
     if (!opt.flush_interval_ms) opt.flush_interval_ms = DEF_FLUSH_MS;
+    if (!opt.journal_feed_bytes) opt.journal_feed_bytes = DEF_FEED_BYTES;
     if (!opt.read_conns) opt.read_conns = DEF_READ_CONNS;
     if (!opt.busy_timeout_ms) opt.busy_timeout_ms = DEF_BUSY_MS;
 
@@ -1411,6 +1527,12 @@ uint64_t store_close(store_t *s)
     free(s->a_off);
     free(s->a_raw);
     free(s->a_scratch);
+    while (s->feed) {
+        chunk_t *c = s->feed;
+        s->feed = c->next;
+        free(c);
+    }
+    free(s->w_chunk);
     free(s);
     return lost;
 }

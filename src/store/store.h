@@ -49,6 +49,8 @@ typedef struct store_opts {
     const char *journal_dir;
     size_t journal_segment_bytes; /* default 16 MiB */
     size_t journal_max_bytes;     /* default 1 GiB: past it durable submissions get -EAGAIN */
+    size_t journal_feed_bytes;    /* appends kept in memory for the applier (default 32 MiB);
+                                     beyond it the applier reads the journal back */
 } store_opts_t;
 
 typedef struct store_stats {
@@ -67,6 +69,7 @@ typedef struct store_stats {
     uint64_t applied_lsn;      /* the sink has every record below or at it */
     uint64_t apply_errors;     /* failed apply transactions */
     bool apply_failing;        /* the sink cannot write now: the journal grows */
+    uint64_t journal_rereads;  /* records the applier read back from the journal, not memory */
 } store_stats_t;
 
 typedef struct store store_t;

@@ -1202,10 +1202,16 @@ int json_write_compact(buf_t *b, const char *text, json_span_t span)
     while (p < e) {
         if (*p == '-' || is_digit(*p)) {
             const char *q = p;
-            while (q < e &&
-                   (*q == '-' || *q == '+' || *q == '.' || *q == 'e' || *q == 'E' || is_digit(*q)))
-                q++;
-            if (!extreme_number(p, q)) {
+            bool exp = false;
+            for (; q < e; q++) {
+                char c = *q;
+                if (c == 'e' || c == 'E')
+                    exp = true;
+                else if (!is_digit(c) && c != '-' && c != '+' && c != '.')
+                    break;
+            }
+            /* Without an exponent only a token of hundreds of digits can be out of range. */
+            if ((!exp && q - p <= 400) || !extreme_number(p, q)) {
                 memcpy(o, p, (size_t)(q - p));
                 o += q - p;
                 p = q;

@@ -1467,10 +1467,10 @@ static int sql_count(const char *name, const char *sql)
 /* Durable acks come from the journal; the applier brings every record to SQLite exactly once;
  * reads see records journaled but not applied yet; committed waits for the sink; the applied
  * LSN is in the database. */
-static void test_journal_mode(void)
+static void test_journal_mode(const char *db, size_t feed)
 {
-    store_opts_t o = {0};
-    store_t *s = open_journaled("jm.db", &o);
+    store_opts_t o = {.journal_feed_bytes = feed};
+    store_t *s = open_journaled(db, &o);
     CHECK(s != NULL);
     if (!s) return;
     latch_t l;
@@ -1480,6 +1480,9 @@ static void test_journal_mode(void)
         r[i] = rec(i % 2 ? "ja" : "jb", "[1]", "[2]");
         CHECK_EQ(
             store_submit(s, &r[i], 1, i % 3 == 0 ? DUR_COMMITTED : DUR_DURABLE, latch_done, &l), 0);
+        /* One append per record at first (small: they fit in a 40 kB feed), then a burst
+         * (appends of hundreds: they do not). */
+        if (feed == 40000 && i < 150) latch_wait(&l, i + 1);
     }
     latch_wait(&l, 3000);
     CHECK_EQ(l.failures, 0);
@@ -1497,6 +1500,14 @@ static void test_journal_mode(void)
     store_stats_t st;
     store_stats(s, &st);
     CHECK_EQ(st.journal_next_lsn, 3001);
+    uint64_t t0 = clock_mono_ns();
+    while (st.applied_lsn < 3000 && ms_since(t0) < 5000) {
+        sleep_ms(1);
+        store_stats(s, &st);
+    }
+    if (feed == 1) CHECK_EQ(st.journal_rereads, 3000); /* no append fits in the feed */
+    if (feed == 0) CHECK_EQ(st.journal_rereads, 0);    /* every one does */
+    if (feed == 40000) CHECK(st.journal_rereads > 0 && st.journal_rereads < 3000);
     /* A submission must fit in one segment (256 KiB here): larger is 413, nothing journaled. */
     static char big[300000];
     memset(big, '7', sizeof big - 1);
@@ -1504,11 +1515,11 @@ static void test_journal_mode(void)
     CHECK_EQ(store_submit(s, &huge, 1, DUR_DURABLE, latch_done, &l), -EMSGSIZE);
     CHECK_EQ(store_close(s), 0);
     /* After close everything is applied, once, and the LSN recorded with it. */
-    CHECK_EQ(sql_count("jm.db", "SELECT count(*) FROM inferences"), 3000);
-    CHECK_EQ(sql_count("jm.db", "SELECT count(DISTINCT id) FROM inferences"), 3000);
-    CHECK_EQ(sql_count("jm.db", "SELECT applied_lsn FROM inferd_journal"), 3000);
+    CHECK_EQ(sql_count(db, "SELECT count(*) FROM inferences"), 3000);
+    CHECK_EQ(sql_count(db, "SELECT count(DISTINCT id) FROM inferences"), 3000);
+    CHECK_EQ(sql_count(db, "SELECT applied_lsn FROM inferd_journal"), 3000);
     /* Reopen: nothing to apply again; new records continue the LSNs and the ids. */
-    s = open_journaled("jm.db", &o);
+    s = open_journaled(db, &o);
     CHECK(s != NULL);
     if (!s) return;
     store_record_t x = rec("ja", "[3]", "[4]");
@@ -1520,7 +1531,7 @@ static void test_journal_mode(void)
     store_stats(s, &st);
     CHECK_EQ(st.applied_lsn, 3001); /* committed: applied before the answer */
     CHECK_EQ(store_close(s), 0);
-    CHECK_EQ(sql_count("jm.db", "SELECT count(*) FROM inferences"), 3001);
+    CHECK_EQ(sql_count(db, "SELECT count(*) FROM inferences"), 3001);
     latch_deinit(&l);
 }
 
@@ -1702,7 +1713,11 @@ int main(void)
     test_null_sink();
     test_metrics();
     test_ids_continue_after_newest();
-    test_journal_mode();
+    /* The applier reads from the in-memory feed (default), from the journal only (a feed too
+     * small for any append), and from both in turn (room for some appends: gaps). */
+    test_journal_mode("jm.db", 0);
+    test_journal_mode("jm1.db", 1);
+    test_journal_mode("jm2.db", 40000);
     test_journal_mismatch();
     test_journal_crash();
     test_table_rows();
