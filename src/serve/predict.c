@@ -37,6 +37,11 @@ static void pending_release(pending_t *p)
                 "the prediction's record was refused by the store (%s); nothing was recorded",
                 p->why);
         p->cb.done(p->cb.done_arg, ERR_REFUSED, msg);
+    } else if (st == -ENOBUFS) {
+        err_set(msg, sizeof msg,
+                "the store's journal is full (journal_max_bytes): the database has not taken "
+                "its records yet; nothing was recorded");
+        p->cb.done(p->cb.done_arg, ERR_UNAVAILABLE, msg);
     } else {
         err_set(msg, sizeof msg, "the prediction could not be stored (%s); nothing was recorded",
                 strerror(-st));

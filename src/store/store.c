@@ -279,7 +279,7 @@ struct store {
     bool writer_done;          /* the writer has exited: nothing more will be journaled */
     bool apply_failing;
     bool apply_idle; /* the applier waits for records (the writer wakes it for the next) */
-    int readers; /* reads scanning the journal: release waits for them */
+    int readers;     /* reads scanning the journal: release waits for them */
     uint64_t apply_retry_at_ns, apply_backoff_ms;
     uint64_t apply_due_ns; /* the next apply waits until then unless work presses (see below) */
     int apply_close_failures;

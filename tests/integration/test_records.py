@@ -312,3 +312,63 @@ def test_journal_disk_full_gives_503_and_loses_nothing(repo, tmp_path):
     assert len(ids) == len(set(ids))
     missing = set(acked) - set(ids)
     assert not missing, "%d of %d acknowledged ids lost" % (len(missing), len(acked))
+
+
+def test_journal_cap_gives_503_with_retry_after_and_drains(repo, tmp_path):
+    """journal_max_bytes: SQLite held locked by another connection so nothing can be applied,
+    the journal grows to its cap (three 256 KiB segments), then durable requests get 503 with
+    Retry-After and a body naming the cause, nothing beyond the cap acknowledged; once the lock
+    goes the journal drains, durable requests succeed again, and every acknowledged record is in
+    SQLite exactly once."""
+    db = tmp_path / "cap.db"
+    lock = None
+    srv = Server(["--models", str(repo), "--store", "sqlite:%s" % db, "--access-log", "false",
+                  "--journal", str(tmp_path / "journal"), "--journal-segment-bytes", "256k",
+                  "--journal-max-bytes", "768k"])
+    try:
+        lock = sqlite3.connect(db, timeout=30)
+        lock.execute("BEGIN IMMEDIATE")  # the applier cannot write until this ends
+        body = {"model": "durable", "features": features(20)}
+        acked = []
+        deadline = time.time() + 30 * SLOW
+        r = None
+        while time.time() < deadline:
+            r = post(srv, body)
+            if r.status != 200:
+                break
+            acked.extend(x["id"] for x in r.json()["results"])
+        assert r is not None and r.status == 503, (r.status, r.body) if r else None
+        assert r.header("Retry-After"), r.body
+        assert b"journal" in r.body and b"full" in r.body, r.body
+        assert len(acked) > 100
+        lag = journal_lag(srv)
+        assert lag is not None and lag >= len(acked) - 20 * 4  # nearly all still unapplied
+        lock.rollback()
+        lock.close()
+        lock = None
+        deadline = time.time() + 30 * SLOW
+        while time.time() < deadline:
+            r = post(srv, body)
+            if r.status == 200:
+                acked.extend(x["id"] for x in r.json()["results"])
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("durable requests never succeeded again:\n" + srv.log())
+        deadline = time.time() + 20 * SLOW
+        while journal_lag(srv) != 0 and time.time() < deadline:
+            time.sleep(0.05)
+        assert journal_lag(srv) == 0
+        assert srv.stop() == 0
+    finally:
+        if lock is not None:
+            lock.close()
+        srv.close()
+    con = sqlite3.connect(db)
+    try:
+        ids = [r[0] for r in con.execute("SELECT id FROM inferences")]
+    finally:
+        con.close()
+    assert len(ids) == len(set(ids)), "a record was applied twice"
+    missing = set(acked) - set(ids)
+    assert not missing, "%d of %d acknowledged ids lost" % (len(missing), len(acked))
