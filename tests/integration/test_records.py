@@ -168,7 +168,7 @@ def hammer(port, stop, acked, errors):
             time.sleep(0.01)  # the server was killed: expected
 
 
-def crash_rounds(rounds, repo, db_uri, db_check, extra=()):
+def crash_rounds(rounds, repo, db_uri, db_check, extra=(), before_kill=None):
     for n in range(rounds):
         srv = Server(["--models", str(repo), "--store", db_uri, "--access-log", "false"] +
                      list(extra))
@@ -180,6 +180,8 @@ def crash_rounds(rounds, repo, db_uri, db_check, extra=()):
             for t in threads:
                 t.start()
             time.sleep(random.uniform(0.1, 0.5) * SLOW)
+            if before_kill:
+                before_kill(srv)
             srv.proc.send_signal(signal.SIGKILL)
             srv.proc.wait()
             stop.set()
@@ -216,11 +218,15 @@ def journal_lag(srv):
     return float(m.group(1)) if m else None
 
 
-def test_kill_9_journal_sqlite(repo, tmp_path):
+@pytest.mark.parametrize("feed", ["32m", "64k"])
+def test_kill_9_journal_sqlite(repo, tmp_path, feed):
     """Journal mode: kill -9 under durable load, many rounds on one database. Each acknowledged
-    id must reach SQLite (applied from the journal by the next start) exactly once."""
+    id must reach SQLite (applied from the journal by the next start) exactly once. With a 64 KiB
+    feed most appends do not fit in memory and the applier reads them back from the journal
+    files while the server runs, not only after a restart."""
     db = tmp_path / "jcrash.db"
-    args = ["--journal", str(tmp_path / "journal"), "--journal-segment-bytes", "256k"]
+    args = ["--journal", str(tmp_path / "journal"), "--journal-segment-bytes", "256k",
+            "--journal-feed-bytes", feed]
     random.seed(11)
 
     def check():
@@ -243,9 +249,19 @@ def test_kill_9_journal_sqlite(repo, tmp_path):
         finally:
             con.close()
 
+    rereads = []
+
+    def note_rereads(srv):
+        r = srv.request("GET", "/metrics")
+        m = re.search(r'^inferd_journal_reread_records_total\{sink="sqlite"\} (\S+)$',
+                      r.body.decode(), re.M)
+        rereads.append(float(m.group(1)) if m else 0)
+
     crash_rounds(int(os.environ.get("INFERD_CRASH_ROUNDS", "20")), repo, "sqlite:%s" % db, check,
-                 extra=args)
+                 extra=args, before_kill=note_rereads)
     assert len(check()) > 0
+    if feed == "64k":  # the reread path ran under load, not only at restarts
+        assert max(rereads) > 0, rereads
 
 
 def test_journal_disk_full_gives_503_and_loses_nothing(repo, tmp_path):
