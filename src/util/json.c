@@ -1194,11 +1194,37 @@ static bool extreme_number(const char *p, const char *e)
     return nf - x > 1100 || ni + x > 400;
 }
 
+/* json_write_compact's common case: no strings and no exponents, so removing whitespace is all
+ * there is to do, unless a number is hundreds of digits long (then extreme_number decides).
+ * Returns false, having written nothing that counts, when that case does not hold. */
+static bool compact_plain(const char *p, size_t n, char *out, size_t *outlen)
+{
+    if (memchr(p, '"', n) || memchr(p, 'e', n) || memchr(p, 'E', n)) return false;
+    char *o = out;
+    size_t run = 0;
+    bool long_run = false;
+    for (size_t i = 0; i < n; i++) {
+        char c = p[i];
+        bool ws = c == ' ' || c == '\n' || c == '\r' || c == '\t';
+        *o = c; /* always written, kept only if not whitespace: no branch to mispredict */
+        o += !ws;
+        run = is_digit(c) || c == '.' || c == '-' || c == '+' ? run + 1 : 0;
+        long_run |= run > 400;
+    }
+    *outlen = (size_t)(o - out);
+    return !long_run;
+}
+
 int json_write_compact(buf_t *b, const char *text, json_span_t span)
 {
     const char *p = text + span.off, *e = p + span.len;
     if (buf_reserve(b, span.len)) return -ENOMEM;
     char *o = buf_tail(b);
+    size_t plain;
+    if (compact_plain(p, span.len, o, &plain)) {
+        buf_commit(b, plain);
+        return 0;
+    }
     while (p < e) {
         if (*p == '-' || is_digit(*p)) {
             const char *q = p;

@@ -980,6 +980,40 @@ static void test_spans(void)
         buf_deinit(&t);
         buf_deinit(&c);
     }
+    {
+        /* No strings and no exponents (the common case, compacted by dropping whitespace):
+         * still, a digit run too long for a store is shortened, and everything else is kept. */
+        buf_t t, c, want;
+        buf_init(&t);
+        buf_init(&c);
+        buf_init(&want);
+        buf_puts(&t, "{\"f\": [ 0.");
+        for (int i = 0; i < 1200; i++) buf_puts(&t, "0");
+        buf_puts(&t, "1,\t2 ]}");
+        json_span_t sp;
+        CHECK(json_span_member(t.data, t.len, "f", &sp));
+        CHECK_EQ(json_write_compact(&c, t.data, sp), 0);
+        CHECK_EQ(buf_append(&c, "", 1), 0);
+        CHECK_STR(c.data, "[0,2]"); /* 1e-1201 is below the smallest double */
+        buf_deinit(&t);
+        buf_deinit(&c);
+        buf_init(&t);
+        buf_init(&c);
+        buf_puts(&t, "{\"f\": [");
+        buf_puts(&want, "[");
+        for (int i = 0; i < 100; i++) {
+            buf_printf(&t, "%s -%d.%03d\n", i ? "," : "", i, i * 7);
+            buf_printf(&want, "%s-%d.%03d", i ? "," : "", i, i * 7);
+        }
+        buf_puts(&t, "]}");
+        buf_puts(&want, "]");
+        CHECK(json_span_member(t.data, t.len, "f", &sp));
+        CHECK_EQ(json_write_compact(&c, t.data, sp), 0);
+        CHECK(c.len == want.len && memcmp(c.data, want.data, c.len) == 0);
+        buf_deinit(&t);
+        buf_deinit(&c);
+        buf_deinit(&want);
+    }
     CHECK_STR(member_text("{\"f\":1}", "features", s, sizeof s), "(none)");
     CHECK_STR(member_text("[1,2]", "features", s, sizeof s), "(none)");
     CHECK_STR(member_text("{}", "f", s, sizeof s), "(none)");
