@@ -753,9 +753,8 @@ reading() {
     c_off=$(field $off 21) c_b=$(field $b 21) c_d=$(field $d 21)
     echo "  The server's CPU per request (all its threads) says where the difference goes: $c_off µs off,"
     echo "  $c_b µs buffered, $c_d µs durable (machine $(field $off 23)% / $(field $b 23)% / $(field $d 23)% busy). Recording a"
-    echo "  prediction at all (the record's JSON, the SQLite insert, the writer thread) costs"
-    echo "  $((c_b - c_off)) µs (the record's JSON, the journal append, the SQLite applier: $(field $b 25) µs of"
-    echo "  it), durable acknowledgement $((c_d - c_b)) µs more (many small journal appends, one write each,"
+    echo "  prediction at all costs $((c_b - c_off)) µs (the record's JSON, the journal append, the SQLite"
+    echo "  applier: $(field $b 25) µs of it), durable acknowledgement $((c_d - c_b)) µs more (many small journal appends, one write each,"
     echo "  instead of a few large ones: the writer took $(field $d 24) µs per record against $(field $b 24) buffered,"
     echo "  and handing every group back to the connections' loops)."
     echo "  With wrk on the same 2 cores the machine is CPU-bound, so extra CPU per request is lost"
