@@ -604,15 +604,15 @@ table_sweep() {
         echo "| $c | $off_rps | $d_rps | **$(ratio "$d_rps" "$off_rps")** | $c_rps | **$(ratio "$d_rps" "$c_rps")** | $pgd_rps | $pgc_rps | $(group_of "sweep_durable_$c") | $(fsync_ms_of "sweep_durable_$c") | $(cut -d' ' -f1 "$tmp/cpu-sweep_durable_$c") | $off_p99 | $d_p99 |"
     done <"$tmp/sweep"
 }
-# From the journal's metrics: records per append (one fsync each) and the append's mean time.
-group_of() {
-    awk '/^inferd_journal_append_records_sum/ { s = $2 } /^inferd_journal_append_records_count/ { n = $2 }
-         END { if (n > 0) printf "%.1f", s / n; else print "-" }' "$tmp/metrics-$1" 2>/dev/null || echo -
+# mean_of NAME HISTOGRAM SCALE FORMAT: a histogram's mean (sum / count) from the metrics kept for
+# configuration NAME, times SCALE, printed with FORMAT; "-" when it has no observations.
+mean_of() {
+    awk -v h="$2" -v k="$3" -v f="$4" '$1 ~ "^" h "_sum" { s = $2 } $1 ~ "^" h "_count" { n = $2 }
+         END { if (n > 0) printf f, k * s / n; else print "-" }' "$tmp/metrics-$1" 2>/dev/null || echo -
 }
-fsync_ms_of() {
-    awk '/^inferd_journal_fsync_seconds_sum/ { s = $2 } /^inferd_journal_fsync_seconds_count/ { n = $2 }
-         END { if (n > 0) printf "%.3f", 1000 * s / n; else print "-" }' "$tmp/metrics-$1" 2>/dev/null || echo -
-}
+# The journal: records per append (one write each) and an append's mean time in ms.
+group_of() { mean_of "$1" inferd_journal_append_records 1 %.1f; }
+fsync_ms_of() { mean_of "$1" inferd_journal_fsync_seconds 1000 %.3f; }
 
 # Issue 10's aims, each from this run.
 aims_journal() {
@@ -632,14 +632,9 @@ aims_journal() {
     [ -z "$(field inferd_durable_pg 12)" ] || echo "| durable (journal, PostgreSQL) / off at -c$C | | $(ratio "$(field inferd_durable_pg 12)" "$(field $off 12)") |"
     [ -z "$(field inferd_committed_pg 12)" ] || echo "| durable / committed (PostgreSQL) at -c$C | | $(ratio "$(field inferd_durable_pg 12)" "$(field inferd_committed_pg 12)") |"
 }
-batch_of() {
-    awk '/^inferd_store_commit_batch_records_sum/ { s = $2 } /^inferd_store_commit_batch_records_count/ { n = $2 }
-         END { if (n > 0) printf "%.1f", s / n; else print "-" }' "$tmp/metrics-$1" 2>/dev/null || echo -
-}
-commit_ms_of() {
-    awk '/^inferd_store_commit_seconds_sum/ { s = $2 } /^inferd_store_commit_seconds_count/ { n = $2 }
-         END { if (n > 0) printf "%.2f", 1000 * s / n; else print "-" }' "$tmp/metrics-$1" 2>/dev/null || echo -
-}
+# The store's commits (the applier's, with a journal): records per commit and its mean time in ms.
+batch_of() { mean_of "$1" inferd_store_commit_batch_records 1 %.1f; }
+commit_ms_of() { mean_of "$1" inferd_store_commit_seconds 1000 %.2f; }
 
 # Durable on SQLite against durable on the null sink with fixed commit times, all at $C connections.
 table_null() {

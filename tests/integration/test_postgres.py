@@ -49,7 +49,8 @@ def test_durable_record_is_in_postgres_at_once_and_reads_match_sqlite(pg, server
     db = pg.new_db()
     srv = server_factory("--models", str(repo), "--journal", "none", "--store", store_arg(pg, db),
                          "--access-log", "false")
-    ref = server_factory("--models", str(repo), "--journal", "none", "--store", "sqlite:%s" % (tmp_path / "ref.db"),
+    ref = server_factory("--models", str(repo), "--journal", "none", "--store",
+                         "sqlite:%s" % (tmp_path / "ref.db"),
                          "--access-log", "false")
     r = post(srv, {"model": "durable", "features": features(1)[0]}, {"X-Request-Id": "req-42"})
     assert r.status == 200, r.body
@@ -217,7 +218,8 @@ def test_kill_9_loses_no_acknowledged_record(pg, repo):
     random.seed(11)
     total = 0
     for n in range(5):
-        srv = Server(["--models", str(repo), "--journal", "none", "--store", store_arg(pg, db), "--access-log", "false"])
+        srv = Server(["--models", str(repo), "--journal", "none", "--store", store_arg(pg, db),
+                      "--access-log", "false"])
         try:
             load = Load(srv)
             time.sleep(random.uniform(0.2, 0.6) * SLOW)
@@ -412,7 +414,8 @@ def test_a_lost_answer_to_a_commit_writes_nothing_twice(pg, server_factory, repo
     db = pg.new_db()
     proxy = CutAfterCommit(pg.port)
     try:
-        srv = server_factory("--models", str(repo), "--journal", "none", "--store", "postgres:host=127.0.0.1 port=%d"
+        srv = server_factory("--models", str(repo), "--journal", "none", "--store",
+                             "postgres:host=127.0.0.1 port=%d"
                              " dbname=%s user=inferd sslmode=disable gssencmode=disable" % (
                                  proxy.port, db), "--access-log", "false")
         # Buffered: acknowledged at once, so the store must retry it; the retry finds it
@@ -600,7 +603,8 @@ def test_records_postgres_refuses_are_isolated(pg, server_factory, repo, tmp_pat
 def test_shutdown_that_cannot_write_acknowledged_records_exits_non_zero(pg, server_factory,
                                                                           repo):
     db = pg.new_db()
-    srv = Server(["--models", str(repo), "--journal", "none", "--store", store_arg(pg, db), "--access-log", "false"])
+    srv = Server(["--models", str(repo), "--journal", "none", "--store", store_arg(pg, db),
+                  "--access-log", "false"])
     try:
         assert post(srv, {"model": "buffered", "features": features(1)[0]}).status == 200
         time.sleep(0.3 * SLOW)

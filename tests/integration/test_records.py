@@ -31,7 +31,8 @@ def db_ids(path):
 
 def test_durable_record_is_readable_at_once(server_factory, repo, tmp_path):
     db = tmp_path / "r.db"
-    srv = server_factory("--models", str(repo), "--journal", "none", "--store", "sqlite:%s" % db, "--access-log", "false")
+    srv = server_factory("--models", str(repo), "--journal", "none", "--store", "sqlite:%s" % db,
+                         "--access-log", "false")
     r = post(srv, {"model": "durable", "features": features(1)[0]}, {"X-Request-Id": "req-42"})
     assert r.status == 200, r.body
     rid = r.json()["id"]
@@ -264,6 +265,30 @@ def test_kill_9_journal_sqlite(repo, tmp_path, feed):
         assert max(rereads) > 0, rereads
 
 
+def post_until_ok(srv, body, acked, timeout):
+    """Posts body until it is acknowledged, adding its ids to acked; fails after timeout s."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        r = post(srv, body)
+        if r.status == 200:
+            acked.extend(x["id"] for x in r.json()["results"])
+            return
+        time.sleep(0.1)
+    raise AssertionError("durable requests never succeeded again:\n" + srv.log())
+
+
+def assert_in_sqlite_once(db, acked):
+    """Every acknowledged id is in the SQLite file, and no record is there twice."""
+    con = sqlite3.connect(db)
+    try:
+        ids = [r[0] for r in con.execute("SELECT id FROM inferences")]
+    finally:
+        con.close()
+    assert len(ids) == len(set(ids)), "a record was applied twice"
+    missing = set(acked) - set(ids)
+    assert not missing, "%d of %d acknowledged ids lost" % (len(missing), len(acked))
+
+
 def test_journal_disk_full_gives_503_and_loses_nothing(repo, tmp_path):
     """Journal mode on a 1.5 MiB tmpfs with 256 KiB segments, SQLite held locked by another
     connection so nothing can be applied: the journal fills the file system, then durable
@@ -303,16 +328,7 @@ def test_journal_disk_full_gives_503_and_loses_nothing(repo, tmp_path):
         lock.rollback()
         lock.close()
         lock = None
-        # Drained (segments released), durable requests succeed again.
-        deadline = time.time() + 30 * SLOW
-        while time.time() < deadline:
-            r = post(srv, body)
-            if r.status == 200:
-                acked.extend(x["id"] for x in r.json()["results"])
-                break
-            time.sleep(0.2)
-        else:
-            raise AssertionError("durable requests never succeeded again:\n" + srv.log())
+        post_until_ok(srv, body, acked, 30 * SLOW)  # drained (segments released)
         assert srv.stop() == 0
     finally:
         if lock is not None:
@@ -320,14 +336,7 @@ def test_journal_disk_full_gives_503_and_loses_nothing(repo, tmp_path):
         if srv is not None:
             srv.close()
         subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
-    con = sqlite3.connect(db)
-    try:
-        ids = [r[0] for r in con.execute("SELECT id FROM inferences")]
-    finally:
-        con.close()
-    assert len(ids) == len(set(ids))
-    missing = set(acked) - set(ids)
-    assert not missing, "%d of %d acknowledged ids lost" % (len(missing), len(acked))
+    assert_in_sqlite_once(db, acked)
 
 
 def test_journal_cap_gives_503_with_retry_after_and_drains(repo, tmp_path):
@@ -362,15 +371,7 @@ def test_journal_cap_gives_503_with_retry_after_and_drains(repo, tmp_path):
         lock.rollback()
         lock.close()
         lock = None
-        deadline = time.time() + 30 * SLOW
-        while time.time() < deadline:
-            r = post(srv, body)
-            if r.status == 200:
-                acked.extend(x["id"] for x in r.json()["results"])
-                break
-            time.sleep(0.1)
-        else:
-            raise AssertionError("durable requests never succeeded again:\n" + srv.log())
+        post_until_ok(srv, body, acked, 30 * SLOW)
         deadline = time.time() + 20 * SLOW
         while journal_lag(srv) != 0 and time.time() < deadline:
             time.sleep(0.05)
@@ -380,11 +381,4 @@ def test_journal_cap_gives_503_with_retry_after_and_drains(repo, tmp_path):
         if lock is not None:
             lock.close()
         srv.close()
-    con = sqlite3.connect(db)
-    try:
-        ids = [r[0] for r in con.execute("SELECT id FROM inferences")]
-    finally:
-        con.close()
-    assert len(ids) == len(set(ids)), "a record was applied twice"
-    missing = set(acked) - set(ids)
-    assert not missing, "%d of %d acknowledged ids lost" % (len(missing), len(acked))
+    assert_in_sqlite_once(db, acked)

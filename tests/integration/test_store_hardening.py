@@ -141,7 +141,8 @@ def test_deleted_wal_is_checkpointed_and_kill_9_loses_no_acknowledged_record(rep
     Now the store notices at its next commit, checkpoints the deleted WAL (still open) into the
     database file and stops acknowledging."""
     db = tmp_path / "log.db"
-    args = ["--models", str(repo), "--journal", "none", "--store", "sqlite:%s" % db, "--access-log", "false"]
+    args = ["--models", str(repo), "--journal", "none", "--store", "sqlite:%s" % db,
+            "--access-log", "false"]
     srv = Server(args)
     try:
         load = DurableLoad(srv)
