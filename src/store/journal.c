@@ -519,7 +519,7 @@ journal_t *journal_open(const char *dir, const journal_opts_t *o, char *err, siz
     j->seg_bytes = o && o->segment_bytes ? o->segment_bytes : 16u << 20;
     if (j->seg_bytes < 64u << 10) j->seg_bytes = 64u << 10;
     if (j->seg_bytes > 1u << 30) j->seg_bytes = 1u << 30; /* offsets are kept in 32 bits */
-    j->seg_bytes &= ~(size_t)7;
+    j->seg_bytes &= ~(size_t)(BLOCK - 1);                 /* whole blocks, for direct writes */
     j->max_bytes = o && o->max_bytes ? o->max_bytes : (size_t)1 << 30;
     pthread_mutex_init(&j->mu, NULL);
     if (mkdir(dir, 0700) && errno != EEXIST) {
@@ -553,11 +553,17 @@ journal_t *journal_open(const char *dir, const journal_opts_t *o, char *err, siz
 
 /* ---- appending ------------------------------------------------------------------------------- */
 
+/* Whether appends go through the O_DIRECT | O_DSYNC descriptor (see set_write_seg). */
+static bool direct(const journal_t *j)
+{
+    return j->dfd >= 0 && !sync_hook;
+}
+
 /* Bytes of the last segment's partial final block that an append puts before its frames in
  * wbuf: with direct writes, whole blocks are written, so the block's earlier bytes go again. */
 static size_t write_prefix(const journal_t *j)
 {
-    return j->dfd >= 0 && !sync_hook ? j->segs[j->nsegs - 1].end_off % BLOCK : 0;
+    return direct(j) ? j->segs[j->nsegs - 1].end_off % BLOCK : 0;
 }
 
 /* Writes the frames in wbuf[pre..pre + n) (pre = write_prefix()) at the end of the last segment
@@ -566,17 +572,19 @@ static int write_sync(journal_t *j, size_t n, char *err, size_t errlen)
 {
     seg_t *s = &j->segs[j->nsegs - 1];
     int rc;
-    if (j->dfd >= 0 && !sync_hook) {
+    size_t pre = s->end_off % BLOCK, all = (pre + n + BLOCK - 1) / BLOCK * BLOCK;
+    /* A segment of a size that is not whole blocks (made by an older inferd) takes its last
+     * block through the page cache: a direct write would run past its end. */
+    if (direct(j) && s->end_off - pre + all <= j->seg_bytes) {
         /* The block's earlier bytes are rewritten as they are, so a torn write cannot damage
          * frames already acknowledged; the rest of the final block is zero, as on disk. */
-        size_t pre = s->end_off % BLOCK, all = (pre + n + BLOCK - 1) / BLOCK * BLOCK;
         memcpy(j->wbuf, j->tail, pre);
         memset(j->wbuf + pre + n, 0, all - pre - n);
         rc = full_pwrite(j->dfd, j->wbuf, all, (off_t)(s->end_off - pre));
         size_t keep = (s->end_off + n) % BLOCK;
         if (!rc) memcpy(j->tail, j->wbuf + pre + n - keep, keep);
     } else {
-        rc = full_pwrite(j->fd, j->wbuf, n, (off_t)s->end_off);
+        rc = full_pwrite(j->fd, j->wbuf + write_prefix(j), n, (off_t)s->end_off);
         if (!rc && data_sync(j->fd)) rc = -errno;
         size_t keep = (s->end_off + n) % BLOCK; /* a test's hook came after set_write_seg */
         if (!rc && j->dfd >= 0 &&
