@@ -1,8 +1,8 @@
 /* Model repository: a directory of models laid out as Triton does.
  *
  *   DIR/<name>/<version>/model.onnx     (version: a positive integer)
- *   DIR/<name>/config.ini               (optional: [model] durability =
- * committed|durable|buffered|off) DIR/<name>.onnx                     (version 1 of <name>)
+ *   DIR/<name>/config.ini               (optional: [model] durability = committed|durable|...)
+ *   DIR/<name>.onnx                     (version 1 of <name>)
  *   DIR/<name>/model.onnx | onnx/model.onnx + tokenizer.json | vocab.txt
  *                                       (an embedding model, version 1: text/embed_folder.h)
  *
