@@ -743,6 +743,18 @@ int journal_append(journal_t *j, const journal_rec_t *recs, int n, uint64_t *fir
     return 0;
 }
 
+size_t journal_framed_bytes(const size_t *lens, int n)
+{
+    size_t t = 0;
+    for (int i = 0; i < n; i++) t += frame_bytes(lens[i]);
+    return t;
+}
+
+size_t journal_segment_room(const journal_t *j)
+{
+    return j->seg_bytes - HDR_BYTES; /* set at open, never changed after */
+}
+
 uint64_t journal_next_lsn(journal_t *j)
 {
     pthread_mutex_lock(&j->mu);

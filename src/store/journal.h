@@ -80,6 +80,11 @@ int journal_append(journal_t *j, const journal_rec_t *recs, int n, uint64_t *fir
  * LSN per identity. */
 const char *journal_id(const journal_t *j);
 
+/* Bytes of segment space records of these payload lengths take together, and how many of those
+ * one segment holds: appends that fit it are never split across segments. */
+size_t journal_framed_bytes(const size_t *lens, int n);
+size_t journal_segment_room(const journal_t *j);
+
 /* The LSN the next append will get: every LSN below it is durable. */
 uint64_t journal_next_lsn(journal_t *j);
 

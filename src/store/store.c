@@ -207,6 +207,7 @@ typedef struct sub {
     void (*done)(void *arg, int status);
     void *arg;
     size_t bytes;
+    size_t enc_bytes; /* journal mode: its records' encoded bytes (predictions_size) */
     uint64_t enq_ns;
     uint64_t last_lsn; /* journal mode: the LSN of its last record, once journaled */
     store_record_t recs[];
@@ -376,11 +377,15 @@ int store_submit(store_t *s, store_record_t *recs, int n, durability_t d,
                  (r->input_json ? in + 1 : 0) + (r->output_json ? on + 1 : 0);
     }
     if (bytes > max) return -EMSGSIZE;
+    size_t enc_bytes = 0;
     if (s->jnl) { /* a submission is one append: it must fit in one journal segment */
-        size_t framed = 0,
-               room = s->o.journal_segment_bytes ? s->o.journal_segment_bytes : (size_t)16 << 20;
-        for (int i = 0; i < n; i++) framed += predictions_size(&recs[i]) + 32;
-        if (framed + 64 > room) return -EMSGSIZE;
+        size_t lens[64], framed = 0;
+        for (int i = 0; i < n; i += 64) {
+            int k = n - i < 64 ? n - i : 64;
+            for (int j = 0; j < k; j++) enc_bytes += lens[j] = predictions_size(&recs[i + j]);
+            framed += journal_framed_bytes(lens, k);
+        }
+        if (framed > journal_segment_room(s->jnl)) return -EMSGSIZE;
     }
 
     sub_t *b = malloc(bytes);
@@ -393,6 +398,7 @@ int store_submit(store_t *s, store_record_t *recs, int n, durability_t d,
     b->done = done;
     b->arg = arg;
     b->bytes = bytes;
+    b->enc_bytes = enc_bytes;
     char *p = (char *)&b->recs[n];
     for (int i = 0; i < n; i++) {
         const store_record_t *r = &recs[i];
@@ -494,14 +500,12 @@ static int batch_room(store_t *s, size_t n)
     return 0;
 }
 
-/* Journal mode: appends the s->batch records (nrec) to the journal with one fdatasync; sets
- * s->jrecs_first. The journal takes any bytes, so -EBADMSG comes only from a submission bigger
- * than a segment; a failed fdatasync stops acknowledgements for good (-ESTALE, as a sink whose
- * database is gone). */
-static int journal_units(store_t *s, size_t nrec)
+/* Journal mode: appends the s->batch records (nrec, bytes once encoded) to the journal with one
+ * durable write; sets s->jrecs_first. The journal takes any bytes, so -EBADMSG comes only from a
+ * submission bigger than a segment; a failed write stops acknowledgements for good (-ESTALE, as
+ * a sink whose database is gone). */
+static int journal_units(store_t *s, size_t nrec, size_t bytes)
 {
-    size_t bytes = 0;
-    for (size_t i = 0; i < nrec; i++) bytes += predictions_size(s->batch[i]);
     if (bytes > s->enc_cap) {
         unsigned char *e = realloc(s->enc, bytes);
         if (!e) return snprintf(s->err, sizeof s->err, "out of memory"), -ENOMEM;
@@ -556,8 +560,8 @@ static void make_chunk(store_t *s, size_t nrec)
  * transaction would fail again), or another -errno (transient). Called unlocked. */
 static int write_units(store_t *s, sub_t **u, size_t lo, size_t hi)
 {
-    size_t nrec = 0;
-    for (size_t k = lo; k < hi; k++) nrec += (size_t)u[k]->n;
+    size_t nrec = 0, enc_bytes = 0;
+    for (size_t k = lo; k < hi; k++) nrec += (size_t)u[k]->n, enc_bytes += u[k]->enc_bytes;
     int rc = batch_room(s, nrec);
     if (rc) {
         snprintf(s->err, sizeof s->err, "out of memory");
@@ -572,7 +576,7 @@ static int write_units(store_t *s, sub_t **u, size_t lo, size_t hi)
     }
     s->err[0] = 0;
     uint64_t t0 = clock_mono_ns();
-    rc = s->jnl ? journal_units(s, nrec)
+    rc = s->jnl ? journal_units(s, nrec, enc_bytes)
                 : s->ops->write_batch(s->sink, s->batch, (int)nrec, s->err, sizeof s->err);
     uint64_t dt = clock_mono_ns() - t0;
     if (rc == 0 && s->jnl) { /* the sink's counters move when the applier commits */
@@ -1031,6 +1035,15 @@ static void release_applied(store_t *s)
     if (!s->readers) journal_release(s->jnl, s->applied + 1);
 }
 
+/* The applier's counters: a metric and its store_stats field (which is under mu). */
+static void count(store_t *s, metric_t *m, uint64_t *stat, uint64_t n)
+{
+    metric_add(m, (int64_t)n);
+    pthread_mutex_lock(&s->mu);
+    *stat += n;
+    pthread_mutex_unlock(&s->mu);
+}
+
 /* Appends one record (its LSN and payload) to the batch being read: a_raw, a_off, a_lsns. */
 static int apply_take(store_t *s, size_t n, size_t *raw, uint64_t lsn, const void *p, size_t len)
 {
@@ -1109,10 +1122,7 @@ static int apply_read(store_t *s, uint64_t from)
             n++;
         }
         if (rc < 0) return rc;
-        metric_add(s->m->jreread, (int64_t)n);
-        pthread_mutex_lock(&s->mu);
-        s->st.journal_rereads += n;
-        pthread_mutex_unlock(&s->mu);
+        count(s, s->m->jreread, &s->st.journal_rereads, n);
     }
     s->a_off[n] = raw;
     if (raw + n > s->a_scratch_cap) {
@@ -1177,20 +1187,14 @@ static int apply_range(store_t *s, size_t lo, size_t hi)
         log_error("store: acknowledged record %s of model %s lost: the sink refused it (%s) and "
                   "so did its dead-letter table",
                   r->id, r->model, why);
-        metric_add(s->m->dropped, 1);
-        pthread_mutex_lock(&s->mu);
-        s->st.dropped++;
-        pthread_mutex_unlock(&s->mu);
+        count(s, s->m->dropped, &s->st.dropped, 1);
         s->ops->set_applied(s->sink, journal_id(s->jnl), s->a_lsns[lo]);
         rc = s->ops->write_batch(s->sink, NULL, 0, s->a_err, sizeof s->a_err);
     } else if (rc == 0) {
         log_warn("store: record %s of model %s refused by the sink: %s; set aside in "
                  "inferd_dead_letters",
                  r->id, r->model, why);
-        metric_add(s->m->dead, 1);
-        pthread_mutex_lock(&s->mu);
-        s->st.dead_letters++;
-        pthread_mutex_unlock(&s->mu);
+        count(s, s->m->dead, &s->st.dead_letters, 1);
     }
     if (rc == 0) s->a_done = s->a_lsns[lo];
     return rc;

@@ -1448,6 +1448,17 @@ static store_t *open_journaled(const char *name, store_opts_t *o)
     return open_db(name, o);
 }
 
+/* Waits (up to 5 s) until the applier has applied LSN lsn; *st holds the stats seen last. */
+static void wait_applied(store_t *s, uint64_t lsn, store_stats_t *st)
+{
+    uint64_t t0 = clock_mono_ns();
+    store_stats(s, st);
+    while (st->applied_lsn < lsn && ms_since(t0) < 5000) {
+        sleep_ms(1);
+        store_stats(s, st);
+    }
+}
+
 /* Rows of the inferences table, read with plain SQL: every id exactly once? */
 static int sql_count(const char *name, const char *sql)
 {
@@ -1498,13 +1509,8 @@ static void test_journal_mode(const char *db, size_t feed)
     static char ids[3000][37];
     CHECK_EQ(list_all(s, "ja", 0, 0, 100, ids, 3000), 1500);
     store_stats_t st;
-    store_stats(s, &st);
+    wait_applied(s, 3000, &st);
     CHECK_EQ(st.journal_next_lsn, 3001);
-    uint64_t t0 = clock_mono_ns();
-    while (st.applied_lsn < 3000 && ms_since(t0) < 5000) {
-        sleep_ms(1);
-        store_stats(s, &st);
-    }
     if (feed == 1) CHECK_EQ(st.journal_rereads, 3000); /* no append fits in the feed */
     if (feed == 0) CHECK_EQ(st.journal_rereads, 0);    /* every one does */
     if (feed == 40000) CHECK(st.journal_rereads > 0 && st.journal_rereads < 3000);
@@ -1553,12 +1559,7 @@ static void test_journal_apply_batches(void)
     }
     latch_wait(&l, 2000);
     store_stats_t st;
-    store_stats(s, &st);
-    uint64_t t0 = clock_mono_ns();
-    while (st.applied_lsn < 2000 && ms_since(t0) < 5000) {
-        sleep_ms(5);
-        store_stats(s, &st);
-    }
+    wait_applied(s, 2000, &st);
     CHECK_EQ(st.applied_lsn, 2000);
     CHECK(st.commits <= 20);
     CHECK_EQ(st.journal_rereads, 0);
