@@ -89,7 +89,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint64_t next = journal_next_lsn(j);
     REQUIRE(next >= 1);
     REQUIRE(read_all(j) == (long)(next - 1));
-    journal_rec_t rec = {1, "x", 1};
+    journal_rec_t rec = {1, "x", 1, false};
     uint64_t got;
     REQUIRE(journal_append(j, &rec, 1, &got, err, sizeof err) == 0 && got == next);
     journal_close(j);

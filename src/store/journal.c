@@ -24,6 +24,7 @@
 #define VERSION    1u
 #define HDR_BYTES  64       /* segment header */
 #define FRAME_HDR  24       /* frame header */
+#define FRAME_MORE 1        /* flags (byte 18): the next frame belongs to the same group */
 #define SUFFIX     ".jnl"   /* live segments: <20-digit first LSN>.jnl */
 #define SPARE      ".spare" /* released segments kept for reuse: <n>.spare */
 #define TMP        ".tmp"   /* a segment being created */
@@ -238,7 +239,7 @@ static int push_seg(journal_t *j, uint64_t first_lsn)
 typedef struct scan {
     uint64_t end_lsn;
     size_t end_off;
-    uint32_t first_len; /* payload length of its first frame (0: no frames) */
+    size_t first_group; /* framed bytes of its first group of frames (0: no frames) */
 } scan_t;
 
 /* Reads the frames of one segment from its header on, expecting LSNs from first_lsn. */
@@ -247,9 +248,8 @@ static int scan_segment(int fd, uint64_t first_lsn, size_t seg_bytes, scan_t *ou
     size_t cap = 1u << 20;
     unsigned char *buf = malloc(cap);
     if (!buf) return -ENOMEM;
-    uint64_t lsn = first_lsn;
-    size_t off = HDR_BYTES;
-    uint32_t first_len = 0;
+    uint64_t lsn = first_lsn, end_lsn = first_lsn;
+    size_t off = HDR_BYTES, end_off = HDR_BYTES, first_group = 0;
     for (;;) {
         unsigned char h[FRAME_HDR];
         if (off + FRAME_HDR > seg_bytes) break;
@@ -279,14 +279,22 @@ static int scan_segment(int fd, uint64_t first_lsn, size_t seg_bytes, scan_t *ou
             return (int)r;
         }
         uint32_t crc = crc32c(crc32c(0, h + 8, FRAME_HDR - 8), buf, (size_t)r);
-        if ((size_t)r < len || crc != load_u32(h + 4)) break;
-        if (lsn == first_lsn) first_len = len;
+        if ((size_t)r < len || crc != load_u32(h + 4) || (h[18] & ~FRAME_MORE)) break;
         if (g) add_mark(g, lsn, off);
         off += fb;
         lsn++;
+        if (!(h[18] & FRAME_MORE)) { /* a group ends here: what follows may be dropped alone */
+            if (end_lsn == first_lsn) first_group = off - HDR_BYTES;
+            end_lsn = lsn, end_off = off;
+        }
     }
     free(buf);
-    *out = (scan_t){lsn, off, first_len};
+    /* A torn group counts as not written: its frames were never acknowledged, and a group's
+     * records are kept all or none. Marks past the end would not match the frames appended
+     * there later. */
+    if (g && g->nmarks > (end_lsn - first_lsn + MARK_EVERY - 1) / MARK_EVERY)
+        g->nmarks = (size_t)((end_lsn - first_lsn + MARK_EVERY - 1) / MARK_EVERY);
+    *out = (scan_t){end_lsn, end_off, first_group};
     return 0;
 }
 
@@ -405,8 +413,8 @@ static int recover(journal_t *j, uint64_t start_lsn, char *err, size_t errlen)
         j->st.recovered_records += sc.end_lsn - lsns[i];
         expect = sc.end_lsn;
         bool last = i == n - 1 || lsns[i + 1] != sc.end_lsn;
-        if (i > 0 && sc.first_len && prev_end + frame_bytes(sc.first_len) <= prev_bytes) {
-            /* The writer starts a segment only for a frame that did not fit in the one before,
+        if (i > 0 && sc.first_group && prev_end + sc.first_group <= prev_bytes) {
+            /* The writer starts a segment only for a group that did not fit in the one before,
              * and only after that one's fdatasync: here it would have fit, so the segment
              * before lost frames it had made durable. Damage, not a torn write. */
             char prev[40];
@@ -614,6 +622,7 @@ static size_t frame_into(unsigned char *out, const journal_rec_t *recs, int i, i
         store_u64(f + 8, lsn + (uint64_t)(r - i));
         f[16] = (unsigned char)(recs[r].table & 0xff);
         f[17] = (unsigned char)(recs[r].table >> 8);
+        f[18] = recs[r].more && r + 1 < k ? FRAME_MORE : 0; /* groups never leave a chunk */
         if (recs[r].len) memcpy(f + FRAME_HDR, recs[r].data, recs[r].len);
         store_u32(f + 4, crc32c(crc32c(0, f + 8, FRAME_HDR - 8), f + FRAME_HDR, recs[r].len));
         used += fb;
@@ -634,25 +643,29 @@ int journal_append(journal_t *j, const journal_rec_t *recs, int n, uint64_t *fir
         return err_fail(err, errlen, failed, "journal: stopped after a failed write (%s)",
                         strerror(-failed));
     /* Plan where each record goes: cut[c] is the first record of chunk c; chunk 0 continues the
-     * current segment, each later one starts a new segment. */
+     * current segment, each later one starts a new segment. A group (records joined by `more`)
+     * moves whole to the new segment, so recovery can keep or drop it whole. */
     int *cut = malloc(sizeof *cut * (size_t)(n + 2));
     if (!cut) return err_fail(err, errlen, -ENOMEM, "journal: out of memory");
-    int ncut = 0;
-    size_t total = 0, biggest = 0, chunk = 0;
+    int ncut = 0, group = 0; /* group: the first record of the group record i is in */
+    size_t total = 0, biggest = 0, chunk = 0, gbytes = 0;
     cut[ncut++] = 0;
     for (int i = 0; i < n; i++) {
         size_t fb = frame_bytes(recs[i].len);
-        if (recs[i].len > JOURNAL_MAX_RECORD || fb > j->seg_bytes - HDR_BYTES) {
+        if (i > 0 && !recs[i - 1].more) group = i, gbytes = 0;
+        if (recs[i].len > JOURNAL_MAX_RECORD || gbytes + fb > j->seg_bytes - HDR_BYTES) {
             free(cut);
-            return err_fail(err, errlen, -EMSGSIZE, "journal: a %zu-byte record does not fit",
-                            recs[i].len);
+            return err_fail(err, errlen, -EMSGSIZE,
+                            "journal: a %zu-byte record (%d of a group of records) does not fit "
+                            "in a segment",
+                            recs[i].len, i - group + 1);
         }
-        if (off + fb > j->seg_bytes) { /* a new segment from record i */
-            cut[ncut++] = i;
-            biggest = chunk > biggest ? chunk : biggest;
-            off = HDR_BYTES, chunk = 0;
+        if (off + fb > j->seg_bytes) { /* a new segment from the group's first record */
+            cut[ncut++] = group;
+            biggest = chunk - gbytes > biggest ? chunk - gbytes : biggest;
+            off = HDR_BYTES + gbytes, chunk = gbytes;
         }
-        off += fb, chunk += fb, total += fb;
+        off += fb, chunk += fb, total += fb, gbytes += fb;
     }
     biggest = chunk > biggest ? chunk : biggest;
     cut[ncut] = n;
@@ -972,7 +985,8 @@ static int cursor_read(journal_cursor_t *c, uint64_t *lsn, journal_rec_t *rec, c
         return err_fail(err, errlen, -EBADMSG,
                         "journal: frame of LSN %" PRIu64 " fails its checksum on reread", c->lsn);
     *lsn = c->lsn;
-    *rec = (journal_rec_t){(uint16_t)(h[16] | h[17] << 8), h + FRAME_HDR, len};
+    *rec = (journal_rec_t){(uint16_t)(h[16] | h[17] << 8), h + FRAME_HDR, len,
+                           (h[18] & FRAME_MORE) != 0};
     c->off += frame_bytes(len);
     c->lsn++;
     return 1;

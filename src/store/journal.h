@@ -41,6 +41,8 @@ typedef struct journal_rec {
     uint16_t table; /* which table the payload belongs to (the store's schema ids) */
     const void *data;
     size_t len; /* at most JOURNAL_MAX_RECORD */
+    bool more;  /* the next record of the append belongs with this one (one request's records):
+                   they go in one segment, and recovery keeps the group whole or drops it whole */
 } journal_rec_t;
 
 #define JOURNAL_MAX_RECORD (64u << 20)
@@ -69,7 +71,8 @@ journal_t *journal_open(const char *dir, const journal_opts_t *o, char *err, siz
  * Only the writer thread may call it. 0, or:
  *   -ENOBUFS  the journal holds max_bytes of records not yet released: nothing appended;
  *   -ENOSPC   the file system is full (a new segment could not be made): nothing appended;
- *   -EMSGSIZE a record is larger than JOURNAL_MAX_RECORD or a segment: nothing appended;
+ *   -EMSGSIZE a record is larger than JOURNAL_MAX_RECORD, or a group larger than a segment:
+ *             nothing appended;
  *   -EIO      (or another -errno) a write or fdatasync failed: the journal is failed for good.
  * err gets a message for each. */
 int journal_append(journal_t *j, const journal_rec_t *recs, int n, uint64_t *first_lsn, char *err,

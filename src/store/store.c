@@ -504,7 +504,7 @@ static int batch_room(store_t *s, size_t n)
  * durable write; sets s->jrecs_first. The journal takes any bytes, so -EBADMSG comes only from a
  * submission bigger than a segment; a failed write stops acknowledgements for good (-ESTALE, as
  * a sink whose database is gone). */
-static int journal_units(store_t *s, size_t nrec, size_t bytes)
+static int journal_units(store_t *s, sub_t **u, size_t lo, size_t hi, size_t nrec, size_t bytes)
 {
     if (bytes > s->enc_cap) {
         unsigned char *e = realloc(s->enc, bytes);
@@ -516,12 +516,14 @@ static int journal_units(store_t *s, size_t nrec, size_t bytes)
         if (!r) return snprintf(s->err, sizeof s->err, "out of memory"), -ENOMEM;
         s->jrecs = r, s->jrecs_cap = nrec;
     }
-    size_t off = 0;
-    for (size_t i = 0; i < nrec; i++) {
-        size_t n = predictions_encode(s->batch[i], s->enc + off);
-        s->jrecs[i] = (journal_rec_t){store_table_predictions.id, s->enc + off, n};
-        off += n;
-    }
+    size_t off = 0, i = 0;
+    for (size_t k = lo; k < hi; k++) /* a submission's records are one group: all or none */
+        for (int r = 0; r < u[k]->n; r++, i++) {
+            size_t n = predictions_encode(&u[k]->recs[r], s->enc + off);
+            s->jrecs[i] =
+                (journal_rec_t){store_table_predictions.id, s->enc + off, n, r + 1 < u[k]->n};
+            off += n;
+        }
     int rc = journal_append(s->jnl, s->jrecs, (int)nrec, &s->jrecs_first, s->err, sizeof s->err);
     if (rc == -EMSGSIZE) return -EBADMSG;
     if (rc == -ENOBUFS || rc == -ENOSPC || rc == -ENOMEM) return rc;
@@ -576,7 +578,7 @@ static int write_units(store_t *s, sub_t **u, size_t lo, size_t hi)
     }
     s->err[0] = 0;
     uint64_t t0 = clock_mono_ns();
-    rc = s->jnl ? journal_units(s, nrec, enc_bytes)
+    rc = s->jnl ? journal_units(s, u, lo, hi, nrec, enc_bytes)
                 : s->ops->write_batch(s->sink, s->batch, (int)nrec, s->err, sizeof s->err);
     uint64_t dt = clock_mono_ns() - t0;
     if (rc == 0 && s->jnl) { /* the sink's counters move when the applier commits */

@@ -44,20 +44,28 @@ static int check_rec(uint64_t l, const journal_rec_t *r)
     return r->table == (uint16_t)(l % 3 + 1) && r->len == len && memcmp(r->data, want, len) == 0;
 }
 
-/* Appends records count..count+n-1 (LSNs expected to match) in one call. */
-static int append_n(journal_t *j, uint64_t from, int n)
+/* Appends records from..from+n-1 (LSNs expected to match) in one call, in groups of g (the
+ * records of one group joined by `more`). */
+static int append_groups(journal_t *j, uint64_t from, int n, int g)
 {
     static unsigned char bufs[64][800];
     journal_rec_t recs[64];
     for (int i = 0; i < n; i++) {
         uint64_t l = from + (uint64_t)i;
-        recs[i] = (journal_rec_t){(uint16_t)(l % 3 + 1), bufs[i], payload(l, bufs[i])};
+        recs[i] = (journal_rec_t){(uint16_t)(l % 3 + 1), bufs[i], payload(l, bufs[i]),
+                                  i % g != g - 1 && i + 1 < n};
     }
     uint64_t first = 0;
     char err[256] = "";
     int rc = journal_append(j, recs, n, &first, err, sizeof err);
     if (rc) return rc;
     return first == from ? 0 : -1000;
+}
+
+/* Appends records from..from+n-1, each its own group. */
+static int append_n(journal_t *j, uint64_t from, int n)
+{
+    return append_groups(j, from, n, 1);
 }
 
 /* Reads every record from `from` to the end; returns how many, or -1 on a wrong one. */
@@ -222,6 +230,23 @@ static void copy_dir(const char *from, const char *to)
     CHECK_EQ(system(cmd), 0);
 }
 
+/* Where the frames of LSNs seg_first..next-1 end in their segment, recomputed from the format
+ * (header 64, frames 24 + len padded to 8), and where their payloads end (padding is not data).
+ * Returns how many. */
+static int frame_ends(uint64_t seg_first, uint64_t next, size_t *ends, size_t *data_ends)
+{
+    int nends = 0;
+    size_t off = 64;
+    unsigned char tmp[800];
+    for (uint64_t l = seg_first; l < next; l++) {
+        size_t len = payload(l, tmp);
+        data_ends[nends] = off + 24 + len;
+        off += (24 + len + 7) & ~(size_t)7;
+        ends[nends++] = off;
+    }
+    return nends;
+}
+
 /* Frame boundaries of the last segment: offsets where each record starts, as appended. */
 static void test_torn_tails(void)
 {
@@ -241,17 +266,8 @@ static void test_torn_tails(void)
     struct stat st0;
     stat(seg, &st0);
     uint64_t seg_first = strtoull(strrchr(seg, '/') + 1, NULL, 10);
-    /* Frame ends in that segment, recomputed from the format: header 64, frames 24 + len padded. */
     size_t ends[400], data_ends[400]; /* frame ends, and payload ends (padding is not data) */
-    int nends = 0;
-    size_t off = 64;
-    unsigned char tmp[800];
-    for (uint64_t l = seg_first; l < next; l++) {
-        size_t len = payload(l, tmp);
-        data_ends[nends] = off + 24 + len;
-        off += (24 + len + 7) & ~(size_t)7;
-        ends[nends++] = off;
-    }
+    int nends = frame_ends(seg_first, next, ends, data_ends);
     /* Cut the file at offsets inside and at the edges of frames: recovery keeps exactly the
      * frames wholly before the cut and never fails. */
     int ok = 1;
@@ -307,6 +323,59 @@ static void test_torn_tails(void)
         uint64_t want = (size_t)at >= data_ends[k] ? next : seg_first + (uint64_t)k;
         CHECK_EQ(journal_next_lsn(j2), want);
         CHECK_EQ(read_all(j2, 1), (long)(journal_next_lsn(j2) - 1));
+        journal_close(j2);
+    }
+}
+
+/* A group (one request's records, joined by `more`) never straddles two segments, and recovery
+ * keeps a torn group whole or not at all: cut inside the last group, the journal ends before it. */
+static void test_groups(void)
+{
+    char d[300], err[256] = "";
+    fresh(d, sizeof d);
+    journal_t *j = journal_open(d, &small, err, sizeof err);
+    CHECK(j != NULL);
+    if (!j) return;
+    uint64_t next = 1;
+    for (int b = 0; b < 60; b++) { /* ~1,260 records of ~350 bytes: several 64 KiB segments */
+        CHECK_EQ(append_groups(j, next, 21, 7), 0);
+        next += 21;
+    }
+    journal_close(j);
+    DIR *dd = opendir(d);
+    struct dirent *e;
+    int segs = 0, straddle = 0;
+    while (dd && (e = readdir(dd))) {
+        if (!strstr(e->d_name, ".jnl")) continue;
+        segs++;
+        if ((strtoull(e->d_name, NULL, 10) - 1) % 7) straddle++; /* groups start at 1, 8, ... */
+    }
+    if (dd) closedir(dd);
+    CHECK(segs > 3);
+    CHECK_EQ(straddle, 0);
+    char seg[400];
+    last_segment(d, seg, sizeof seg);
+    uint64_t seg_first = strtoull(strrchr(seg, '/') + 1, NULL, 10);
+    size_t ends[400], data_ends[400];
+    int nends = frame_ends(seg_first, next, ends, data_ends);
+    /* Cut after each whole frame of the last group: only a cut after its last frame keeps it. */
+    for (int k = nends - 7; k < nends; k++) {
+        char d2[320];
+        snprintf(d2, sizeof d2, "%s-cut", d);
+        copy_dir(d, d2);
+        char seg2[400];
+        snprintf(seg2, sizeof seg2, "%s/%s", d2, strrchr(seg, '/') + 1);
+        CHECK_EQ(truncate(seg2, (off_t)ends[k]), 0);
+        journal_t *j2 = journal_open(d2, &small, err, sizeof err);
+        CHECK(j2 != NULL);
+        if (!j2) continue;
+        uint64_t want = k == nends - 1 ? next : next - 7;
+        CHECK_EQ(journal_next_lsn(j2), want);
+        CHECK_EQ(read_all(j2, 1), (long)(want - 1));
+        CHECK_EQ(append_groups(j2, want, 14, 7), 0); /* and appends go on from there */
+        journal_close(j2);
+        j2 = journal_open(d2, &small, err, sizeof err);
+        CHECK(j2 && read_all(j2, 1) == (long)(want + 13));
         journal_close(j2);
     }
 }
@@ -425,6 +494,7 @@ int main(void)
     test_append_read_reopen();
     test_release_reuse_cap();
     test_torn_tails();
+    test_groups();
     test_damage_before_later_segments();
     test_fsync_failure_is_final();
     test_kill9();
