@@ -756,11 +756,9 @@ int journal_append(journal_t *j, const journal_rec_t *recs, int n, uint64_t *fir
     return 0;
 }
 
-size_t journal_framed_bytes(const size_t *lens, int n)
+size_t journal_frame_bytes(size_t len)
 {
-    size_t t = 0;
-    for (int i = 0; i < n; i++) t += frame_bytes(lens[i]);
-    return t;
+    return frame_bytes(len);
 }
 
 size_t journal_segment_room(const journal_t *j)

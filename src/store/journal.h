@@ -83,9 +83,9 @@ int journal_append(journal_t *j, const journal_rec_t *recs, int n, uint64_t *fir
  * LSN per identity. */
 const char *journal_id(const journal_t *j);
 
-/* Bytes of segment space records of these payload lengths take together, and how many of those
- * one segment holds: appends that fit it are never split across segments. */
-size_t journal_framed_bytes(const size_t *lens, int n);
+/* Bytes of segment space a record of len payload bytes takes, and how many of those one segment
+ * holds: a group (see journal_rec_t) must fit in it. */
+size_t journal_frame_bytes(size_t len);
 size_t journal_segment_room(const journal_t *j);
 
 /* The LSN the next append will get: every LSN below it is durable. */

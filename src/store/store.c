@@ -379,11 +379,11 @@ int store_submit(store_t *s, store_record_t *recs, int n, durability_t d,
     if (bytes > max) return -EMSGSIZE;
     size_t enc_bytes = 0;
     if (s->jnl) { /* a submission is one append: it must fit in one journal segment */
-        size_t lens[64], framed = 0;
-        for (int i = 0; i < n; i += 64) {
-            int k = n - i < 64 ? n - i : 64;
-            for (int j = 0; j < k; j++) enc_bytes += lens[j] = predictions_size(&recs[i + j]);
-            framed += journal_framed_bytes(lens, k);
+        size_t framed = 0;
+        for (int i = 0; i < n; i++) {
+            size_t len = predictions_size(&recs[i]);
+            enc_bytes += len;
+            framed += journal_frame_bytes(len);
         }
         if (framed > journal_segment_room(s->jnl)) return -EMSGSIZE;
     }
