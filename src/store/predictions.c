@@ -1,12 +1,13 @@
 #include "store/predictions.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* The journal order: fixed-width columns first. It is the encoding the journal has used since
  * it began (issue 10), so segments written before tables had a schema still decode. */
 static const store_column_t cols[PRED_NCOLS] = {
     [PRED_ID] = {"id", ST_UUID, false},
-    [PRED_TS_US] = {"ts_us", ST_INT64, false},
+    [PRED_TS_US] = {"ts", ST_TIME, false},
     [PRED_LATENCY_MS] = {"latency_ms", ST_FLOAT64, false},
     [PRED_MODEL] = {"model", ST_TEXT, false},
     [PRED_VERSION] = {"version", ST_TEXT, true},
@@ -15,7 +16,16 @@ static const store_column_t cols[PRED_NCOLS] = {
     [PRED_OUTPUT] = {"output", ST_JSON, true},
 };
 
-const store_table_t store_table_predictions = {1, "inferences", PRED_NCOLS, cols};
+static bool check(const store_value_t *row, char *err, size_t errlen)
+{
+    if (!row[PRED_MODEL].len) return snprintf(err, errlen, "a record needs a model"), false;
+    if (row[PRED_LATENCY_MS].f < 0)
+        return snprintf(err, errlen, "latency_ms cannot be negative"), false;
+    return true;
+}
+
+const store_table_t store_table_predictions = {1, "inferences", PRED_NCOLS, cols, PRED_TS_US,
+                                               check};
 
 static store_value_t text(const char *p, size_t n)
 {

@@ -1,7 +1,8 @@
-/* Sink interface: where the store's records end up. Each sink is one file (sink_sqlite.c,
+/* Sink interface: where the store's rows end up. Each sink is one file (sink_sqlite.c,
  * sink_pg.c, and sink_null.c for benchmarks) that fills a sink_ops_t; store.c picks it by the URI
- * scheme and owns the queue, batching, callbacks and JSON, so a sink only moves rows in and out of
- * its database. */
+ * scheme and owns the queue, batching, journal and callbacks, so a sink only moves rows in and out
+ * of its database. Writes take any table from its schema (store/table.h); reads are the
+ * predictions table's (store_record_t). */
 #ifndef INFERD_STORE_SINK_H
 #define INFERD_STORE_SINK_H
 
@@ -50,12 +51,15 @@ typedef struct sink_ops {
     const char *scheme; /* "sqlite" in "sqlite:PATH" */
     /* Connects to target (the URI after "scheme:"). 0 or -errno with a message in err. */
     int (*open)(const char *target, const store_opts_t *o, sink_t **out, char *err, size_t errlen);
-    /* Creates or upgrades the schema (versioned, idempotent), then readies writes and reads.
-     * 0 or -errno with a message in err. */
-    int (*migrate)(sink_t *k, char *err, size_t errlen);
-    /* Writes n records in one transaction and commits it durably; all or nothing. Called only
-     * from the writer thread. 0, or -errno with a message in err (nothing was written). The
-     * error says what retrying can do:
+    /* Creates or upgrades the schema (versioned, idempotent), creates each of the n tables
+     * that does not exist yet from its schema, then readies writes and reads. 0 or -errno with
+     * a message in err. */
+    int (*migrate)(sink_t *k, const store_table_t *const *tables, int n, char *err,
+                   size_t errlen);
+    /* Writes n rows of table t (one of migrate's; rows[i] holds t->ncols values) in one
+     * transaction and commits it durably; all or nothing. Called only from the writer thread.
+     * 0, or -errno with a message in err (nothing was written). The error says what retrying
+     * can do:
      *   -EBADMSG  the database refused a value (a data or integrity error): the same records
      *             will fail again, so the store splits the batch to find them;
      *   -ESTALE   the database file is gone or was replaced: nothing more can be made durable
@@ -64,13 +68,14 @@ typedef struct sink_ops {
      *             locked, serialization failure): retried with back-off.
      * n may be 0: a probe that the database takes a commit now (the store's writer uses it to
      * learn when a failure is over while nothing is queued). */
-    int (*write_batch)(sink_t *k, const store_record_t *const *recs, int n, char *err,
-                       size_t errlen);
-    /* Writes n records that write_batch refused (-EBADMSG) to the dead-letter table, with why,
+    int (*write_batch)(sink_t *k, const store_table_t *t, const store_value_t *const *rows, int n,
+                       char *err, size_t errlen);
+    /* Writes n rows of t that write_batch refused (-EBADMSG) to the dead-letter table, with why,
      * in one transaction, in a form the database always accepts (text made valid, JSON as
-     * bytes). Same return values. Optional (NULL): refused buffered records are then lost. */
-    int (*write_dead)(sink_t *k, const store_record_t *const *recs, int n, const char *why,
-                      char *err, size_t errlen);
+     * bytes). Same return values; -EBADMSG for a table without dead letters (today every table
+     * but predictions). Optional (NULL): refused buffered rows are then lost. */
+    int (*write_dead)(sink_t *k, const store_table_t *t, const store_value_t *const *rows, int n,
+                      const char *why, char *err, size_t errlen);
     /* Checks, without writing, that the database is still the one opened; -ESTALE (with err)
      * once it is gone, as write_batch would say. The writer calls it about once a second while
      * idle, so that a deletion is noticed (and what can be saved is saved) before the next
@@ -85,10 +90,10 @@ typedef struct sink_ops {
      * journal's applied LSN, in the same transaction, so a record is applied exactly once across
      * crashes. Required with applied_lsn. journal must outlive the call that uses it. */
     void (*set_applied)(sink_t *k, const char *journal, uint64_t lsn);
-    /* Writes the largest stored id (37 bytes with the NUL) to out, read on the writer's
-     * connection before the writer starts. 0, -ENOENT when there is none, or -errno. Optional
-     * (NULL): the store then has nothing to continue after. */
-    int (*newest_id)(sink_t *k, char *out);
+    /* Writes the largest id stored in table t (37 bytes with the NUL) to out, read on the
+     * writer's connection before the writer starts. 0, -ENOENT when there is none, or -errno.
+     * Optional (NULL): the store then has nothing to continue after. */
+    int (*newest_id)(sink_t *k, const store_table_t *t, char *out);
     /* Hands the record with this id to fn. 0, -ENOENT, fn's error or -errno. Thread-safe. */
     int (*get)(sink_t *k, const char *id, sink_row_fn fn, void *arg);
     /* Hands the rows matching q to fn. 0, fn's error or -errno. Thread-safe. */

@@ -6,7 +6,7 @@
  * never for production, and inferd says so at start.
  *
  * For tests, "null:US?refuse=TEXT" refuses (-EBADMSG, as a database refuses a value) every
- * batch holding a record whose input contains TEXT, as a real sink does for data it cannot
+ * batch holding a row with a text or JSON value that contains TEXT, as a real sink does for data it cannot
  * store; "&dead=refuse" makes the dead-letter table refuse them too. */
 #define _GNU_SOURCE /* memmem */
 #include <errno.h>
@@ -29,10 +29,13 @@ struct sink {
     uint64_t applied, applied_next; /* journal mode: applied LSN, and set_applied's */
 };
 
-static bool refused(const sink_t *k, const store_record_t *r)
+static bool refused(const sink_t *k, const store_table_t *t, const store_value_t *row)
 {
-    return k->refuse && r->input_json &&
-           memmem(r->input_json, r->input_len, k->refuse, strlen(k->refuse)) != NULL;
+    for (int c = 0; k->refuse && c < t->ncols; c++)
+        if ((t->cols[c].type == ST_TEXT || t->cols[c].type == ST_JSON) && row[c].s &&
+            memmem(row[c].s, row[c].len, k->refuse, strlen(k->refuse)))
+            return true;
+    return false;
 }
 
 static int null_open(const char *target, const store_opts_t *o, sink_t **out, char *err,
@@ -78,19 +81,20 @@ static int null_open(const char *target, const store_opts_t *o, sink_t **out, ch
     return 0;
 }
 
-static int null_migrate(sink_t *k, char *err, size_t errlen)
+static int null_migrate(sink_t *k, const store_table_t *const *tables, int n, char *err,
+                        size_t errlen)
 {
-    (void)k, (void)err, (void)errlen;
+    (void)k, (void)tables, (void)n, (void)err, (void)errlen;
     return 0;
 }
 
-static int null_write_batch(sink_t *k, const store_record_t *const *recs, int n, char *err,
-                            size_t errlen)
+static int null_write_batch(sink_t *k, const store_table_t *t, const store_value_t *const *rows,
+                            int n, char *err, size_t errlen)
 {
     for (int i = 0; i < n; i++) {
-        if (refused(k, recs[i])) {
-            snprintf(err, errlen, "null: record %s holds \"%s\" (refused for the test)",
-                     recs[i]->id, k->refuse);
+        if (refused(k, t, rows[i])) {
+            snprintf(err, errlen, "null: row %s holds \"%s\" (refused for the test)", rows[i][0].s,
+                     k->refuse);
             return -EBADMSG;
         }
     }
@@ -108,10 +112,10 @@ static int null_write_batch(sink_t *k, const store_record_t *const *recs, int n,
     return 0;
 }
 
-static int null_write_dead(sink_t *k, const store_record_t *const *recs, int n, const char *why,
-                           char *err, size_t errlen)
+static int null_write_dead(sink_t *k, const store_table_t *t, const store_value_t *const *rows,
+                           int n, const char *why, char *err, size_t errlen)
 {
-    (void)recs, (void)n, (void)why;
+    (void)t, (void)rows, (void)n, (void)why;
     if (!k->dead_refuses) {
         if (k->applied_next) k->applied = k->applied_next, k->applied_next = 0;
         return 0;

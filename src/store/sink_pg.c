@@ -30,6 +30,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "store/predictions.h"
 #include "store/sink.h"
 #include "store/uuid7.h"
 #include "util/buf.h"
@@ -56,6 +57,8 @@
 #define MIGRATE_LOCK "120276345890148"
 
 /* Type oids (pg_type.h is a server header; these values are fixed by the catalog). */
+#define OID_INT8         20
+#define OID_INT8_ARRAY   1016
 #define OID_INT4         23
 #define OID_TEXT         25
 #define OID_FLOAT8       701
@@ -106,10 +109,24 @@ static const char *const migrations[] = {
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
-#define COLS  "id, ts, model, version, request_id, input, output, latency_ms"
-#define NCOLS 8
-static const Oid col_types[NCOLS] = {OID_UUID, OID_TIMESTAMPTZ, OID_TEXT,  OID_TEXT,
-                                     OID_TEXT, OID_JSONB,       OID_JSONB, OID_FLOAT8};
+/* Reads: the predictions table's columns, and the types hand_rows expects of them. */
+#define COLS "id, ts, model, version, request_id, input, output, latency_ms"
+static const Oid read_types[8] = {OID_UUID, OID_TIMESTAMPTZ, OID_TEXT,  OID_TEXT,
+                                  OID_TEXT, OID_JSONB,       OID_JSONB, OID_FLOAT8};
+
+/* Each schema type's PostgreSQL type, its oid and its array's oid. */
+static const char *const sql_types[] = {[ST_UUID] = "uuid",
+                                        [ST_INT64] = "bigint",
+                                        [ST_FLOAT64] = "double precision",
+                                        [ST_TIME] = "timestamptz",
+                                        [ST_TEXT] = "text",
+                                        [ST_JSON] = "jsonb"};
+static const Oid type_oids[] = {[ST_UUID] = OID_UUID,       [ST_INT64] = OID_INT8,
+                                [ST_FLOAT64] = OID_FLOAT8,  [ST_TIME] = OID_TIMESTAMPTZ,
+                                [ST_TEXT] = OID_TEXT,       [ST_JSON] = OID_JSONB};
+static const Oid array_oids[] = {[ST_UUID] = OID_UUID_ARRAY,     [ST_INT64] = OID_INT8_ARRAY,
+                                 [ST_FLOAT64] = OID_FLOAT8_ARRAY, [ST_TIME] = OID_TSTZ_ARRAY,
+                                 [ST_TEXT] = OID_TEXT_ARRAY,     [ST_JSON] = OID_JSONB_ARRAY};
 
 /* Bounds are inclusive and precomputed in C (see bounds_from), so both lists walk one index
  * range; the ts terms only trim the first and last millisecond of a since/until window. */
@@ -118,15 +135,6 @@ static const Oid col_types[NCOLS] = {OID_UUID, OID_TIMESTAMPTZ, OID_TEXT,  OID_T
     "SELECT " COLS " FROM inferences WHERE id >= $1 AND id <= $2 AND ts >= $3 AND ts < $4"
 #define SQL_LIST_ALL   SQL_LIST " ORDER BY id LIMIT $5"
 #define SQL_LIST_MODEL SQL_LIST " AND model = $6 ORDER BY id LIMIT $5"
-#define SQL_COPY       "COPY inferences (" COLS ") FROM STDIN (FORMAT binary)"
-/* Small batches: one statement, one round trip, every column one binary array parameter. */
-#define SQL_INSERT                                                                                 \
-    "INSERT INTO inferences (" COLS ") SELECT * FROM unnest($1::uuid[], $2::timestamptz[],"        \
-    " $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[], $8::float8[])"
-static const Oid insert_types[NCOLS] = {OID_UUID_ARRAY,  OID_TSTZ_ARRAY,  OID_TEXT_ARRAY,
-                                        OID_TEXT_ARRAY,  OID_TEXT_ARRAY,  OID_JSONB_ARRAY,
-                                        OID_JSONB_ARRAY, OID_FLOAT8_ARRAY};
-#define SQL_EXISTING "SELECT id FROM inferences WHERE id = ANY($1::uuid[]) ORDER BY id"
 /* Idempotent, since a dead-letter write whose answer was lost is tried again. */
 #define SQL_DEAD                                                                                   \
     "INSERT INTO inferd_dead_letters (id, ts, model, version, request_id, input, output,"          \
@@ -148,11 +156,20 @@ struct sink {
     PGconn *w;
     uint64_t w_retry_at_ns;
     unsigned w_backoff_ms;
-    bool w_lost;       /* a live connection broke: log when it comes back */
-    bool w_prepared;   /* "insert" is prepared on k->w */
-    bool uncertain;    /* an earlier write may have committed without our hearing of it */
-    buf_t copy;        /* the COPY stream of one batch */
-    buf_t cols[NCOLS]; /* or its column arrays */
+    bool w_lost;    /* a live connection broke: log when it comes back */
+    bool uncertain; /* an earlier write may have committed without our hearing of it */
+    /* Each table's writes, made from its schema by migrate. */
+    struct pgtab {
+        const store_table_t *t;
+        char *copy;     /* COPY t (cols) FROM STDIN (FORMAT binary) */
+        char *insert;   /* INSERT INTO t (cols) SELECT * FROM unnest($1::type[], ...) */
+        char *existing; /* SELECT id FROM t WHERE id = ANY($1::uuid[]) ORDER BY id */
+        char stmt[24];  /* the name insert is prepared under on k->w */
+        bool prepared;  /* on the current k->w */
+    } tabs[STORE_MAX_TABLES];
+    int ntabs;
+    buf_t copy;                 /* the COPY stream of one batch */
+    buf_t cols[STORE_MAX_COLS]; /* or its column arrays */
     buf_t param;       /* a uuid[] parameter */
     bool *skip;        /* per record of a batch: already in the table */
     size_t skip_cap;
@@ -447,7 +464,7 @@ static int writer_ready(sink_t *k, char *err, size_t errlen)
     sleep_until(k->w_retry_at_ns);
     int e;
     k->w = pg_connect(k, false, &e, err, errlen);
-    k->w_prepared = false;
+    for (int i = 0; i < k->ntabs; i++) k->tabs[i].prepared = false;
     if (!k->w) {
         k->w_backoff_ms = next_backoff(k->w_backoff_ms);
         k->w_retry_at_ns = deadline_in(k->w_backoff_ms);
@@ -482,8 +499,13 @@ static void pg_close(sink_t *k)
     free(k->r);
     PQfinish(k->w);
     buf_deinit(&k->copy);
-    for (int c = 0; c < NCOLS; c++) buf_deinit(&k->cols[c]);
+    for (int c = 0; c < STORE_MAX_COLS; c++) buf_deinit(&k->cols[c]);
     buf_deinit(&k->param);
+    for (int i = 0; i < k->ntabs; i++) {
+        free(k->tabs[i].copy);
+        free(k->tabs[i].insert);
+        free(k->tabs[i].existing);
+    }
     free(k->skip);
     free(k->conninfo);
     free(k);
@@ -520,7 +542,7 @@ static int pg_open(const char *target, const store_opts_t *o, sink_t **out, char
     k->lock_ms = o->busy_timeout_ms;
     int nread = o->read_conns > 0 ? o->read_conns : 1;
     buf_init(&k->copy);
-    for (int c = 0; c < NCOLS; c++) buf_init(&k->cols[c]);
+    for (int c = 0; c < STORE_MAX_COLS; c++) buf_init(&k->cols[c]);
     buf_init(&k->param);
     k->r = calloc((size_t)nread, sizeof *k->r);
     if (!k->r) {
@@ -560,7 +582,38 @@ static void check_durability(sink_t *k)
     PQclear(res);
 }
 
-static int pg_migrate(sink_t *k, char *err, size_t errlen)
+/* The SQL of table t's writes, into k->tabs[k->ntabs++]; appends its CREATE TABLE to ddl. 0 or
+ * -ENOMEM. */
+static int table_sql(sink_t *k, const store_table_t *t, buf_t *ddl)
+{
+    struct pgtab *pt = &k->tabs[k->ntabs++];
+    *pt = (struct pgtab){.t = t};
+    snprintf(pt->stmt, sizeof pt->stmt, "insert%d", k->ntabs);
+    buf_t b;
+    buf_init(&b);
+    int e = table_sql_create(t, false, sql_types, ddl);
+    if (!e) e = buf_printf(ddl, ";"); /* printf: NUL-terminated */
+    if (!e) e = buf_printf(&b, "COPY %s (", t->name);
+    if (!e) e = table_sql_columns(t, false, &b);
+    if (!e) e = buf_printf(&b, ") FROM STDIN (FORMAT binary)");
+    if (!e && !(pt->copy = strdup(b.data))) e = -ENOMEM;
+    b.len = 0;
+    if (!e) e = buf_printf(&b, "INSERT INTO %s (", t->name);
+    if (!e) e = table_sql_columns(t, false, &b);
+    if (!e) e = buf_puts(&b, ") SELECT * FROM unnest(");
+    for (int c = 0; c < t->ncols && !e; c++)
+        e = buf_printf(&b, "%s$%d::%s[]", c ? ", " : "", c + 1, sql_types[t->cols[c].type]);
+    if (!e) e = buf_printf(&b, ")");
+    if (!e && !(pt->insert = strdup(b.data))) e = -ENOMEM;
+    b.len = 0;
+    if (!e) e = buf_printf(&b, "SELECT id FROM %s WHERE id = ANY($1::uuid[]) ORDER BY id", t->name);
+    if (!e && !(pt->existing = strdup(b.data))) e = -ENOMEM;
+    buf_deinit(&b);
+    return e;
+}
+
+static int pg_migrate(sink_t *k, const store_table_t *const *tables, int ntables, char *err,
+                      size_t errlen)
 {
     PGconn *c = k->w;
     uint64_t dl = deadline_in(IO_MS + k->lock_ms);
@@ -603,6 +656,13 @@ static int pg_migrate(sink_t *k, char *err, size_t errlen)
             e = exec_params(c, "INSERT INTO schema_version (version) VALUES ($1::text::integer)", 1,
                             t, p, l, dl, NULL, err, errlen);
     }
+    /* Tables the migrations do not make come from their schema. */
+    buf_t ddl;
+    buf_init(&ddl);
+    for (int i = 0; i < ntables && !e; i++)
+        if ((e = table_sql(k, tables[i], &ddl))) set_err(err, errlen, "migrate", "out of memory");
+    if (!e) e = exec_simple(c, ddl.data, dl, NULL, err, errlen);
+    buf_deinit(&ddl);
     if (!e) e = exec_simple(c, "COMMIT", dl, NULL, err, errlen);
     if (e) {
         char ignore[64];
@@ -693,37 +753,43 @@ static int put_field_text(buf_t *b, const char *s, size_t n, bool jsonb)
     return 0;
 }
 
-/* Appends column col of r as one binary field: an int32 length (-1 for NULL), then the value
- * in its type's binary form. A COPY row and an array element are both made of these. */
-static int put_field(buf_t *b, const store_record_t *r, int col)
+/* Appends an 8-byte binary field, or NULL. */
+static int put_field_u64(buf_t *b, bool null, uint64_t v)
 {
-    int rc;
-    switch (col) {
-    case 0: {
-        uint8_t id[16];
-        if (uuid_parse(r->id, id) != 32) return -EINVAL;
-        rc = put_u32(b, 16);
-        return rc ? rc : buf_append(b, id, 16);
-    }
-    case 1: rc = put_u32(b, 8); return rc ? rc : put_u64(b, (uint64_t)(r->ts_us - PG_EPOCH_US));
-    case 2: return put_field_text(b, r->model, strlen(r->model), false);
-    case 3: return put_field_text(b, r->version, r->version ? strlen(r->version) : 0, false);
-    case 4:
-        return put_field_text(b, r->request_id, r->request_id ? strlen(r->request_id) : 0, false);
-    /* Empty text is not JSON; it is read back as null either way. */
-    case 5: return put_field_text(b, r->input_len ? r->input_json : NULL, r->input_len, true);
-    case 6: return put_field_text(b, r->output_len ? r->output_json : NULL, r->output_len, true);
-    default: {
-        uint64_t bits;
-        memcpy(&bits, &r->latency_ms, 8);
-        rc = put_u32(b, 8);
-        return rc ? rc : put_u64(b, bits);
-    }
-    }
+    if (null) return put_u32(b, UINT32_MAX);
+    int rc = put_u32(b, 8);
+    return rc ? rc : put_u64(b, v);
 }
 
-/* The binary COPY stream of the records not marked in skip. */
-static int encode_copy(buf_t *b, const store_record_t *const *recs, int n, const bool *skip)
+/* Appends column c of row (of t) as one binary field: an int32 length (-1 for NULL), then the
+ * value in its type's binary form. A COPY row and an array element are both made of these. */
+static int put_field(buf_t *b, const store_table_t *t, const store_value_t *row, int c)
+{
+    const store_value_t *v = &row[c];
+    switch (t->cols[c].type) {
+    case ST_UUID: {
+        uint8_t id[16];
+        if (!v->s || uuid_parse(v->s, id) != 32) return -EINVAL;
+        int rc = put_u32(b, 16);
+        return rc ? rc : buf_append(b, id, 16);
+    }
+    case ST_TIME: return put_field_u64(b, v->null, (uint64_t)(v->i - PG_EPOCH_US));
+    case ST_INT64: return put_field_u64(b, v->null, (uint64_t)v->i);
+    case ST_FLOAT64: {
+        uint64_t bits;
+        memcpy(&bits, &v->f, 8);
+        return put_field_u64(b, v->null, bits);
+    }
+    case ST_TEXT: return put_field_text(b, v->s, v->len, false);
+    /* Empty text is not JSON; it is read back as null either way. */
+    case ST_JSON: return put_field_text(b, v->len ? v->s : NULL, v->len, true);
+    }
+    return -EINVAL;
+}
+
+/* The binary COPY stream of the rows not marked in skip. */
+static int encode_copy(buf_t *b, const store_table_t *t, const store_value_t *const *rows, int n,
+                       const bool *skip)
 {
     b->len = 0;
     int rc = buf_append(b, "PGCOPY\n\377\r\n\0", 11); /* signature */
@@ -731,8 +797,8 @@ static int encode_copy(buf_t *b, const store_record_t *const *recs, int n, const
     if (!rc) rc = put_u32(b, 0);                      /* no header extension */
     for (int i = 0; i < n && !rc; i++) {
         if (skip[i]) continue;
-        rc = put_u16(b, NCOLS);
-        for (int c = 0; c < NCOLS && !rc; c++) rc = put_field(b, recs[i], c);
+        rc = put_u16(b, (uint16_t)t->ncols);
+        for (int c = 0; c < t->ncols && !rc; c++) rc = put_field(b, t, rows[i], c);
     }
     return rc ? rc : put_u16(b, UINT16_MAX); /* trailer: -1 */
 }
@@ -748,27 +814,27 @@ static int put_array_header(buf_t *b, Oid elem, int n)
     return rc ? rc : put_u32(b, 1);
 }
 
-/* One binary array per column for SQL_INSERT, of the records not marked in skip. */
-static int encode_arrays(buf_t cols[NCOLS], const store_record_t *const *recs, int n,
-                         const bool *skip, int todo)
+/* One binary array per column for the table's unnest INSERT, of the rows not marked in skip. */
+static int encode_arrays(buf_t *cols, const store_table_t *t, const store_value_t *const *rows,
+                         int n, const bool *skip, int todo)
 {
     int rc = 0;
-    for (int c = 0; c < NCOLS && !rc; c++) {
-        rc = put_array_header(&cols[c], col_types[c], todo);
+    for (int c = 0; c < t->ncols && !rc; c++) {
+        rc = put_array_header(&cols[c], type_oids[t->cols[c].type], todo);
         for (int i = 0; i < n && !rc; i++)
-            if (!skip[i]) rc = put_field(&cols[c], recs[i], c);
+            if (!skip[i]) rc = put_field(&cols[c], t, rows[i], c);
         if (!rc && cols[c].len > INT_MAX) rc = -E2BIG;
     }
     return rc;
 }
 
-/* A binary uuid[] parameter (one dimension, lower bound 1, no NULLs). */
-static int put_uuid_array(buf_t *b, const store_record_t *const *recs, int n)
+/* A binary uuid[] parameter of the rows' ids (one dimension, lower bound 1, no NULLs). */
+static int put_uuid_array(buf_t *b, const store_value_t *const *rows, int n)
 {
     int rc = put_array_header(b, OID_UUID, n);
     for (int i = 0; i < n && !rc; i++) {
         uint8_t id[16];
-        if (uuid_parse(recs[i]->id, id) != 32) return -EINVAL;
+        if (uuid_parse(rows[i][0].s, id) != 32) return -EINVAL;
         rc = put_u32(b, 16);
         if (!rc) rc = buf_append(b, id, 16);
     }
@@ -785,11 +851,11 @@ static int cmp_uuid(const void *a, const void *b)
 /* After a batch whose fate is unknown: marks in k->skip the records already in the table. The
  * table is keyed on id, so asking by id is exact; the query costs one index probe per id and is
  * made only after such a failure. */
-static int mark_existing(sink_t *k, const store_record_t *const *recs, int n, int *nskip, char *err,
-                         size_t errlen)
+static int mark_existing(sink_t *k, const struct pgtab *pt, const store_value_t *const *rows, int n,
+                         int *nskip, char *err, size_t errlen)
 {
     *nskip = 0;
-    int e = put_uuid_array(&k->param, recs, n);
+    int e = put_uuid_array(&k->param, rows, n);
     if (e) {
         set_err(err, errlen, "write", "out of memory");
         return e;
@@ -799,20 +865,20 @@ static int mark_existing(sink_t *k, const store_record_t *const *recs, int n, in
     int l[1] = {(int)k->param.len};
     const Oid t[1] = {OID_UUID_ARRAY};
     PGresult *res = NULL;
-    e = exec_params(k->w, SQL_EXISTING, 1, t, p, l, deadline_in(IO_MS), &res, err, errlen);
+    e = exec_params(k->w, pt->existing, 1, t, p, l, deadline_in(IO_MS), &res, err, errlen);
     if (e) return e;
-    int rows = PQntuples(res);
-    for (int j = 0; j < rows; j++) {
+    int found = PQntuples(res);
+    for (int j = 0; j < found; j++) {
         if (PQgetlength(res, j, 0) != 16) {
             PQclear(res);
             set_err(err, errlen, "write", "unexpected answer to the id check");
             return -EPROTO;
         }
     }
-    for (int i = 0; i < n && rows; i++) {
+    for (int i = 0; i < n && found; i++) {
         uint8_t id[16];
-        uuid_parse(recs[i]->id, id);
-        int lo = 0, hi = rows - 1;
+        uuid_parse(rows[i][0].s, id);
+        int lo = 0, hi = found - 1;
         while (lo <= hi) { /* the answer is in id order */
             int mid = (lo + hi) / 2;
             int c = cmp_uuid(id, PQgetvalue(res, mid, 0));
@@ -881,10 +947,11 @@ static uint64_t write_deadline(const sink_t *k, size_t bytes)
 /* Sends k->copy (rows records) with COPY and checks the server stored that many. autocommit:
  * the COPY is its own transaction, so from the data on the commit may happen without our
  * hearing of it (k->uncertain). 0 or -errno with err. */
-static int copy_rows(sink_t *k, int rows, bool autocommit, uint64_t dl, char *err, size_t errlen)
+static int copy_rows(sink_t *k, const struct pgtab *pt, int rows, bool autocommit, uint64_t dl,
+                     char *err, size_t errlen)
 {
     PGresult *res = NULL;
-    int e = finish_cmd(k->w, PQsendQuery(k->w, SQL_COPY), dl, "COPY", &res, err, errlen);
+    int e = finish_cmd(k->w, PQsendQuery(k->w, pt->copy), dl, "COPY", &res, err, errlen);
     if (!e && PQresultStatus(res) != PGRES_COPY_IN) {
         set_err(err, errlen, "COPY", "the server did not ask for the data");
         e = -EPROTO;
@@ -909,9 +976,10 @@ static int copy_rows(sink_t *k, int rows, bool autocommit, uint64_t dl, char *er
 
 /* One attempt at a batch. *stale is set when the attempt failed on a connection that was
  * already open before it, so that a fresh one may be tried at once. */
-static int write_once(sink_t *k, const store_record_t *const *recs, int n, bool *stale, char *err,
-                      size_t errlen)
+static int write_once(sink_t *k, struct pgtab *pt, const store_value_t *const *rows, int n,
+                      bool *stale, char *err, size_t errlen)
 {
+    const store_table_t *t = pt->t;
     *stale = false;
     bool was_open = k->w && PQstatus(k->w) == CONNECTION_OK, prev_uncertain = k->uncertain;
     int e = writer_ready(k, err, errlen);
@@ -919,7 +987,7 @@ static int write_once(sink_t *k, const store_record_t *const *recs, int n, bool 
     if ((e = reset_skip(k, n, err, errlen))) return e;
     int nskip = 0;
     if (k->uncertain) {
-        e = mark_existing(k, recs, n, &nskip, err, errlen);
+        e = mark_existing(k, pt, rows, n, &nskip, err, errlen);
         if (e) goto fail;
         if (nskip)
             log_info("store: postgres: %d of %d records were committed by an attempt whose "
@@ -937,10 +1005,10 @@ static int write_once(sink_t *k, const store_record_t *const *recs, int n, bool 
     bool small = todo <= SMALL_ROWS;
     size_t bytes = 0;
     if (small) {
-        e = encode_arrays(k->cols, recs, n, k->skip, todo);
-        for (int c = 0; c < NCOLS; c++) bytes += k->cols[c].len;
+        e = encode_arrays(k->cols, t, rows, n, k->skip, todo);
+        for (int c = 0; c < t->ncols; c++) bytes += k->cols[c].len;
     } else {
-        e = encode_copy(&k->copy, recs, n, k->skip);
+        e = encode_copy(&k->copy, t, rows, n, k->skip);
         bytes = k->copy.len;
     }
     if (e) {
@@ -950,15 +1018,17 @@ static int write_once(sink_t *k, const store_record_t *const *recs, int n, bool 
     uint64_t dl = write_deadline(k, bytes);
     if (small) {
         /* Prepared once per connection: the statement is parsed and planned once. */
-        if (!k->w_prepared) {
-            e = finish_cmd(k->w, PQsendPrepare(k->w, "insert", SQL_INSERT, NCOLS, insert_types), dl,
+        if (!pt->prepared) {
+            Oid types[STORE_MAX_COLS];
+            for (int c = 0; c < t->ncols; c++) types[c] = array_oids[t->cols[c].type];
+            e = finish_cmd(k->w, PQsendPrepare(k->w, pt->stmt, pt->insert, t->ncols, types), dl,
                            "prepare", NULL, err, errlen);
             if (e) goto fail;
-            k->w_prepared = true;
+            pt->prepared = true;
         }
-        const char *vals[NCOLS];
-        int lens[NCOLS], fmts[NCOLS];
-        for (int c = 0; c < NCOLS; c++) {
+        const char *vals[STORE_MAX_COLS];
+        int lens[STORE_MAX_COLS], fmts[STORE_MAX_COLS];
+        for (int c = 0; c < t->ncols; c++) {
             vals[c] = k->cols[c].data;
             lens[c] = (int)k->cols[c].len;
             fmts[c] = 1;
@@ -966,8 +1036,8 @@ static int write_once(sink_t *k, const store_record_t *const *recs, int n, bool 
         /* From the send on, the commit may happen without our hearing of it. */
         k->uncertain = true;
         PGresult *res = NULL;
-        e = finish_cmd(k->w, PQsendQueryPrepared(k->w, "insert", NCOLS, vals, lens, fmts, 1), dl,
-                       "INSERT", &res, err, errlen);
+        e = finish_cmd(k->w, PQsendQueryPrepared(k->w, pt->stmt, t->ncols, vals, lens, fmts, 1),
+                       dl, "INSERT", &res, err, errlen);
         /* "INSERT 0 n": a mismatch would mean rows went missing on the way. */
         if (!e && strtol(PQcmdTuples(res), NULL, 10) != todo) {
             set_err(err, errlen, "INSERT", "the server reports a different row count");
@@ -975,12 +1045,12 @@ static int write_once(sink_t *k, const store_record_t *const *recs, int n, bool 
         }
         PQclear(res);
     } else {
-        e = copy_rows(k, todo, true, dl, err, errlen);
+        e = copy_rows(k, pt, todo, true, dl, err, errlen);
     }
     /* One huge batch should not pin its memory. */
     if (bytes > COPY_KEEP) {
         buf_deinit(&k->copy);
-        for (int c = 0; c < NCOLS; c++) buf_deinit(&k->cols[c]);
+        for (int c = 0; c < t->ncols; c++) buf_deinit(&k->cols[c]);
     }
     if (!e) {
         k->uncertain = false;
@@ -1018,20 +1088,20 @@ static int record_lsn(sink_t *k, uint64_t dl, char *err, size_t errlen)
 /* Journal mode: the rows (binary COPY) and the journal's applied LSN in one transaction. If the
  * answer to COMMIT is lost, the store reads the applied LSN back before trying again, so nothing
  * is applied twice. */
-static int write_journaled(sink_t *k, const store_record_t *const *recs, int n, char *err,
-                           size_t errlen)
+static int write_journaled(sink_t *k, const struct pgtab *pt, const store_value_t *const *rows,
+                           int n, char *err, size_t errlen)
 {
     int e = writer_ready(k, err, errlen);
     if (!e) e = reset_skip(k, n, err, errlen);
     if (e) return e;
-    e = n ? encode_copy(&k->copy, recs, n, k->skip) : 0;
+    e = n ? encode_copy(&k->copy, pt->t, rows, n, k->skip) : 0;
     if (e) {
         set_err(err, errlen, "write", e == -ENOMEM ? "out of memory" : "cannot encode a record");
         return e == -ENOMEM ? e : -EBADMSG;
     }
     uint64_t dl = write_deadline(k, n ? k->copy.len : 0);
     e = exec_simple(k->w, "BEGIN", dl, NULL, err, errlen);
-    if (!e && n) e = copy_rows(k, n, false, dl, err, errlen);
+    if (!e && n) e = copy_rows(k, pt, n, false, dl, err, errlen);
     if (!e) e = record_lsn(k, dl, err, errlen);
     if (!e) e = exec_simple(k->w, "COMMIT", dl, NULL, err, errlen);
     if (k->copy.len > COPY_KEEP) buf_deinit(&k->copy);
@@ -1072,20 +1142,28 @@ static int pg_applied_lsn(sink_t *k, const char *journal, uint64_t *out)
     return 0;
 }
 
-static int pg_write_batch(sink_t *k, const store_record_t *const *recs, int n, char *err,
-                          size_t errlen)
+static int pg_write_batch(sink_t *k, const store_table_t *t, const store_value_t *const *rows,
+                          int n, char *err, size_t errlen)
 {
+    struct pgtab *pt = NULL;
+    for (int i = 0; i < k->ntabs && !pt; i++)
+        if (k->tabs[i].t == t) pt = &k->tabs[i];
+    if (!pt) {
+        k->lsn_next = 0;
+        set_err(err, errlen, "write", "a table that was not opened");
+        return -EINVAL;
+    }
     if (k->lsn_next) {
-        int e = write_journaled(k, recs, n, err, errlen);
+        int e = write_journaled(k, pt, rows, n, err, errlen);
         k->lsn_next = 0;
         return e;
     }
     bool stale;
-    int e = write_once(k, recs, n, &stale, err, errlen);
+    int e = write_once(k, pt, rows, n, &stale, err, errlen);
     /* A connection that broke while idle (server restart, failover, a proxy's idle timeout)
      * fails the first batch sent on it. One more attempt on a new connection hides that from
      * clients; the check for committed ids keeps it from writing a row twice. */
-    if (e && stale) e = write_once(k, recs, n, &stale, err, errlen);
+    if (e && stale) e = write_once(k, pt, rows, n, &stale, err, errlen);
     return e;
 }
 
@@ -1099,14 +1177,20 @@ static int clean_param(buf_t *b, const char *p, const char **val, int *len)
     return rc;
 }
 
-static int pg_write_dead(sink_t *k, const store_record_t *const *recs, int n, const char *why,
-                         char *err, size_t errlen)
+static int pg_write_dead(sink_t *k, const store_table_t *t, const store_value_t *const *rows,
+                         int n, const char *why, char *err, size_t errlen)
 {
+    if (t != &store_table_predictions) {
+        k->lsn_next = 0;
+        set_err(err, errlen, "dead letter", "only predictions have a dead-letter table");
+        return -EBADMSG;
+    }
     int e = writer_ready(k, err, errlen);
     if (e) return e;
     /* Each row commits alone: dead letters are rare, and ON CONFLICT makes a retry harmless. */
     for (int i = 0; i < n && !e; i++) {
-        const store_record_t *r = recs[i];
+        store_record_t rec, *r = &rec;
+        predictions_record(rows[i], r);
         uint8_t id[16];
         uint64_t ts = htobe64((uint64_t)(r->ts_us - PG_EPOCH_US)), lat;
         memcpy(&lat, &r->latency_ms, 8);
@@ -1128,9 +1212,9 @@ static int pg_write_dead(sink_t *k, const store_record_t *const *recs, int n, co
         l[6] = (int)(r->output_len < INT_MAX ? r->output_len : INT_MAX);
         v[7] = (const char *)&lat;
         l[7] = 8;
-        static const Oid t[9] = {OID_UUID,  OID_TIMESTAMPTZ, OID_TEXT,   OID_TEXT, OID_TEXT,
-                                 OID_BYTEA, OID_BYTEA,       OID_FLOAT8, OID_TEXT};
-        e = exec_params(k->w, SQL_DEAD, 9, t, v, l, deadline_in(IO_MS + k->lock_ms), NULL, err,
+        static const Oid types[9] = {OID_UUID,  OID_TIMESTAMPTZ, OID_TEXT,   OID_TEXT, OID_TEXT,
+                                     OID_BYTEA, OID_BYTEA,       OID_FLOAT8, OID_TEXT};
+        e = exec_params(k->w, SQL_DEAD, 9, types, v, l, deadline_in(IO_MS + k->lock_ms), NULL, err,
                         errlen);
     }
     /* Journal mode: dead letters are idempotent (ON CONFLICT), so the LSN may follow them in a
@@ -1199,7 +1283,7 @@ static int hand_rows(const PGresult *res, sink_row_fn fn, void *arg, int *nrows)
     *nrows = PQntuples(res);
     if (PQnfields(res) != 8) return -EPROTO;
     for (int j = 0; j < 8; j++)
-        if (PQfformat(res, j) != 1 || PQftype(res, j) != col_types[j]) return -EPROTO;
+        if (PQfformat(res, j) != 1 || PQftype(res, j) != read_types[j]) return -EPROTO;
     for (int i = 0; i < *nrows; i++) {
         if (PQgetlength(res, i, 0) != 16 || PQgetlength(res, i, 1) != 8 ||
             PQgetlength(res, i, 7) != 8 || PQgetisnull(res, i, 2))
@@ -1272,12 +1356,13 @@ static int run_read(sink_t *k, const char *stmt, int n, const char *const *vals,
     return e;
 }
 
-static int pg_newest_id(sink_t *k, char *out)
+static int pg_newest_id(sink_t *k, const store_table_t *t, char *out)
 {
     PGresult *res = NULL;
+    char sql[160]; /* t->name is a checked identifier */
+    snprintf(sql, sizeof sql, "SELECT id::text FROM %s ORDER BY id DESC LIMIT 1", t->name);
     /* PostgreSQL has no max(uuid); the primary key's index answers this from its last entry. */
-    int e = exec_simple(k->w, "SELECT id::text FROM inferences ORDER BY id DESC LIMIT 1",
-                        deadline_in(IO_MS), &res, NULL, 0);
+    int e = exec_simple(k->w, sql, deadline_in(IO_MS), &res, NULL, 0);
     if (e) return e;
     if (PQntuples(res) == 1 && PQgetlength(res, 0, 0) == UUID_STRLEN)
         memcpy(out, PQgetvalue(res, 0, 0), UUID_STRLEN + 1);

@@ -12,8 +12,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "store/predictions.h"
 #include "store/sink.h"
 #include "store/uuid7.h"
+#include "util/buf.h"
 #include "util/clock.h"
 #include "util/log.h"
 
@@ -69,9 +71,13 @@ struct sink {
     int busy_ms;
     int want_read; /* read connections to open once the schema exists */
     sqlite3 *db;   /* the writer's */
-    sqlite3_stmt *begin, *commit, *rollback, *insert, *dead, *set_lsn;
-    sqlite3_stmt *insert_many; /* INSERT of INSERT_ROWS rows at once (see sq_write_batch) */
-    uint64_t lsn_next;         /* set_applied's LSN for the next write, or 0 */
+    sqlite3_stmt *begin, *commit, *rollback, *dead, *set_lsn;
+    struct { /* each table's INSERTs, made from its schema */
+        const store_table_t *t;
+        sqlite3_stmt *insert, *insert_many; /* one row; INSERT_ROWS rows (see sq_write_batch) */
+    } tw[STORE_MAX_TABLES];
+    int ntw;
+    uint64_t lsn_next; /* set_applied's LSN for the next write, or 0 */
     const char *lsn_journal;
     char *wal_path;
     struct stat db_st, wal_st; /* the files we opened (st_ino 0 until known) */
@@ -142,8 +148,10 @@ static void sq_close(sink_t *k)
     sqlite3_finalize(k->begin);
     sqlite3_finalize(k->commit);
     sqlite3_finalize(k->rollback);
-    sqlite3_finalize(k->insert);
-    sqlite3_finalize(k->insert_many);
+    for (int i = 0; i < k->ntw; i++) {
+        sqlite3_finalize(k->tw[i].insert);
+        sqlite3_finalize(k->tw[i].insert_many);
+    }
     sqlite3_finalize(k->dead);
     sqlite3_finalize(k->set_lsn);
     sqlite3_close(k->db);
@@ -258,7 +266,40 @@ static int open_readers(sink_t *k, char *err, size_t errlen)
     return 0;
 }
 
-static int sq_migrate(sink_t *k, char *err, size_t errlen)
+/* SQLite's column types for the schema's (a time is integer microseconds: NAME_us). */
+static const char *const sql_types[] = {[ST_UUID] = "TEXT",    [ST_INT64] = "INTEGER",
+                                        [ST_FLOAT64] = "REAL", [ST_TIME] = "INTEGER",
+                                        [ST_TEXT] = "TEXT",    [ST_JSON] = "TEXT"};
+
+/* Creates table t if it does not exist and prepares its INSERTs into k->tw. */
+static int table_ready(sink_t *k, const store_table_t *t, char *err, size_t errlen)
+{
+    buf_t b;
+    buf_init(&b);
+    int e = table_sql_create(t, true, sql_types, &b);
+    if (!e) e = exec(k->db, b.data, err, errlen);
+    for (int many = 0; many < 2 && !e; many++) {
+        b.len = 0;
+        e = buf_printf(&b, "INSERT INTO %s (", t->name);
+        if (!e) e = table_sql_columns(t, true, &b);
+        if (!e) e = buf_puts(&b, ") VALUES ");
+        for (int r = 0; r < (many ? INSERT_ROWS : 1) && !e; r++) {
+            e = buf_puts(&b, r ? ",(" : "(");
+            for (int c = 0; c < t->ncols && !e; c++) e = buf_puts(&b, c ? ",?" : "?");
+            if (!e) e = buf_printf(&b, ")"); /* printf: NUL-terminated */
+        }
+        if (!e)
+            e = prepare(k->db, b.data, many ? &k->tw[k->ntw].insert_many : &k->tw[k->ntw].insert,
+                        err, errlen);
+    }
+    if (e == -ENOMEM) snprintf(err, errlen, "sqlite: out of memory");
+    k->tw[k->ntw++].t = t; /* close() finalizes what was prepared, even after a failure */
+    buf_deinit(&b);
+    return e;
+}
+
+static int sq_migrate(sink_t *k, const store_table_t *const *tables, int ntables, char *err,
+                      size_t errlen)
 {
     /* IMMEDIATE takes the write lock first, so two processes opening a new file never both
      * apply the same migration. */
@@ -316,16 +357,7 @@ static int sq_migrate(sink_t *k, char *err, size_t errlen)
                     &k->set_lsn, err, errlen);
     if (!e) e = prepare(k->db, "COMMIT", &k->commit, err, errlen);
     if (!e) e = prepare(k->db, "ROLLBACK", &k->rollback, err, errlen);
-    if (!e)
-        e = prepare(k->db, "INSERT INTO inferences (" COLS ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
-                    &k->insert, err, errlen);
-    if (!e) {
-        char sql[128 + INSERT_ROWS * 20];
-        int o = snprintf(sql, sizeof sql, "INSERT INTO inferences (" COLS ") VALUES ");
-        for (int r = 0; r < INSERT_ROWS; r++)
-            o += snprintf(sql + o, sizeof sql - (size_t)o, "%s(?,?,?,?,?,?,?,?)", r ? "," : "");
-        e = prepare(k->db, sql, &k->insert_many, err, errlen);
-    }
+    for (int i = 0; i < ntables && !e; i++) e = table_ready(k, tables[i], err, errlen);
     if (!e)
         e = prepare(k->db,
                     "INSERT OR IGNORE INTO inferd_dead_letters (id, ts_us, dead_us, model, version,"
@@ -455,29 +487,48 @@ static int sq_applied_lsn(sink_t *k, const char *journal, uint64_t *out)
     return e;
 }
 
-/* Binds r as the row whose first parameter is p + 1. */
-static int bind_record(sqlite3_stmt *st, int p, const store_record_t *r)
+/* Binds row (of t) as the row whose first parameter is p + 1. */
+static int bind_row(sqlite3_stmt *st, int p, const store_table_t *t, const store_value_t *row)
 {
-    int rc = sqlite3_bind_text(st, p + 1, r->id, UUID_STRLEN, SQLITE_STATIC);
-    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, p + 2, r->ts_us);
-    if (rc == SQLITE_OK) rc = bind_text(st, p + 3, r->model, strlen(r->model));
-    if (rc == SQLITE_OK) rc = bind_text(st, p + 4, r->version, r->version ? strlen(r->version) : 0);
-    if (rc == SQLITE_OK)
-        rc = bind_text(st, p + 5, r->request_id, r->request_id ? strlen(r->request_id) : 0);
-    if (rc == SQLITE_OK) rc = bind_text(st, p + 6, r->input_json, r->input_len);
-    if (rc == SQLITE_OK) rc = bind_text(st, p + 7, r->output_json, r->output_len);
-    if (rc == SQLITE_OK) rc = sqlite3_bind_double(st, p + 8, r->latency_ms);
+    int rc = SQLITE_OK;
+    for (int c = 0; c < t->ncols && rc == SQLITE_OK; c++) {
+        const store_value_t *v = &row[c];
+        switch (t->cols[c].type) {
+        case ST_INT64:
+        case ST_TIME:
+            rc = v->null ? sqlite3_bind_null(st, p + c + 1) : sqlite3_bind_int64(st, p + c + 1, v->i);
+            break;
+        case ST_FLOAT64:
+            rc = v->null ? sqlite3_bind_null(st, p + c + 1) : sqlite3_bind_double(st, p + c + 1, v->f);
+            break;
+        default: rc = bind_text(st, p + c + 1, v->s, v->len);
+        }
+    }
     return rc;
+}
+
+/* The writes prepared for t (migrate prepared one for each table). */
+static int table_writes(const sink_t *k, const store_table_t *t)
+{
+    for (int i = 0; i < k->ntw; i++)
+        if (k->tw[i].t == t) return i;
+    return -1;
 }
 
 /* Rows go INSERT_ROWS to a statement while that many remain, then one at a time: one statement
  * step per row was a quarter of SQLite's CPU per row (measured with this schema in 2,500-row
  * transactions: 4.4 against 3.2 µs). A statement that fails fails the transaction, as a single
  * row's would. */
-static int sq_write_batch(sink_t *k, const store_record_t *const *recs, int n, char *err,
-                          size_t errlen)
+static int sq_write_batch(sink_t *k, const store_table_t *t, const store_value_t *const *rows,
+                          int n, char *err, size_t errlen)
 {
     if (k->gone) return check_files(k, err, errlen);
+    int w = table_writes(k, t);
+    if (w < 0) {
+        snprintf(err, errlen, "sqlite: table %s was not opened", t->name);
+        return -EINVAL;
+    }
+    sqlite3_stmt *one = k->tw[w].insert, *many = k->tw[w].insert_many;
     const char *what = "BEGIN";
     int rc = sqlite3_step(k->begin);
     sqlite3_reset(k->begin);
@@ -485,16 +536,16 @@ static int sq_write_batch(sink_t *k, const store_record_t *const *recs, int n, c
     what = "INSERT";
     for (int i = 0; i < n;) {
         int m = n - i >= INSERT_ROWS ? INSERT_ROWS : 1;
-        sqlite3_stmt *st = m > 1 ? k->insert_many : k->insert;
+        sqlite3_stmt *st = m > 1 ? many : one;
         rc = SQLITE_OK;
-        for (int j = 0; j < m && rc == SQLITE_OK; j++) rc = bind_record(st, 8 * j, recs[i + j]);
+        for (int j = 0; j < m && rc == SQLITE_OK; j++) rc = bind_row(st, t->ncols * j, t, rows[i + j]);
         if (rc == SQLITE_OK) rc = sqlite3_step(st);
         sqlite3_reset(st);
         if (rc != SQLITE_DONE) goto out;
         i += m;
     }
-    sqlite3_clear_bindings(k->insert);
-    sqlite3_clear_bindings(k->insert_many);
+    sqlite3_clear_bindings(one);
+    sqlite3_clear_bindings(many);
     if ((rc = record_lsn(k, &what)) != SQLITE_DONE) goto out;
     what = "COMMIT";
     rc = sqlite3_step(k->commit);
@@ -504,8 +555,8 @@ out:
     if (rc == SQLITE_DONE) return check_files(k, err, errlen);
     int e = fail(k->db, rc, what, err, errlen);
     if (data_error(rc)) e = -EBADMSG;
-    sqlite3_clear_bindings(k->insert);
-    sqlite3_clear_bindings(k->insert_many);
+    sqlite3_clear_bindings(one);
+    sqlite3_clear_bindings(many);
     /* A failed statement or COMMIT can leave the transaction open; close it so the next batch
      * starts clean. */
     if (!sqlite3_get_autocommit(k->db)) {
@@ -515,17 +566,22 @@ out:
     return e;
 }
 
-static int sq_write_dead(sink_t *k, const store_record_t *const *recs, int n, const char *why,
-                         char *err, size_t errlen)
+static int sq_write_dead(sink_t *k, const store_table_t *t, const store_value_t *const *rows,
+                         int n, const char *why, char *err, size_t errlen)
 {
     if (k->gone) return check_files(k, err, errlen);
+    if (t != &store_table_predictions) {
+        snprintf(err, errlen, "sqlite: %s has no dead-letter table", t->name);
+        return -EBADMSG;
+    }
     const char *what = "BEGIN";
     int rc = sqlite3_step(k->begin);
     sqlite3_reset(k->begin);
     if (rc != SQLITE_DONE) goto out;
     what = "INSERT INTO inferd_dead_letters";
     for (int i = 0; i < n; i++) {
-        const store_record_t *r = recs[i];
+        store_record_t rec, *r = &rec;
+        predictions_record(rows[i], r);
         sqlite3_stmt *st = k->dead;
         rc = sqlite3_bind_text(st, 1, r->id, UUID_STRLEN, SQLITE_STATIC);
         if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, r->ts_us);
@@ -566,11 +622,13 @@ out:
     return e;
 }
 
-static int sq_newest_id(sink_t *k, char *out)
+static int sq_newest_id(sink_t *k, const store_table_t *t, char *out)
 {
     sqlite3_stmt *st = NULL;
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT max(id) FROM %s", t->name); /* a checked identifier */
     /* The primary key's index answers this from its last entry. */
-    int e = prepare(k->db, "SELECT max(id) FROM inferences", &st, NULL, 0);
+    int e = prepare(k->db, sql, &st, NULL, 0);
     if (e) return e;
     int rc = sqlite3_step(st);
     const char *id = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;

@@ -207,11 +207,24 @@ typedef struct sub {
     void (*done)(void *arg, int status);
     void *arg;
     size_t bytes;
-    size_t enc_bytes; /* journal mode: its records' encoded bytes (predictions_size) */
+    size_t enc_bytes; /* journal mode: its rows' encoded bytes (table_row_size) */
     uint64_t enq_ns;
-    uint64_t last_lsn; /* journal mode: the LSN of its last record, once journaled */
-    store_record_t recs[];
+    uint64_t last_lsn;       /* journal mode: the LSN of its last record, once journaled */
+    const store_table_t *t;  /* every row of a submission is of one table */
+    store_value_t vals[];    /* n rows of t->ncols values, then the ids and strings they hold */
 } sub_t;
+
+/* Row i of submission b. */
+static inline const store_value_t *sub_row(const sub_t *b, int i)
+{
+    return &b->vals[(size_t)i * (size_t)b->t->ncols];
+}
+
+/* A row's id: its UUID column's text. */
+static inline const char *row_id(const store_value_t *row)
+{
+    return row[0].s;
+}
 
 /* Whether a submission's done() waits for its records to be written. */
 static inline bool waits(const sub_t *b)
@@ -225,12 +238,17 @@ typedef struct chunk {
     uint64_t first_lsn;
     int n;
     size_t bytes;   /* the whole allocation */
-    uint32_t off[]; /* n + 1 payload offsets, then the payloads */
+    uint32_t off[]; /* n + 1 payload offsets, n table ids (uint16_t), then the payloads */
 } chunk_t;
+
+static uint16_t *chunk_tables(const chunk_t *c)
+{
+    return (uint16_t *)&c->off[c->n + 1];
+}
 
 static const unsigned char *chunk_data(const chunk_t *c)
 {
-    return (const unsigned char *)&c->off[c->n + 1];
+    return (const unsigned char *)(chunk_tables(c) + c->n);
 }
 
 struct store {
@@ -238,6 +256,8 @@ struct store {
     sink_t *sink;
     store_opts_t o;
     store_metrics_t *m;
+    const store_table_t *tables[STORE_MAX_TABLES]; /* table.c's, then o.tables */
+    int ntables;
 
     pthread_mutex_t mu;
     pthread_cond_t wake;             /* the writer waits on it, with CLOCK_MONOTONIC deadlines */
@@ -257,7 +277,7 @@ struct store {
     pthread_t writer;
     bool writer_started;
     /* Owned by the writer thread. */
-    const store_record_t **batch;
+    const store_value_t **batch; /* rows of one table (a sink writes one table at a time) */
     const char **ids;
     size_t batch_cap;
     sub_t **units; /* the submissions of the batch being written, in queue order */
@@ -305,8 +325,10 @@ struct store {
     size_t feed_bytes;
     struct chunk *w_chunk; /* writer-owned: the last append's chunk, until settle() links it */
     /* Applier-owned. */
-    store_record_t *a_recs;
-    const store_record_t **a_ptrs;
+    const store_table_t *a_table; /* of the batch read: a batch holds rows of one table */
+    store_value_t *a_vals;        /* the batch's rows, decoded */
+    size_t a_vals_cap;
+    const store_value_t **a_ptrs;
     uint64_t *a_lsns;
     size_t a_cap;
     journal_cursor_t *a_cur; /* at applied + 1 between applies; NULL after a failure */
@@ -322,11 +344,6 @@ struct store {
 
 static void journal_gauges(store_t *s);
 static void note_journaled(store_t *s, uint64_t last_lsn, uint64_t ns);
-
-static size_t str_size(const char *p)
-{
-    return p ? strlen(p) + 1 : 0;
-}
 
 /* Copies n bytes of p (plus a NUL) to *dst and advances it; NULL stays NULL. */
 static const char *copy_str(char **dst, const char *p, size_t n)
@@ -346,42 +363,64 @@ static void release(store_t *s, size_t records, size_t bytes)
     metric_add(s->m->depth, -(int64_t)records);
 }
 
-int store_submit(store_t *s, store_record_t *recs, int n, durability_t d,
-                 void (*done)(void *arg, int status), void *arg)
+/* Whether s was opened with table t. */
+static bool has_table(const store_t *s, const store_table_t *t)
 {
-    if (n <= 0 || !recs) return -EINVAL;
-    for (int i = 0; i < n; i++) {
-        const store_record_t *r = &recs[i];
-        if (!r->model || !*r->model || !isfinite(r->latency_ms) || r->latency_ms < 0)
-            return -EINVAL;
+    for (int k = 0; k < s->ntables; k++)
+        if (s->tables[k] == t) return true;
+    return false;
+}
+
+/* Bytes a row's strings take in a submission (the id excluded: it has its own slot). */
+static size_t row_bytes(const store_table_t *t, const store_value_t *row, size_t max)
+{
+    size_t n = 0;
+    for (int c = 1; c < t->ncols; c++) {
+        store_type_t ty = t->cols[c].type;
+        if ((ty == ST_TEXT || ty == ST_JSON) && row[c].s) {
+            if (row[c].len > max) return SIZE_MAX;
+            n += row[c].len + 1;
+        }
     }
+    return n;
+}
+
+int store_submit_rows(store_t *s, const store_table_t *t, store_value_t *rows, int n,
+                      durability_t d, void (*done)(void *arg, int status), void *arg)
+{
+    if (n <= 0 || !rows || !t || !has_table(s, t)) return -EINVAL;
+    const int nc = t->ncols;
+    char why[160];
+    for (int i = 0; i < n; i++)
+        if (!rows[(size_t)i * nc].s || !table_row_check(t, &rows[(size_t)i * nc], why, sizeof why))
+            return -EINVAL;
     if (d == DUR_COMMITTED && !s->jnl) d = DUR_DURABLE; /* the same without a journal */
     if (d == DUR_OFF) {
         /* Nothing is stored, but callers still get ids to return. */
-        for (int i = 0; i < n; i++)
-            recs[i].ts_us = uuid7_next(recs[i].id, (int64_t)(clock_wall_ns() / 1000));
+        int64_t now = (int64_t)(clock_wall_ns() / 1000);
+        for (int i = 0; i < n; i++) {
+            store_value_t *row = &rows[(size_t)i * nc];
+            int64_t ts = uuid7_next((char *)row[0].s, now);
+            if (t->time_col >= 0) row[t->time_col].i = ts;
+        }
         if (done) done(arg, 0);
         return 0;
     }
     if ((size_t)n > s->o.queue_max_records) return -EMSGSIZE;
 
     /* Size everything first: one allocation, and an early -EMSGSIZE for what can never fit. */
-    size_t bytes = sizeof(sub_t) + (size_t)n * sizeof(store_record_t);
     size_t max = s->o.queue_max_bytes;
+    size_t bytes = sizeof(sub_t) + (size_t)n * ((size_t)nc * sizeof(store_value_t) + UUID_STRLEN + 1);
     for (int i = 0; i < n && bytes <= max; i++) {
-        const store_record_t *r = &recs[i];
-        size_t in = r->input_json ? (r->input_len ? r->input_len : strlen(r->input_json)) : 0;
-        size_t on = r->output_json ? (r->output_len ? r->output_len : strlen(r->output_json)) : 0;
-        if (in > max || on > max) return -EMSGSIZE;
-        bytes += str_size(r->model) + str_size(r->version) + str_size(r->request_id) +
-                 (r->input_json ? in + 1 : 0) + (r->output_json ? on + 1 : 0);
+        size_t rb = row_bytes(t, &rows[(size_t)i * nc], max);
+        bytes = rb == SIZE_MAX ? SIZE_MAX : bytes + rb;
     }
     if (bytes > max) return -EMSGSIZE;
     size_t enc_bytes = 0;
     if (s->jnl) { /* a submission is one append: it must fit in one journal segment */
         size_t framed = 0;
         for (int i = 0; i < n; i++) {
-            size_t len = predictions_size(&recs[i]);
+            size_t len = table_row_size(t, &rows[(size_t)i * nc]);
             enc_bytes += len;
             framed += journal_frame_bytes(len);
         }
@@ -390,28 +429,19 @@ int store_submit(store_t *s, store_record_t *recs, int n, durability_t d,
 
     sub_t *b = malloc(bytes);
     if (!b) return -ENOMEM;
-    b->next = NULL;
-    b->dur = d;
-    b->state = SUB_PENDING;
-    b->why = NULL;
-    b->n = n;
-    b->done = done;
-    b->arg = arg;
-    b->bytes = bytes;
-    b->enc_bytes = enc_bytes;
-    char *p = (char *)&b->recs[n];
+    *b = (sub_t){.dur = d, .state = SUB_PENDING, .t = t, .n = n, .done = done, .arg = arg,
+                 .bytes = bytes, .enc_bytes = enc_bytes};
+    char *p = (char *)&b->vals[(size_t)n * nc];
     for (int i = 0; i < n; i++) {
-        const store_record_t *r = &recs[i];
-        store_record_t *c = &b->recs[i];
-        c->model = copy_str(&p, r->model, strlen(r->model));
-        c->version = copy_str(&p, r->version, r->version ? strlen(r->version) : 0);
-        c->request_id = copy_str(&p, r->request_id, r->request_id ? strlen(r->request_id) : 0);
-        c->input_len = r->input_json ? (r->input_len ? r->input_len : strlen(r->input_json)) : 0;
-        c->output_len =
-            r->output_json ? (r->output_len ? r->output_len : strlen(r->output_json)) : 0;
-        c->input_json = copy_str(&p, r->input_json, c->input_len);
-        c->output_json = copy_str(&p, r->output_json, c->output_len);
-        c->latency_ms = r->latency_ms;
+        const store_value_t *r = &rows[(size_t)i * nc];
+        store_value_t *c = &b->vals[(size_t)i * nc];
+        memcpy(c, r, (size_t)nc * sizeof *c);
+        c[0] = (store_value_t){.s = p, .len = UUID_STRLEN}; /* filled under the lock */
+        p += UUID_STRLEN + 1;
+        for (int k = 1; k < nc; k++) {
+            store_type_t ty = t->cols[k].type;
+            if ((ty == ST_TEXT || ty == ST_JSON) && r[k].s) c[k].s = copy_str(&p, r[k].s, r[k].len);
+        }
     }
 
     pthread_mutex_lock(&s->mu);
@@ -436,13 +466,13 @@ int store_submit(store_t *s, store_record_t *recs, int n, durability_t d,
         return -EAGAIN;
     }
     /* Ids are taken under the queue lock so that id order is queue order (see the top). */
-    uint64_t now = clock_wall_ns();
+    int64_t now = (int64_t)(clock_wall_ns() / 1000);
     b->enq_ns = clock_mono_ns();
     for (int i = 0; i < n; i++) {
-        store_record_t *c = &b->recs[i];
-        c->ts_us = uuid7_next(c->id, (int64_t)(now / 1000));
-        memcpy(recs[i].id, c->id, sizeof c->id);
-        recs[i].ts_us = c->ts_us;
+        store_value_t *c = &b->vals[(size_t)i * nc], *r = &rows[(size_t)i * nc];
+        int64_t ts = uuid7_next((char *)c[0].s, now);
+        memcpy((char *)r[0].s, c[0].s, UUID_STRLEN + 1);
+        if (t->time_col >= 0) c[t->time_col].i = r[t->time_col].i = ts;
     }
     bool was_empty = !s->head;
     if (s->tail)
@@ -463,6 +493,25 @@ int store_submit(store_t *s, store_record_t *recs, int n, durability_t d,
 
     if (d < DUR_DURABLE && done) done(arg, 0); /* b may be freed by now: not b->dur */
     return 0;
+}
+
+int store_submit(store_t *s, store_record_t *recs, int n, durability_t d,
+                 void (*done)(void *arg, int status), void *arg)
+{
+    if (n <= 0 || !recs) return -EINVAL;
+    store_value_t small[4 * PRED_NCOLS];
+    store_value_t *rows = n <= 4 ? small : malloc((size_t)n * PRED_NCOLS * sizeof *rows);
+    if (!rows) return -ENOMEM;
+    for (int i = 0; i < n; i++) {
+        store_value_t *row = &rows[(size_t)i * PRED_NCOLS];
+        predictions_row(&recs[i], row);
+        row[PRED_ID].s = recs[i].id; /* where the store writes the id */
+        /* The time column is set before done() can run; the record's copy of it follows. */
+    }
+    int rc = store_submit_rows(s, &store_table_predictions, rows, n, d, done, arg);
+    for (int i = 0; rc == 0 && i < n; i++) recs[i].ts_us = rows[(size_t)i * PRED_NCOLS + PRED_TS_US].i;
+    if (rows != small) free(rows);
+    return rc;
 }
 
 /* ==== writer ==== */
@@ -491,7 +540,7 @@ static void log_limited(store_t *s, const char *fmt, ...)
 static int batch_room(store_t *s, size_t n)
 {
     if (n <= s->batch_cap) return 0;
-    const store_record_t **nb = realloc(s->batch, n * sizeof *nb);
+    const store_value_t **nb = realloc(s->batch, n * sizeof *nb);
     if (nb) s->batch = nb;
     const char **ni = nb ? realloc(s->ids, n * sizeof *ni) : NULL;
     if (ni) s->ids = ni;
@@ -519,9 +568,8 @@ static int journal_units(store_t *s, sub_t **u, size_t lo, size_t hi, size_t nre
     size_t off = 0, i = 0;
     for (size_t k = lo; k < hi; k++) /* a submission's records are one group: all or none */
         for (int r = 0; r < u[k]->n; r++, i++) {
-            size_t n = predictions_encode(&u[k]->recs[r], s->enc + off);
-            s->jrecs[i] =
-                (journal_rec_t){store_table_predictions.id, s->enc + off, n, r + 1 < u[k]->n};
+            size_t n = table_row_encode(u[k]->t, sub_row(u[k], r), s->enc + off);
+            s->jrecs[i] = (journal_rec_t){u[k]->t->id, s->enc + off, n, r + 1 < u[k]->n};
             off += n;
         }
     int rc = journal_append(s->jnl, s->jrecs, (int)nrec, &s->jrecs_first, s->err, sizeof s->err);
@@ -536,7 +584,8 @@ static void make_chunk(store_t *s, size_t nrec)
 {
     size_t payload = 0;
     for (size_t i = 0; i < nrec; i++) payload += s->jrecs[i].len;
-    size_t bytes = sizeof(chunk_t) + (nrec + 1) * sizeof(uint32_t) + payload;
+    size_t bytes = sizeof(chunk_t) + (nrec + 1) * sizeof(uint32_t) + nrec * sizeof(uint16_t) +
+                   payload;
     free(s->w_chunk); /* an earlier one settle() did not take: cannot happen, but never leak */
     s->w_chunk = NULL;
     if (payload > UINT32_MAX || bytes > s->o.journal_feed_bytes) return;
@@ -546,9 +595,10 @@ static void make_chunk(store_t *s, size_t nrec)
     c->first_lsn = s->jrecs_first;
     c->n = (int)nrec;
     c->bytes = bytes;
-    unsigned char *d = (unsigned char *)&c->off[nrec + 1];
+    unsigned char *d = (unsigned char *)chunk_data(c);
     uint32_t o = 0;
     for (size_t i = 0; i < nrec; i++) {
+        chunk_tables(c)[i] = s->jrecs[i].table;
         c->off[i] = o;
         memcpy(d + o, s->jrecs[i].data, s->jrecs[i].len);
         o += (uint32_t)s->jrecs[i].len;
@@ -572,14 +622,16 @@ static int write_units(store_t *s, sub_t **u, size_t lo, size_t hi)
     size_t i = 0;
     for (size_t k = lo; k < hi; k++) {
         for (int j = 0; j < u[k]->n; j++, i++) {
-            s->batch[i] = &u[k]->recs[j];
-            s->ids[i] = u[k]->recs[j].id;
+            s->batch[i] = sub_row(u[k], j);
+            s->ids[i] = row_id(s->batch[i]);
         }
     }
     s->err[0] = 0;
     uint64_t t0 = clock_mono_ns();
+    /* Without a journal a batch holds one table's rows (writer_main cuts it there). */
     rc = s->jnl ? journal_units(s, u, lo, hi, nrec, enc_bytes)
-                : s->ops->write_batch(s->sink, s->batch, (int)nrec, s->err, sizeof s->err);
+                : s->ops->write_batch(s->sink, u[lo]->t, s->batch, (int)nrec, s->err,
+                                      sizeof s->err);
     uint64_t dt = clock_mono_ns() - t0;
     if (rc == 0 && s->jnl) { /* the sink's counters move when the applier commits */
         metric_observe_ns(s->m->jsync, dt);
@@ -624,16 +676,17 @@ static int set_aside(store_t *s, sub_t *b)
     if (waits(b)) {
         b->state = SUB_REFUSED;
         b->why = strdup(why); /* NULL is read as no reason */
-        log_limited(s, "store: %d record(s) of model %s refused by the sink: %s (answered 422)",
-                    b->n, b->recs[0].model, why);
+        log_limited(s, "store: %d row(s) of %s refused by the sink: %s (answered 422)", b->n,
+                    b->t->name, why);
         return 0;
     }
     int rc = batch_room(s, (size_t)b->n);
-    for (int j = 0; !rc && j < b->n; j++) s->batch[j] = &b->recs[j];
+    for (int j = 0; !rc && j < b->n; j++) s->batch[j] = sub_row(b, j);
     char err[256] = "";
     if (!rc)
-        rc = s->ops->write_dead ? s->ops->write_dead(s->sink, s->batch, b->n, why, err, sizeof err)
-                                : -EBADMSG;
+        rc = s->ops->write_dead
+                 ? s->ops->write_dead(s->sink, b->t, s->batch, b->n, why, err, sizeof err)
+                 : -EBADMSG;
     if (rc && rc != -EBADMSG) {
         snprintf(s->err, sizeof s->err, "dead-letter write: %.200s", err[0] ? err : strerror(-rc));
         log_limited(s, "store: %s", s->err);
@@ -644,15 +697,15 @@ static int set_aside(store_t *s, sub_t *b)
         s->w_dead += (uint64_t)b->n;
         metric_add(s->m->dead, b->n);
         log_limited(s,
-                    "store: %d buffered record(s) of model %s refused by the sink: %s; set aside "
-                    "in inferd_dead_letters (first id %s)",
-                    b->n, b->recs[0].model, why, b->recs[0].id);
+                    "store: %d buffered row(s) of %s refused by the sink: %s; set aside as dead "
+                    "letters (first id %s)",
+                    b->n, b->t->name, why, row_id(sub_row(b, 0)));
     } else {
         s->w_dropped += (uint64_t)b->n;
         metric_add(s->m->dropped, b->n);
-        log_error("store: %d acknowledged record(s) of model %s lost: the sink refused them (%s) "
-                  "and so did its dead-letter table (%s); first id %s",
-                  b->n, b->recs[0].model, why, err[0] ? err : "none", b->recs[0].id);
+        log_error("store: %d acknowledged row(s) of %s lost: the sink refused them (%s) and so "
+                  "did its dead-letter table (%s); first id %s",
+                  b->n, b->t->name, why, err[0] ? err : "none", row_id(sub_row(b, 0)));
     }
     return 0;
 }
@@ -775,7 +828,8 @@ static void settle(store_t *s, sub_t *first, int rc)
      * both). batch_room() made ids big enough for the whole batch before anything committed. */
     size_t nids = 0;
     for (sub_t *b = fin; b; b = b->next)
-        for (int j = 0; b->state == SUB_DONE && j < b->n; j++) s->ids[nids++] = b->recs[j].id;
+        for (int j = 0; b->state == SUB_DONE && j < b->n; j++)
+            s->ids[nids++] = row_id(sub_row(b, j));
     void (*hook)(void *, const char *const *, int) = s->hook;
     void *hook_arg = s->hook_arg;
     if (rc == 0) {
@@ -894,7 +948,7 @@ static void probe(store_t *s)
     }
     pthread_mutex_unlock(&s->mu);
     char err[256] = "";
-    int rc = s->ops->write_batch(s->sink, s->batch, 0, err, sizeof err);
+    int rc = s->ops->write_batch(s->sink, s->tables[0], s->batch, 0, err, sizeof err);
     pthread_mutex_lock(&s->mu);
     if (rc == 0) {
         log_info("store: commits work again");
@@ -974,10 +1028,13 @@ static void *writer_main(void *arg)
             wait_until(s, due);
             continue;
         }
-        /* Whole submissions only: a request's records commit together or not at all. */
+        /* Whole submissions only: a request's records commit together or not at all. Without
+         * a journal a sink writes one table per transaction, so a batch ends where the table
+         * changes; the journal takes any mix. */
         sub_t *first = s->head, *last = NULL;
         size_t nrec = 0, nsub = 0;
-        while (s->head && (nrec == 0 || nrec + (size_t)s->head->n <= batch_max)) {
+        while (s->head && (nrec == 0 || (nrec + (size_t)s->head->n <= batch_max &&
+                                         (s->jnl || s->head->t == first->t)))) {
             last = s->head;
             s->head = last->next;
             nrec += (size_t)last->n;
@@ -1046,6 +1103,31 @@ static void count(store_t *s, metric_t *m, uint64_t *stat, uint64_t n)
     pthread_mutex_unlock(&s->mu);
 }
 
+/* The table with this journal id among s's, or NULL. */
+static const store_table_t *table_of(const store_t *s, uint16_t id)
+{
+    for (int k = 0; k < s->ntables; k++)
+        if (s->tables[k]->id == id) return s->tables[k];
+    return NULL;
+}
+
+/* Whether record n (of table id) belongs in the batch being read: a batch holds one table's
+ * rows. Sets a_table from the first; -EBADMSG for a table this store does not have. */
+static int apply_same_table(store_t *s, size_t n, uint64_t lsn, uint16_t id)
+{
+    if (n && s->a_table->id == id) return 1;
+    if (n) return 0;
+    if (!(s->a_table = table_of(s, id))) {
+        const store_table_t *t = store_table_by_id(id);
+        snprintf(s->a_err, sizeof s->a_err,
+                 "journal LSN %llu: a record of table %u (%s), which this store does not apply",
+                 (unsigned long long)lsn, id,
+                 t ? t->name : "unknown to this build: written by a newer inferd?");
+        return -EBADMSG;
+    }
+    return 1;
+}
+
 /* Appends one record (its LSN and payload) to the batch being read: a_raw, a_off, a_lsns. */
 static int apply_take(store_t *s, size_t n, size_t *raw, uint64_t lsn, const void *p, size_t len)
 {
@@ -1063,16 +1145,15 @@ static int apply_take(store_t *s, size_t n, size_t *raw, uint64_t lsn, const voi
     return 0;
 }
 
-/* Reads the next batch, up to batch_max_records records from LSN from, and decodes it into
- * a_recs/a_ptrs/a_lsns. The records come from the feed when it holds from (the usual case),
- * else from the journal, up to where the feed starts. Returns how many, or -errno. */
+/* Reads the next batch, up to batch_max_records records of one table from LSN from, and
+ * decodes it into a_table/a_ptrs/a_lsns. The records come from the feed when it holds from (the
+ * usual case), else from the journal, up to where the feed starts. Returns how many, or
+ * -errno. */
 static int apply_read(store_t *s, uint64_t from)
 {
     size_t max = (size_t)s->o.batch_max_records, n = 0, raw = 0;
     if (s->a_cap < max) {
-        store_record_t *r = realloc(s->a_recs, max * sizeof *r);
-        if (r) s->a_recs = r;
-        const store_record_t **p = r ? realloc(s->a_ptrs, max * sizeof *p) : NULL;
+        const store_value_t **p = realloc(s->a_ptrs, max * sizeof *p);
         if (p) s->a_ptrs = p;
         uint64_t *l = p ? realloc(s->a_lsns, max * sizeof *l) : NULL;
         if (l) s->a_lsns = l;
@@ -1095,6 +1176,8 @@ static int apply_read(store_t *s, uint64_t from)
         for (uint64_t lsn = from; c && n < max;) {
             int k = (int)(lsn - c->first_lsn);
             const unsigned char *d = chunk_data(c);
+            if ((rc = apply_same_table(s, n, lsn, chunk_tables(c)[k])) < 0) return rc;
+            if (!rc) break;
             rc = apply_take(s, n, &raw, lsn, d + c->off[k], c->off[k + 1] - c->off[k]);
             if (rc) return rc;
             n++, lsn++;
@@ -1111,14 +1194,11 @@ static int apply_read(store_t *s, uint64_t from)
         journal_rec_t jr;
         while (n < max && from + n < stop &&
                (rc = journal_cursor_next(s->a_cur, &lsn, &jr, s->a_err, sizeof s->a_err)) == 1) {
-            if (jr.table != store_table_predictions.id) {
-                const store_table_t *t = store_table_by_id(jr.table);
-                snprintf(s->a_err, sizeof s->a_err,
-                         "journal LSN %llu: a record of table %u (%s), which this store does not "
-                         "apply",
-                         (unsigned long long)lsn, jr.table,
-                         t ? t->name : "unknown to this build: written by a newer inferd?");
-                return -EBADMSG;
+            if ((rc = apply_same_table(s, n, lsn, jr.table)) <= 0) {
+                /* The cursor moved past a record this batch does not take: reopen at it. */
+                journal_cursor_close(s->a_cur);
+                s->a_cur = NULL;
+                break;
             }
             if ((rc = apply_take(s, n, &raw, lsn, jr.data, jr.len))) return rc;
             n++;
@@ -1127,20 +1207,26 @@ static int apply_read(store_t *s, uint64_t from)
         count(s, s->m->jreread, &s->st.journal_rereads, n);
     }
     s->a_off[n] = raw;
-    if (raw + n > s->a_scratch_cap) {
-        char *b = realloc(s->a_scratch, raw + n + 64);
+    size_t nc = n ? (size_t)s->a_table->ncols : 0;
+    if (raw + n * nc > s->a_scratch_cap) { /* table_row_decode: a row's bytes + ncols */
+        char *b = realloc(s->a_scratch, raw + n * nc + 64);
         if (!b) return snprintf(s->a_err, sizeof s->a_err, "out of memory"), -ENOMEM;
-        s->a_scratch = b, s->a_scratch_cap = raw + n + 64;
+        s->a_scratch = b, s->a_scratch_cap = raw + n * nc + 64;
+    }
+    if (n * nc > s->a_vals_cap) {
+        store_value_t *v = realloc(s->a_vals, n * nc * sizeof *v);
+        if (!v) return snprintf(s->a_err, sizeof s->a_err, "out of memory"), -ENOMEM;
+        s->a_vals = v, s->a_vals_cap = n * nc;
     }
     char *scratch = s->a_scratch;
     for (size_t i = 0; i < n; i++) {
         size_t len = s->a_off[i + 1] - s->a_off[i];
-        if (predictions_decode(s->a_raw + s->a_off[i], len, &s->a_recs[i], scratch))
-            return snprintf(s->a_err, sizeof s->a_err, "journal LSN %llu: not a record",
-                            (unsigned long long)s->a_lsns[i]),
+        if (table_row_decode(s->a_table, s->a_raw + s->a_off[i], len, &s->a_vals[i * nc], scratch))
+            return snprintf(s->a_err, sizeof s->a_err, "journal LSN %llu: not a row of %s",
+                            (unsigned long long)s->a_lsns[i], s->a_table->name),
                    -EBADMSG;
-        scratch += len;
-        s->a_ptrs[i] = &s->a_recs[i];
+        scratch += len + nc;
+        s->a_ptrs[i] = &s->a_vals[i * nc];
     }
     return (int)n;
 }
@@ -1166,7 +1252,8 @@ static int apply_range(store_t *s, size_t lo, size_t hi)
 {
     s->ops->set_applied(s->sink, journal_id(s->jnl), s->a_lsns[hi - 1]);
     int rc =
-        s->ops->write_batch(s->sink, s->a_ptrs + lo, (int)(hi - lo), s->a_err, sizeof s->a_err);
+        s->ops->write_batch(s->sink, s->a_table, s->a_ptrs + lo, (int)(hi - lo), s->a_err,
+                            sizeof s->a_err);
     if (rc == 0) {
         s->a_done = s->a_lsns[hi - 1];
         metric_add(s->m->written, (int64_t)(hi - lo));
@@ -1180,22 +1267,22 @@ static int apply_range(store_t *s, size_t lo, size_t hi)
     }
     char why[256];
     snprintf(why, sizeof why, "%s", s->a_err);
-    const store_record_t *r = s->a_ptrs[lo];
+    const char *id = row_id(s->a_ptrs[lo]), *table = s->a_table->name;
     s->ops->set_applied(s->sink, journal_id(s->jnl), s->a_lsns[lo]);
     rc = s->ops->write_dead
-             ? s->ops->write_dead(s->sink, s->a_ptrs + lo, 1, why, s->a_err, sizeof s->a_err)
+             ? s->ops->write_dead(s->sink, s->a_table, s->a_ptrs + lo, 1, why, s->a_err,
+                                  sizeof s->a_err)
              : -EBADMSG;
     if (rc == -EBADMSG) { /* not even there: lost, but the LSN must move on */
-        log_error("store: acknowledged record %s of model %s lost: the sink refused it (%s) and "
-                  "so did its dead-letter table",
-                  r->id, r->model, why);
+        log_error("store: acknowledged row %s of %s lost: the sink refused it (%s) and so did "
+                  "its dead-letter table",
+                  id, table, why);
         count(s, s->m->dropped, &s->st.dropped, 1);
         s->ops->set_applied(s->sink, journal_id(s->jnl), s->a_lsns[lo]);
-        rc = s->ops->write_batch(s->sink, NULL, 0, s->a_err, sizeof s->a_err);
+        rc = s->ops->write_batch(s->sink, s->a_table, NULL, 0, s->a_err, sizeof s->a_err);
     } else if (rc == 0) {
-        log_warn("store: record %s of model %s refused by the sink: %s; set aside in "
-                 "inferd_dead_letters",
-                 r->id, r->model, why);
+        log_warn("store: row %s of %s refused by the sink: %s; set aside as a dead letter", id,
+                 table, why);
         count(s, s->m->dead, &s->st.dead_letters, 1);
     }
     if (rc == 0) s->a_done = s->a_lsns[lo];
@@ -1348,11 +1435,12 @@ static int newest_journaled(store_t *s, char *out)
     uint64_t lsn;
     journal_rec_t jr;
     int rc = journal_cursor_next(c, &lsn, &jr, err, sizeof err);
-    char *scratch = rc == 1 ? malloc(jr.len + 8) : NULL;
-    store_record_t r;
-    if (rc == 1 && scratch && predictions_decode(jr.data, jr.len, &r, scratch) == 0 &&
-        uuid7_valid(r.id)) {
-        memcpy(out, r.id, UUID_STRLEN + 1);
+    const store_table_t *t = rc == 1 ? table_of(s, jr.table) : NULL;
+    char *scratch = t ? malloc(jr.len + STORE_MAX_COLS) : NULL;
+    store_value_t row[STORE_MAX_COLS];
+    if (scratch && table_row_decode(t, jr.data, jr.len, row, scratch) == 0 &&
+        uuid7_valid(row_id(row))) {
+        memcpy(out, row_id(row), UUID_STRLEN + 1);
         rc = 0;
     } else {
         rc = -EIO;
@@ -1416,8 +1504,14 @@ static void continue_after_newest(store_t *s)
             return;
         }
     }
-    if (!s->ops->newest_id || s->ops->newest_id(s->sink, newest) != 0 || !uuid7_valid(newest))
-        return;
+    newest[0] = 0;
+    for (int k = 0; s->ops->newest_id && k < s->ntables; k++) { /* one id sequence for all */
+        char id[UUID_STRLEN + 1];
+        if (s->ops->newest_id(s->sink, s->tables[k], id) == 0 && uuid7_valid(id) &&
+            strcmp(id, newest) > 0)
+            memcpy(newest, id, sizeof id);
+    }
+    if (!newest[0]) return;
     int64_t ahead_ms = uuid7_floor(newest, (int64_t)(clock_wall_ns() / 1000));
     if (ahead_ms > 1000)
         log_warn("store: the newest stored record (%s) is %.1f s ahead of this clock; new ids "
@@ -1466,8 +1560,28 @@ store_t *store_open(const char *uri, const store_opts_t *o, char *err, size_t er
     }
     s->ops = ops;
     s->o = opt;
-    int e = ops->open(colon + 1, &s->o, &s->sink, err, errlen);
-    if (!e) e = ops->migrate(s->sink, err, errlen);
+    int nbuilt;
+    const store_table_t *const *built = store_tables(&nbuilt);
+    int e = 0;
+    for (int k = 0; k < nbuilt + opt.ntables && !e; k++) {
+        const store_table_t *t = k < nbuilt ? built[k] : opt.tables[k - nbuilt];
+        char why[160];
+        if (s->ntables == STORE_MAX_TABLES)
+            e = -E2BIG, snprintf(why, sizeof why, "more than %d tables", STORE_MAX_TABLES);
+        else if (!table_valid(t, why, sizeof why))
+            e = -EINVAL;
+        for (int j = 0; j < s->ntables && !e; j++)
+            if (s->tables[j]->id == t->id || !strcmp(s->tables[j]->name, t->name))
+                e = -EINVAL, snprintf(why, sizeof why, "tables %s and %s share an id or a name",
+                                      s->tables[j]->name, t->name);
+        if (e)
+            snprintf(err, errlen, "store: %s", why);
+        else
+            s->tables[s->ntables++] = t;
+    }
+    s->o.tables = NULL, s->o.ntables = 0; /* the caller's array need not outlive the call */
+    if (!e) e = ops->open(colon + 1, &s->o, &s->sink, err, errlen);
+    if (!e) e = ops->migrate(s->sink, s->tables, s->ntables, err, errlen);
     if (!e && opt.journal_dir) e = open_journal(s, err, errlen);
     if (e) {
         journal_close(s->jnl);
@@ -1540,7 +1654,7 @@ uint64_t store_close(store_t *s)
     free(s->units);
     free(s->enc);
     free(s->jrecs);
-    free(s->a_recs);
+    free(s->a_vals);
     free(s->a_ptrs);
     free(s->a_lsns);
     free(s->a_off);

@@ -1,7 +1,10 @@
-/* Durable record of predictions: every prediction becomes one row (id, time, model, version,
- * request id, input, output, latency). Callers hand records to a bounded queue; one writer thread
- * per store drains it and commits everything waiting as one transaction (group commit), so many
- * requests share one fsync. Reads go through separate connections and never wait for the writer.
+/* The durable store: rows of tables with a schema (store/table.h) go into a bounded queue; one
+ * writer thread per store drains it and commits everything waiting as one transaction or one
+ * journal append (group commit), so many requests share one fsync. The machinery (queue, journal,
+ * ids, acks, appliers, sinks) knows tables only by their schema; predictions (every prediction
+ * one row: id, time, model, version, request id, input, output, latency) is the first table, and
+ * has a record-shaped API of its own (store_submit, store_get, store_list). Reads go through
+ * separate connections and never wait for the writer.
  *
  * Threads: store_submit, store_get, store_list and store_stats may be called from any thread at
  * any time between store_open and store_close. store_get and store_list block on the database:
@@ -13,7 +16,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "store/table.h"
 #include "util/durability.h"
+
+#define STORE_MAX_TABLES 16 /* tables one store serves: table.c's and store_opts_t.tables */
 
 /* Per model or endpoint: util/durability.h. In the store, DUR_BUFFERED submissions are
  * written within flush_interval_ms plus one write when the writer keeps up, and at worst within
@@ -51,6 +57,10 @@ typedef struct store_opts {
     size_t journal_max_bytes;     /* default 1 GiB: past it durable submissions get -EAGAIN */
     size_t journal_feed_bytes;    /* appends kept in memory for the applier (default 32 MiB);
                                      beyond it the applier reads the journal back */
+    /* Tables beyond table.c's (tests; NULL = none): the sinks create them from their schema
+     * (CREATE TABLE IF NOT EXISTS) and store_submit_rows takes their rows. */
+    const store_table_t *const *tables;
+    int ntables;
 } store_opts_t;
 
 typedef struct store_stats {
@@ -81,9 +91,19 @@ typedef struct store store_t;
  * in err on failure. */
 store_t *store_open(const char *uri, const store_opts_t *o, char *err, size_t errlen);
 
-/* Queues n records (1 <= n), copying everything they point to; fills each recs[i].id and
- * recs[i].ts_us (ids increase in queue order, which is also commit order). Thread-safe; never
- * blocks on I/O.
+/* Queues n rows of table t (rows: n rows of t->ncols values in column order), copying
+ * everything they point to. The store assigns each row's id: rows[i * ncols].s must point at a
+ * char[37] of the caller's, which gets the id, NUL-terminated, before done() can run; the
+ * table's time column (if any) gets the id's time likewise. Ids increase in queue order, which
+ * is also commit order. Rows are checked first (table_row_check). Thread-safe; never blocks on
+ * I/O. Everything store_submit says below holds (a submission is one table's rows); -EINVAL
+ * also for a table the store was not opened with. */
+int store_submit_rows(store_t *s, const store_table_t *t, store_value_t *rows, int n,
+                      durability_t d, void (*done)(void *arg, int status), void *arg);
+
+/* Queues n prediction records (1 <= n), copying everything they point to; fills each
+ * recs[i].id before done() can run, and recs[i].ts_us before it returns (ids increase in queue
+ * order, which is also commit order). Thread-safe; never blocks on I/O.
  *   DURABLE: done(arg, 0) runs on the writer thread after the one transaction holding all n
  *   records has committed, or done(arg, -errno) if it failed (the records are then not stored).
  *   -EBADMSG means the sink refused one of the records for its data (a value the database cannot
