@@ -24,8 +24,8 @@ static bool check(const store_value_t *row, char *err, size_t errlen)
     return true;
 }
 
-const store_table_t store_table_predictions = {1, "inferences", PRED_NCOLS, cols, PRED_TS_US,
-                                               check};
+const store_table_t store_table_predictions = {1,    "inferences", PRED_NCOLS,
+                                               cols, PRED_TS_US,   check};
 
 static store_value_t text(const char *p, size_t n)
 {

@@ -54,8 +54,7 @@ typedef struct sink_ops {
     /* Creates or upgrades the schema (versioned, idempotent), creates each of the n tables
      * that does not exist yet from its schema, then readies writes and reads. 0 or -errno with
      * a message in err. */
-    int (*migrate)(sink_t *k, const store_table_t *const *tables, int n, char *err,
-                   size_t errlen);
+    int (*migrate)(sink_t *k, const store_table_t *const *tables, int n, char *err, size_t errlen);
     /* Writes n rows of table t (one of migrate's; rows[i] holds t->ncols values) in one
      * transaction and commits it durably; all or nothing. Called only from the writer thread.
      * 0, or -errno with a message in err (nothing was written). The error says what retrying

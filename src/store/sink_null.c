@@ -6,8 +6,8 @@
  * never for production, and inferd says so at start.
  *
  * For tests, "null:US?refuse=TEXT" refuses (-EBADMSG, as a database refuses a value) every
- * batch holding a row with a text or JSON value that contains TEXT, as a real sink does for data it cannot
- * store; "&dead=refuse" makes the dead-letter table refuse them too. */
+ * batch holding a row with a text or JSON value that contains TEXT, as a real sink does for data it
+ * cannot store; "&dead=refuse" makes the dead-letter table refuse them too. */
 #define _GNU_SOURCE /* memmem */
 #include <errno.h>
 #include <stdbool.h>

@@ -115,18 +115,15 @@ static const Oid read_types[8] = {OID_UUID, OID_TIMESTAMPTZ, OID_TEXT,  OID_TEXT
                                   OID_TEXT, OID_JSONB,       OID_JSONB, OID_FLOAT8};
 
 /* Each schema type's PostgreSQL type, its oid and its array's oid. */
-static const char *const sql_types[] = {[ST_UUID] = "uuid",
-                                        [ST_INT64] = "bigint",
-                                        [ST_FLOAT64] = "double precision",
-                                        [ST_TIME] = "timestamptz",
-                                        [ST_TEXT] = "text",
-                                        [ST_JSON] = "jsonb"};
-static const Oid type_oids[] = {[ST_UUID] = OID_UUID,       [ST_INT64] = OID_INT8,
-                                [ST_FLOAT64] = OID_FLOAT8,  [ST_TIME] = OID_TIMESTAMPTZ,
-                                [ST_TEXT] = OID_TEXT,       [ST_JSON] = OID_JSONB};
-static const Oid array_oids[] = {[ST_UUID] = OID_UUID_ARRAY,     [ST_INT64] = OID_INT8_ARRAY,
-                                 [ST_FLOAT64] = OID_FLOAT8_ARRAY, [ST_TIME] = OID_TSTZ_ARRAY,
-                                 [ST_TEXT] = OID_TEXT_ARRAY,     [ST_JSON] = OID_JSONB_ARRAY};
+static const char *const sql_types[] = {
+    [ST_UUID] = "uuid",        [ST_INT64] = "bigint", [ST_FLOAT64] = "double precision",
+    [ST_TIME] = "timestamptz", [ST_TEXT] = "text",    [ST_JSON] = "jsonb"};
+static const Oid type_oids[] = {
+    [ST_UUID] = OID_UUID,        [ST_INT64] = OID_INT8, [ST_FLOAT64] = OID_FLOAT8,
+    [ST_TIME] = OID_TIMESTAMPTZ, [ST_TEXT] = OID_TEXT,  [ST_JSON] = OID_JSONB};
+static const Oid array_oids[] = {
+    [ST_UUID] = OID_UUID_ARRAY, [ST_INT64] = OID_INT8_ARRAY, [ST_FLOAT64] = OID_FLOAT8_ARRAY,
+    [ST_TIME] = OID_TSTZ_ARRAY, [ST_TEXT] = OID_TEXT_ARRAY,  [ST_JSON] = OID_JSONB_ARRAY};
 
 /* Bounds are inclusive and precomputed in C (see bounds_from), so both lists walk one index
  * range; the ts terms only trim the first and last millisecond of a since/until window. */
@@ -164,14 +161,14 @@ struct sink {
         char *copy;     /* COPY t (cols) FROM STDIN (FORMAT binary) */
         char *insert;   /* INSERT INTO t (cols) SELECT * FROM unnest($1::type[], ...) */
         char *existing; /* SELECT id FROM t WHERE id = ANY($1::uuid[]) ORDER BY id */
-        char stmt[24];  /* the name insert is prepared under on k->w */
+        char stmt[24];  /* the name insert is prepared under on k->w: insert_<table id> */
         bool prepared;  /* on the current k->w */
     } tabs[STORE_MAX_TABLES];
     int ntabs;
     buf_t copy;                 /* the COPY stream of one batch */
     buf_t cols[STORE_MAX_COLS]; /* or its column arrays */
-    buf_t param;       /* a uuid[] parameter */
-    bool *skip;        /* per record of a batch: already in the table */
+    buf_t param;                /* a uuid[] parameter */
+    bool *skip;                 /* per record of a batch: already in the table */
     size_t skip_cap;
     uint64_t lsn_next; /* journal mode: set_applied's LSN for the next write, or 0 */
     const char *lsn_journal;
@@ -588,7 +585,7 @@ static int table_sql(sink_t *k, const store_table_t *t, buf_t *ddl)
 {
     struct pgtab *pt = &k->tabs[k->ntabs++];
     *pt = (struct pgtab){.t = t};
-    snprintf(pt->stmt, sizeof pt->stmt, "insert%d", k->ntabs);
+    snprintf(pt->stmt, sizeof pt->stmt, "insert_%d", t->id);
     buf_t b;
     buf_init(&b);
     int e = table_sql_create(t, false, sql_types, ddl);
@@ -1036,8 +1033,8 @@ static int write_once(sink_t *k, struct pgtab *pt, const store_value_t *const *r
         /* From the send on, the commit may happen without our hearing of it. */
         k->uncertain = true;
         PGresult *res = NULL;
-        e = finish_cmd(k->w, PQsendQueryPrepared(k->w, pt->stmt, t->ncols, vals, lens, fmts, 1),
-                       dl, "INSERT", &res, err, errlen);
+        e = finish_cmd(k->w, PQsendQueryPrepared(k->w, pt->stmt, t->ncols, vals, lens, fmts, 1), dl,
+                       "INSERT", &res, err, errlen);
         /* "INSERT 0 n": a mismatch would mean rows went missing on the way. */
         if (!e && strtol(PQcmdTuples(res), NULL, 10) != todo) {
             set_err(err, errlen, "INSERT", "the server reports a different row count");
@@ -1177,8 +1174,8 @@ static int clean_param(buf_t *b, const char *p, const char **val, int *len)
     return rc;
 }
 
-static int pg_write_dead(sink_t *k, const store_table_t *t, const store_value_t *const *rows,
-                         int n, const char *why, char *err, size_t errlen)
+static int pg_write_dead(sink_t *k, const store_table_t *t, const store_value_t *const *rows, int n,
+                         const char *why, char *err, size_t errlen)
 {
     if (t != &store_table_predictions) {
         k->lsn_next = 0;

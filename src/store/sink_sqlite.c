@@ -267,9 +267,9 @@ static int open_readers(sink_t *k, char *err, size_t errlen)
 }
 
 /* SQLite's column types for the schema's (a time is integer microseconds: NAME_us). */
-static const char *const sql_types[] = {[ST_UUID] = "TEXT",    [ST_INT64] = "INTEGER",
-                                        [ST_FLOAT64] = "REAL", [ST_TIME] = "INTEGER",
-                                        [ST_TEXT] = "TEXT",    [ST_JSON] = "TEXT"};
+static const char *const sql_types[] = {
+    [ST_UUID] = "TEXT",    [ST_INT64] = "INTEGER", [ST_FLOAT64] = "REAL",
+    [ST_TIME] = "INTEGER", [ST_TEXT] = "TEXT",     [ST_JSON] = "TEXT"};
 
 /* Creates table t if it does not exist and prepares its INSERTs into k->tw. */
 static int table_ready(sink_t *k, const store_table_t *t, char *err, size_t errlen)
@@ -496,10 +496,12 @@ static int bind_row(sqlite3_stmt *st, int p, const store_table_t *t, const store
         switch (t->cols[c].type) {
         case ST_INT64:
         case ST_TIME:
-            rc = v->null ? sqlite3_bind_null(st, p + c + 1) : sqlite3_bind_int64(st, p + c + 1, v->i);
+            rc = v->null ? sqlite3_bind_null(st, p + c + 1)
+                         : sqlite3_bind_int64(st, p + c + 1, v->i);
             break;
         case ST_FLOAT64:
-            rc = v->null ? sqlite3_bind_null(st, p + c + 1) : sqlite3_bind_double(st, p + c + 1, v->f);
+            rc = v->null ? sqlite3_bind_null(st, p + c + 1)
+                         : sqlite3_bind_double(st, p + c + 1, v->f);
             break;
         default: rc = bind_text(st, p + c + 1, v->s, v->len);
         }
@@ -538,7 +540,8 @@ static int sq_write_batch(sink_t *k, const store_table_t *t, const store_value_t
         int m = n - i >= INSERT_ROWS ? INSERT_ROWS : 1;
         sqlite3_stmt *st = m > 1 ? many : one;
         rc = SQLITE_OK;
-        for (int j = 0; j < m && rc == SQLITE_OK; j++) rc = bind_row(st, t->ncols * j, t, rows[i + j]);
+        for (int j = 0; j < m && rc == SQLITE_OK; j++)
+            rc = bind_row(st, t->ncols * j, t, rows[i + j]);
         if (rc == SQLITE_OK) rc = sqlite3_step(st);
         sqlite3_reset(st);
         if (rc != SQLITE_DONE) goto out;
@@ -566,8 +569,8 @@ out:
     return e;
 }
 
-static int sq_write_dead(sink_t *k, const store_table_t *t, const store_value_t *const *rows,
-                         int n, const char *why, char *err, size_t errlen)
+static int sq_write_dead(sink_t *k, const store_table_t *t, const store_value_t *const *rows, int n,
+                         const char *why, char *err, size_t errlen)
 {
     if (k->gone) return check_files(k, err, errlen);
     if (t != &store_table_predictions) {

@@ -209,9 +209,9 @@ typedef struct sub {
     size_t bytes;
     size_t enc_bytes; /* journal mode: its rows' encoded bytes (table_row_size) */
     uint64_t enq_ns;
-    uint64_t last_lsn;       /* journal mode: the LSN of its last record, once journaled */
-    const store_table_t *t;  /* every row of a submission is of one table */
-    store_value_t vals[];    /* n rows of t->ncols values, then the ids and strings they hold */
+    uint64_t last_lsn;      /* journal mode: the LSN of its last record, once journaled */
+    const store_table_t *t; /* every row of a submission is of one table */
+    store_value_t vals[];   /* n rows of t->ncols values, then the ids and strings they hold */
 } sub_t;
 
 /* Row i of submission b. */
@@ -410,7 +410,8 @@ int store_submit_rows(store_t *s, const store_table_t *t, store_value_t *rows, i
 
     /* Size everything first: one allocation, and an early -EMSGSIZE for what can never fit. */
     size_t max = s->o.queue_max_bytes;
-    size_t bytes = sizeof(sub_t) + (size_t)n * ((size_t)nc * sizeof(store_value_t) + UUID_STRLEN + 1);
+    size_t bytes =
+        sizeof(sub_t) + (size_t)n * ((size_t)nc * sizeof(store_value_t) + UUID_STRLEN + 1);
     for (int i = 0; i < n && bytes <= max; i++) {
         size_t rb = row_bytes(t, &rows[(size_t)i * nc], max);
         bytes = rb == SIZE_MAX ? SIZE_MAX : bytes + rb;
@@ -429,8 +430,14 @@ int store_submit_rows(store_t *s, const store_table_t *t, store_value_t *rows, i
 
     sub_t *b = malloc(bytes);
     if (!b) return -ENOMEM;
-    *b = (sub_t){.dur = d, .state = SUB_PENDING, .t = t, .n = n, .done = done, .arg = arg,
-                 .bytes = bytes, .enc_bytes = enc_bytes};
+    *b = (sub_t){.dur = d,
+                 .state = SUB_PENDING,
+                 .t = t,
+                 .n = n,
+                 .done = done,
+                 .arg = arg,
+                 .bytes = bytes,
+                 .enc_bytes = enc_bytes};
     char *p = (char *)&b->vals[(size_t)n * nc];
     for (int i = 0; i < n; i++) {
         const store_value_t *r = &rows[(size_t)i * nc];
@@ -509,7 +516,8 @@ int store_submit(store_t *s, store_record_t *recs, int n, durability_t d,
         /* The time column is set before done() can run; the record's copy of it follows. */
     }
     int rc = store_submit_rows(s, &store_table_predictions, rows, n, d, done, arg);
-    for (int i = 0; rc == 0 && i < n; i++) recs[i].ts_us = rows[(size_t)i * PRED_NCOLS + PRED_TS_US].i;
+    for (int i = 0; rc == 0 && i < n; i++)
+        recs[i].ts_us = rows[(size_t)i * PRED_NCOLS + PRED_TS_US].i;
     if (rows != small) free(rows);
     return rc;
 }
@@ -584,8 +592,8 @@ static void make_chunk(store_t *s, size_t nrec)
 {
     size_t payload = 0;
     for (size_t i = 0; i < nrec; i++) payload += s->jrecs[i].len;
-    size_t bytes = sizeof(chunk_t) + (nrec + 1) * sizeof(uint32_t) + nrec * sizeof(uint16_t) +
-                   payload;
+    size_t bytes =
+        sizeof(chunk_t) + (nrec + 1) * sizeof(uint32_t) + nrec * sizeof(uint16_t) + payload;
     free(s->w_chunk); /* an earlier one settle() did not take: cannot happen, but never leak */
     s->w_chunk = NULL;
     if (payload > UINT32_MAX || bytes > s->o.journal_feed_bytes) return;
@@ -629,9 +637,9 @@ static int write_units(store_t *s, sub_t **u, size_t lo, size_t hi)
     s->err[0] = 0;
     uint64_t t0 = clock_mono_ns();
     /* Without a journal a batch holds one table's rows (writer_main cuts it there). */
-    rc = s->jnl ? journal_units(s, u, lo, hi, nrec, enc_bytes)
-                : s->ops->write_batch(s->sink, u[lo]->t, s->batch, (int)nrec, s->err,
-                                      sizeof s->err);
+    rc = s->jnl
+             ? journal_units(s, u, lo, hi, nrec, enc_bytes)
+             : s->ops->write_batch(s->sink, u[lo]->t, s->batch, (int)nrec, s->err, sizeof s->err);
     uint64_t dt = clock_mono_ns() - t0;
     if (rc == 0 && s->jnl) { /* the sink's counters move when the applier commits */
         metric_observe_ns(s->m->jsync, dt);
@@ -1251,9 +1259,8 @@ static void feed_trim(store_t *s)
 static int apply_range(store_t *s, size_t lo, size_t hi)
 {
     s->ops->set_applied(s->sink, journal_id(s->jnl), s->a_lsns[hi - 1]);
-    int rc =
-        s->ops->write_batch(s->sink, s->a_table, s->a_ptrs + lo, (int)(hi - lo), s->a_err,
-                            sizeof s->a_err);
+    int rc = s->ops->write_batch(s->sink, s->a_table, s->a_ptrs + lo, (int)(hi - lo), s->a_err,
+                                 sizeof s->a_err);
     if (rc == 0) {
         s->a_done = s->a_lsns[hi - 1];
         metric_add(s->m->written, (int64_t)(hi - lo));
@@ -1269,10 +1276,9 @@ static int apply_range(store_t *s, size_t lo, size_t hi)
     snprintf(why, sizeof why, "%s", s->a_err);
     const char *id = row_id(s->a_ptrs[lo]), *table = s->a_table->name;
     s->ops->set_applied(s->sink, journal_id(s->jnl), s->a_lsns[lo]);
-    rc = s->ops->write_dead
-             ? s->ops->write_dead(s->sink, s->a_table, s->a_ptrs + lo, 1, why, s->a_err,
-                                  sizeof s->a_err)
-             : -EBADMSG;
+    rc = s->ops->write_dead ? s->ops->write_dead(s->sink, s->a_table, s->a_ptrs + lo, 1, why,
+                                                 s->a_err, sizeof s->a_err)
+                            : -EBADMSG;
     if (rc == -EBADMSG) { /* not even there: lost, but the LSN must move on */
         log_error("store: acknowledged row %s of %s lost: the sink refused it (%s) and so did "
                   "its dead-letter table",

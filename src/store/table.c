@@ -120,7 +120,9 @@ int table_sql_create(const store_table_t *t, bool time_as_us, const char *const 
         if (!rc) rc = sql_name(col, time_as_us, b);
         if (!rc)
             rc = buf_printf(b, " %s%s", types[col->type],
-                            c == 0 ? " PRIMARY KEY NOT NULL" : col->nullable ? "" : " NOT NULL");
+                            c == 0          ? " PRIMARY KEY NOT NULL"
+                            : col->nullable ? ""
+                                            : " NOT NULL");
     }
     return rc ? rc : buf_printf(b, ")"); /* printf: NUL-terminated */
 }

@@ -21,8 +21,8 @@ typedef enum store_type {
     ST_INT64,
     ST_FLOAT64, /* finite: SQLite would store NaN as NULL */
     ST_TIME,    /* unix microseconds: NAME timestamptz in PostgreSQL, NAME_us INTEGER in SQLite */
-    ST_TEXT, /* UTF-8 */
-    ST_JSON  /* JSON text the server produced, stored and served verbatim */
+    ST_TEXT,    /* UTF-8 */
+    ST_JSON     /* JSON text the server produced, stored and served verbatim */
 } store_type_t;
 
 typedef struct store_column {

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from conftest import SLOW, Server, read_response
+from conftest import BIN, SLOW, Server, read_response
 from records import f32, features, model_repo, post
 from pg import Postgres, PostgresUnavailable, free_port
 
@@ -325,7 +325,7 @@ def test_database_outage_gives_prompt_503_and_loses_nothing_acknowledged(pg, ser
 
 class CutAfterCommit:
     """A TCP proxy in front of PostgreSQL that, once armed, forwards the next write (the CopyDone
-    that ends a COPY, or the Sync after a Bind of the prepared "insert"), gives the server time
+    that ends a COPY, or the Sync after a Bind of a prepared "insert_N"), gives the server time
     to commit, and then cuts that connection: the client never hears whether its write
     committed (as when a network or a server dies at the worst moment)."""
 
@@ -387,7 +387,7 @@ class CutAfterCommit:
                         n = 1 + struct.unpack("!i", buf[1:5])[0]
                         kind = buf[:1]
                         if kind == b"B":  # portal name, then statement name
-                            insert = buf[5:n].split(b"\0")[1] == b"insert"
+                            insert = buf[5:n].split(b"\0")[1].startswith(b"insert_")
                         if self.armed.is_set() and (kind == b"c" or (kind == b"S" and insert)):
                             cut = True
                             dead.set()
@@ -761,3 +761,48 @@ def test_two_journaled_nodes_behind_nginx_lose_nothing(pg, server_factory, repo,
     assert not missing, "%d of %d acknowledged ids lost" % (len(missing), len(load.acked))
     assert len(load.acked) > 100
     assert len(pg.psql("SELECT journal_id FROM inferd_journal", db)) == 2
+
+
+def test_a_table_described_only_by_its_schema_reaches_postgres(pg, tmp_path):
+    """The generic store: tests/unit/test_store_tables.c submits rows of a second table
+    (test_measurements: uuid, timestamptz, text, float8, bigint, jsonb, nulls, non-ASCII text,
+    tabs and quotes) interleaved with predictions, without and with a journal; psql must read
+    back every acknowledged row once, with the values the same formulas give here."""
+    db = pg.new_db()
+    exe = os.path.join(os.path.dirname(BIN), "test_store_tables")
+    p = subprocess.run([exe, store_arg(pg, db)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=300, cwd=str(tmp_path))
+    assert p.returncode == 0, p.stderr.decode(errors="replace")[-3000:]
+    acked_m, acked_p = {}, []
+    for line in p.stdout.decode().splitlines():
+        f = line.split()
+        if f[0] == "M":
+            acked_m[f[2]] = (int(f[1]), int(f[3]))
+        else:
+            acked_p.append(f[1])
+    assert len(acked_m) == 800 and len(acked_p) == 800
+
+    types = dict(pg.psql("SELECT column_name, data_type FROM information_schema.columns"
+                         " WHERE table_name = 'test_measurements'", db))
+    assert types == {"id": "uuid", "at": "timestamp with time zone", "sensor": "text",
+                     "value": "double precision", "n": "bigint", "note": "text", "doc": "jsonb",
+                     "ratio": "double precision"}
+    rows = pg.psql("SELECT json_build_object('id', id, 'at_us',"
+                   " (extract(epoch FROM at) * 1000000)::bigint, 'sensor', sensor, 'value', value,"
+                   " 'n', n, 'note', note, 'doc', doc, 'ratio', ratio) FROM test_measurements", db)
+    got = [json.loads(r[0]) for r in rows]
+    assert len(got) == len(acked_m)  # nothing twice, nothing extra
+    for g in got:
+        i, at_us = acked_m[g["id"]]
+        assert g["at_us"] == at_us
+        assert at_us // 1000 == int(g["id"].replace("-", "")[:12], 16)  # the id's millisecond
+        want = {"sensor": "s%d-\u00fc\u20ac" % (i % 7), "value": i * 0.5 - 3,
+                "n": None if i % 3 == 0 else i * 1000000007,
+                "note": None if i % 2 else 'note "%d",\ttab' % i,
+                "doc": None if i % 4 == 0 else {"i": i},
+                "ratio": None if i % 5 else i / 7.0}
+        for k, v in want.items():
+            assert g[k] == v, (i, k, g[k], v)
+    preds = pg.psql("SELECT id, count(*) FROM inferences GROUP BY id", db)
+    assert sorted(r[0] for r in preds) == sorted(acked_p)
+    assert all(r[1] == "1" for r in preds)
