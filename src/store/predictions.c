@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "store/uuid7.h"
+
 /* The journal order: fixed-width columns first. It is the encoding the journal has used since
  * it began (issue 10), so segments written before tables had a schema still decode. */
 static const store_column_t cols[PRED_NCOLS] = {
@@ -34,7 +36,7 @@ static store_value_t text(const char *p, size_t n)
 
 void predictions_row(const store_record_t *r, store_value_t row[PRED_NCOLS])
 {
-    row[PRED_ID] = text(r->id, 0);
+    row[PRED_ID] = (store_value_t){.s = r->id, .len = UUID_STRLEN}; /* may be unset: an out field */
     row[PRED_TS_US] = (store_value_t){.i = r->ts_us};
     row[PRED_LATENCY_MS] = (store_value_t){.f = r->latency_ms};
     row[PRED_MODEL] = text(r->model, 0);

@@ -20,7 +20,8 @@ enum {
 
 extern const store_table_t store_table_predictions;
 
-/* r as a row (pointers into r; lengths of 0 for input/output mean strlen, as in store.h). */
+/* r as a row (pointers into r; lengths of 0 for input/output mean strlen, as in store.h; the id
+ * column points at r->id, which store_submit_rows fills). */
 void predictions_row(const store_record_t *r, store_value_t row[PRED_NCOLS]);
 /* The record a decoded row holds (pointers into row's strings). */
 void predictions_record(const store_value_t row[PRED_NCOLS], store_record_t *r);
