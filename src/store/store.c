@@ -238,7 +238,8 @@ typedef struct chunk {
     uint64_t first_lsn;
     int n;
     size_t bytes;   /* the whole allocation */
-    uint32_t off[]; /* n + 1 payload offsets, n table ids (uint16_t), then the payloads */
+    uint32_t off[]; /* n + 1 payload offsets, n table ids (uint16_t), n group flags (bool: the
+                       next record belongs to the same request), then the payloads */
 } chunk_t;
 
 static uint16_t *chunk_tables(const chunk_t *c)
@@ -246,9 +247,14 @@ static uint16_t *chunk_tables(const chunk_t *c)
     return (uint16_t *)&c->off[c->n + 1];
 }
 
+static bool *chunk_more(const chunk_t *c)
+{
+    return (bool *)(chunk_tables(c) + c->n);
+}
+
 static const unsigned char *chunk_data(const chunk_t *c)
 {
-    return (const unsigned char *)(chunk_tables(c) + c->n);
+    return (const unsigned char *)(chunk_more(c) + c->n);
 }
 
 struct store {
@@ -592,8 +598,8 @@ static void make_chunk(store_t *s, size_t nrec)
 {
     size_t payload = 0;
     for (size_t i = 0; i < nrec; i++) payload += s->jrecs[i].len;
-    size_t bytes =
-        sizeof(chunk_t) + (nrec + 1) * sizeof(uint32_t) + nrec * sizeof(uint16_t) + payload;
+    size_t bytes = sizeof(chunk_t) + (nrec + 1) * sizeof(uint32_t) +
+                   nrec * (sizeof(uint16_t) + sizeof(bool)) + payload;
     free(s->w_chunk); /* an earlier one settle() did not take: cannot happen, but never leak */
     s->w_chunk = NULL;
     if (payload > UINT32_MAX || bytes > s->o.journal_feed_bytes) return;
@@ -607,6 +613,7 @@ static void make_chunk(store_t *s, size_t nrec)
     uint32_t o = 0;
     for (size_t i = 0; i < nrec; i++) {
         chunk_tables(c)[i] = s->jrecs[i].table;
+        chunk_more(c)[i] = s->jrecs[i].more;
         c->off[i] = o;
         memcpy(d + o, s->jrecs[i].data, s->jrecs[i].len);
         o += (uint32_t)s->jrecs[i].len;
@@ -1136,9 +1143,21 @@ static int apply_same_table(store_t *s, size_t n, uint64_t lsn, uint16_t id)
     return 1;
 }
 
-/* Appends one record (its LSN and payload) to the batch being read: a_raw, a_off, a_lsns. */
+/* Appends record n (its LSN and payload) to the batch being read: a_raw, a_off, a_lsns (grown
+ * as needed: a request larger than a batch is still applied whole). */
 static int apply_take(store_t *s, size_t n, size_t *raw, uint64_t lsn, const void *p, size_t len)
 {
+    if (n + 1 > s->a_cap) {
+        size_t cap = s->a_cap ? s->a_cap * 2 : (size_t)s->o.batch_max_records;
+        const store_value_t **q = realloc(s->a_ptrs, cap * sizeof *q);
+        if (q) s->a_ptrs = q;
+        uint64_t *l = q ? realloc(s->a_lsns, cap * sizeof *l) : NULL;
+        if (l) s->a_lsns = l;
+        size_t *o = l ? realloc(s->a_off, (cap + 1) * sizeof *o) : NULL;
+        if (o) s->a_off = o;
+        if (!o) return snprintf(s->a_err, sizeof s->a_err, "out of memory"), -ENOMEM;
+        s->a_cap = cap;
+    }
     if (*raw + len > s->a_raw_cap) {
         size_t cap = s->a_raw_cap ? s->a_raw_cap : 1u << 16;
         while (cap < *raw + len) cap *= 2;
@@ -1153,23 +1172,15 @@ static int apply_take(store_t *s, size_t n, size_t *raw, uint64_t lsn, const voi
     return 0;
 }
 
-/* Reads the next batch, up to batch_max_records records of one table from LSN from, and
- * decodes it into a_table/a_ptrs/a_lsns. The records come from the feed when it holds from (the
- * usual case), else from the journal, up to where the feed starts. Returns how many, or
- * -errno. */
+/* Reads the next batch from LSN from and decodes it into a_table/a_ptrs/a_lsns: whole requests
+ * (journal groups) of one table, up to batch_max_records records unless one request alone is
+ * larger, so that the database gets a request's rows in one transaction, as without a journal.
+ * The records come from the feed when it holds from (the usual case), else from the journal, up
+ * to where the feed starts. Returns how many, or -errno. */
 static int apply_read(store_t *s, uint64_t from)
 {
     size_t max = (size_t)s->o.batch_max_records, n = 0, raw = 0;
-    if (s->a_cap < max) {
-        const store_value_t **p = realloc(s->a_ptrs, max * sizeof *p);
-        if (p) s->a_ptrs = p;
-        uint64_t *l = p ? realloc(s->a_lsns, max * sizeof *l) : NULL;
-        if (l) s->a_lsns = l;
-        size_t *o = l ? realloc(s->a_off, (max + 1) * sizeof *o) : NULL;
-        if (o) s->a_off = o;
-        if (!o) return snprintf(s->a_err, sizeof s->a_err, "out of memory"), -ENOMEM;
-        s->a_cap = max;
-    }
+    bool more = false; /* the last record taken has more of its group after it */
     /* The chunks up to the tail seen here are complete and stay put: the writer only links new
      * ones after the tail, and only this thread frees them. */
     pthread_mutex_lock(&s->mu);
@@ -1181,13 +1192,14 @@ static int apply_read(store_t *s, uint64_t from)
     if (c && c->first_lsn <= from) {
         journal_cursor_close(s->a_cur); /* it no longer stands at from */
         s->a_cur = NULL;
-        for (uint64_t lsn = from; c && n < max;) {
+        for (uint64_t lsn = from; c && (n < max || more);) {
             int k = (int)(lsn - c->first_lsn);
             const unsigned char *d = chunk_data(c);
             if ((rc = apply_same_table(s, n, lsn, chunk_tables(c)[k])) < 0) return rc;
             if (!rc) break;
             rc = apply_take(s, n, &raw, lsn, d + c->off[k], c->off[k + 1] - c->off[k]);
             if (rc) return rc;
+            more = chunk_more(c)[k];
             n++, lsn++;
             if (lsn == c->first_lsn + (uint64_t)c->n) {
                 c = c == last ? NULL : c->next;
@@ -1200,7 +1212,7 @@ static int apply_read(store_t *s, uint64_t from)
         if (!s->a_cur) return -EIO;
         uint64_t lsn;
         journal_rec_t jr;
-        while (n < max && from + n < stop &&
+        while ((n < max || more) && from + n < stop &&
                (rc = journal_cursor_next(s->a_cur, &lsn, &jr, s->a_err, sizeof s->a_err)) == 1) {
             if ((rc = apply_same_table(s, n, lsn, jr.table)) <= 0) {
                 /* The cursor moved past a record this batch does not take: reopen at it. */
@@ -1209,6 +1221,7 @@ static int apply_read(store_t *s, uint64_t from)
                 break;
             }
             if ((rc = apply_take(s, n, &raw, lsn, jr.data, jr.len))) return rc;
+            more = jr.more;
             n++;
         }
         if (rc < 0) return rc;

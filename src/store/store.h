@@ -49,9 +49,10 @@ typedef struct store_opts {
                                  e.g. a backup (default 5000) */
     /* Journal mode (store/journal.h) when journal_dir is set: the writer appends every batch to
      * the journal and acknowledges durable submissions on its fdatasync; an applier thread feeds
-     * the sink from the journal in batches of up to batch_max_records, recording the applied
-     * LSN in the same transaction (exactly once across crashes); at open, what the journal holds
-     * beyond that LSN is applied again. Sinks: sqlite and null. */
+     * the sink from the journal in batches of whole submissions of one table, up to
+     * batch_max_records unless one submission is larger, recording the applied LSN in the same
+     * transaction (exactly once across crashes); at open, what the journal holds beyond that
+     * LSN is applied again. Sinks: sqlite, postgres and null. */
     const char *journal_dir;
     size_t journal_segment_bytes; /* default 16 MiB */
     size_t journal_max_bytes;     /* default 1 GiB: past it durable submissions get -EAGAIN */

@@ -198,14 +198,15 @@ static int64_t id_ms(const char *id)
     return (int64_t)strtoll(hex, NULL, 16);
 }
 
-static store_t *open_store(const char *uri, const char *journal, int flush_ms)
+static store_t *open_store(const char *uri, const char *journal, int flush_ms, int batch)
 {
     char jdir[400], err[512] = "";
     snprintf(jdir, sizeof jdir, "%s/%s", dir, journal ? journal : "");
     store_opts_t o = {.tables = extra,
                       .ntables = 1,
                       .journal_dir = journal ? jdir : NULL,
-                      .flush_interval_ms = flush_ms};
+                      .flush_interval_ms = flush_ms,
+                      .batch_max_records = batch};
     store_t *s = store_open(uri, &o, err, sizeof err);
     if (!s) fprintf(stderr, "store_open(%s): %s\n", uri, err);
     return s;
@@ -214,7 +215,7 @@ static store_t *open_store(const char *uri, const char *journal, int flush_ms)
 /* Rows of both tables, without and with a journal: acked, then each value read back. */
 static void test_mixed(const char *uri, const char *journal, const char *db_path, FILE *out)
 {
-    store_t *s = open_store(uri, journal, 0);
+    store_t *s = open_store(uri, journal, 0, 0);
     CHECK(s != NULL);
     if (!s) return;
     static run_t r;
@@ -234,7 +235,7 @@ static void test_mixed(const char *uri, const char *journal, const char *db_path
 /* What store_submit_rows refuses, and tables store_open refuses. */
 static void test_refusals(const char *uri)
 {
-    store_t *s = open_store(uri, NULL, 0);
+    store_t *s = open_store(uri, NULL, 0, 0);
     CHECK(s != NULL);
     if (!s) return;
     mrow_t m;
@@ -287,7 +288,7 @@ static void test_crash_replay(void)
     pid_t pid = fork();
     if (pid == 0) {
         close(fds[0]);
-        store_t *s = open_store(uri, "crash.journal", 600000);
+        store_t *s = open_store(uri, "crash.journal", 600000, 0);
         if (!s) _exit(2);
         acks = 0;
         wait_acks(submit_mixed(s, &r));
@@ -320,10 +321,71 @@ static void test_crash_replay(void)
     CHECK(st && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 0);
     sqlite3_finalize(st);
     sqlite3_close(db);
-    store_t *s = open_store(uri, "crash.journal", 0);
+    store_t *s = open_store(uri, "crash.journal", 0, 0);
     CHECK(s != NULL);
     if (s) CHECK_EQ(store_close(s), 0);
     check_sqlite(path, &r);
+}
+
+/* Journals 4 requests of 3 rows and one of 20 in a process killed before applying any, then
+ * applies them with batches of 4 rows: a request's rows never straddle two transactions, so
+ * the batches are 3+3, 3+3 and the 20 alone (3 commits, where 4-row cuts would take 8). */
+static void test_apply_keeps_requests_whole(void)
+{
+    char uri[400], path[300];
+    snprintf(path, sizeof path, "%s/groups.db", dir);
+    snprintf(uri, sizeof uri, "sqlite:%s", path);
+    int fds[2];
+    CHECK_EQ(pipe(fds), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        store_t *s = open_store(uri, "groups.journal", 600000, 0);
+        if (!s) _exit(2);
+        static mrow_t m[32];
+        store_value_t rows[20 * MEAS_NCOLS];
+        acks = 0;
+        for (int g = 0, i = 0; g < 5; g++) {
+            int n = g < 4 ? 3 : 20;
+            for (int j = 0; j < n; j++, i++) {
+                make_row(i, &m[i]);
+                memcpy(&rows[j * MEAS_NCOLS], m[i].v, sizeof m[i].v);
+            }
+            if (store_submit_rows(s, &meas, rows, n, DUR_DURABLE, on_done, NULL)) _exit(3);
+        }
+        wait_acks(5);
+        if (write(fds[1], "k", 1) != 1) _exit(4);
+        pause(); /* only SIGKILL ends it */
+        _exit(0);
+    }
+    close(fds[1]);
+    char c = 0;
+    CHECK_EQ(read(fds[0], &c, 1), 1);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    close(fds[0]);
+    store_t *s = open_store(uri, "groups.journal", 1, 4);
+    CHECK(s != NULL);
+    if (!s) return;
+    store_stats_t st = {0};
+    for (int i = 0; i < 500; i++) {
+        store_stats(s, &st);
+        if (st.applied_lsn == 32) break;
+        usleep(10000);
+    }
+    CHECK_EQ(st.applied_lsn, 32);
+    CHECK_EQ(st.commits, 3);
+    CHECK_EQ(st.journal_rereads, 32);
+    CHECK_EQ(store_close(s), 0);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *q = NULL;
+    CHECK_EQ(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    CHECK_EQ(
+        sqlite3_prepare_v2(db, "SELECT count(DISTINCT id) FROM test_measurements", -1, &q, NULL),
+        SQLITE_OK);
+    CHECK(q && sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) == 32);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
 }
 
 static void rm_dir(const char *path)
@@ -366,6 +428,7 @@ int main(int argc, char **argv)
         snprintf(uri, sizeof uri, "sqlite:%s", path);
         test_mixed(uri, "journal.db.journal", path, NULL);
         test_crash_replay();
+        test_apply_keeps_requests_whole();
     }
     rm_dir(dir);
     /* Results go to stderr in postgres mode: stdout carries the acknowledged rows. */
