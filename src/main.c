@@ -36,6 +36,7 @@ static void usage(FILE *out)
             "  run        run a model once on JSON input (offline inference)\n"
             "  check      load and validate a model, describe its inputs and ops\n"
             "  bench      time repeated runs of a model on one input\n"
+            "  index      build, search and describe vector index files\n"
             "  version    print the version\n"
             "  help       show this help\n\n"
             "Run 'inferd <command> --help' for the options of a command.\n",
@@ -445,6 +446,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "run") == 0) return cmd_run(argc - 2, argv + 2);
     if (strcmp(cmd, "check") == 0) return cmd_check(argc - 2, argv + 2);
     if (strcmp(cmd, "bench") == 0) return cmd_bench(argc - 2, argv + 2);
+    if (strcmp(cmd, "index") == 0) return cmd_index(argc - 2, argv + 2);
     fprintf(stderr, "inferd: unknown command \"%s\"\n\n", cmd);
     usage(stderr);
     return 2;

@@ -12,4 +12,8 @@ int cmd_run(int argc, char **argv);
 /* inferd bench MODEL.onnx --input FILE.json: latency of repeated runs, as JSON. */
 int cmd_bench(int argc, char **argv);
 
+/* inferd index build|search|info: vector index files (docs/index.md); 0 ok, 1 an input or
+ * index that cannot be read, 2 a usage error. */
+int cmd_index(int argc, char **argv);
+
 #endif

@@ -1,0 +1,342 @@
+/* `inferd index build|search|info`: vector indexes from the command line, in FAISS's vocabulary
+ * and the ANN benchmarks' file formats (docs/index.md). */
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "codec/vecs.h"
+#include "index/format.h"
+#include "index/index.h"
+#include "util/clock.h"
+
+#define MAX_THREADS 256
+#define ADD_CHUNK   65536 /* vectors added between two progress reports */
+
+static void index_usage(FILE *f)
+{
+    fprintf(f,
+            "Usage:\n"
+            "  inferd index build --type flat --metric l2|ip|cos --input X.fvecs|X.npy --out FILE\n"
+            "                     [--threads N]\n"
+            "  inferd index search FILE --queries Q.fvecs|Q.npy --k K [--ef E | --nprobe P]\n"
+            "                     [--threads N] [--out R.ivecs]\n"
+            "  inferd index info FILE\n\n"
+            "build reads the vectors (ids are their row numbers), builds the index with progress\n"
+            "on stderr, writes FILE and prints its size and the build time. search runs every\n"
+            "query row, writes the k nearest ids per query as .ivecs (-1 where fewer exist) and\n"
+            "prints queries/s and the p50/p99 latency of one query. info describes FILE.\n"
+            "Metrics: l2 (squared Euclidean distance), ip (1 - inner product), cos (cosine\n"
+            "distance; vectors are normalised). Exit status: 0 ok, 1 an input or index that\n"
+            "cannot be read, 2 a usage error.\n");
+}
+
+/* --name VALUE as an int in [lo, hi]; false (with a message) when it is not. */
+static bool int_arg(const char *name, const char *v, int lo, int hi, int *out)
+{
+    char *end;
+    errno = 0;
+    long x = v ? strtol(v, &end, 10) : 0;
+    if (!v || errno || *end || end == v || x < lo || x > hi) {
+        fprintf(stderr, "inferd index: %s wants an integer from %d to %d, not \"%s\"\n", name, lo,
+                hi, v ? v : "");
+        return false;
+    }
+    *out = (int)x;
+    return true;
+}
+
+/* Progress on stderr: a line redrawn in place on a terminal, every tenth otherwise. */
+static void progress(const char *what, int64_t done, int64_t total, int *last_tenth)
+{
+    if (isatty(2)) {
+        fprintf(stderr, "\r%s: %lld / %lld (%.0f%%)", what, (long long)done, (long long)total,
+                total ? 100.0 * (double)done / (double)total : 100.0);
+        if (done == total) fputc('\n', stderr);
+        return;
+    }
+    int tenth = total ? (int)(10 * done / total) : 10;
+    if (tenth != *last_tenth) {
+        fprintf(stderr, "%s: %lld / %lld (%d%%)\n", what, (long long)done, (long long)total,
+                tenth * 10);
+        *last_tenth = tenth;
+    }
+}
+
+static int cmd_build(int argc, char **argv)
+{
+    const char *type = NULL, *metric = NULL, *input = NULL, *out = NULL;
+    int threads = 1;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--type") && v)
+            type = v, i++;
+        else if (!strcmp(a, "--metric") && v)
+            metric = v, i++;
+        else if (!strcmp(a, "--input") && v)
+            input = v, i++;
+        else if (!strcmp(a, "--out") && v)
+            out = v, i++;
+        else if (!strcmp(a, "--threads")) {
+            if (!int_arg("--threads", v, 1, MAX_THREADS, &threads)) return 2;
+            i++;
+        } else {
+            fprintf(stderr, "inferd index build: unknown or incomplete argument \"%s\"\n", a);
+            return 2;
+        }
+    }
+    if (!type || !metric || !input || !out) {
+        fprintf(stderr, "inferd index build: --type, --metric, --input and --out are required\n");
+        return 2;
+    }
+    int t = idx_type_parse(type), m = idx_metric_parse(metric);
+    if (t < 0) {
+        fprintf(stderr, "inferd index build: unknown --type \"%s\" (this build has: flat)\n", type);
+        return 2;
+    }
+    if (m < 0) {
+        fprintf(stderr, "inferd index build: unknown --metric \"%s\" (l2, ip or cos)\n", metric);
+        return 2;
+    }
+    char err[512];
+    uint64_t t0 = clock_mono_ns();
+    vecs_t v;
+    if (vecs_read(input, &v, err, sizeof err)) {
+        fprintf(stderr, "inferd index build: %s\n", err);
+        return 1;
+    }
+    if (v.n == 0) {
+        fprintf(stderr, "inferd index build: %s holds no vectors\n", input);
+        vecs_free(&v);
+        return 1;
+    }
+    fprintf(stderr, "read %lld vectors of dimension %d from %s in %.2f s\n", (long long)v.n, v.dim,
+            input, (double)(clock_mono_ns() - t0) / 1e9);
+    idx_params_t p = {(idx_type_t)t, (idx_metric_t)m, v.dim};
+    idx_t *x = idx_new(&p, err, sizeof err);
+    int rc = x ? 0 : 1;
+    if (!x) fprintf(stderr, "inferd index build: %s\n", err);
+    uint64_t t1 = clock_mono_ns();
+    int tenth = -1;
+    for (int64_t at = 0; x && at < v.n && !rc; at += ADD_CHUNK) {
+        int64_t n = v.n - at < ADD_CHUNK ? v.n - at : ADD_CHUNK;
+        if (idx_add(x, v.data + (size_t)at * (size_t)v.dim, NULL, n, err, sizeof err)) {
+            fprintf(stderr, "inferd index build: %s: row %lld on: %s\n", input, (long long)at, err);
+            rc = 1;
+        } else {
+            progress("adding", at + n, v.n, &tenth);
+        }
+    }
+    double build_s = (double)(clock_mono_ns() - t1) / 1e9;
+    if (!rc && idx_save(x, out, err, sizeof err)) {
+        fprintf(stderr, "inferd index build: %s\n", err);
+        rc = 1;
+    }
+    if (!rc) {
+        idx_info_t info;
+        idx_get_info(x, &info);
+        printf("%s: %s index, metric %s, %lld vectors of dimension %d\n", out,
+               idx_type_name(info.type), idx_metric_name(info.metric), (long long)info.count,
+               info.dim);
+        printf("  memory %.1f MiB, build %.3f s (%d thread%s), total %.3f s\n",
+               (double)info.bytes / 1048576.0, build_s, threads, threads == 1 ? "" : "s",
+               (double)(clock_mono_ns() - t0) / 1e9);
+    }
+    idx_free(x);
+    vecs_free(&v);
+    return rc;
+}
+
+typedef struct search_job {
+    const idx_t *x;
+    const vecs_t *q;
+    int k;
+    idx_search_params_t sp;
+    int64_t lo, hi;
+    int32_t *out;     /* k ids per query */
+    uint64_t *lat_ns; /* per query */
+    int64_t *ids;
+    float *dists;
+    int rc;
+} search_job_t;
+
+static void *search_range(void *arg)
+{
+    search_job_t *j = arg;
+    for (int64_t i = j->lo; i < j->hi && !j->rc; i++) {
+        uint64_t t0 = clock_mono_ns();
+        int r = idx_search(j->x, j->q->data + (size_t)i * (size_t)j->q->dim, j->k, &j->sp, j->ids,
+                           j->dists);
+        j->lat_ns[i] = clock_mono_ns() - t0;
+        if (r < 0) {
+            j->rc = (int)i + 1; /* the failing query, 1-based */
+            break;
+        }
+        for (int c = 0; c < j->k; c++)
+            j->out[i * j->k + c] = c < r && j->ids[c] <= INT32_MAX ? (int32_t)j->ids[c] : -1;
+    }
+    return NULL;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int cmd_search(int argc, char **argv)
+{
+    if (argc < 1 || argv[0][0] == '-') {
+        fprintf(stderr, "inferd index search: the index FILE comes first\n");
+        return 2;
+    }
+    const char *file = argv[0], *queries = NULL, *out = NULL;
+    int k = 0, threads = 1, ef = 0, nprobe = 0;
+    for (int i = 1; i < argc; i += 2) { /* --flag VALUE pairs */
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        bool ok = true;
+        if (!strcmp(a, "--queries") && v)
+            queries = v;
+        else if (!strcmp(a, "--out") && v)
+            out = v;
+        else if (!strcmp(a, "--k"))
+            ok = int_arg("--k", v, 1, 100000, &k);
+        else if (!strcmp(a, "--threads"))
+            ok = int_arg("--threads", v, 1, MAX_THREADS, &threads);
+        else if (!strcmp(a, "--ef"))
+            ok = int_arg("--ef", v, 1, 1 << 20, &ef);
+        else if (!strcmp(a, "--nprobe"))
+            ok = int_arg("--nprobe", v, 1, 1 << 20, &nprobe);
+        else {
+            fprintf(stderr, "inferd index search: unknown or incomplete argument \"%s\"\n", a);
+            return 2;
+        }
+        if (!ok) return 2;
+    }
+    if (!queries || !k) {
+        fprintf(stderr, "inferd index search: --queries and --k are required\n");
+        return 2;
+    }
+    char err[512];
+    idx_t *x = idx_load(file, err, sizeof err);
+    if (!x) {
+        fprintf(stderr, "inferd index search: %s\n", err);
+        return 1;
+    }
+    idx_info_t info;
+    idx_get_info(x, &info);
+    vecs_t q;
+    if (vecs_read(queries, &q, err, sizeof err)) {
+        fprintf(stderr, "inferd index search: %s\n", err);
+        idx_free(x);
+        return 1;
+    }
+    if (q.n > 0 && q.dim != info.dim) {
+        fprintf(stderr, "inferd index search: %s has dimension %d, the index %d\n", queries, q.dim,
+                info.dim);
+        vecs_free(&q);
+        idx_free(x);
+        return 1;
+    }
+    int32_t *res = malloc((size_t)(q.n ? q.n : 1) * (size_t)k * sizeof *res);
+    uint64_t *lat = malloc((size_t)(q.n ? q.n : 1) * sizeof *lat);
+    search_job_t jobs[MAX_THREADS] = {0};
+    pthread_t th[MAX_THREADS];
+    int rc = res && lat ? 0 : 1;
+    if (threads > q.n && q.n > 0) threads = (int)q.n;
+    for (int t = 0; t < threads && !rc; t++) {
+        jobs[t] = (search_job_t){x,
+                                 &q,
+                                 k,
+                                 {ef, nprobe},
+                                 q.n * t / threads,
+                                 q.n * (t + 1) / threads,
+                                 res,
+                                 lat,
+                                 malloc((size_t)k * sizeof(int64_t)),
+                                 malloc((size_t)k * sizeof(float)),
+                                 0};
+        if (!jobs[t].ids || !jobs[t].dists) rc = 1;
+    }
+    uint64_t t0 = clock_mono_ns();
+    int started = 0;
+    for (int t = 0; t < threads && !rc; t++, started++)
+        if (pthread_create(&th[t], NULL, search_range, &jobs[t])) rc = 1;
+    for (int t = 0; t < started; t++) pthread_join(th[t], NULL);
+    double wall = (double)(clock_mono_ns() - t0) / 1e9;
+    for (int t = 0; t < threads && !rc; t++) {
+        if (jobs[t].rc) {
+            fprintf(stderr, "inferd index search: %s: query %d is not finite\n", queries,
+                    jobs[t].rc - 1);
+            rc = 1;
+        }
+    }
+    if (rc == 1 && (!res || !lat)) fprintf(stderr, "inferd index search: out of memory\n");
+    if (!rc && out && vecs_write_ivecs(out, res, q.n, k, err, sizeof err)) {
+        fprintf(stderr, "inferd index search: %s\n", err);
+        rc = 1;
+    }
+    if (!rc) {
+        qsort(lat, (size_t)q.n, sizeof *lat, cmp_u64);
+        double p50 = q.n ? (double)lat[(q.n - 1) / 2] / 1e3 : 0;
+        double p99 = q.n ? (double)lat[(q.n * 99 - 1) / 100] / 1e3 : 0;
+        printf(
+            "%lld queries, k %d, %d thread%s: %.0f queries/s, latency p50 %.1f us, p99 %.1f us\n",
+            (long long)q.n, k, threads, threads == 1 ? "" : "s", wall > 0 ? (double)q.n / wall : 0,
+            p50, p99);
+    }
+    for (int t = 0; t < threads; t++) {
+        free(jobs[t].ids);
+        free(jobs[t].dists);
+    }
+    free(res);
+    free(lat);
+    vecs_free(&q);
+    idx_free(x);
+    return rc;
+}
+
+static int cmd_info(int argc, char **argv)
+{
+    if (argc != 1) {
+        fprintf(stderr, "inferd index info: expected one index FILE\n");
+        return 2;
+    }
+    char err[512];
+    idx_t *x = idx_load(argv[0], err, sizeof err);
+    if (!x) {
+        fprintf(stderr, "inferd index info: %s\n", err);
+        return 1;
+    }
+    idx_info_t info;
+    idx_get_info(x, &info);
+    printf("%s: %s index, metric %s, %lld vectors of dimension %d\n", argv[0],
+           idx_type_name(info.type), idx_metric_name(info.metric), (long long)info.count, info.dim);
+    printf("  file %zu bytes, format version %d, checksums verified\n", info.bytes, IXF_VERSION);
+    idx_free(x);
+    return 0;
+}
+
+int cmd_index(int argc, char **argv)
+{
+    if (argc < 1 || !strcmp(argv[0], "--help") || !strcmp(argv[0], "-h")) {
+        index_usage(argc < 1 ? stderr : stdout);
+        return argc < 1 ? 2 : 0;
+    }
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            index_usage(stdout);
+            return 0;
+        }
+    if (!strcmp(argv[0], "build")) return cmd_build(argc - 1, argv + 1);
+    if (!strcmp(argv[0], "search")) return cmd_search(argc - 1, argv + 1);
+    if (!strcmp(argv[0], "info")) return cmd_info(argc - 1, argv + 1);
+    fprintf(stderr, "inferd index: unknown subcommand \"%s\" (build, search or info)\n", argv[0]);
+    index_usage(stderr);
+    return 2;
+}

@@ -1,0 +1,201 @@
+/* What every index kind shares: names, argument checks, COS normalisation, the top-k heap's
+ * result, and saving and loading through format.c. */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "index/index_impl.h"
+#include "kern/vec.h"
+
+static const char *const type_names[] = {[IDX_FLAT] = "flat"};
+static const char *const metric_names[] = {[IDX_L2] = "l2", [IDX_IP] = "ip", [IDX_COS] = "cos"};
+#define NTYPES   ((int)(sizeof type_names / sizeof *type_names))
+#define NMETRICS ((int)(sizeof metric_names / sizeof *metric_names))
+
+static int fail(char *err, size_t errlen, int e, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int fail(char *err, size_t errlen, int e, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return e;
+}
+
+int idx_type_parse(const char *s)
+{
+    for (int i = 0; i < NTYPES; i++)
+        if (type_names[i] && s && !strcmp(s, type_names[i])) return i;
+    return -1;
+}
+
+int idx_metric_parse(const char *s)
+{
+    for (int i = 0; i < NMETRICS; i++)
+        if (s && !strcmp(s, metric_names[i])) return i;
+    return -1;
+}
+
+const char *idx_type_name(idx_type_t t)
+{
+    return (int)t >= 0 && (int)t < NTYPES && type_names[t] ? type_names[t] : "?";
+}
+
+const char *idx_metric_name(idx_metric_t m)
+{
+    return (int)m >= 0 && (int)m < NMETRICS ? metric_names[m] : "?";
+}
+
+static const idx_ops_t *ops_of(int type)
+{
+    return type == IDX_FLAT ? &idx_flat_ops : NULL;
+}
+
+float idx_distance(idx_metric_t m, const float *a, const float *b, int dim)
+{
+    return m == IDX_L2 ? kern_l2sq_f32(a, b, dim) : kern_ip_dist_f32(a, b, dim);
+}
+
+idx_t *idx_new(const idx_params_t *p, char *err, size_t errlen)
+{
+    const idx_ops_t *ops = ops_of(p->type);
+    if (!ops) return fail(err, errlen, 0, "unknown index type %d", (int)p->type), NULL;
+    if ((int)p->metric < 0 || (int)p->metric >= NMETRICS)
+        return fail(err, errlen, 0, "unknown metric %d", (int)p->metric), NULL;
+    if (p->dim < 1 || p->dim > IDX_MAX_DIM)
+        return fail(err, errlen, 0, "dimension %d (expected 1 to %d)", p->dim, IDX_MAX_DIM), NULL;
+    idx_t *x = calloc(1, sizeof *x);
+    if (!x) return fail(err, errlen, 0, "out of memory"), NULL;
+    x->ops = ops;
+    x->p = *p;
+    return x;
+}
+
+/* v scaled to unit length (a zero vector stays zero: every distance to it is then 1). */
+static void normalise(float *v, int dim)
+{
+    float norm = sqrtf(kern_dot_f32(v, v, dim));
+    if (norm > 0) kern_scale_f32(dim, 1.0f / norm, v);
+}
+
+int idx_add(idx_t *x, const float *vecs, const int64_t *ids, int64_t n, char *err, size_t errlen)
+{
+    if (x->file.map) return fail(err, errlen, -EROFS, "a loaded index is read-only");
+    if (n < 0) return fail(err, errlen, -EINVAL, "negative count");
+    const int dim = x->p.dim;
+    for (int64_t i = 0; i < n; i++)
+        for (int j = 0; j < dim; j++)
+            if (!isfinite(vecs[i * dim + j]))
+                return fail(err, errlen, -EINVAL, "vector %lld: value %d is not a finite number",
+                            (long long)i, j);
+    int64_t *own = NULL;
+    if (!ids) { /* ids continue from the count */
+        own = malloc((size_t)(n ? n : 1) * sizeof *own);
+        if (!own) return fail(err, errlen, -ENOMEM, "out of memory");
+        for (int64_t i = 0; i < n; i++) own[i] = x->count + i;
+        ids = own;
+    }
+    const float *v = vecs;
+    float *unit = NULL;
+    if (x->p.metric == IDX_COS && n) {
+        unit = malloc((size_t)n * (size_t)dim * sizeof *unit);
+        if (!unit) {
+            free(own);
+            return fail(err, errlen, -ENOMEM, "out of memory");
+        }
+        memcpy(unit, vecs, (size_t)n * (size_t)dim * sizeof *unit);
+        for (int64_t i = 0; i < n; i++) normalise(unit + i * dim, dim);
+        v = unit;
+    }
+    int e = x->ops->add(x, v, ids, n);
+    if (!e) x->count += n;
+    free(unit);
+    free(own);
+    return e ? fail(err, errlen, e, "%s", strerror(-e)) : 0;
+}
+
+int idx_search(const idx_t *x, const float *q, int k, const idx_search_params_t *sp, int64_t *ids,
+               float *dists)
+{
+    const int dim = x->p.dim;
+    if (k < 1 || k > IDX_MAX_K) return -EINVAL;
+    for (int j = 0; j < dim; j++)
+        if (!isfinite(q[j])) return -EINVAL;
+    float small[1024];
+    float *unit = NULL;
+    if (x->p.metric == IDX_COS) {
+        unit = dim <= 1024 ? small : malloc((size_t)dim * sizeof *unit);
+        if (!unit) return -ENOMEM;
+        memcpy(unit, q, (size_t)dim * sizeof *unit);
+        normalise(unit, dim);
+        q = unit;
+    }
+    static const idx_search_params_t none;
+    topk_t t = {.k = k, .dist = dists, .id = ids};
+    x->ops->search(x, q, sp ? sp : &none, &t);
+    if (unit != small) free(unit);
+    topk_sort(&t);
+    return t.n;
+}
+
+int idx_save(const idx_t *x, const char *path, char *err, size_t errlen)
+{
+    ixf_section_t s[IXF_MAX_SECTIONS];
+    int n = x->ops->sections(x, s);
+    ixf_header_t h = {x->p.type, x->p.metric, (uint32_t)x->p.dim, (uint64_t)x->count};
+    return ixf_write(path, &h, s, n, err, errlen);
+}
+
+idx_t *idx_from_file(ixf_t *f, char *err, size_t errlen)
+{
+    idx_params_t p = {(idx_type_t)f->h.type, (idx_metric_t)f->h.metric, (int)f->h.dim};
+    idx_t *x = NULL;
+    if (f->h.dim > IDX_MAX_DIM || f->h.count > INT64_MAX)
+        fail(err, errlen, 0, "dimension %u or count %llu out of range", f->h.dim,
+             (unsigned long long)f->h.count);
+    else
+        x = idx_new(&p, err, errlen);
+    if (x) {
+        x->file = *f;
+        x->count = (int64_t)f->h.count;
+        if (x->ops->load(x, f, err, errlen)) {
+            x->file.map = NULL; /* the caller's to close */
+            idx_free(x);
+            x = NULL;
+        }
+    }
+    if (!x) ixf_close(f);
+    return x;
+}
+
+idx_t *idx_load(const char *path, char *err, size_t errlen)
+{
+    ixf_t f;
+    if (ixf_open(path, &f, err, errlen)) return NULL;
+    char why[256];
+    idx_t *x = idx_from_file(&f, why, sizeof why);
+    if (!x) fail(err, errlen, 0, "%s: %s", path, why);
+    return x;
+}
+
+void idx_get_info(const idx_t *x, idx_info_t *out)
+{
+    *out = (idx_info_t){x->p.type,
+                        x->p.metric,
+                        x->p.dim,
+                        x->count,
+                        x->file.map ? x->file.size : x->ops->bytes(x),
+                        x->file.map != NULL};
+}
+
+void idx_free(idx_t *x)
+{
+    if (!x) return;
+    x->ops->free(x);
+    ixf_close(&x->file);
+    free(x);
+}

@@ -1,0 +1,75 @@
+/* Vector indexes: nearest-neighbour search over float32 vectors with int64 ids. One interface for
+ * every kind (flat.c today; IVF, PQ and HNSW come with issue 11), chosen by idx_params_t.type.
+ * Distances are "lower is nearer" whatever the metric: L2 is the squared Euclidean distance, IP
+ * is 1 - a.b, COS is 1 - cos(a, b) (vectors are normalised when added and when searched, so
+ * COS is IP on unit vectors). Saved indexes are one file (format.h); a loaded index maps it.
+ *
+ * Threads: idx_search may run on many threads at once on one index; idx_add may not run
+ * concurrently with anything else on it. */
+#ifndef INFERD_INDEX_INDEX_H
+#define INFERD_INDEX_INDEX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum idx_metric { IDX_L2 = 0, IDX_IP = 1, IDX_COS = 2 } idx_metric_t;
+typedef enum idx_type { IDX_FLAT = 1 } idx_type_t;
+
+#define IDX_MAX_DIM 65536
+#define IDX_MAX_K   100000
+
+typedef struct idx_params {
+    idx_type_t type;
+    idx_metric_t metric;
+    int dim; /* 1..IDX_MAX_DIM */
+} idx_params_t;
+
+/* Per-search knobs of the approximate kinds (0 = the index's default); flat ignores them. */
+typedef struct idx_search_params {
+    int ef;
+    int nprobe;
+} idx_search_params_t;
+
+/* What idx_info reports. */
+typedef struct idx_info {
+    idx_type_t type;
+    idx_metric_t metric;
+    int dim;
+    int64_t count;
+    size_t bytes; /* memory its vectors and structures take (or the mapped file) */
+    bool mapped;  /* loaded from a file, read-only */
+} idx_info_t;
+
+typedef struct idx idx_t;
+
+/* "flat" <-> IDX_FLAT, "l2"/"ip"/"cos" <-> IDX_*: -1 for an unknown name. */
+int idx_type_parse(const char *s);
+int idx_metric_parse(const char *s);
+const char *idx_type_name(idx_type_t t);
+const char *idx_metric_name(idx_metric_t m);
+
+/* An empty index, or NULL with the problem in err (bad dimension, unknown type or metric). */
+idx_t *idx_new(const idx_params_t *p, char *err, size_t errlen);
+/* Adds n vectors (n * dim floats) with their ids (NULL: ids continue from the count). 0,
+ * -EINVAL for a non-finite value (naming the row), -EROFS for a mapped index, or -ENOMEM. */
+int idx_add(idx_t *x, const float *vecs, const int64_t *ids, int64_t n, char *err, size_t errlen);
+/* The k nearest vectors to q (dim floats): fills ids[0..r) and dists[0..r), nearest first (ties
+ * by id), r = min(k, count); returns r, or -EINVAL for a non-finite query or k < 1. */
+int idx_search(const idx_t *x, const float *q, int k, const idx_search_params_t *sp, int64_t *ids,
+               float *dists);
+/* Writes the index to path (a temporary name, fsynced, renamed, directory fsynced). 0 or -errno
+ * with the problem in err. */
+int idx_save(const idx_t *x, const char *path, char *err, size_t errlen);
+/* Maps and checks an index file (format.h: magic, version, checksums, every size against the
+ * file's); NULL with the problem in err for anything else. */
+idx_t *idx_load(const char *path, char *err, size_t errlen);
+/* An index over a parsed file (format.h), which it takes over (and unmaps at idx_free, or at
+ * once on failure): the header's kind must be known and the sections must fit it. NULL with
+ * the problem in err. */
+struct ixf;
+idx_t *idx_from_file(struct ixf *f, char *err, size_t errlen);
+void idx_get_info(const idx_t *x, idx_info_t *out);
+void idx_free(idx_t *x);
+
+#endif

@@ -1,0 +1,97 @@
+/* Internal to src/index: what every index kind implements, the shared top-k heap, and the
+ * struct idx the kinds extend. */
+#ifndef INFERD_INDEX_IMPL_H
+#define INFERD_INDEX_IMPL_H
+
+#include "index/format.h"
+#include "index/index.h"
+
+/* The k best (lowest distance; ties: lower id) seen so far: a max-heap on (dist, id), so the
+ * worst kept is at the root and a candidate is compared with it alone. */
+typedef struct topk {
+    int k, n;
+    float *dist;
+    int64_t *id;
+} topk_t;
+
+/* Whether entry a ranks after entry b (farther, or as far with a higher id). */
+static inline int topk_after(const topk_t *t, int a, int b)
+{
+    return t->dist[a] > t->dist[b] || (t->dist[a] == t->dist[b] && t->id[a] > t->id[b]);
+}
+
+/* Restores the heap order below i among the first n entries. */
+static inline void topk_sift_down(topk_t *t, int i, int n)
+{
+    for (;;) {
+        int l = 2 * i + 1, r = l + 1, m = i;
+        if (l < n && topk_after(t, l, m)) m = l;
+        if (r < n && topk_after(t, r, m)) m = r;
+        if (m == i) return;
+        float d = t->dist[i];
+        int64_t id = t->id[i];
+        t->dist[i] = t->dist[m], t->id[i] = t->id[m];
+        t->dist[m] = d, t->id[m] = id;
+        i = m;
+    }
+}
+
+/* Offers (d, id); keeps it if it is among the k best so far. */
+static inline void topk_push(topk_t *t, float d, int64_t id)
+{
+    if (t->n == t->k) {
+        if (d > t->dist[0] || (d == t->dist[0] && id >= t->id[0])) return;
+        t->dist[0] = d, t->id[0] = id;
+        topk_sift_down(t, 0, t->n);
+        return;
+    }
+    int i = t->n++;
+    while (i > 0) { /* sift up */
+        int p = (i - 1) / 2;
+        if (t->dist[p] > d || (t->dist[p] == d && t->id[p] > id)) break;
+        t->dist[i] = t->dist[p], t->id[i] = t->id[p];
+        i = p;
+    }
+    t->dist[i] = d, t->id[i] = id;
+}
+
+/* Sorts the kept entries nearest first (a heap sort: the root is always the worst left). */
+static inline void topk_sort(topk_t *t)
+{
+    for (int end = t->n - 1; end > 0; end--) {
+        float d = t->dist[0];
+        int64_t id = t->id[0];
+        t->dist[0] = t->dist[end], t->id[0] = t->id[end];
+        t->dist[end] = d, t->id[end] = id;
+        topk_sift_down(t, 0, end);
+    }
+}
+
+typedef struct idx_ops {
+    /* Appends n vectors (already checked finite, and normalised for COS) with their ids. */
+    int (*add)(idx_t *x, const float *v, const int64_t *ids, int64_t n);
+    /* Offers the candidates for q (normalised for COS) to t. */
+    void (*search)(const idx_t *x, const float *q, const idx_search_params_t *sp, topk_t *t);
+    /* The sections a saved file holds; returns how many (<= IXF_MAX_SECTIONS). */
+    int (*sections)(const idx_t *x, ixf_section_t *s);
+    /* Takes the sections of a mapped file (their sizes checked against the header here). 0 or
+     * -EINVAL with the problem in err. */
+    int (*load)(idx_t *x, const ixf_t *f, char *err, size_t errlen);
+    size_t (*bytes)(const idx_t *x);
+    void (*free)(idx_t *x);
+} idx_ops_t;
+
+struct idx {
+    const idx_ops_t *ops;
+    idx_params_t p;
+    int64_t count;
+    ixf_t file; /* a loaded index: the mapping its arrays point into */
+    void *impl; /* the kind's own state */
+};
+
+extern const idx_ops_t idx_flat_ops;
+
+/* Distance of a to b under the index's metric (vectors of a COS index are unit: IP). */
+float idx_distance(idx_metric_t m, const float *a, const float *b, int dim);
+
+#endif

@@ -1,0 +1,331 @@
+/* Unit tests for src/index and src/codec/vecs.c: the top-k heap against a full sort (ties
+ * included), flat search against the scalar oracle for every metric, argument checks, the file
+ * format (round trip, and every kind of damage refused with its reason), and the .fvecs/.npy
+ * parsers. tests/integration/test_index_cli.py checks search results against NumPy. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "codec/vecs.h"
+#include "index/format.h"
+#include "index/index.h"
+#include "index/index_impl.h"
+#include "kern/vec.h"
+#include "util/crc32c.h"
+#include "th.h"
+
+static char dir[256];
+
+static uint64_t rng = 88172645463325252ull;
+static float frand(void)
+{
+    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+    return (float)((rng >> 11) * (1.0 / 9007199254740992.0)) * 2 - 1;
+}
+
+typedef struct pair {
+    double d;
+    int64_t id;
+} pair_t;
+
+static int cmp_pair(const void *a, const void *b)
+{
+    const pair_t *x = a, *y = b;
+    if (x->d != y->d) return x->d < y->d ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* The heap keeps the k smallest (distance, id) pairs, in order, whatever the offer order. */
+static void test_topk(void)
+{
+    enum { N = 500 };
+    static pair_t all[N];
+    float dist[64];
+    int64_t id[64];
+    for (int round = 0; round < 50; round++) {
+        int k = 1 + round % 40;
+        topk_t t = {.k = k, .dist = dist, .id = id};
+        for (int i = 0; i < N; i++) {
+            float d = (float)(int)(frand() * 20); /* many ties */
+            all[i] = (pair_t){d, (int64_t)((i * 7919) % N)};
+            topk_push(&t, d, all[i].id);
+        }
+        topk_sort(&t);
+        qsort(all, N, sizeof *all, cmp_pair);
+        int bad = t.n != k;
+        for (int i = 0; i < t.n; i++) bad += t.dist[i] != (float)all[i].d || t.id[i] != all[i].id;
+        CHECK_EQ(bad, 0);
+    }
+}
+
+static double ref_dist(idx_metric_t m, const float *a, const float *b, int dim)
+{
+    if (m == IDX_L2) return kern_l2sq_ref(a, b, dim);
+    if (m == IDX_IP) return 1 - kern_dot_ref(a, b, dim);
+    return kern_cosine_dist_ref(a, b, dim);
+}
+
+/* Flat search returns what a sort of the oracle's distances gives (ids compared as sets where
+ * distances are too close for float rounding to order them alike). */
+static void test_flat_matches_oracle(void)
+{
+    enum { N = 3000, DIM = 37, Q = 20 };
+    static float v[N * DIM], q[Q * DIM];
+    static pair_t want[N];
+    for (int i = 0; i < N * DIM; i++) v[i] = frand();
+    for (int i = 0; i < Q * DIM; i++) q[i] = frand() * 3;
+    for (int m = IDX_L2; m <= IDX_COS; m++) {
+        char err[256];
+        idx_t *x = idx_new(&(idx_params_t){IDX_FLAT, (idx_metric_t)m, DIM}, err, sizeof err);
+        CHECK(x != NULL);
+        if (!x) continue;
+        static int64_t ids[N];
+        for (int i = 0; i < N; i++) ids[i] = 1000 + i * 3;
+        CHECK_EQ(idx_add(x, v, ids, N / 2, err, sizeof err), 0);
+        CHECK_EQ(idx_add(x, v + (N / 2) * DIM, ids + N / 2, N - N / 2, err, sizeof err), 0);
+        int bad = 0;
+        for (int j = 0; j < Q; j++) {
+            for (int i = 0; i < N; i++)
+                want[i] =
+                    (pair_t){ref_dist((idx_metric_t)m, q + j * DIM, v + i * DIM, DIM), ids[i]};
+            qsort(want, N, sizeof *want, cmp_pair);
+            int64_t got[10];
+            float gd[10];
+            int r = idx_search(x, q + j * DIM, 10, NULL, got, gd);
+            bad += r != 10;
+            for (int i = 0; i < r; i++) {
+                if (got[i] == want[i].id) continue;
+                /* Accept a swap of near-equal distances only. */
+                bad += fabs(want[i].d - (double)gd[i]) > 1e-4 * (1 + fabs(want[i].d));
+            }
+            for (int i = 1; i < r; i++) bad += gd[i] < gd[i - 1];
+            bad += fabs((double)gd[0] - want[0].d) > 1e-4 * (1 + fabs(want[0].d));
+        }
+        CHECK_EQ(bad, 0);
+        idx_free(x);
+    }
+}
+
+static void test_arguments(void)
+{
+    char err[256];
+    CHECK(idx_new(&(idx_params_t){IDX_FLAT, IDX_L2, 0}, err, sizeof err) == NULL);
+    CHECK(idx_new(&(idx_params_t){IDX_FLAT, (idx_metric_t)7, 4}, err, sizeof err) == NULL);
+    CHECK(idx_new(&(idx_params_t){(idx_type_t)9, IDX_L2, 4}, err, sizeof err) == NULL);
+    CHECK_EQ(idx_type_parse("flat"), IDX_FLAT);
+    CHECK_EQ(idx_type_parse("hnsw2"), -1);
+    CHECK_EQ(idx_metric_parse("cos"), IDX_COS);
+    CHECK_EQ(idx_metric_parse("L2"), -1);
+    idx_t *x = idx_new(&(idx_params_t){IDX_FLAT, IDX_COS, 3}, err, sizeof err);
+    CHECK(x != NULL);
+    if (!x) return;
+    float good[6] = {1, 0, 0, 0, 0, 0}, bad[3] = {1, NAN, 0};
+    CHECK_EQ(idx_add(x, bad, NULL, 1, err, sizeof err), -EINVAL);
+    CHECK(strstr(err, "vector 0: value 1") != NULL);
+    CHECK_EQ(idx_add(x, good, NULL, 2, err, sizeof err), 0); /* ids 0, 1; the second is zero */
+    int64_t ids[5];
+    float d[5];
+    CHECK_EQ(idx_search(x, bad, 1, NULL, ids, d), -EINVAL);
+    CHECK_EQ(idx_search(x, good, 0, NULL, ids, d), -EINVAL);
+    CHECK_EQ(idx_search(x, good, 5, NULL, ids, d), 2); /* k beyond the count */
+    CHECK(ids[0] == 0 && fabsf(d[0]) < 1e-6f);
+    CHECK(ids[1] == 1 && fabsf(d[1] - 1) < 1e-6f); /* a zero vector is at distance 1 */
+    float scaled[3] = {5, 0, 0};                   /* cos ignores length */
+    CHECK_EQ(idx_search(x, scaled, 1, NULL, ids, d), 1);
+    CHECK(ids[0] == 0 && fabsf(d[0]) < 1e-6f);
+    idx_free(x);
+}
+
+static void write_file(const char *path, const void *p, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    if (f) {
+        fwrite(p, 1, n, f);
+        fclose(f);
+    }
+}
+
+static void *read_file(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    *n = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    void *p = malloc(*n);
+    if (p && fread(p, 1, *n, f) != *n) *n = 0;
+    fclose(f);
+    return p;
+}
+
+/* A saved index loads (mapped, read-only) and answers as the original did; damage anywhere is
+ * refused with its reason, never crashed on. */
+static void test_file_format(void)
+{
+    enum { N = 700, DIM = 16 };
+    static float v[N * DIM];
+    for (int i = 0; i < N * DIM; i++) v[i] = frand();
+    char err[512], path[300], bad[300];
+    snprintf(path, sizeof path, "%s/a.idx", dir);
+    snprintf(bad, sizeof bad, "%s/bad.idx", dir);
+    idx_t *x = idx_new(&(idx_params_t){IDX_FLAT, IDX_IP, DIM}, err, sizeof err);
+    CHECK(x != NULL);
+    if (!x) return;
+    CHECK_EQ(idx_add(x, v, NULL, N, err, sizeof err), 0);
+    CHECK_EQ(idx_save(x, path, err, sizeof err), 0);
+    idx_t *y = idx_load(path, err, sizeof err);
+    CHECK(y != NULL);
+    if (!y) {
+        fprintf(stderr, "%s\n", err);
+        idx_free(x);
+        return;
+    }
+    idx_info_t info;
+    idx_get_info(y, &info);
+    CHECK(info.mapped && info.count == N && info.dim == DIM && info.metric == IDX_IP);
+    int64_t a[8], b[8];
+    float da[8], db[8];
+    int same = 1;
+    for (int j = 0; j < 30; j++) {
+        int ra = idx_search(x, v + j * DIM, 8, NULL, a, da);
+        int rb = idx_search(y, v + j * DIM, 8, NULL, b, db);
+        same &= ra == 8 && rb == 8 && !memcmp(a, b, sizeof a) && !memcmp(da, db, sizeof da);
+    }
+    CHECK(same);
+    CHECK_EQ(idx_add(y, v, NULL, 1, err, sizeof err), -EROFS);
+    idx_free(y);
+    idx_free(x);
+
+    size_t n;
+    unsigned char *p = read_file(path, &n);
+    CHECK(p != NULL && n > 256);
+    if (!p) return;
+    struct {
+        size_t at;
+        const char *says;
+    } flips[] = {{0, "magic"},
+                 {20, "header's checksum"},
+                 {64 + 8, "entry 0: checksum"},
+                 {n - 5, "checksum mismatch: the file is damaged"},
+                 {200, "checksum mismatch"}};
+    for (size_t i = 0; i < sizeof flips / sizeof *flips; i++) {
+        p[flips[i].at] ^= 0x40;
+        write_file(bad, p, n);
+        p[flips[i].at] ^= 0x40;
+        err[0] = 0;
+        idx_t *z = idx_load(bad, err, sizeof err);
+        CHECK(z == NULL);
+        idx_free(z);
+        if (!strstr(err, flips[i].says)) fprintf(stderr, "flip %zu: %s\n", i, err);
+        CHECK(strstr(err, flips[i].says) != NULL);
+    }
+    for (size_t cut = 1; cut < n; cut += n / 7) { /* truncated copies */
+        write_file(bad, p, cut);
+        idx_t *z = idx_load(bad, err, sizeof err);
+        CHECK(z == NULL);
+        idx_free(z);
+    }
+    /* A newer format version, with a valid checksum, names both versions. */
+    unsigned char h[64];
+    memcpy(h, p, 64);
+    h[8] = 2;
+    uint32_t crc = crc32c(0, h, 60);
+    memcpy(h + 60, &crc, 4);
+    memcpy(p, h, 64);
+    write_file(bad, p, n);
+    idx_t *z = idx_load(bad, err, sizeof err);
+    CHECK(z == NULL);
+    CHECK(strstr(err, "version 2 is newer") != NULL);
+    idx_free(z);
+    free(p);
+    snprintf(bad, sizeof bad, "%s/missing.idx", dir);
+    CHECK(idx_load(bad, err, sizeof err) == NULL);
+    CHECK(strstr(err, "No such file") != NULL);
+}
+
+static void test_fvecs_npy(void)
+{
+    char err[256];
+    vecs_t v;
+    unsigned char f[2 * (4 + 12)];
+    for (int r = 0; r < 2; r++) {
+        int32_t d = 3;
+        float x[3] = {(float)r, 1.5f, -2};
+        memcpy(f + r * 16, &d, 4);
+        memcpy(f + r * 16 + 4, x, 12);
+    }
+    CHECK_EQ(vecs_parse_fvecs(f, sizeof f, &v, err, sizeof err), 0);
+    CHECK(v.n == 2 && v.dim == 3 && v.data[3] == 1.0f && v.data[5] == -2.0f);
+    vecs_free(&v);
+    CHECK_EQ(vecs_parse_fvecs(f, sizeof f - 1, &v, err, sizeof err), -EINVAL);
+    CHECK(strstr(err, "truncated") != NULL);
+    f[16] = 4; /* row 1 claims dimension 4 */
+    CHECK_EQ(vecs_parse_fvecs(f, sizeof f, &v, err, sizeof err), -EINVAL);
+    CHECK(strstr(err, "row 1 has dimension 4") != NULL);
+    CHECK_EQ(vecs_parse_fvecs("\xff\xff\xff\xff", 4, &v, err, sizeof err), -EINVAL);
+
+    /* .npy: a 2x3 float32 array as NumPy writes it (version 1.0, header padded to 64). */
+    char hdr[] = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }";
+    unsigned char npy[10 + 118 + 24];
+    size_t hl = 118;
+    memcpy(npy, "\x93NUMPY\x01\x00", 8);
+    npy[8] = (unsigned char)hl, npy[9] = 0;
+    memset(npy + 10, ' ', hl);
+    memcpy(npy + 10, hdr, strlen(hdr));
+    npy[10 + hl - 1] = '\n';
+    float data[6] = {1, 2, 3, 4, 5, 6};
+    memcpy(npy + 10 + hl, data, 24);
+    CHECK_EQ(vecs_parse_npy(npy, sizeof npy, &v, err, sizeof err), 0);
+    CHECK(v.n == 2 && v.dim == 3 && v.data[5] == 6.0f);
+    vecs_free(&v);
+    CHECK_EQ(vecs_parse_npy(npy, sizeof npy - 4, &v, err, sizeof err), -EINVAL);
+    CHECK(strstr(err, "truncated") != NULL);
+    memcpy(npy + 10 + 11, "<i4", 3);
+    CHECK_EQ(vecs_parse_npy(npy, sizeof npy, &v, err, sizeof err), -EINVAL);
+    CHECK(strstr(err, "float32") != NULL);
+    memcpy(npy + 10 + 11, "<f4", 3);
+    char *fo = strstr((char *)npy + 10, "False");
+    memcpy(fo, "True ", 5);
+    CHECK_EQ(vecs_parse_npy(npy, sizeof npy, &v, err, sizeof err), -EINVAL);
+    CHECK(strstr(err, "Fortran") != NULL);
+    memcpy(fo, "False", 5);
+    char *sh = strstr((char *)npy + 10, "(2, 3)");
+    memcpy(sh, "(6,)  ", 6);
+    CHECK_EQ(vecs_parse_npy(npy, sizeof npy, &v, err, sizeof err), -EINVAL);
+    CHECK(strstr(err, "1 dimensions") != NULL);
+    CHECK_EQ(vecs_parse_npy("PK\3\4", 4, &v, err, sizeof err), -EINVAL);
+
+    char path[300];
+    snprintf(path, sizeof path, "%s/r.ivecs", dir);
+    int32_t ids[4] = {1, 2, 3, -1};
+    CHECK_EQ(vecs_write_ivecs(path, ids, 2, 2, err, sizeof err), 0);
+    size_t n;
+    int32_t *back = read_file(path, &n);
+    CHECK(back && n == 24 && back[0] == 2 && back[1] == 1 && back[3] == 2 && back[4] == 3 &&
+          back[5] == -1);
+    free(back);
+    CHECK(vecs_read("/nonexistent/x.fvecs", &v, err, sizeof err) < 0);
+    CHECK(vecs_read("x.csv", &v, err, sizeof err) == -EINVAL);
+}
+
+int main(void)
+{
+    const char *tmp = getenv("TMPDIR");
+    snprintf(dir, sizeof dir, "%s/inferd_index_XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    test_topk();
+    test_flat_matches_oracle();
+    test_arguments();
+    test_file_format();
+    test_fvecs_npy();
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+    return TH_DONE();
+}
