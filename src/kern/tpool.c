@@ -127,17 +127,14 @@ tpool_t *tpool_new(int nthreads)
 
 static void publish(tpool_t *p)
 {
-    /* The mutex orders the bump against a worker about to sleep, so no wake-up is lost. */
-    if (atomic_load(&p->sleepers) > 0) {
-        pthread_mutex_lock(&p->mu);
-        atomic_fetch_add_explicit(&p->gen, 1, memory_order_release);
-        pthread_cond_broadcast(&p->cv);
-        pthread_mutex_unlock(&p->mu);
-    } else {
-        pthread_mutex_lock(&p->mu);
-        atomic_fetch_add_explicit(&p->gen, 1, memory_order_release);
-        pthread_mutex_unlock(&p->mu);
-    }
+    /* A worker counts itself a sleeper and checks gen under the mutex, so reading sleepers
+     * under it too cannot miss one about to sleep. (Reading it before taking the mutex could:
+     * the worker then slept through the bump, and through the stop, so tpool_free's join hung:
+     * seen once in CI as `inferd run --threads 2` never exiting.) */
+    pthread_mutex_lock(&p->mu);
+    atomic_fetch_add_explicit(&p->gen, 1, memory_order_release);
+    if (atomic_load(&p->sleepers) > 0) pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
 }
 
 void tpool_free(tpool_t *p)
