@@ -22,18 +22,22 @@ static void index_usage(FILE *f)
 {
     fprintf(f,
             "Usage:\n"
-            "  inferd index build --type flat --metric l2|ip|cos --input X.fvecs|X.npy --out FILE\n"
-            "                     [--threads N]\n"
+            "  inferd index build --type flat|ivf|ivfsq|ivfpq --metric l2|ip|cos\n"
+            "                     --input X.fvecs|X.npy --out FILE\n"
+            "                     [--nlist N --pq-m M --pq-bits B] [--threads N] [--seed S]\n"
             "  inferd index search FILE --queries Q.fvecs|Q.npy --k K [--ef E | --nprobe P]\n"
             "                     [--threads N] [--out R.ivecs]\n"
             "  inferd index info FILE\n\n"
-            "build reads the vectors (ids are their row numbers), builds the index with progress\n"
-            "on stderr, writes FILE and prints its size and the build time. search runs every\n"
+            "build reads the vectors (ids are their row numbers), trains the IVF kinds on them\n"
+            "(--nlist lists; ivfpq: --pq-m sub-quantizers of --pq-bits bits, default 8), adds\n"
+            "them with progress on stderr, writes FILE and prints its size and the build time.\n"
+            "search runs every\n"
             "query row, writes the k nearest ids per query as .ivecs (-1 where fewer exist) and\n"
             "prints queries/s and the p50/p99 latency of one query. info describes FILE.\n"
             "Metrics: l2 (squared Euclidean distance), ip (1 - inner product), cos (cosine\n"
-            "distance; vectors are normalised). Exit status: 0 ok, 1 an input or index that\n"
-            "cannot be read, 2 a usage error.\n");
+            "distance; vectors are normalised). --nprobe (IVF, default 1) is how many lists a\n"
+            "query scans. Exit status: 0 ok, 1 an input or index that cannot be read, 2 a usage\n"
+            "error.\n");
 }
 
 /* --name VALUE as an int in [lo, hi]; false (with a message) when it is not. */
@@ -52,8 +56,9 @@ static bool int_arg(const char *name, const char *v, int lo, int hi, int *out)
 }
 
 /* Progress on stderr: a line redrawn in place on a terminal, every tenth otherwise. */
-static void progress(const char *what, int64_t done, int64_t total, int *last_tenth)
+static void progress(void *arg, const char *what, int64_t done, int64_t total)
 {
+    int *last_tenth = arg;
     if (isatty(2)) {
         fprintf(stderr, "\r%s: %lld / %lld (%.0f%%)", what, (long long)done, (long long)total,
                 total ? 100.0 * (double)done / (double)total : 100.0);
@@ -61,31 +66,42 @@ static void progress(const char *what, int64_t done, int64_t total, int *last_te
         return;
     }
     int tenth = total ? (int)(10 * done / total) : 10;
-    if (tenth != *last_tenth) {
+    if (tenth != *last_tenth || done == total) {
+        if (tenth == *last_tenth) return; /* 100% already said */
         fprintf(stderr, "%s: %lld / %lld (%d%%)\n", what, (long long)done, (long long)total,
                 tenth * 10);
-        *last_tenth = tenth;
+        *last_tenth = done == total ? -1 : tenth; /* the next stage starts afresh */
     }
 }
 
 static int cmd_build(int argc, char **argv)
 {
     const char *type = NULL, *metric = NULL, *input = NULL, *out = NULL;
-    int threads = 1;
-    for (int i = 0; i < argc; i++) {
+    int threads = 1, nlist = 0, pq_m = 0, pq_bits = 8, seed = 0;
+    for (int i = 0; i < argc; i += 2) { /* --flag VALUE pairs */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        bool ok = v != NULL;
         if (!strcmp(a, "--type") && v)
-            type = v, i++;
+            type = v;
         else if (!strcmp(a, "--metric") && v)
-            metric = v, i++;
+            metric = v;
         else if (!strcmp(a, "--input") && v)
-            input = v, i++;
+            input = v;
         else if (!strcmp(a, "--out") && v)
-            out = v, i++;
-        else if (!strcmp(a, "--threads")) {
-            if (!int_arg("--threads", v, 1, MAX_THREADS, &threads)) return 2;
-            i++;
-        } else {
+            out = v;
+        else if (!strcmp(a, "--threads"))
+            ok = int_arg("--threads", v, 1, MAX_THREADS, &threads);
+        else if (!strcmp(a, "--nlist"))
+            ok = int_arg("--nlist", v, 1, IDX_MAX_NLIST, &nlist);
+        else if (!strcmp(a, "--pq-m"))
+            ok = int_arg("--pq-m", v, 1, IDX_MAX_DIM, &pq_m);
+        else if (!strcmp(a, "--pq-bits"))
+            ok = int_arg("--pq-bits", v, 1, 8, &pq_bits);
+        else if (!strcmp(a, "--seed"))
+            ok = int_arg("--seed", v, 0, INT_MAX, &seed);
+        else
+            ok = false;
+        if (!ok) {
             fprintf(stderr, "inferd index build: unknown or incomplete argument \"%s\"\n", a);
             return 2;
         }
@@ -96,7 +112,16 @@ static int cmd_build(int argc, char **argv)
     }
     int t = idx_type_parse(type), m = idx_metric_parse(metric);
     if (t < 0) {
-        fprintf(stderr, "inferd index build: unknown --type \"%s\" (this build has: flat)\n", type);
+        fprintf(stderr, "inferd index build: unknown --type \"%s\" (flat, ivf, ivfsq, ivfpq)\n",
+                type);
+        return 2;
+    }
+    if (t != IDX_FLAT && !nlist) {
+        fprintf(stderr, "inferd index build: --type %s needs --nlist\n", type);
+        return 2;
+    }
+    if (t == IDX_IVFPQ && !pq_m) {
+        fprintf(stderr, "inferd index build: --type ivfpq needs --pq-m\n");
         return 2;
     }
     if (m < 0) {
@@ -117,19 +142,36 @@ static int cmd_build(int argc, char **argv)
     }
     fprintf(stderr, "read %lld vectors of dimension %d from %s in %.2f s\n", (long long)v.n, v.dim,
             input, (double)(clock_mono_ns() - t0) / 1e9);
-    idx_params_t p = {(idx_type_t)t, (idx_metric_t)m, v.dim};
+    int tenth = -1;
+    idx_params_t p = {.type = (idx_type_t)t,
+                      .metric = (idx_metric_t)m,
+                      .dim = v.dim,
+                      .nlist = nlist,
+                      .pq_m = pq_m,
+                      .pq_bits = pq_bits,
+                      .threads = threads,
+                      .seed = (uint64_t)seed,
+                      .progress = progress,
+                      .progress_arg = &tenth};
     idx_t *x = idx_new(&p, err, sizeof err);
     int rc = x ? 0 : 1;
     if (!x) fprintf(stderr, "inferd index build: %s\n", err);
     uint64_t t1 = clock_mono_ns();
-    int tenth = -1;
-    for (int64_t at = 0; x && at < v.n && !rc; at += ADD_CHUNK) {
-        int64_t n = v.n - at < ADD_CHUNK ? v.n - at : ADD_CHUNK;
+    if (x && idx_train(x, v.data, v.n, err, sizeof err)) {
+        fprintf(stderr, "inferd index build: training on %s: %s\n", input, err);
+        rc = 1;
+    }
+    if (x && !rc && idx_needs_training(x))
+        fprintf(stderr, "trained in %.2f s\n", (double)(clock_mono_ns() - t1) / 1e9);
+    /* The IVF kinds report their adding themselves, block by block: one call for them. */
+    int64_t chunk = x && idx_needs_training(x) ? v.n : ADD_CHUNK;
+    for (int64_t at = 0; x && at < v.n && !rc; at += chunk) {
+        int64_t n = v.n - at < chunk ? v.n - at : chunk;
         if (idx_add(x, v.data + (size_t)at * (size_t)v.dim, NULL, n, err, sizeof err)) {
             fprintf(stderr, "inferd index build: %s: row %lld on: %s\n", input, (long long)at, err);
             rc = 1;
-        } else {
-            progress("adding", at + n, v.n, &tenth);
+        } else if (!idx_needs_training(x)) { /* the IVF kinds report their own adding */
+            progress(&tenth, "adding", at + n, v.n);
         }
     }
     double build_s = (double)(clock_mono_ns() - t1) / 1e9;

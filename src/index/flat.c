@@ -98,5 +98,9 @@ static void flat_free(idx_t *x)
     free(f);
 }
 
-const idx_ops_t idx_flat_ops = {flat_add,  flat_search, flat_sections,
-                                flat_load, flat_bytes,  flat_free};
+const idx_ops_t idx_flat_ops = {.add = flat_add,
+                                .search = flat_search,
+                                .sections = flat_sections,
+                                .load = flat_load,
+                                .bytes = flat_bytes,
+                                .free = flat_free};

@@ -10,7 +10,8 @@
 #include "index/index_impl.h"
 #include "kern/vec.h"
 
-static const char *const type_names[] = {[IDX_FLAT] = "flat"};
+static const char *const type_names[] = {
+    [IDX_FLAT] = "flat", [IDX_IVF] = "ivf", [IDX_IVFSQ] = "ivfsq", [IDX_IVFPQ] = "ivfpq"};
 static const char *const metric_names[] = {[IDX_L2] = "l2", [IDX_IP] = "ip", [IDX_COS] = "cos"};
 #define NTYPES   ((int)(sizeof type_names / sizeof *type_names))
 #define NMETRICS ((int)(sizeof metric_names / sizeof *metric_names))
@@ -52,7 +53,9 @@ const char *idx_metric_name(idx_metric_t m)
 
 static const idx_ops_t *ops_of(int type)
 {
-    return type == IDX_FLAT ? &idx_flat_ops : NULL;
+    return type == IDX_FLAT                                            ? &idx_flat_ops
+           : type == IDX_IVF || type == IDX_IVFSQ || type == IDX_IVFPQ ? &idx_ivf_ops
+                                                                       : NULL;
 }
 
 float idx_distance(idx_metric_t m, const float *a, const float *b, int dim)
@@ -60,7 +63,15 @@ float idx_distance(idx_metric_t m, const float *a, const float *b, int dim)
     return m == IDX_L2 ? kern_l2sq_f32(a, b, dim) : kern_ip_dist_f32(a, b, dim);
 }
 
-idx_t *idx_new(const idx_params_t *p, char *err, size_t errlen)
+/* v scaled to unit length (a zero vector stays zero: every distance to it is then 1). */
+static void normalise(float *v, int dim)
+{
+    float norm = sqrtf(kern_dot_f32(v, v, dim));
+    if (norm > 0) kern_scale_f32(dim, 1.0f / norm, v);
+}
+
+/* An index of p's kind with nothing set up yet (the kind's init or load does that). */
+static idx_t *idx_alloc(const idx_params_t *p, char *err, size_t errlen)
 {
     const idx_ops_t *ops = ops_of(p->type);
     if (!ops) return fail(err, errlen, 0, "unknown index type %d", (int)p->type), NULL;
@@ -72,26 +83,77 @@ idx_t *idx_new(const idx_params_t *p, char *err, size_t errlen)
     if (!x) return fail(err, errlen, 0, "out of memory"), NULL;
     x->ops = ops;
     x->p = *p;
+    x->trained = !ops->train;
+    if (p->threads > 1 && !(x->pool = tpool_new(p->threads))) {
+        free(x);
+        return fail(err, errlen, 0, "cannot start %d threads", p->threads), NULL;
+    }
     return x;
 }
 
-/* v scaled to unit length (a zero vector stays zero: every distance to it is then 1). */
-static void normalise(float *v, int dim)
+idx_t *idx_new(const idx_params_t *p, char *err, size_t errlen)
 {
-    float norm = sqrtf(kern_dot_f32(v, v, dim));
-    if (norm > 0) kern_scale_f32(dim, 1.0f / norm, v);
+    idx_t *x = idx_alloc(p, err, errlen);
+    if (x && x->ops->init && x->ops->init(x, err, errlen)) {
+        idx_free(x);
+        return NULL;
+    }
+    return x;
+}
+
+bool idx_needs_training(const idx_t *x)
+{
+    return x->ops->train != NULL;
+}
+
+/* The first non-finite value of n vectors: 0 if none, else -EINVAL with it named in err. */
+static int check_finite(const float *v, int64_t n, int dim, char *err, size_t errlen)
+{
+    for (int64_t i = 0; i < n; i++)
+        for (int j = 0; j < dim; j++)
+            if (!isfinite(v[i * dim + j]))
+                return fail(err, errlen, -EINVAL, "vector %lld: value %d is not a finite number",
+                            (long long)i, j);
+    return 0;
+}
+
+/* v, or a copy scaled to unit rows for COS (in *owned, freed by the caller). NULL: no memory. */
+static const float *unit_rows(const idx_t *x, const float *v, int64_t n, float **owned)
+{
+    *owned = NULL;
+    if (x->p.metric != IDX_COS || !n) return v;
+    const int dim = x->p.dim;
+    float *u = malloc((size_t)n * (size_t)dim * sizeof *u);
+    if (!u) return NULL;
+    memcpy(u, v, (size_t)n * (size_t)dim * sizeof *u);
+    for (int64_t i = 0; i < n; i++) normalise(u + i * dim, dim);
+    return *owned = u;
+}
+
+int idx_train(idx_t *x, const float *vecs, int64_t n, char *err, size_t errlen)
+{
+    if (!x->ops->train) return 0;
+    if (x->file.map) return fail(err, errlen, -EROFS, "a loaded index is read-only");
+    int e = check_finite(vecs, n, x->p.dim, err, errlen);
+    if (e) return e;
+    float *owned;
+    const float *v = unit_rows(x, vecs, n, &owned);
+    if (!v) return fail(err, errlen, -ENOMEM, "out of memory");
+    e = x->ops->train(x, v, n, err, errlen);
+    free(owned);
+    if (!e) x->trained = true;
+    return e;
 }
 
 int idx_add(idx_t *x, const float *vecs, const int64_t *ids, int64_t n, char *err, size_t errlen)
 {
     if (x->file.map) return fail(err, errlen, -EROFS, "a loaded index is read-only");
     if (n < 0) return fail(err, errlen, -EINVAL, "negative count");
-    const int dim = x->p.dim;
-    for (int64_t i = 0; i < n; i++)
-        for (int j = 0; j < dim; j++)
-            if (!isfinite(vecs[i * dim + j]))
-                return fail(err, errlen, -EINVAL, "vector %lld: value %d is not a finite number",
-                            (long long)i, j);
+    if (!x->trained)
+        return fail(err, errlen, -EINVAL, "a %s index is trained before vectors are added",
+                    idx_type_name(x->p.type));
+    int e = check_finite(vecs, n, x->p.dim, err, errlen);
+    if (e) return e;
     int64_t *own = NULL;
     if (!ids) { /* ids continue from the count */
         own = malloc((size_t)(n ? n : 1) * sizeof *own);
@@ -99,19 +161,13 @@ int idx_add(idx_t *x, const float *vecs, const int64_t *ids, int64_t n, char *er
         for (int64_t i = 0; i < n; i++) own[i] = x->count + i;
         ids = own;
     }
-    const float *v = vecs;
-    float *unit = NULL;
-    if (x->p.metric == IDX_COS && n) {
-        unit = malloc((size_t)n * (size_t)dim * sizeof *unit);
-        if (!unit) {
-            free(own);
-            return fail(err, errlen, -ENOMEM, "out of memory");
-        }
-        memcpy(unit, vecs, (size_t)n * (size_t)dim * sizeof *unit);
-        for (int64_t i = 0; i < n; i++) normalise(unit + i * dim, dim);
-        v = unit;
+    float *unit;
+    const float *v = unit_rows(x, vecs, n, &unit);
+    if (!v) {
+        free(own);
+        return fail(err, errlen, -ENOMEM, "out of memory");
     }
-    int e = x->ops->add(x, v, ids, n);
+    e = x->ops->add(x, v, ids, n);
     if (!e) x->count += n;
     free(unit);
     free(own);
@@ -146,19 +202,21 @@ int idx_save(const idx_t *x, const char *path, char *err, size_t errlen)
 {
     ixf_section_t s[IXF_MAX_SECTIONS];
     int n = x->ops->sections(x, s);
+    if (n < 0) return fail(err, errlen, n, "%s: %s", path, strerror(-n));
     ixf_header_t h = {x->p.type, x->p.metric, (uint32_t)x->p.dim, (uint64_t)x->count};
     return ixf_write(path, &h, s, n, err, errlen);
 }
 
 idx_t *idx_from_file(ixf_t *f, char *err, size_t errlen)
 {
-    idx_params_t p = {(idx_type_t)f->h.type, (idx_metric_t)f->h.metric, (int)f->h.dim};
+    idx_params_t p = {
+        .type = (idx_type_t)f->h.type, .metric = (idx_metric_t)f->h.metric, .dim = (int)f->h.dim};
     idx_t *x = NULL;
     if (f->h.dim > IDX_MAX_DIM || f->h.count > INT64_MAX)
         fail(err, errlen, 0, "dimension %u or count %llu out of range", f->h.dim,
              (unsigned long long)f->h.count);
     else
-        x = idx_new(&p, err, errlen);
+        x = idx_alloc(&p, err, errlen);
     if (x) {
         x->file = *f;
         x->count = (int64_t)f->h.count;
@@ -196,6 +254,7 @@ void idx_free(idx_t *x)
 {
     if (!x) return;
     x->ops->free(x);
+    tpool_free(x->pool);
     ixf_close(&x->file);
     free(x);
 }

@@ -1,5 +1,6 @@
 /* Vector indexes: nearest-neighbour search over float32 vectors with int64 ids. One interface for
- * every kind (flat.c today; IVF, PQ and HNSW come with issue 11), chosen by idx_params_t.type.
+ * every kind, chosen by idx_params_t.type: flat.c (exact), ivf.c (IVF with flat, SQ8 or PQ
+ * codes in its lists; trained before vectors are added); HNSW comes with issue 11.
  * Distances are "lower is nearer" whatever the metric: L2 is the squared Euclidean distance, IP
  * is 1 - a.b, COS is 1 - cos(a, b) (vectors are normalised when added and when searched, so
  * COS is IP on unit vectors). Saved indexes are one file (format.h); a loaded index maps it.
@@ -14,21 +15,33 @@
 #include <stdint.h>
 
 typedef enum idx_metric { IDX_L2 = 0, IDX_IP = 1, IDX_COS = 2 } idx_metric_t;
-typedef enum idx_type { IDX_FLAT = 1 } idx_type_t;
+typedef enum idx_type { IDX_FLAT = 1, IDX_IVF = 2, IDX_IVFSQ = 3, IDX_IVFPQ = 4 } idx_type_t;
 
 #define IDX_MAX_DIM 65536
 #define IDX_MAX_K   100000
 
+/* Reports progress of long work: done of total units of the named stage. */
+typedef void (*idx_progress_fn)(void *arg, const char *stage, int64_t done, int64_t total);
+
 typedef struct idx_params {
     idx_type_t type;
     idx_metric_t metric;
-    int dim; /* 1..IDX_MAX_DIM */
+    int dim;                  /* 1..IDX_MAX_DIM */
+    int nlist;                /* IVF kinds: inverted lists (coarse centroids), 1..IDX_MAX_NLIST */
+    int pq_m;                 /* IVF-PQ: sub-quantizers, dividing dim */
+    int pq_bits;              /* IVF-PQ: bits per sub-quantizer code, 1..8 (default 8) */
+    int threads;              /* for training and adding (default 1) */
+    uint64_t seed;            /* training's sampling and k-means starts (0: a fixed default) */
+    idx_progress_fn progress; /* optional, with progress_arg */
+    void *progress_arg;
 } idx_params_t;
+
+#define IDX_MAX_NLIST 1000000
 
 /* Per-search knobs of the approximate kinds (0 = the index's default); flat ignores them. */
 typedef struct idx_search_params {
     int ef;
-    int nprobe;
+    int nprobe; /* IVF: lists searched (default 1, as FAISS) */
 } idx_search_params_t;
 
 /* What idx_info reports. */
@@ -49,8 +62,16 @@ int idx_metric_parse(const char *s);
 const char *idx_type_name(idx_type_t t);
 const char *idx_metric_name(idx_metric_t m);
 
-/* An empty index, or NULL with the problem in err (bad dimension, unknown type or metric). */
+/* An empty index, or NULL with the problem in err (bad dimension, unknown type or metric, IVF
+ * parameters that do not fit). */
 idx_t *idx_new(const idx_params_t *p, char *err, size_t errlen);
+/* Whether the kind must be trained before vectors are added (IVF kinds). */
+bool idx_needs_training(const idx_t *x);
+/* Trains on n vectors (a sample is taken when n is larger than training needs): IVF's coarse
+ * centroids by k-means, then SQ8 ranges or PQ codebooks on the residuals. 0, or -EINVAL (too
+ * few vectors: at least nlist, and 2^pq_bits for PQ; non-finite values) or -ENOMEM with the
+ * problem in err. A no-op for kinds that need none. */
+int idx_train(idx_t *x, const float *vecs, int64_t n, char *err, size_t errlen);
 /* Adds n vectors (n * dim floats) with their ids (NULL: ids continue from the count). 0,
  * -EINVAL for a non-finite value (naming the row), -EROFS for a mapped index, or -ENOMEM. */
 int idx_add(idx_t *x, const float *vecs, const int64_t *ids, int64_t n, char *err, size_t errlen);

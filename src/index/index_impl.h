@@ -5,6 +5,7 @@
 
 #include "index/format.h"
 #include "index/index.h"
+#include "kern/tpool.h"
 
 /* The k best (lowest distance; ties: lower id) seen so far: a max-heap on (dist, id), so the
  * worst kept is at the root and a candidate is compared with it alone. */
@@ -68,7 +69,13 @@ static inline void topk_sort(topk_t *t)
 }
 
 typedef struct idx_ops {
-    /* Appends n vectors (already checked finite, and normalised for COS) with their ids. */
+    /* Checks the kind's parameters in x->p and sets up x->impl. 0 or -EINVAL with the problem
+     * in err. Optional. */
+    int (*init)(idx_t *x, char *err, size_t errlen);
+    /* Trains on n vectors (checked finite, normalised for COS). NULL: needs no training. */
+    int (*train)(idx_t *x, const float *v, int64_t n, char *err, size_t errlen);
+    /* Appends n vectors (checked finite, normalised for COS) with their ids; a trainable kind
+     * is trained. */
     int (*add)(idx_t *x, const float *v, const int64_t *ids, int64_t n);
     /* Offers the candidates for q (normalised for COS) to t. */
     void (*search)(const idx_t *x, const float *q, const idx_search_params_t *sp, topk_t *t);
@@ -85,11 +92,14 @@ struct idx {
     const idx_ops_t *ops;
     idx_params_t p;
     int64_t count;
-    ixf_t file; /* a loaded index: the mapping its arrays point into */
-    void *impl; /* the kind's own state */
+    bool trained;
+    tpool_t *pool; /* p.threads for training and adding; NULL for one */
+    ixf_t file;    /* a loaded index: the mapping its arrays point into */
+    void *impl;    /* the kind's own state */
 };
 
 extern const idx_ops_t idx_flat_ops;
+extern const idx_ops_t idx_ivf_ops;
 
 /* Distance of a to b under the index's metric (vectors of a COS index are unit: IP). */
 float idx_distance(idx_metric_t m, const float *a, const float *b, int dim);

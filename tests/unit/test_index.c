@@ -79,7 +79,8 @@ static void test_flat_matches_oracle(void)
     for (int i = 0; i < Q * DIM; i++) q[i] = frand() * 3;
     for (int m = IDX_L2; m <= IDX_COS; m++) {
         char err[256];
-        idx_t *x = idx_new(&(idx_params_t){IDX_FLAT, (idx_metric_t)m, DIM}, err, sizeof err);
+        idx_t *x = idx_new(&(idx_params_t){.type = IDX_FLAT, .metric = (idx_metric_t)m, .dim = DIM},
+                           err, sizeof err);
         CHECK(x != NULL);
         if (!x) continue;
         static int64_t ids[N];
@@ -112,14 +113,18 @@ static void test_flat_matches_oracle(void)
 static void test_arguments(void)
 {
     char err[256];
-    CHECK(idx_new(&(idx_params_t){IDX_FLAT, IDX_L2, 0}, err, sizeof err) == NULL);
-    CHECK(idx_new(&(idx_params_t){IDX_FLAT, (idx_metric_t)7, 4}, err, sizeof err) == NULL);
-    CHECK(idx_new(&(idx_params_t){(idx_type_t)9, IDX_L2, 4}, err, sizeof err) == NULL);
+    CHECK(idx_new(&(idx_params_t){.type = IDX_FLAT, .metric = IDX_L2, .dim = 0}, err, sizeof err) ==
+          NULL);
+    CHECK(idx_new(&(idx_params_t){.type = IDX_FLAT, .metric = (idx_metric_t)7, .dim = 4}, err,
+                  sizeof err) == NULL);
+    CHECK(idx_new(&(idx_params_t){.type = (idx_type_t)9, .metric = IDX_L2, .dim = 4}, err,
+                  sizeof err) == NULL);
     CHECK_EQ(idx_type_parse("flat"), IDX_FLAT);
     CHECK_EQ(idx_type_parse("hnsw2"), -1);
     CHECK_EQ(idx_metric_parse("cos"), IDX_COS);
     CHECK_EQ(idx_metric_parse("L2"), -1);
-    idx_t *x = idx_new(&(idx_params_t){IDX_FLAT, IDX_COS, 3}, err, sizeof err);
+    idx_t *x =
+        idx_new(&(idx_params_t){.type = IDX_FLAT, .metric = IDX_COS, .dim = 3}, err, sizeof err);
     CHECK(x != NULL);
     if (!x) return;
     float good[6] = {1, 0, 0, 0, 0, 0}, bad[3] = {1, NAN, 0};
@@ -171,7 +176,8 @@ static void test_file_format(void)
     char err[512], path[300], bad[300];
     snprintf(path, sizeof path, "%s/a.idx", dir);
     snprintf(bad, sizeof bad, "%s/bad.idx", dir);
-    idx_t *x = idx_new(&(idx_params_t){IDX_FLAT, IDX_IP, DIM}, err, sizeof err);
+    idx_t *x =
+        idx_new(&(idx_params_t){.type = IDX_FLAT, .metric = IDX_IP, .dim = DIM}, err, sizeof err);
     CHECK(x != NULL);
     if (!x) return;
     CHECK_EQ(idx_add(x, v, NULL, N, err, sizeof err), 0);
@@ -311,6 +317,102 @@ static void test_fvecs_npy(void)
     CHECK(vecs_read("x.csv", &v, err, sizeof err) == -EINVAL);
 }
 
+/* Clustered points: around 24 random centres, so IVF lists and recall mean something. */
+static void clustered(float *v, int64_t n, int dim)
+{
+    static float centres[24 * 128];
+    for (int i = 0; i < 24 * dim; i++) centres[i] = frand() * 4;
+    for (int64_t i = 0; i < n; i++) {
+        int c = (int)((frand() + 1) * 12) % 24;
+        for (int d = 0; d < dim; d++) v[i * dim + d] = centres[c * dim + d] + frand() * 0.5f;
+    }
+}
+
+/* recall@10 of x against exact search over v, on nq queries. */
+static double recall10(const idx_t *x, const idx_t *exact, const float *q, int nq, int dim,
+                       int nprobe)
+{
+    int hit = 0;
+    for (int j = 0; j < nq; j++) {
+        int64_t a[10], b[10];
+        float da[10], db[10];
+        int ra = idx_search(x, q + j * dim, 10, &(idx_search_params_t){0, nprobe}, a, da);
+        int rb = idx_search(exact, q + j * dim, 10, NULL, b, db);
+        for (int i = 0; i < ra; i++)
+            for (int k = 0; k < rb; k++) hit += a[i] == b[k];
+    }
+    return hit / (10.0 * nq);
+}
+
+/* IVF: scanning every list is exact (IVF-Flat) or close (SQ8, PQ); fewer lists trade recall;
+ * training is required and checked; a saved index answers as the built one. */
+static void test_ivf(void)
+{
+    enum { N = 6000, DIM = 32, Q = 50 };
+    static float v[N * DIM], q[Q * DIM];
+    clustered(v, N, DIM);
+    clustered(q, Q, DIM);
+    char err[256], path[300];
+    snprintf(path, sizeof path, "%s/ivf.idx", dir);
+    for (int m = IDX_L2; m <= IDX_COS; m++) {
+        idx_t *exact =
+            idx_new(&(idx_params_t){.type = IDX_FLAT, .metric = (idx_metric_t)m, .dim = DIM}, err,
+                    sizeof err);
+        CHECK(exact && idx_add(exact, v, NULL, N, err, sizeof err) == 0);
+        for (int t = IDX_IVF; t <= IDX_IVFPQ && exact; t++) {
+            idx_params_t p = {.type = (idx_type_t)t,
+                              .metric = (idx_metric_t)m,
+                              .dim = DIM,
+                              .nlist = 16,
+                              .pq_m = 16,
+                              .threads = 2,
+                              .seed = 5};
+            idx_t *x = idx_new(&p, err, sizeof err);
+            CHECK(x != NULL);
+            if (!x) continue;
+            CHECK(idx_needs_training(x));
+            CHECK_EQ(idx_add(x, v, NULL, 10, err, sizeof err), -EINVAL); /* not trained */
+            CHECK(strstr(err, "trained before") != NULL);
+            CHECK_EQ(idx_train(x, v, 10, err, sizeof err), -EINVAL); /* too few */
+            CHECK_EQ(idx_train(x, v, N, err, sizeof err), 0);
+            CHECK_EQ(idx_add(x, v, NULL, N, err, sizeof err), 0);
+            double all = recall10(x, exact, q, Q, DIM, 16), one = recall10(x, exact, q, Q, DIM, 1);
+            double floor = t == IDX_IVF ? 1.0 : t == IDX_IVFSQ ? 0.9 : 0.6;
+            if (all < floor || one > all)
+                fprintf(stderr, "%s %s: recall@10 %.3f (all lists), %.3f (one)\n",
+                        idx_type_name((idx_type_t)t), idx_metric_name((idx_metric_t)m), all, one);
+            CHECK(all >= floor);
+            CHECK(one <= all);
+            CHECK_EQ(idx_save(x, path, err, sizeof err), 0);
+            idx_t *y = idx_load(path, err, sizeof err);
+            CHECK(y != NULL);
+            int same = y != NULL;
+            for (int j = 0; y && j < Q; j++) {
+                int64_t a[10], b[10];
+                float da[10], db[10];
+                idx_search_params_t sp = {0, 4};
+                int ra = idx_search(x, q + j * DIM, 10, &sp, a, da);
+                int rb = idx_search(y, q + j * DIM, 10, &sp, b, db);
+                same &= ra == rb && !memcmp(a, b, sizeof(int64_t) * (size_t)ra) &&
+                        !memcmp(da, db, sizeof(float) * (size_t)ra);
+            }
+            CHECK(same);
+            idx_free(y);
+            idx_free(x);
+        }
+        idx_free(exact);
+    }
+    /* Parameters that cannot work are refused at creation. */
+    CHECK(idx_new(&(idx_params_t){.type = IDX_IVF, .metric = IDX_L2, .dim = 8}, err, sizeof err) ==
+          NULL);
+    CHECK(strstr(err, "--nlist") != NULL);
+    CHECK(
+        idx_new(
+            &(idx_params_t){.type = IDX_IVFPQ, .metric = IDX_L2, .dim = 10, .nlist = 4, .pq_m = 4},
+            err, sizeof err) == NULL);
+    CHECK(strstr(err, "must divide") != NULL);
+}
+
 int main(void)
 {
     const char *tmp = getenv("TMPDIR");
@@ -324,6 +426,7 @@ int main(void)
     test_arguments();
     test_file_format();
     test_fvecs_npy();
+    test_ivf();
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
