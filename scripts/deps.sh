@@ -11,8 +11,8 @@ PKGS=(
     libhiredis-dev redis-server
     # model fixtures (node and npm, for ONNX Runtime reference outputs, come with the image)
     python3-onnx python3-sklearn python3-numpy
-    # tests
-    python3 python3-pytest valgrind
+    # tests (FAISS: the recall peer of the vector indexes, tests/integration/test_index_cli.py)
+    python3 python3-pytest valgrind python3-faiss
     # the ONNX project's operator conformance tests (tests/conformance)
     libonnx-testdata
     # benchmarks (bench/seed000.sh rebuilds the seed's FastAPI + PostgreSQL stack as the peer)

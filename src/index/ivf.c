@@ -439,9 +439,11 @@ static int ivf_load(idx_t *x, const ixf_t *file, char *err, size_t errlen)
         ok = f->pq.cb != NULL && pq_prepare(&f->pq) == 0;
         if (ok) make_term2(x, f);
     }
-    /* The lists must tile [0, n) in order. */
+    /* The lists must tile [0, n) in order, and PQ codes index their tables. */
     for (uint64_t l = 0; ok && l < nl; l++) ok = f->loff[l] <= f->loff[l + 1];
     ok = ok && f->loff[0] == 0 && f->loff[nl] == n;
+    if (ok && x->p.type == IDX_IVFPQ && f->pq.ksub < 256)
+        for (uint64_t i = 0; ok && i < n * f->code_size; i++) ok = f->lcodes[i] < f->pq.ksub;
     if (!ok) {
         f->loff = NULL; /* nothing of the file is freed */
         f->cent = NULL, f->sq_min = NULL, f->pq.cb = NULL;

@@ -402,6 +402,33 @@ static void test_ivf(void)
         }
         idx_free(exact);
     }
+    /* A 4-bit PQ code that is out of range (checksums made to match) is refused at load. */
+    idx_t *x = idx_new(
+        &(idx_params_t){
+            .type = IDX_IVFPQ, .metric = IDX_L2, .dim = DIM, .nlist = 4, .pq_m = 8, .pq_bits = 4},
+        err, sizeof err);
+    CHECK(x && idx_train(x, v, N, err, sizeof err) == 0 &&
+          idx_add(x, v, NULL, 100, err, sizeof err) == 0);
+    CHECK(x && idx_save(x, path, err, sizeof err) == 0);
+    idx_free(x);
+    size_t n;
+    unsigned char *b = read_file(path, &n);
+    ixf_t f;
+    CHECK(b && ixf_parse(b, n, &f, err, sizeof err) == 0);
+    for (int i = 0; b && i < f.nsections; i++) {
+        if (f.s[i].tag != IXF_TAG('C', 'O', 'D', 'E')) continue;
+        unsigned char *code = (unsigned char *)f.s[i].data, *e = b + 64 + i * 32;
+        code[5] = 0xF0;
+        uint32_t c = crc32c(0, code, f.s[i].bytes);
+        memcpy(e + 24, &c, 4);
+        c = crc32c(0, e, 28);
+        memcpy(e + 28, &c, 4);
+    }
+    if (b) write_file(path, b, n);
+    free(b);
+    CHECK(idx_load(path, err, sizeof err) == NULL);
+    CHECK(strstr(err, "do not fit") != NULL);
+
     /* Parameters that cannot work are refused at creation. */
     CHECK(idx_new(&(idx_params_t){.type = IDX_IVF, .metric = IDX_L2, .dim = 8}, err, sizeof err) ==
           NULL);
