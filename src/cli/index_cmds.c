@@ -22,21 +22,24 @@ static void index_usage(FILE *f)
 {
     fprintf(f,
             "Usage:\n"
-            "  inferd index build --type flat|ivf|ivfsq|ivfpq --metric l2|ip|cos\n"
+            "  inferd index build --type flat|ivf|ivfsq|ivfpq|hnsw --metric l2|ip|cos\n"
             "                     --input X.fvecs|X.npy --out FILE\n"
-            "                     [--nlist N --pq-m M --pq-bits B] [--threads N] [--seed S]\n"
+            "                     [--m M --ef-construction E | --nlist N --pq-m M --pq-bits B]\n"
+            "                     [--threads N] [--seed S]\n"
             "  inferd index search FILE --queries Q.fvecs|Q.npy --k K [--ef E | --nprobe P]\n"
             "                     [--threads N] [--out R.ivecs]\n"
             "  inferd index info FILE\n\n"
             "build reads the vectors (ids are their row numbers), trains the IVF kinds on them\n"
-            "(--nlist lists; ivfpq: --pq-m sub-quantizers of --pq-bits bits, default 8), adds\n"
+            "(--nlist lists; ivfpq: --pq-m sub-quantizers of --pq-bits bits, default 8; hnsw:\n"
+            "--m links per node, default 16, --ef-construction candidates, default 40), adds\n"
             "them with progress on stderr, writes FILE and prints its size and the build time.\n"
             "search runs every\n"
             "query row, writes the k nearest ids per query as .ivecs (-1 where fewer exist) and\n"
             "prints queries/s and the p50/p99 latency of one query. info describes FILE.\n"
             "Metrics: l2 (squared Euclidean distance), ip (1 - inner product), cos (cosine\n"
             "distance; vectors are normalised). --nprobe (IVF, default 1) is how many lists a\n"
-            "query scans. Exit status: 0 ok, 1 an input or index that cannot be read, 2 a usage\n"
+            "query scans, --ef (HNSW, default 16, at least k) how many candidates it keeps. Exit "
+            "status: 0 ok, 1 an input or index that cannot be read, 2 a usage\n"
             "error.\n");
 }
 
@@ -77,7 +80,7 @@ static void progress(void *arg, const char *what, int64_t done, int64_t total)
 static int cmd_build(int argc, char **argv)
 {
     const char *type = NULL, *metric = NULL, *input = NULL, *out = NULL;
-    int threads = 1, nlist = 0, pq_m = 0, pq_bits = 8, seed = 0;
+    int threads = 1, nlist = 0, pq_m = 0, pq_bits = 8, seed = 0, hnsw_m = 0, efc = 0;
     for (int i = 0; i < argc; i += 2) { /* --flag VALUE pairs */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         bool ok = v != NULL;
@@ -99,6 +102,10 @@ static int cmd_build(int argc, char **argv)
             ok = int_arg("--pq-bits", v, 1, 8, &pq_bits);
         else if (!strcmp(a, "--seed"))
             ok = int_arg("--seed", v, 0, INT_MAX, &seed);
+        else if (!strcmp(a, "--m"))
+            ok = int_arg("--m", v, 2, IDX_MAX_M, &hnsw_m);
+        else if (!strcmp(a, "--ef-construction"))
+            ok = int_arg("--ef-construction", v, 1, 1 << 20, &efc);
         else
             ok = false;
         if (!ok) {
@@ -112,11 +119,12 @@ static int cmd_build(int argc, char **argv)
     }
     int t = idx_type_parse(type), m = idx_metric_parse(metric);
     if (t < 0) {
-        fprintf(stderr, "inferd index build: unknown --type \"%s\" (flat, ivf, ivfsq, ivfpq)\n",
+        fprintf(stderr,
+                "inferd index build: unknown --type \"%s\" (flat, ivf, ivfsq, ivfpq, hnsw)\n",
                 type);
         return 2;
     }
-    if (t != IDX_FLAT && !nlist) {
+    if (t != IDX_FLAT && t != IDX_HNSW && !nlist) {
         fprintf(stderr, "inferd index build: --type %s needs --nlist\n", type);
         return 2;
     }
@@ -149,6 +157,8 @@ static int cmd_build(int argc, char **argv)
                       .nlist = nlist,
                       .pq_m = pq_m,
                       .pq_bits = pq_bits,
+                      .hnsw_m = hnsw_m,
+                      .ef_construction = efc,
                       .threads = threads,
                       .seed = (uint64_t)seed,
                       .progress = progress,
@@ -163,14 +173,14 @@ static int cmd_build(int argc, char **argv)
     }
     if (x && !rc && idx_needs_training(x))
         fprintf(stderr, "trained in %.2f s\n", (double)(clock_mono_ns() - t1) / 1e9);
-    /* The IVF kinds report their adding themselves, block by block: one call for them. */
-    int64_t chunk = x && idx_needs_training(x) ? v.n : ADD_CHUNK;
+    /* IVF and HNSW report their adding themselves: one call for them. */
+    int64_t chunk = x && t != IDX_FLAT ? v.n : ADD_CHUNK;
     for (int64_t at = 0; x && at < v.n && !rc; at += chunk) {
         int64_t n = v.n - at < chunk ? v.n - at : chunk;
         if (idx_add(x, v.data + (size_t)at * (size_t)v.dim, NULL, n, err, sizeof err)) {
             fprintf(stderr, "inferd index build: %s: row %lld on: %s\n", input, (long long)at, err);
             rc = 1;
-        } else if (!idx_needs_training(x)) { /* the IVF kinds report their own adding */
+        } else if (t == IDX_FLAT) { /* the other kinds report their own adding */
             progress(&tenth, "adding", at + n, v.n);
         }
     }

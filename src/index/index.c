@@ -10,8 +10,11 @@
 #include "index/index_impl.h"
 #include "kern/vec.h"
 
-static const char *const type_names[] = {
-    [IDX_FLAT] = "flat", [IDX_IVF] = "ivf", [IDX_IVFSQ] = "ivfsq", [IDX_IVFPQ] = "ivfpq"};
+static const char *const type_names[] = {[IDX_FLAT] = "flat",
+                                         [IDX_IVF] = "ivf",
+                                         [IDX_IVFSQ] = "ivfsq",
+                                         [IDX_IVFPQ] = "ivfpq",
+                                         [IDX_HNSW] = "hnsw"};
 static const char *const metric_names[] = {[IDX_L2] = "l2", [IDX_IP] = "ip", [IDX_COS] = "cos"};
 #define NTYPES   ((int)(sizeof type_names / sizeof *type_names))
 #define NMETRICS ((int)(sizeof metric_names / sizeof *metric_names))
@@ -53,9 +56,14 @@ const char *idx_metric_name(idx_metric_t m)
 
 static const idx_ops_t *ops_of(int type)
 {
-    return type == IDX_FLAT                                            ? &idx_flat_ops
-           : type == IDX_IVF || type == IDX_IVFSQ || type == IDX_IVFPQ ? &idx_ivf_ops
-                                                                       : NULL;
+    switch (type) {
+    case IDX_FLAT: return &idx_flat_ops;
+    case IDX_IVF:
+    case IDX_IVFSQ:
+    case IDX_IVFPQ: return &idx_ivf_ops;
+    case IDX_HNSW: return &idx_hnsw_ops;
+    default: return NULL;
+    }
 }
 
 float idx_distance(idx_metric_t m, const float *a, const float *b, int dim)

@@ -1,6 +1,7 @@
 /* Vector indexes: nearest-neighbour search over float32 vectors with int64 ids. One interface for
  * every kind, chosen by idx_params_t.type: flat.c (exact), ivf.c (IVF with flat, SQ8 or PQ
- * codes in its lists; trained before vectors are added); HNSW comes with issue 11.
+ * codes in its lists; trained before vectors are added), hnsw.c (a navigable small-world
+ * graph).
  * Distances are "lower is nearer" whatever the metric: L2 is the squared Euclidean distance, IP
  * is 1 - a.b, COS is 1 - cos(a, b) (vectors are normalised when added and when searched, so
  * COS is IP on unit vectors). Saved indexes are one file (format.h); a loaded index maps it.
@@ -15,7 +16,13 @@
 #include <stdint.h>
 
 typedef enum idx_metric { IDX_L2 = 0, IDX_IP = 1, IDX_COS = 2 } idx_metric_t;
-typedef enum idx_type { IDX_FLAT = 1, IDX_IVF = 2, IDX_IVFSQ = 3, IDX_IVFPQ = 4 } idx_type_t;
+typedef enum idx_type {
+    IDX_FLAT = 1,
+    IDX_IVF = 2,
+    IDX_IVFSQ = 3,
+    IDX_IVFPQ = 4,
+    IDX_HNSW = 5
+} idx_type_t;
 
 #define IDX_MAX_DIM 65536
 #define IDX_MAX_K   100000
@@ -30,6 +37,9 @@ typedef struct idx_params {
     int nlist;                /* IVF kinds: inverted lists (coarse centroids), 1..IDX_MAX_NLIST */
     int pq_m;                 /* IVF-PQ: sub-quantizers, dividing dim */
     int pq_bits;              /* IVF-PQ: bits per sub-quantizer code, 1..8 (default 8) */
+    int hnsw_m;               /* HNSW: links per node above layer 0 (2x on it), 2..IDX_MAX_M
+                                 (default 16) */
+    int ef_construction;      /* HNSW: candidates while inserting (default 40, as FAISS) */
     int threads;              /* for training and adding (default 1) */
     uint64_t seed;            /* training's sampling and k-means starts (0: a fixed default) */
     idx_progress_fn progress; /* optional, with progress_arg */
@@ -37,10 +47,11 @@ typedef struct idx_params {
 } idx_params_t;
 
 #define IDX_MAX_NLIST 1000000
+#define IDX_MAX_M     256
 
 /* Per-search knobs of the approximate kinds (0 = the index's default); flat ignores them. */
 typedef struct idx_search_params {
-    int ef;
+    int ef;     /* HNSW: candidates kept while searching (default 16, as FAISS; at least k) */
     int nprobe; /* IVF: lists searched (default 1, as FAISS) */
 } idx_search_params_t;
 

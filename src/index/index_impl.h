@@ -100,6 +100,7 @@ struct idx {
 
 extern const idx_ops_t idx_flat_ops;
 extern const idx_ops_t idx_ivf_ops;
+extern const idx_ops_t idx_hnsw_ops;
 
 /* Distance of a to b under the index's metric (vectors of a COS index are unit: IP). */
 float idx_distance(idx_metric_t m, const float *a, const float *b, int dim);

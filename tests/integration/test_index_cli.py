@@ -195,3 +195,40 @@ def test_ivf_recall_matches_faiss(tmp_path, kind, extra, faiss_index):
         assert ours >= theirs - 0.02, (kind, nprobe, ours, theirs)
         assert ours >= last  # more lists never lose recall
         last = ours
+
+
+@pytest.mark.parametrize("metric", ["l2", "ip"])
+def test_hnsw_recall_matches_faiss(tmp_path, metric):
+    """HNSW against FAISS's IndexHNSWFlat at equal M and efConstruction on the same data:
+    recall@10 within 0.02 of FAISS's at ef 16, 64 and 128, and rising with ef."""
+    faiss = pytest.importorskip("faiss")
+    faiss.omp_set_num_threads(1)
+    dim = 48
+    x = clustered(15000, dim, seed=21)
+    q = clustered(300, dim, seed=22)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "q.npy", q)
+    gt, _ = exact(x, q, metric, 10)
+    p = run("build", "--type", "hnsw", "--metric", metric, "--input", tmp_path / "x.npy",
+            "--out", tmp_path / "x.idx", "--m", 16, "--ef-construction", 40)
+    assert p.returncode == 0, p.stderr
+    assert "inserting: 15000 / 15000 (100%)" in p.stderr
+    fi = faiss.IndexHNSWFlat(dim, 16, faiss.METRIC_L2 if metric == "l2" else
+                             faiss.METRIC_INNER_PRODUCT)
+    fi.hnsw.efConstruction = 40
+    fi.add(x)
+
+    def recall(r):
+        return np.mean([len(set(r[i]) & set(gt[i])) / 10 for i in range(len(gt))])
+
+    last = 0
+    for ef in (16, 64, 128):
+        p = run("search", tmp_path / "x.idx", "--queries", tmp_path / "q.npy", "--k", 10,
+                "--ef", ef, "--out", tmp_path / "r.ivecs")
+        assert p.returncode == 0, p.stderr
+        ours = recall(read_ivecs(tmp_path / "r.ivecs"))
+        fi.hnsw.efSearch = ef
+        theirs = recall(fi.search(q, 10)[1])
+        assert ours >= theirs - 0.02, (metric, ef, ours, theirs)
+        assert ours >= last - 0.005
+        last = ours

@@ -317,14 +317,18 @@ static void test_fvecs_npy(void)
     CHECK(vecs_read("x.csv", &v, err, sizeof err) == -EINVAL);
 }
 
-/* Clustered points: around 24 random centres, so IVF lists and recall mean something. */
+/* Clustered points: around 24 random centres (the same for every call of a dimension, so
+ * queries come from the data's distribution), so IVF lists and recall mean something. */
 static void clustered(float *v, int64_t n, int dim)
 {
     static float centres[24 * 128];
-    for (int i = 0; i < 24 * dim; i++) centres[i] = frand() * 4;
+    static int made_for;
+    if (made_for != dim)
+        for (int i = 0; i < 24 * dim; i++) centres[i] = frand() * 4;
+    made_for = dim;
     for (int64_t i = 0; i < n; i++) {
         int c = (int)((frand() + 1) * 12) % 24;
-        for (int d = 0; d < dim; d++) v[i * dim + d] = centres[c * dim + d] + frand() * 0.5f;
+        for (int d = 0; d < dim; d++) v[i * dim + d] = centres[c * dim + d] + frand() * 1.5f;
     }
 }
 
@@ -440,6 +444,73 @@ static void test_ivf(void)
     CHECK(strstr(err, "must divide") != NULL);
 }
 
+/* HNSW: recall against exact search for every metric, vectors added in several batches
+ * (later nodes join the graph built by earlier ones), ef at least k, an empty index, and a
+ * saved graph answering as the built one. */
+static void test_hnsw(void)
+{
+    enum { N = 5000, DIM = 24, Q = 60 };
+    static float v[N * DIM], q[Q * DIM];
+    clustered(v, N, DIM);
+    clustered(q, Q, DIM);
+    char err[256], path[300];
+    snprintf(path, sizeof path, "%s/hnsw.idx", dir);
+    for (int m = IDX_L2; m <= IDX_COS; m++) {
+        idx_t *exact =
+            idx_new(&(idx_params_t){.type = IDX_FLAT, .metric = (idx_metric_t)m, .dim = DIM}, err,
+                    sizeof err);
+        idx_t *x = idx_new(&(idx_params_t){.type = IDX_HNSW,
+                                           .metric = (idx_metric_t)m,
+                                           .dim = DIM,
+                                           .hnsw_m = 12,
+                                           .ef_construction = 60},
+                           err, sizeof err);
+        CHECK(exact && x);
+        if (!exact || !x) continue;
+        CHECK(!idx_needs_training(x));
+        int64_t ids[1];
+        float d[1];
+        CHECK_EQ(idx_search(x, q, 1, NULL, ids, d), 0); /* empty */
+        CHECK_EQ(idx_add(exact, v, NULL, N, err, sizeof err), 0);
+        CHECK_EQ(idx_add(x, v, NULL, 1, err, sizeof err), 0);
+        CHECK_EQ(idx_add(x, v + DIM, NULL, 999, err, sizeof err), 0);
+        CHECK_EQ(idx_add(x, v + 1000 * DIM, NULL, N - 1000, err, sizeof err), 0);
+        double r16 = recall10(x, exact, q, Q, DIM, 0);
+        int hit = 0; /* ef 200 */
+        for (int j = 0; j < Q; j++) {
+            int64_t a[10], b[10];
+            float da[10], db[10];
+            int ra = idx_search(x, q + j * DIM, 10, &(idx_search_params_t){200, 0}, a, da);
+            int rb = idx_search(exact, q + j * DIM, 10, NULL, b, db);
+            for (int i = 0; i < ra; i++)
+                for (int k = 0; k < rb; k++) hit += a[i] == b[k];
+        }
+        double r200 = hit / (10.0 * Q);
+        if (r16 < 0.85 || r200 < 0.98)
+            fprintf(stderr, "hnsw %s: recall@10 %.3f (ef 16), %.3f (ef 200)\n",
+                    idx_metric_name((idx_metric_t)m), r16, r200);
+        CHECK(r16 >= 0.85);
+        CHECK(r200 >= 0.98);
+        CHECK_EQ(idx_save(x, path, err, sizeof err), 0);
+        idx_t *y = idx_load(path, err, sizeof err);
+        CHECK(y != NULL);
+        int same = y != NULL;
+        for (int j = 0; y && j < Q; j++) {
+            int64_t a[10], b[10];
+            float da[10], db[10];
+            int ra = idx_search(x, q + j * DIM, 10, NULL, a, da);
+            int rb = idx_search(y, q + j * DIM, 10, NULL, b, db);
+            same &= ra == rb && !memcmp(a, b, sizeof(int64_t) * (size_t)ra);
+        }
+        CHECK(same);
+        idx_free(y);
+        idx_free(x);
+        idx_free(exact);
+    }
+    CHECK(idx_new(&(idx_params_t){.type = IDX_HNSW, .metric = IDX_L2, .dim = 8, .hnsw_m = 1}, err,
+                  sizeof err) == NULL);
+}
+
 int main(void)
 {
     const char *tmp = getenv("TMPDIR");
@@ -454,6 +525,7 @@ int main(void)
     test_file_format();
     test_fvecs_npy();
     test_ivf();
+    test_hnsw();
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);

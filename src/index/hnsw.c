@@ -1,0 +1,558 @@
+/* HNSW (Malkov and Yashunin): a graph per layer, each node on layers 0..level with level drawn
+ * as floor(-ln(U) / ln(M)); links M per node above layer 0 and 2M on it. A search descends
+ * greedily from the entry point through the upper layers, then keeps the ef best candidates on
+ * layer 0. Insertion searches the same way with ef_construction and links the new node to
+ * neighbours chosen by the heuristic that keeps a candidate only if it is nearer the new node
+ * than any neighbour already kept (so links spread in every direction); a neighbour whose list
+ * overflows is pruned by the same rule.
+ *
+ * Sections: HPRM (u32 M, ef_construction, max level, entry node), IDS (int64 per node), VECS
+ * (dim floats per node), LVLS (u8 per node), LNK0 (per node 1 + 2M int32: the count, then the
+ * links), UOFF (u64 per node: where its upper layers' lists start in UPPR), UPPR (per upper
+ * layer of a node 1 + M int32). */
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "index/index_impl.h"
+
+#define TAG_HPRM IXF_TAG('H', 'P', 'R', 'M')
+#define TAG_IDS  IXF_TAG('I', 'D', 'S', ' ')
+#define TAG_VECS IXF_TAG('V', 'E', 'C', 'S')
+#define TAG_LVLS IXF_TAG('L', 'V', 'L', 'S')
+#define TAG_LNK0 IXF_TAG('L', 'N', 'K', '0')
+#define TAG_UOFF IXF_TAG('U', 'O', 'F', 'F')
+#define TAG_UPPR IXF_TAG('U', 'P', 'P', 'R')
+
+#define DEF_M     16
+#define DEF_EFC   40
+#define DEF_EF    16
+#define MAX_LEVEL 30
+#define NO_UPPER  UINT64_MAX
+
+typedef struct hnsw {
+    int m, m0, efc;
+    int max_level;
+    int32_t entry; /* -1 while empty */
+    int64_t cap;
+    /* Per node (owned, or pointing into a mapped file). */
+    int64_t *ids;
+    float *vecs;
+    uint8_t *levels;
+    int32_t *link0; /* 1 + m0 per node */
+    uint64_t *uoff; /* into upper, or NO_UPPER */
+    int32_t *upper; /* 1 + m per upper layer */
+    uint64_t upper_n, upper_cap;
+    uint64_t rng;
+    bool mapped;
+    uint32_t parm[4];    /* for a save */
+    pthread_mutex_t vmu; /* guards vfree: searches on many threads borrow visited sets */
+    struct visited *vfree;
+} hnsw_t;
+
+static hnsw_t *hnsw_of(const idx_t *x)
+{
+    return x->impl;
+}
+
+/* Node i's list on layer l: count, then links. */
+static int32_t *links(const hnsw_t *h, int64_t i, int l)
+{
+    if (l == 0) return h->link0 + (size_t)i * (size_t)(1 + h->m0);
+    return h->upper + h->uoff[i] + (size_t)(l - 1) * (size_t)(1 + h->m);
+}
+
+static float dist(const idx_t *x, const float *q, int64_t i)
+{
+    const hnsw_t *h = hnsw_of(x);
+    return idx_distance(x->p.metric, q, h->vecs + (size_t)i * (size_t)x->p.dim, x->p.dim);
+}
+
+static int hnsw_init(idx_t *x, char *err, size_t errlen)
+{
+    int m = x->p.hnsw_m ? x->p.hnsw_m : DEF_M;
+    int efc = x->p.ef_construction ? x->p.ef_construction : DEF_EFC;
+    if (m < 2 || m > IDX_MAX_M || efc < 1 || efc > 1 << 20)
+        return snprintf(err, errlen, "--m %d (expected 2 to %d) or --ef-construction %d", m,
+                        IDX_MAX_M, efc),
+               -EINVAL;
+    hnsw_t *h = calloc(1, sizeof *h);
+    if (!h) return snprintf(err, errlen, "out of memory"), -ENOMEM;
+    h->m = m, h->m0 = 2 * m, h->efc = efc, h->entry = -1, h->max_level = -1;
+    h->rng = x->p.seed ? x->p.seed : 0x853C49E6748FEA9Bull;
+    pthread_mutex_init(&h->vmu, NULL);
+    x->impl = h;
+    return 0;
+}
+
+/* ==== visited sets: arrays of stamps, lent to one search at a time ==== */
+
+typedef struct visited {
+    struct visited *next;
+    uint32_t *mark;
+    int64_t cap;
+    uint32_t stamp;
+} visited_t;
+
+/* A visited set from the index's pool (or a new one), fresh for nodes 0..n. NULL without
+ * memory. */
+static visited_t *visited_get(const idx_t *x, int64_t n)
+{
+    hnsw_t *h = hnsw_of(x);
+    pthread_mutex_lock(&h->vmu);
+    visited_t *v = h->vfree;
+    if (v) h->vfree = v->next;
+    pthread_mutex_unlock(&h->vmu);
+    if (!v && !(v = calloc(1, sizeof *v))) return NULL;
+    if (v->cap <= n) {
+        int64_t cap = n + n / 2 + 1024;
+        uint32_t *m = realloc(v->mark, (size_t)cap * sizeof *m);
+        if (!m) {
+            free(v->mark);
+            free(v);
+            return NULL;
+        }
+        memset(m, 0, (size_t)cap * sizeof *m);
+        v->mark = m, v->cap = cap, v->stamp = 0;
+    }
+    if (++v->stamp == 0) { /* wrapped: clear once every 4 billion searches */
+        memset(v->mark, 0, (size_t)v->cap * sizeof *v->mark);
+        v->stamp = 1;
+    }
+    return v;
+}
+
+static void visited_put(const idx_t *x, visited_t *v)
+{
+    hnsw_t *h = hnsw_of(x);
+    pthread_mutex_lock(&h->vmu);
+    v->next = h->vfree;
+    h->vfree = v;
+    pthread_mutex_unlock(&h->vmu);
+}
+
+/* ==== a min-heap of candidates (nearest first) ==== */
+
+typedef struct cand {
+    float d;
+    int32_t i;
+} cand_t;
+
+typedef struct cheap {
+    cand_t *a;
+    int n, cap;
+} cheap_t;
+
+static int cheap_push(cheap_t *h, float d, int32_t i)
+{
+    if (h->n == h->cap) {
+        int cap = h->cap ? h->cap * 2 : 64;
+        cand_t *a = realloc(h->a, (size_t)cap * sizeof *a);
+        if (!a) return -ENOMEM;
+        h->a = a, h->cap = cap;
+    }
+    int k = h->n++;
+    while (k > 0) {
+        int p = (k - 1) / 2;
+        if (h->a[p].d <= d) break;
+        h->a[k] = h->a[p];
+        k = p;
+    }
+    h->a[k] = (cand_t){d, i};
+    return 0;
+}
+
+static cand_t cheap_pop(cheap_t *h)
+{
+    cand_t top = h->a[0], last = h->a[--h->n];
+    int k = 0;
+    for (;;) {
+        int l = 2 * k + 1, r = l + 1, m = k;
+        float md = last.d;
+        if (l < h->n && h->a[l].d < md) m = l, md = h->a[l].d;
+        if (r < h->n && h->a[r].d < md) m = r;
+        if (m == k) break;
+        h->a[k] = h->a[m];
+        k = m;
+    }
+    if (h->n) h->a[k] = last;
+    return top;
+}
+
+/* Greedy descent on layer l from *ep (distance *ed): moves to any nearer neighbour until none
+ * is. */
+static void greedy(const idx_t *x, const float *q, int l, int32_t *ep, float *ed)
+{
+    const hnsw_t *h = hnsw_of(x);
+    for (bool moved = true; moved;) {
+        moved = false;
+        const int32_t *ln = links(h, *ep, l);
+        for (int j = 1; j <= ln[0]; j++) {
+            float d = dist(x, q, ln[j]);
+            if (d < *ed) *ed = d, *ep = ln[j], moved = true;
+        }
+    }
+}
+
+/* Beam search on layer l from ep: leaves the ef nearest nodes found in out (a topk_t with
+ * node numbers as ids, capacity ef). 0 or -ENOMEM. */
+static int search_layer(const idx_t *x, const float *q, int32_t ep, float ed, int l, int ef,
+                        topk_t *out, cheap_t *cand)
+{
+    const hnsw_t *h = hnsw_of(x);
+    visited_t *v = visited_get(x, x->count);
+    if (!v) return -ENOMEM;
+    int rc = 0;
+    cand->n = 0;
+    out->n = 0;
+    v->mark[ep] = v->stamp;
+    if (cheap_push(cand, ed, ep)) rc = -ENOMEM;
+    topk_push(out, ed, ep);
+    while (cand->n && !rc) {
+        cand_t c = cheap_pop(cand);
+        if (out->n == out->k && c.d > out->dist[0]) break; /* nothing nearer is left */
+        const int32_t *ln = links(h, c.i, l);
+        for (int j = 1; j <= ln[0]; j++) {
+            int32_t nb = ln[j];
+            if (v->mark[nb] == v->stamp) continue;
+            v->mark[nb] = v->stamp;
+            float d = dist(x, q, nb);
+            if (out->n < out->k || d < out->dist[0]) {
+                if ((rc = cheap_push(cand, d, nb))) break;
+                topk_push(out, d, nb);
+            }
+        }
+    }
+    visited_put(x, v);
+    return rc;
+}
+
+/* From candidates sorted nearest first (to node i's vector), the at most max that the
+ * heuristic keeps, written to sel; returns how many. */
+static int select_neighbours(const idx_t *x, const float *d_new, const int32_t *cand, int nc,
+                             int max, int32_t *sel)
+{
+    const hnsw_t *h = hnsw_of(x);
+    const int dim = x->p.dim;
+    int ns = 0;
+    for (int c = 0; c < nc && ns < max; c++) {
+        const float *vc = h->vecs + (size_t)cand[c] * (size_t)dim;
+        bool keep = true;
+        for (int s = 0; s < ns && keep; s++)
+            keep = idx_distance(x->p.metric, vc, h->vecs + (size_t)sel[s] * (size_t)dim, dim) >=
+                   d_new[c];
+        if (keep) sel[ns++] = cand[c];
+    }
+    return ns;
+}
+
+/* Sorts n (distance, node) pairs nearest first. */
+static int cmp_cand(const void *a, const void *b)
+{
+    const cand_t *x = a, *y = b;
+    return x->d < y->d ? -1 : x->d > y->d ? 1 : (x->i > y->i) - (x->i < y->i);
+}
+
+/* Adds node i to nb's list on layer l, pruning the list by the heuristic when full. */
+static int link_back(idx_t *x, int32_t nb, int32_t i, int l)
+{
+    hnsw_t *h = hnsw_of(x);
+    const int max = l == 0 ? h->m0 : h->m;
+    int32_t *ln = links(h, nb, l);
+    for (int j = 1; j <= ln[0]; j++)
+        if (ln[j] == i) return 0;
+    if (ln[0] < max) {
+        ln[++ln[0]] = i;
+        return 0;
+    }
+    const float *vn = h->vecs + (size_t)nb * (size_t)x->p.dim;
+    cand_t c[2 * IDX_MAX_M + 1];
+    int nc = 0;
+    for (int j = 1; j <= ln[0]; j++) c[nc++] = (cand_t){dist(x, vn, ln[j]), ln[j]};
+    c[nc++] = (cand_t){dist(x, vn, i), i};
+    qsort(c, (size_t)nc, sizeof *c, cmp_cand);
+    int32_t ids[2 * IDX_MAX_M + 1], sel[2 * IDX_MAX_M];
+    float ds[2 * IDX_MAX_M + 1];
+    for (int j = 0; j < nc; j++) ids[j] = c[j].i, ds[j] = c[j].d;
+    int ns = select_neighbours(x, ds, ids, nc, max, sel);
+    ln[0] = ns;
+    memcpy(ln + 1, sel, (size_t)ns * sizeof *sel);
+    return 0;
+}
+
+static int grow(idx_t *x, int64_t need)
+{
+    hnsw_t *h = hnsw_of(x);
+    if (need <= h->cap) return 0;
+    int64_t cap = h->cap ? h->cap : 1024;
+    while (cap < need) cap *= 2;
+    const size_t dim = (size_t)x->p.dim;
+    int64_t *ids = realloc(h->ids, (size_t)cap * sizeof *ids);
+    if (ids) h->ids = ids;
+    float *vecs = ids ? realloc(h->vecs, (size_t)cap * dim * sizeof *vecs) : NULL;
+    if (vecs) h->vecs = vecs;
+    uint8_t *lv = vecs ? realloc(h->levels, (size_t)cap) : NULL;
+    if (lv) h->levels = lv;
+    int32_t *l0 = lv ? realloc(h->link0, (size_t)cap * (size_t)(1 + h->m0) * sizeof *l0) : NULL;
+    if (l0) h->link0 = l0;
+    uint64_t *uo = l0 ? realloc(h->uoff, (size_t)cap * sizeof *uo) : NULL;
+    if (uo) h->uoff = uo;
+    if (!uo) return -ENOMEM;
+    h->cap = cap;
+    return 0;
+}
+
+/* Draws node i's level and gives it empty lists on layers 0..level. */
+static int place(hnsw_t *h, int32_t i)
+{
+    h->rng ^= h->rng << 13, h->rng ^= h->rng >> 7, h->rng ^= h->rng << 17;
+    double u = ((double)(h->rng >> 11) + 1) / 9007199254740993.0; /* (0, 1] */
+    int level = (int)floor(-log(u) / log((double)h->m));
+    if (level > MAX_LEVEL) level = MAX_LEVEL;
+    h->levels[i] = (uint8_t)level;
+    h->link0[(size_t)i * (size_t)(1 + h->m0)] = 0;
+    h->uoff[i] = NO_UPPER;
+    if (level > 0) {
+        uint64_t need = h->upper_n + (uint64_t)level * (uint64_t)(1 + h->m);
+        if (need > h->upper_cap) {
+            uint64_t cap = h->upper_cap ? h->upper_cap * 2 : 4096;
+            while (cap < need) cap *= 2;
+            int32_t *up = realloc(h->upper, cap * sizeof *up);
+            if (!up) return -ENOMEM;
+            h->upper = up, h->upper_cap = cap;
+        }
+        h->uoff[i] = h->upper_n;
+        for (int l = 0; l < level; l++) h->upper[h->upper_n + (size_t)l * (size_t)(1 + h->m)] = 0;
+        h->upper_n = need;
+    }
+    return 0;
+}
+
+/* Links node i (placed) into the graph. */
+static int insert(idx_t *x, int32_t i, topk_t *best, cheap_t *cand)
+{
+    hnsw_t *h = hnsw_of(x);
+    int level = h->levels[i];
+    if (h->entry < 0) {
+        h->entry = i, h->max_level = level;
+        return 0;
+    }
+    const float *q = h->vecs + (size_t)i * (size_t)x->p.dim;
+    int32_t ep = h->entry;
+    float ed = dist(x, q, ep);
+    for (int l = h->max_level; l > level; l--) greedy(x, q, l, &ep, &ed);
+    for (int l = level < h->max_level ? level : h->max_level; l >= 0; l--) {
+        int rc = search_layer(x, q, ep, ed, l, h->efc, best, cand);
+        if (rc) return rc;
+        topk_sort(best);
+        int32_t ids[1 << 10], sel[2 * IDX_MAX_M];
+        float ds[1 << 10];
+        int nc = 0;
+        for (int j = 0; j < best->n && nc < (1 << 10); j++)
+            if (best->id[j] != i) ids[nc] = (int32_t)best->id[j], ds[nc++] = best->dist[j];
+        if (!nc) continue;
+        int max = l == 0 ? h->m0 : h->m;
+        /* As many links as the layer holds (2M on layer 0), as FAISS: hnswlib's M everywhere
+         * lost 0.01-0.02 of recall@10 at ef 16 on clustered data. */
+        int ns = select_neighbours(x, ds, ids, nc, max, sel);
+        int32_t *ln = links(h, i, l);
+        ln[0] = ns;
+        memcpy(ln + 1, sel, (size_t)ns * sizeof *sel);
+        for (int s = 0; s < ns; s++) {
+            rc = link_back(x, sel[s], i, l);
+            if (rc) return rc;
+        }
+        ep = ids[0], ed = ds[0]; /* the nearest found seeds the layer below */
+    }
+    if (level > h->max_level) h->entry = i, h->max_level = level;
+    return 0;
+}
+
+static int hnsw_add(idx_t *x, const float *v, const int64_t *ids, int64_t n)
+{
+    hnsw_t *h = hnsw_of(x);
+    if (x->count + n > INT32_MAX) return -E2BIG;
+    int rc = grow(x, x->count + n);
+    if (rc) return rc;
+    const size_t dim = (size_t)x->p.dim;
+    float *bd = malloc((size_t)h->efc * sizeof *bd);
+    int64_t *bi = malloc((size_t)h->efc * sizeof *bi);
+    cheap_t cand = {0};
+    if (!bd || !bi) rc = -ENOMEM;
+    topk_t best = {.k = h->efc, .dist = bd, .id = bi};
+    /* Every node is placed first, then linked highest level first (as FAISS does): the upper
+     * layers form before the crowd below them, which gave the graph better recall. Searches
+     * during the inserts reach linked nodes only, so the count may already include all. */
+    const int64_t first = x->count;
+    int32_t *order = malloc((size_t)(n ? n : 1) * sizeof *order);
+    if (!order) rc = -ENOMEM;
+    int64_t by_level[MAX_LEVEL + 2] = {0};
+    for (int64_t k = 0; k < n && !rc; k++) {
+        int32_t i = (int32_t)(first + k);
+        h->ids[i] = ids[k];
+        memcpy(h->vecs + (size_t)i * dim, v + (size_t)k * dim, dim * sizeof *v);
+        rc = place(h, i);
+        if (!rc) by_level[MAX_LEVEL - h->levels[i] + 1]++;
+    }
+    for (int l = 1; l <= MAX_LEVEL + 1; l++) by_level[l] += by_level[l - 1]; /* starts */
+    for (int64_t k = 0; k < n && !rc; k++) {
+        int32_t i = (int32_t)(first + k);
+        order[by_level[MAX_LEVEL - h->levels[i]]++] = i;
+    }
+    x->count = first + n;
+    int64_t step = n / 100 > 1000 ? n / 100 : 1000;
+    for (int64_t k = 0; k < n && !rc; k++) {
+        rc = insert(x, order[k], &best, &cand);
+        if (x->p.progress && ((k + 1) % step == 0 || k + 1 == n))
+            x->p.progress(x->p.progress_arg, "inserting", k + 1, n);
+    }
+    x->count = first; /* idx_add adds n on success */
+    free(order);
+    free(bd);
+    free(bi);
+    free(cand.a);
+    return rc;
+}
+
+static void hnsw_search(const idx_t *x, const float *q, const idx_search_params_t *sp, topk_t *t)
+{
+    const hnsw_t *h = hnsw_of(x);
+    if (h->entry < 0) return;
+    int ef = sp->ef > 0 ? sp->ef : DEF_EF;
+    if (ef < t->k) ef = t->k;
+    int32_t ep = h->entry;
+    float ed = dist(x, q, ep);
+    for (int l = h->max_level; l > 0; l--) greedy(x, q, l, &ep, &ed);
+    float *bd = malloc((size_t)ef * sizeof *bd);
+    int64_t *bi = malloc((size_t)ef * sizeof *bi);
+    cheap_t cand = {0};
+    topk_t best = {.k = ef, .dist = bd, .id = bi};
+    if (bd && bi && search_layer(x, q, ep, ed, 0, ef, &best, &cand) == 0)
+        for (int j = 0; j < best.n; j++) topk_push(t, best.dist[j], h->ids[best.id[j]]);
+    free(bd);
+    free(bi);
+    free(cand.a);
+}
+
+static int hnsw_sections(const idx_t *x, ixf_section_t *s)
+{
+    hnsw_t *h = hnsw_of(x);
+    static const char empty[1];
+    size_t n = (size_t)x->count;
+    h->parm[0] = (uint32_t)h->m, h->parm[1] = (uint32_t)h->efc;
+    h->parm[2] = (uint32_t)(h->max_level < 0 ? 0 : h->max_level);
+    h->parm[3] = (uint32_t)h->entry;
+    int k = 0;
+#define OR_EMPTY(p) (n ? (const void *)(p) : empty)
+    s[k++] = (ixf_section_t){TAG_HPRM, h->parm, sizeof h->parm};
+    s[k++] = (ixf_section_t){TAG_IDS, OR_EMPTY(h->ids), n * sizeof(int64_t)};
+    s[k++] = (ixf_section_t){TAG_VECS, OR_EMPTY(h->vecs), n * (size_t)x->p.dim * sizeof(float)};
+    s[k++] = (ixf_section_t){TAG_LVLS, OR_EMPTY(h->levels), n};
+    s[k++] =
+        (ixf_section_t){TAG_LNK0, OR_EMPTY(h->link0), n * (size_t)(1 + h->m0) * sizeof(int32_t)};
+    s[k++] = (ixf_section_t){TAG_UOFF, OR_EMPTY(h->uoff), n * sizeof(uint64_t)};
+    s[k++] = (ixf_section_t){TAG_UPPR, h->upper_n ? (const void *)h->upper : empty,
+                             (size_t)h->upper_n * sizeof(int32_t)};
+#undef OR_EMPTY
+    return k;
+}
+
+static const void *exact(const ixf_t *file, uint32_t tag, uint64_t bytes)
+{
+    const ixf_section_t *sec = ixf_find(file, tag);
+    return sec && sec->bytes == bytes ? sec->data : NULL;
+}
+
+/* Every link names a node, every count fits its list, every node's upper lists lie in UPPR,
+ * and the entry node is on the top layer. */
+static bool graph_valid(const hnsw_t *h, int64_t n)
+{
+    if (n == 0) return true;
+    if (h->entry < 0 || h->entry >= n || h->levels[h->entry] != h->max_level) return false;
+    for (int64_t i = 0; i < n; i++) {
+        int lv = h->levels[i];
+        if (lv > h->max_level) return false;
+        if (lv > 0 && (h->uoff[i] > h->upper_n ||
+                       (uint64_t)lv * (uint64_t)(1 + h->m) > h->upper_n - h->uoff[i]))
+            return false;
+        for (int l = 0; l <= lv; l++) {
+            const int32_t *ln = links(h, i, l);
+            if (ln[0] < 0 || ln[0] > (l ? h->m : h->m0)) return false;
+            for (int j = 1; j <= ln[0]; j++)
+                if (ln[j] < 0 || ln[j] >= n) return false;
+        }
+    }
+    return true;
+}
+
+static int hnsw_load(idx_t *x, const ixf_t *file, char *err, size_t errlen)
+{
+    const uint32_t *parm = exact(file, TAG_HPRM, 4 * sizeof(uint32_t));
+    if (!parm) return snprintf(err, errlen, "an HNSW index needs an HPRM section"), -EINVAL;
+    x->p.hnsw_m = (int)(parm[0] <= IDX_MAX_M ? parm[0] : 0);
+    x->p.ef_construction = (int)(parm[1] <= (1 << 20) ? parm[1] : 0);
+    int rc = hnsw_init(x, err, errlen);
+    if (rc) return rc;
+    hnsw_t *h = hnsw_of(x);
+    h->mapped = true;
+    uint64_t n = (uint64_t)x->count, dim = (uint64_t)x->p.dim;
+    const ixf_section_t *up = ixf_find(file, TAG_UPPR);
+    bool ok = n <= INT32_MAX && parm[2] <= MAX_LEVEL && up && up->bytes % 4 == 0;
+    if (ok) {
+        h->max_level = n ? (int)parm[2] : -1;
+        h->entry = n ? (int32_t)parm[3] : -1;
+        h->ids = (int64_t *)exact(file, TAG_IDS, n * 8);
+        h->vecs = (float *)exact(file, TAG_VECS, n * dim * 4);
+        h->levels = (uint8_t *)exact(file, TAG_LVLS, n);
+        h->link0 = (int32_t *)exact(file, TAG_LNK0, n * (uint64_t)(1 + h->m0) * 4);
+        h->uoff = (uint64_t *)exact(file, TAG_UOFF, n * 8);
+        h->upper = (int32_t *)up->data;
+        h->upper_n = up->bytes / 4;
+        ok = h->ids && h->vecs && h->levels && h->link0 && h->uoff && graph_valid(h, (int64_t)n);
+    }
+    if (!ok)
+        return snprintf(err, errlen, "the HNSW sections do not hold a valid graph of %llu nodes",
+                        (unsigned long long)n),
+               -EINVAL;
+    return 0;
+}
+
+static size_t hnsw_bytes(const idx_t *x)
+{
+    const hnsw_t *h = hnsw_of(x);
+    return (size_t)h->cap * (sizeof(int64_t) + (size_t)x->p.dim * sizeof(float) + 1 +
+                             (size_t)(1 + h->m0) * sizeof(int32_t) + sizeof(uint64_t)) +
+           (size_t)h->upper_cap * sizeof(int32_t);
+}
+
+static void hnsw_free(idx_t *x)
+{
+    hnsw_t *h = hnsw_of(x);
+    if (!h) return;
+    for (visited_t *v = h->vfree, *next; v; v = next) {
+        next = v->next;
+        free(v->mark);
+        free(v);
+    }
+    pthread_mutex_destroy(&h->vmu);
+    if (!h->mapped) {
+        free(h->ids);
+        free(h->vecs);
+        free(h->levels);
+        free(h->link0);
+        free(h->uoff);
+        free(h->upper);
+    }
+    free(h);
+}
+
+const idx_ops_t idx_hnsw_ops = {.init = hnsw_init,
+                                .add = hnsw_add,
+                                .search = hnsw_search,
+                                .sections = hnsw_sections,
+                                .load = hnsw_load,
+                                .bytes = hnsw_bytes,
+                                .free = hnsw_free};
