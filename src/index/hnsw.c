@@ -466,8 +466,8 @@ static const void *exact(const ixf_t *file, uint32_t tag, uint64_t bytes)
     return sec && sec->bytes == bytes ? sec->data : NULL;
 }
 
-/* Every link names a node, every count fits its list, every node's upper lists lie in UPPR,
- * and the entry node is on the top layer. */
+/* Every link names a node that lives on the link's layer, every count fits its list, every
+ * node's upper lists lie in UPPR, and the entry node is on the top layer. */
 static bool graph_valid(const hnsw_t *h, int64_t n)
 {
     if (n == 0) return true;
@@ -482,7 +482,7 @@ static bool graph_valid(const hnsw_t *h, int64_t n)
             const int32_t *ln = links(h, i, l);
             if (ln[0] < 0 || ln[0] > (l ? h->m : h->m0)) return false;
             for (int j = 1; j <= ln[0]; j++)
-                if (ln[j] < 0 || ln[j] >= n) return false;
+                if (ln[j] < 0 || ln[j] >= n || h->levels[ln[j]] < l) return false;
         }
     }
     return true;

@@ -444,6 +444,55 @@ static void test_ivf(void)
     CHECK(strstr(err, "must divide") != NULL);
 }
 
+/* A saved HNSW graph whose upper-layer link names a node that does not live on that layer is
+ * refused at load (fuzz_index_file: a search followed it and read before the link arrays). */
+static void test_hnsw_foreign_link(const char *path)
+{
+    char err[256], bad[300];
+    snprintf(bad, sizeof bad, "%s/hnsw_bad.idx", dir);
+    size_t n;
+    unsigned char *p = read_file(path, &n);
+    ixf_t f;
+    CHECK(p && ixf_parse(p, n, &f, err, sizeof err) == 0);
+    if (!p) return;
+    const ixf_section_t *lv = ixf_find(&f, IXF_TAG('L', 'V', 'L', 'S'));
+    const ixf_section_t *uo = ixf_find(&f, IXF_TAG('U', 'O', 'F', 'F'));
+    const ixf_section_t *up = ixf_find(&f, IXF_TAG('U', 'P', 'P', 'R'));
+    CHECK(lv && uo && up);
+    if (!lv || !uo || !up) return free(p);
+    const uint8_t *levels = lv->data;
+    int64_t low = -1, high = -1;
+    for (uint64_t i = 0; i < lv->bytes; i++) {
+        uint64_t off;
+        memcpy(&off, (const char *)uo->data + i * 8, 8);
+        int32_t cnt;
+        if (levels[i] == 0 && low < 0) low = (int64_t)i;
+        if (levels[i] > 0 && high < 0 && (memcpy(&cnt, (const char *)up->data + off * 4, 4), cnt))
+            high = (int64_t)i;
+    }
+    CHECK(low >= 0 && high >= 0);
+    if (low < 0 || high < 0) return free(p);
+    uint64_t off;
+    memcpy(&off, (const char *)uo->data + high * 8, 8);
+    int32_t to = (int32_t)low;
+    size_t at = (size_t)((const unsigned char *)up->data - p) + (off + 1) * 4;
+    memcpy(p + at, &to, 4);                 /* layer 1, first link -> a layer-0 node */
+    for (int i = 0; i < f.nsections; i++) { /* keep the checksums true */
+        unsigned char *e = p + 64 + 32 * i;
+        if (memcmp(e, &up->tag, 4)) continue;
+        uint32_t c = crc32c(0, up->data, up->bytes);
+        memcpy(e + 24, &c, 4);
+        c = crc32c(0, e, 28);
+        memcpy(e + 28, &c, 4);
+    }
+    write_file(bad, p, n);
+    free(p);
+    idx_t *z = idx_load(bad, err, sizeof err);
+    CHECK(z == NULL);
+    CHECK(strstr(err, "valid graph") != NULL);
+    idx_free(z);
+}
+
 /* HNSW: recall against exact search for every metric, vectors added in several batches
  * (later nodes join the graph built by earlier ones), ef at least k, an empty index, and a
  * saved graph answering as the built one. */
@@ -503,6 +552,7 @@ static void test_hnsw(void)
             same &= ra == rb && !memcmp(a, b, sizeof(int64_t) * (size_t)ra);
         }
         CHECK(same);
+        if (m == IDX_L2) test_hnsw_foreign_link(path);
         idx_free(y);
         idx_free(x);
         idx_free(exact);
