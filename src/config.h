@@ -37,6 +37,12 @@ typedef struct config {
     int64_t journal_max_bytes;     /* unapplied segments at most */
     int64_t journal_feed_bytes;    /* appends kept in memory for the applier */
     int64_t store_flush_ms;        /* buffered: longest wait before a commit */
+    /* [collections] */
+    char *collection_durability;   /* when a change is answered */
+    int64_t collection_max_dim;    /* values per vector */
+    int64_t collection_max_points; /* points per upsert before 413 */
+    int64_t collection_max_k;      /* results per search */
+    int64_t collection_max_count;  /* collections */
     /* [cache] */
     int64_t cache_bytes;      /* L1 LRU byte budget; 0 = no L1 */
     char *redis_url;          /* L2: redis://[:password@]host[:port][/db] or unix:PATH; "" = off */

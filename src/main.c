@@ -19,6 +19,7 @@
 #include "models/repo.h"
 #include "sched/pool.h"
 #include "cache/cache.h"
+#include "serve/collections.h"
 #include "serve/embedders.h"
 #include "serve/serve.h"
 #include "store/store.h"
@@ -118,6 +119,11 @@ static void hook_pool(void *arg)
     pool_stop(arg); /* runs what is queued; the answers still reach clients */
 }
 
+static void hook_colls(void *arg)
+{
+    colls_stop(arg); /* its replay reads the store, which closes next */
+}
+
 static void hook_debug(void *arg)
 {
     api_debug_shutdown();
@@ -186,6 +192,7 @@ static int cmd_serve(int argc, char **argv)
 {
     const char *config_path = NULL;
     embedders_t *embedders = NULL;
+    colls_t *colls = NULL;
     api_embed_t *api_emb = NULL;
     cache_t *cache = NULL;
     for (int i = 0; i < argc; i++) {
@@ -315,6 +322,22 @@ static int cmd_serve(int argc, char **argv)
     }
     api_oip_register(rt, serve);
     api_inferences_register(rt, serve);
+    int colldur = durability_parse(cfg.collection_durability);
+    colls_limits_t cl = {(int)cfg.collection_max_dim, (int)cfg.collection_max_points,
+                         (int)cfg.collection_max_k, (int)cfg.collection_max_count};
+    if (colldur < 0 || !(colls = colls_new(serve, &cl, (durability_t)colldur)) ||
+        colls_start(colls)) {
+        fprintf(stderr, "inferd serve: %s\n",
+                colldur < 0 ? "collection_durability must be committed, durable, buffered or off"
+                            : "cannot start the collections");
+        rc = colldur < 0 ? 2 : 1;
+        goto free_rt;
+    }
+    shutdown_hook_add("collections", hook_colls, colls);
+    health.colls = colls;
+    static api_colls_t acolls;
+    acolls = (api_colls_t){serve, colls};
+    api_collections_register(rt, &acolls);
     /* Throughput under load comes from one batch per core; a single request's latency from
      * engine_threads. */
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -401,10 +424,12 @@ static int cmd_serve(int argc, char **argv)
 free_srv:
     http_server_free(srv);
 free_rt:
-    pool_stop(pool); /* idempotent: a no-op after the shutdown hook */
+    colls_stop(colls); /* before the store closes */
+    pool_stop(pool);   /* idempotent: a no-op after the shutdown hook */
     serve_free(serve);
     pool_free(pool);
     store_close(store); /* NULL after its shutdown hook */
+    colls_free(colls);
     if (!repo_loader_stop(&repo, 1000)) {
         /* A load stuck in I/O still runs on its thread: leave before library destructors (such
          * as OpenBLAS freeing its buffers) pull memory from under it. */

@@ -14,6 +14,7 @@
 typedef struct api_health {
     struct repo *repo;     /* ready once the initial load is done and the directory is readable */
     struct store *store;   /* ready while the store can write */
+    struct colls *colls;   /* ready once the collections are loaded */
     _Atomic bool stopping; /* set at shutdown: not ready, and neither member is read any more */
 } api_health_t;
 
@@ -42,6 +43,16 @@ void api_reply_err(http_req_t *r, int code, const char *fmt, ...)
 void api_oip_register(http_router_t *rt, serve_t *sv);
 /* The seed's records API (inferences.c): POST /inferences, GET /inferences[/{id}]. */
 void api_inferences_register(http_router_t *rt, serve_t *sv);
+
+/* Vector collections (collections.c): PUT/GET/DELETE /collections/{c}, GET /collections,
+ * POST /collections/{c}/points, POST /collections/{c}/search, DELETE
+ * /collections/{c}/points/{id}. The caller owns a and keeps it for the router's life. */
+struct colls;
+typedef struct api_colls {
+    serve_t *sv;
+    struct colls *colls;
+} api_colls_t;
+void api_collections_register(http_router_t *rt, const api_colls_t *a);
 
 /* API keys. auth_new parses cfg->api_keys and cfg->api_key_hashes; NULL with err if a hash is
  * malformed. With no keys configured, every request passes. */

@@ -6,6 +6,7 @@
 
 #include "api/api.h"
 #include "models/repo.h"
+#include "serve/collections.h"
 #include "store/store.h"
 
 static void live(http_req_t *r, void *arg)
@@ -20,6 +21,7 @@ static void ready(http_req_t *r, void *arg)
     bool ok = !atomic_load(&h->stopping);
     if (ok && h->repo && !repo_ready(h->repo, why, sizeof why)) ok = false;
     if (ok && h->store && !store_healthy(h->store, why, sizeof why)) ok = false;
+    if (ok && h->colls && !colls_ready(h->colls, why, sizeof why)) ok = false;
     if (ok) {
         http_reply(r, 200, "application/json", "{\"ready\":true}\n", 15);
         return;

@@ -305,7 +305,7 @@ static int cmd_search(int argc, char **argv)
         jobs[t] = (search_job_t){x,
                                  &q,
                                  k,
-                                 {ef, nprobe},
+                                 {.ef = ef, .nprobe = nprobe},
                                  q.n * t / threads,
                                  q.n * (t + 1) / threads,
                                  res,

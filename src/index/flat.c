@@ -44,12 +44,12 @@ static int flat_add(idx_t *x, const float *v, const int64_t *ids, int64_t n)
 
 static void flat_search(const idx_t *x, const float *q, const idx_search_params_t *sp, topk_t *t)
 {
-    (void)sp;
     const flat_t *f = flat_of(x);
     const int dim = x->p.dim;
     for (int64_t i = 0; f && i < x->count; i++)
-        topk_push(t, idx_distance(x->p.metric, q, f->vecs + (size_t)i * (size_t)dim, dim),
-                  f->ids[i]);
+        if (idx_keeps(sp, f->ids[i]))
+            topk_push(t, idx_distance(x->p.metric, q, f->vecs + (size_t)i * (size_t)dim, dim),
+                      f->ids[i]);
 }
 
 static int flat_sections(const idx_t *x, ixf_section_t *s)

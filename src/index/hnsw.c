@@ -198,9 +198,10 @@ static void greedy(const idx_t *x, const float *q, int l, int32_t *ep, float *ed
 }
 
 /* Beam search on layer l from ep: leaves the ef nearest nodes found in out (a topk_t with
- * node numbers as ids, capacity ef). 0 or -ENOMEM. */
+ * node numbers as ids, capacity ef), of those sp's filter keeps when sp is given (the walk
+ * still passes through the others, and goes on while out is not full). 0 or -ENOMEM. */
 static int search_layer(const idx_t *x, const float *q, int32_t ep, float ed, int l, int ef,
-                        topk_t *out, cheap_t *cand)
+                        const idx_search_params_t *sp, topk_t *out, cheap_t *cand)
 {
     const hnsw_t *h = hnsw_of(x);
     visited_t *v = visited_get(x, x->count);
@@ -210,7 +211,7 @@ static int search_layer(const idx_t *x, const float *q, int32_t ep, float ed, in
     out->n = 0;
     v->mark[ep] = v->stamp;
     if (cheap_push(cand, ed, ep)) rc = -ENOMEM;
-    topk_push(out, ed, ep);
+    if (!sp || idx_keeps(sp, h->ids[ep])) topk_push(out, ed, ep);
     while (cand->n && !rc) {
         cand_t c = cheap_pop(cand);
         if (out->n == out->k && c.d > out->dist[0]) break; /* nothing nearer is left */
@@ -222,7 +223,7 @@ static int search_layer(const idx_t *x, const float *q, int32_t ep, float ed, in
             float d = dist(x, q, nb);
             if (out->n < out->k || d < out->dist[0]) {
                 if ((rc = cheap_push(cand, d, nb))) break;
-                topk_push(out, d, nb);
+                if (!sp || idx_keeps(sp, h->ids[nb])) topk_push(out, d, nb);
             }
         }
     }
@@ -345,7 +346,7 @@ static int insert(idx_t *x, int32_t i, topk_t *best, cheap_t *cand)
     float ed = dist(x, q, ep);
     for (int l = h->max_level; l > level; l--) greedy(x, q, l, &ep, &ed);
     for (int l = level < h->max_level ? level : h->max_level; l >= 0; l--) {
-        int rc = search_layer(x, q, ep, ed, l, h->efc, best, cand);
+        int rc = search_layer(x, q, ep, ed, l, h->efc, NULL, best, cand);
         if (rc) return rc;
         topk_sort(best);
         int32_t ids[1 << 10], sel[2 * IDX_MAX_M];
@@ -430,7 +431,7 @@ static void hnsw_search(const idx_t *x, const float *q, const idx_search_params_
     int64_t *bi = malloc((size_t)ef * sizeof *bi);
     cheap_t cand = {0};
     topk_t best = {.k = ef, .dist = bd, .id = bi};
-    if (bd && bi && search_layer(x, q, ep, ed, 0, ef, &best, &cand) == 0)
+    if (bd && bi && search_layer(x, q, ep, ed, 0, ef, sp->keep ? sp : NULL, &best, &cand) == 0)
         for (int j = 0; j < best.n; j++) topk_push(t, best.dist[j], h->ids[best.id[j]]);
     free(bd);
     free(bi);

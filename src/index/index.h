@@ -53,6 +53,10 @@ typedef struct idx_params {
 typedef struct idx_search_params {
     int ef;     /* HNSW: candidates kept while searching (default 16, as FAISS; at least k) */
     int nprobe; /* IVF: lists searched (default 1, as FAISS) */
+    /* Optional filter: only ids for which keep(keep_arg, id) is true are answered. HNSW still
+     * walks through the others, so a filter that keeps few ids makes it visit more nodes. */
+    bool (*keep)(void *keep_arg, int64_t id);
+    void *keep_arg;
 } idx_search_params_t;
 
 /* What idx_info reports. */

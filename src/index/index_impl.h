@@ -57,6 +57,12 @@ static inline void topk_push(topk_t *t, float d, int64_t id)
 }
 
 /* Sorts the kept entries nearest first (a heap sort: the root is always the worst left). */
+/* Whether a search with sp may answer id (its filter, if any, keeps it). */
+static inline bool idx_keeps(const idx_search_params_t *sp, int64_t id)
+{
+    return !sp->keep || sp->keep(sp->keep_arg, id);
+}
+
 static inline void topk_sort(topk_t *t)
 {
     for (int end = t->n - 1; end > 0; end--) {

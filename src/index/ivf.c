@@ -316,10 +316,11 @@ static void ivf_search(const idx_t *x, const float *q, const idx_search_params_t
         if (!n) continue;
         if (x->p.type == IDX_IVF) {
             for (int64_t i = 0; i < n; i++)
-                topk_push(t,
-                          idx_distance(x->p.metric, q,
-                                       (const float *)(codes + (size_t)i * f->code_size), dim),
-                          ids[i]);
+                if (idx_keeps(sp, ids[i]))
+                    topk_push(t,
+                              idx_distance(x->p.metric, q,
+                                           (const float *)(codes + (size_t)i * f->code_size), dim),
+                              ids[i]);
             continue;
         }
         /* Residual codes: L2 compares q - c with the residual; IP adds q . c to q . residual. */
@@ -328,6 +329,7 @@ static void ivf_search(const idx_t *x, const float *q, const idx_search_params_t
             for (int d = 0; d < dim; d++) qr[d] = q[d] - c[d];
         if (x->p.type == IDX_IVFSQ) {
             for (int64_t i = 0; i < n; i++) {
+                if (!idx_keeps(sp, ids[i])) continue;
                 const uint8_t *code = codes + (size_t)i * f->code_size;
                 float d = l2 ? sq8_l2(f->sq_min, f->sq_diff, dim, qr, code)
                              : 1 - (qc + sq8_dot(f->sq_min, f->sq_diff, dim, q, code));
@@ -347,6 +349,7 @@ static void ivf_search(const idx_t *x, const float *q, const idx_search_params_t
                 base = 0;
             }
             for (int64_t i = 0; i < n; i++) {
+                if (!idx_keeps(sp, ids[i])) continue;
                 float s = base + pq_adc(tab, codes + (size_t)i * f->code_size, f->pq.m, f->pq.ksub);
                 topk_push(t, l2 ? s : 1 - (qc + s), ids[i]);
             }

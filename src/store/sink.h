@@ -97,6 +97,11 @@ typedef struct sink_ops {
     int (*get)(sink_t *k, const char *id, sink_row_fn fn, void *arg);
     /* Hands the rows matching q to fn. 0, fn's error or -errno. Thread-safe. */
     int (*list)(sink_t *k, const sink_query_t *q, sink_row_fn fn, void *arg);
+    /* Hands the rows of table t (one of migrate's) whose id sorts after `after` ("" = from the
+     * first), at most limit, in id order, to fn; *nrows counts those handed. 0, fn's error or
+     * -errno. Thread-safe. Optional (NULL: store_scan answers -ENOTSUP). */
+    int (*scan)(sink_t *k, const store_table_t *t, const char *after, int limit, store_values_fn fn,
+                void *arg, int *nrows);
     /* Closes every connection and frees the sink. */
     void (*close)(sink_t *k);
 } sink_ops_t;

@@ -1438,6 +1438,74 @@ static int pg_list(sink_t *k, const sink_query_t *q, sink_row_fn fn, void *arg)
     return run_read(k, q->model ? "list_model" : "list", q->model ? 6 : 5, vals, lens, fn, arg, &n);
 }
 
+/* SELECT of t's columns as text (a time as integer microseconds), after $1, $2 rows. */
+static int scan_sql(const store_table_t *t, buf_t *b)
+{
+    int e = buf_puts(b, "SELECT ");
+    for (int j = 0; j < t->ncols && !e; j++) {
+        const char *n = t->cols[j].name, *sep = j ? "," : "";
+        switch (t->cols[j].type) {
+        case ST_TIME:
+            e = buf_printf(b, "%sfloor(extract(epoch from %s) * 1000000)::int8::text", sep, n);
+            break;
+        default: e = buf_printf(b, "%s%s::text", sep, n);
+        }
+    }
+    if (!e) e = buf_printf(b, " FROM %s WHERE id > $1::uuid ORDER BY id LIMIT $2::int4", t->name);
+    return e;
+}
+
+/* One page of a table in text form on a read connection (scans are rare: at start). */
+static int pg_scan(sink_t *k, const store_table_t *t, const char *after, int limit,
+                   store_values_fn fn, void *arg, int *nrows)
+{
+    buf_t sql;
+    buf_init(&sql);
+    *nrows = 0;
+    if (scan_sql(t, &sql)) return buf_deinit(&sql), -ENOMEM;
+    char lim[16];
+    snprintf(lim, sizeof lim, "%d", limit);
+    const char *vals[2] = {*after ? after : "00000000-0000-0000-0000-000000000000", lim};
+    rconn_t *r = reader_acquire(k);
+    bool fresh;
+    PGresult *res = NULL;
+    char err[256] = "";
+    int e = reader_ready(k, r, &fresh);
+    if (!e)
+        e = finish_cmd(r->c, PQsendQueryParams(r->c, sql.data, 2, NULL, vals, NULL, NULL, 0),
+                       deadline_in(IO_MS), "scan", &res, err, sizeof err);
+    if (e && r->c) {
+        log_warn("store: %s", err);
+        if (e == -ETIMEDOUT || PQstatus(r->c) != CONNECTION_OK) PQfinish(r->c), r->c = NULL;
+    }
+    int n = res ? PQntuples(res) : 0;
+    if (!e && PQnfields(res) != t->ncols) e = -EPROTO;
+    for (int i = 0; i < n && !e; i++) {
+        store_value_t row[STORE_MAX_COLS];
+        for (int j = 0; j < t->ncols; j++) {
+            store_value_t *v = &row[j];
+            *v = (store_value_t){.null = PQgetisnull(res, i, j)};
+            const char *txt = v->null ? NULL : PQgetvalue(res, i, j);
+            if (t->cols[j].type == ST_INT64 || t->cols[j].type == ST_TIME)
+                v->i = txt ? strtoll(txt, NULL, 10) : 0;
+            else if (t->cols[j].type == ST_FLOAT64)
+                v->f = txt ? strtod(txt, NULL) : 0;
+            else
+                v->s = txt, v->len = txt ? (size_t)PQgetlength(res, i, j) : 0;
+        }
+        (*nrows)++;
+        int rc = fn(arg, row);
+        if (rc) {
+            e = rc < 0 ? rc : 0;
+            break;
+        }
+    }
+    PQclear(res);
+    pthread_mutex_unlock(&r->mu);
+    buf_deinit(&sql);
+    return e;
+}
+
 const sink_ops_t sink_pg_ops = {
     .scheme = "postgres",
     .open = pg_open,
@@ -1449,5 +1517,6 @@ const sink_ops_t sink_pg_ops = {
     .newest_id = pg_newest_id,
     .get = pg_get,
     .list = pg_list,
+    .scan = pg_scan,
     .close = pg_close,
 };

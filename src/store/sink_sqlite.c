@@ -714,6 +714,54 @@ static int sq_list(sink_t *k, const sink_query_t *q, sink_row_fn fn, void *arg)
     return e;
 }
 
+/* One page of a table, read on a read connection with a statement made for the call (scans are
+ * rare: at start). */
+static int sq_scan(sink_t *k, const store_table_t *t, const char *after, int limit,
+                   store_values_fn fn, void *arg, int *nrows)
+{
+    buf_t sql;
+    buf_init(&sql);
+    int e = buf_puts(&sql, "SELECT ");
+    if (!e) e = table_sql_columns(t, true, &sql);
+    if (!e) e = buf_printf(&sql, " FROM %s WHERE id > ?1 ORDER BY id LIMIT ?2", t->name);
+    if (e) return buf_deinit(&sql), -ENOMEM;
+    rconn_t *c = reader_acquire(k);
+    sqlite3_stmt *st = NULL;
+    e = prepare(c->db, sql.data, &st, NULL, 0);
+    buf_deinit(&sql);
+    int rc = SQLITE_OK;
+    *nrows = 0;
+    if (!e) rc = sqlite3_bind_text(st, 1, after, -1, SQLITE_STATIC);
+    if (!e && rc == SQLITE_OK) rc = sqlite3_bind_int(st, 2, limit);
+    if (!e && rc != SQLITE_OK) e = map_rc(c->db, rc);
+    while (!e && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        store_value_t row[STORE_MAX_COLS];
+        for (int j = 0; j < t->ncols; j++) {
+            store_value_t *v = &row[j];
+            *v = (store_value_t){.null = sqlite3_column_type(st, j) == SQLITE_NULL};
+            switch (t->cols[j].type) {
+            case ST_INT64:
+            case ST_TIME: v->i = sqlite3_column_int64(st, j); break;
+            case ST_FLOAT64: v->f = sqlite3_column_double(st, j); break;
+            default: /* text before bytes, as SQLite asks */
+                v->s = (const char *)sqlite3_column_text(st, j);
+                v->len = v->s ? (size_t)sqlite3_column_bytes(st, j) : 0;
+            }
+        }
+        (*nrows)++;
+        int r = fn(arg, row);
+        if (r) {
+            e = r < 0 ? r : 0;
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    if (!e && rc != SQLITE_DONE) e = map_rc(c->db, rc) ? map_rc(c->db, rc) : -EIO;
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&c->mu);
+    return e;
+}
+
 const sink_ops_t sink_sqlite_ops = {
     .scheme = "sqlite",
     .open = sq_open,
@@ -726,5 +774,6 @@ const sink_ops_t sink_sqlite_ops = {
     .newest_id = sq_newest_id,
     .get = sq_get,
     .list = sq_list,
+    .scan = sq_scan,
     .close = sq_close,
 };

@@ -1725,6 +1725,53 @@ void store_stats(store_t *s, store_stats_t *out)
 
 /* ==== reads ==== */
 
+typedef struct scan_ctx {
+    store_values_fn fn;
+    void *arg;
+    char last[UUID_STRLEN + 1];
+    bool stopped;
+} scan_ctx_t;
+
+static int scan_row(void *arg, const store_value_t *row)
+{
+    scan_ctx_t *c = arg;
+    snprintf(c->last, sizeof c->last, "%.*s", (int)row[0].len, row[0].s ? row[0].s : "");
+    int r = c->fn(c->arg, row);
+    c->stopped = r != 0;
+    return r;
+}
+
+int store_scan(store_t *s, const store_table_t *t, int wait_ms, store_values_fn fn,
+               void (*progress)(void *arg, int64_t rows), void *arg)
+{
+    enum { PAGE = 10000 };
+    if (!has_table(s, t)) return -EINVAL;
+    if (!s->ops->scan) return -ENOTSUP;
+    if (s->jnl) { /* what is journaled but not applied would be missed */
+        store_stats_t st;
+        store_stats(s, &st);
+        uint64_t want = st.journal_next_lsn - 1,
+                 until = clock_mono_ns() + (uint64_t)wait_ms * 1000000u;
+        while (st.applied_lsn < want) {
+            if (clock_mono_ns() > until) return -ETIMEDOUT;
+            nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+            store_stats(s, &st);
+        }
+    }
+    scan_ctx_t c = {.fn = fn, .arg = arg};
+    int64_t total = 0;
+    for (;;) {
+        int n = 0;
+        char after[UUID_STRLEN + 1];
+        memcpy(after, c.last, sizeof after);
+        int e = s->ops->scan(s->sink, t, after, PAGE, scan_row, &c, &n);
+        if (e) return e;
+        total += n;
+        if (progress && n) progress(arg, total);
+        if (n < PAGE || c.stopped) return 0;
+    }
+}
+
 /* Journal mode, for reads that must see records journaled but not applied yet: pin() holds
  * the journal from the applied LSN on (it is not released while a read scans it) and returns
  * that LSN, read before the sink is queried: a record applied after it is in the sink's answer

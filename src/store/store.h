@@ -152,6 +152,20 @@ typedef struct store_query {
 int store_list(store_t *s, const store_query_t *q, store_row_fn fn, void *arg, char next_cursor[37],
                char *err, size_t errlen);
 
+/* Receives one row of a table: t->ncols values in schema order (a time as unix microseconds);
+ * strings are NUL-terminated and valid only during the call. 0 to go on, > 0 to stop early,
+ * -errno to stop and fail with that value. */
+typedef int (*store_values_fn)(void *arg, const store_value_t *row);
+
+/* Hands every row of table t to fn, in id order (= the order they were submitted in). In
+ * journal mode it first waits, up to wait_ms, until the sink holds every record journaled
+ * before the call (-ETIMEDOUT if it does not: the sink is down or slow), so nothing
+ * acknowledged is missed. progress(arg, rows) is called every 10,000 rows (optional). Blocking.
+ * 0, fn's error, -ENOTSUP for a sink that cannot be read back (null:), -EINVAL for a table the
+ * store was not opened with, or -errno. */
+int store_scan(store_t *s, const store_table_t *t, int wait_ms, store_values_fn fn,
+               void (*progress)(void *arg, int64_t rows), void *arg);
+
 /* Inside a done() callback called with -EBADMSG, on its thread: the sink's reason for refusing
  * the records (valid until done returns); "" anywhere else. */
 const char *store_done_reason(void);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "store/points.h"
 #include "store/predictions.h"
 #include "util/buf.h"
 #include "util/bytes.h"
@@ -13,7 +14,7 @@
 #define NUL32    0xFFFFFFFFu
 #define UUID_LEN 36
 
-static const store_table_t *const tables[] = {&store_table_predictions};
+static const store_table_t *const tables[] = {&store_table_predictions, &store_table_points};
 
 const store_table_t *store_table_by_id(uint16_t id)
 {

@@ -340,7 +340,7 @@ static double recall10(const idx_t *x, const idx_t *exact, const float *q, int n
     for (int j = 0; j < nq; j++) {
         int64_t a[10], b[10];
         float da[10], db[10];
-        int ra = idx_search(x, q + j * dim, 10, &(idx_search_params_t){0, nprobe}, a, da);
+        int ra = idx_search(x, q + j * dim, 10, &(idx_search_params_t){.nprobe = nprobe}, a, da);
         int rb = idx_search(exact, q + j * dim, 10, NULL, b, db);
         for (int i = 0; i < ra; i++)
             for (int k = 0; k < rb; k++) hit += a[i] == b[k];
@@ -394,7 +394,7 @@ static void test_ivf(void)
             for (int j = 0; y && j < Q; j++) {
                 int64_t a[10], b[10];
                 float da[10], db[10];
-                idx_search_params_t sp = {0, 4};
+                idx_search_params_t sp = {.nprobe = 4};
                 int ra = idx_search(x, q + j * DIM, 10, &sp, a, da);
                 int rb = idx_search(y, q + j * DIM, 10, &sp, b, db);
                 same &= ra == rb && !memcmp(a, b, sizeof(int64_t) * (size_t)ra) &&
@@ -442,6 +442,67 @@ static void test_ivf(void)
             &(idx_params_t){.type = IDX_IVFPQ, .metric = IDX_L2, .dim = 10, .nlist = 4, .pq_m = 4},
             err, sizeof err) == NULL);
     CHECK(strstr(err, "must divide") != NULL);
+}
+
+/* A filter: every kind answers only kept ids; flat (and IVF-Flat at full probe) exactly the
+ * nearest kept ones; HNSW finds k of them even when the filter keeps one id in 50. */
+static bool keep_every(void *arg, int64_t id)
+{
+    return id % *(int *)arg == 0;
+}
+
+static void test_filter(void)
+{
+    enum { N = 3000, DIM = 16, Q = 20 };
+    static float v[N * DIM], q[Q * DIM];
+    clustered(v, N, DIM);
+    clustered(q, Q, DIM);
+    char err[256];
+    idx_t *kinds[3] = {
+        idx_new(&(idx_params_t){.type = IDX_FLAT, .metric = IDX_L2, .dim = DIM}, err, sizeof err),
+        idx_new(&(idx_params_t){.type = IDX_IVF, .metric = IDX_L2, .dim = DIM, .nlist = 16}, err,
+                sizeof err),
+        idx_new(&(idx_params_t){.type = IDX_HNSW, .metric = IDX_L2, .dim = DIM}, err, sizeof err)};
+    for (int k = 0; k < 3; k++) {
+        CHECK(kinds[k] != NULL);
+        if (!kinds[k]) goto out;
+        CHECK_EQ(idx_train(kinds[k], v, N, err, sizeof err), 0);
+        CHECK_EQ(idx_add(kinds[k], v, NULL, N, err, sizeof err), 0);
+    }
+    for (int every = 2; every <= 50; every += 48) {
+        int bad = 0, short_hnsw = 0, hit = 0;
+        for (int j = 0; j < Q; j++) {
+            /* The exact answer: the 10 nearest kept ids by brute force. */
+            pair_t all[N / 2 + 1];
+            int na = 0;
+            for (int i = 0; i < N; i += every)
+                all[na++] = (pair_t){idx_distance(IDX_L2, q + j * DIM, v + i * DIM, DIM), i};
+            qsort(all, (size_t)na, sizeof *all, cmp_pair);
+            for (int k = 0; k < 3; k++) {
+                int64_t ids[10];
+                float d[10];
+                idx_search_params_t sp = {
+                    .ef = 64, .nprobe = 16, .keep = keep_every, .keep_arg = &every};
+                int r = idx_search(kinds[k], q + j * DIM, 10, &sp, ids, d);
+                for (int i = 0; i < r; i++) bad += ids[i] % every != 0;
+                if (k < 2) {
+                    bad += r != 10;
+                    for (int i = 0; i < r; i++) bad += ids[i] != all[i].id;
+                } else {
+                    short_hnsw += r != 10;
+                    for (int i = 0; i < r; i++)
+                        for (int e = 0; e < 10; e++) hit += ids[i] == all[e].id;
+                }
+            }
+        }
+        CHECK_EQ(bad, 0);
+        CHECK_EQ(short_hnsw, 0);
+        if (hit < 0.9 * 10 * Q)
+            fprintf(stderr, "filtered hnsw (1 in %d): %d of %d\n", every, hit, 10 * Q);
+        CHECK(hit >= 0.9 * 10 * Q);
+    }
+out:
+    for (int k = 0; k < 3; k++) idx_free(kinds[k]);
 }
 
 /* A saved HNSW graph whose upper-layer link names a node that does not live on that layer is
@@ -529,7 +590,7 @@ static void test_hnsw(void)
         for (int j = 0; j < Q; j++) {
             int64_t a[10], b[10];
             float da[10], db[10];
-            int ra = idx_search(x, q + j * DIM, 10, &(idx_search_params_t){200, 0}, a, da);
+            int ra = idx_search(x, q + j * DIM, 10, &(idx_search_params_t){.ef = 200}, a, da);
             int rb = idx_search(exact, q + j * DIM, 10, NULL, b, db);
             for (int i = 0; i < ra; i++)
                 for (int k = 0; k < rb; k++) hit += a[i] == b[k];
@@ -576,6 +637,7 @@ int main(void)
     test_fvecs_npy();
     test_ivf();
     test_hnsw();
+    test_filter();
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);

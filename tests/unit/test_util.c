@@ -1,4 +1,5 @@
-/* util/err, util/hex, util/utf8 and UUID text parsing: the helpers that replaced per-file twins.
+/* util/err, util/hex, util/utf8, util/i64map and UUID text parsing: the helpers that replaced
+ * per-file twins.
  * UTF-8 vectors follow RFC 3629 section 4 (the syntax) and its boundary cases. */
 #include <stdint.h>
 
@@ -6,6 +7,7 @@
 #include "th.h"
 #include "util/err.h"
 #include "util/hex.h"
+#include "util/i64map.h"
 #include "util/utf8.h"
 
 static size_t seq(const char *s, size_t n)
@@ -13,8 +15,46 @@ static size_t seq(const char *s, size_t n)
     return utf8_seq((const unsigned char *)s, (const unsigned char *)s + n);
 }
 
+/* i64map against a direct-indexed array over a small key range, so probes collide, runs
+ * wrap, and deletions shift entries back across the end of the table. */
+static void test_i64map(void)
+{
+    enum { KEYS = 3000, OPS = 200000 };
+    static int64_t ref[KEYS];
+    static bool has[KEYS];
+    i64map_t m = {0};
+    uint64_t r = 12345;
+    int bad = 0;
+    size_t n = 0;
+    for (int op = 0; op < OPS; op++) {
+        r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+        int k = (int)(r % KEYS);
+        int64_t key = (int64_t)k * 1024 - 7; /* spread, negative one included */
+        int64_t v;
+        if (r >> 60 < 9) {
+            bad += i64map_put(&m, key, (int64_t)op) != 0;
+            n += !has[k];
+            has[k] = true, ref[k] = op;
+        } else {
+            bad += i64map_del(&m, key) != has[k];
+            n -= has[k];
+            has[k] = false;
+        }
+        if (op % 1000 == 0)
+            for (int j = 0; j < KEYS; j++)
+                bad +=
+                    i64map_get(&m, (int64_t)j * 1024 - 7, &v) != has[j] || (has[j] && v != ref[j]);
+    }
+    CHECK_EQ(bad, 0);
+    CHECK_EQ(m.n, n);
+    i64map_free(&m);
+    CHECK(!i64map_get(&m, 1, NULL) && !i64map_del(&m, 1));
+}
+
 int main(void)
 {
+    test_i64map();
+
     /* err_set: formats, cuts to fit, tolerates no buffer. */
     char err[8];
     err_set(err, sizeof err, "%s %d", "abc", 12345);
