@@ -336,7 +336,7 @@ static int cmd_serve(int argc, char **argv)
     shutdown_hook_add("collections", hook_colls, colls);
     health.colls = colls;
     static api_colls_t acolls;
-    acolls = (api_colls_t){serve, colls};
+    acolls = (api_colls_t){serve, colls, NULL}; /* embedders are set below */
     api_collections_register(rt, &acolls);
     /* Throughput under load comes from one batch per core; a single request's latency from
      * engine_threads. */
@@ -365,6 +365,7 @@ static int cmd_serve(int argc, char **argv)
         goto free_rt;
     }
     api_embed_register(rt, api_emb);
+    acolls.emb = embedders;
     shutdown_hook_add("compute pool", hook_pool, pool);
     if (cfg.debug_endpoints) {
         api_debug_register(rt);

@@ -48,9 +48,11 @@ void api_inferences_register(http_router_t *rt, serve_t *sv);
  * POST /collections/{c}/points, POST /collections/{c}/search, DELETE
  * /collections/{c}/points/{id}. The caller owns a and keeps it for the router's life. */
 struct colls;
+struct embedders;
 typedef struct api_colls {
     serve_t *sv;
     struct colls *colls;
+    struct embedders *emb; /* embeds "texts" and "text" (NULL: none) */
 } api_colls_t;
 void api_collections_register(http_router_t *rt, const api_colls_t *a);
 

@@ -2,18 +2,22 @@
  *   PUT    /collections/{c}              {"dim", "metric"?, "index"?: {"type", ...}}
  *   GET    /collections/{c}              settings and counts; GET /collections lists them
  *   DELETE /collections/{c}              drops it with its points
- *   POST   /collections/{c}/points       {"ids": [...], "vectors": [[...]], "payloads"?: [...]}
- *   POST   /collections/{c}/search       {"vector": [...] | "id": N, "k"?, "ef"?, "nprobe"?,
- *                                         "filter"?: {"ids"?: [...], "payload"?: {...}}}
+ *   POST   /collections/{c}/points       {"ids": [...], "vectors": [[...]] | "texts": [...],
+ *                                         "model"?, "payloads"?: [...]}
+ *   POST   /collections/{c}/search       {"vector": [...] | "id": N | "text", "k"?, "ef"?,
+ *                                         "nprobe"?, "filter"?: {"ids"?: [...], "payload"?: {...}}}
  *   DELETE /collections/{c}/points/{id}
- * Everything runs on serve's compute pool; changes answer once stored (the points table). */
+ * Everything runs on serve's compute pool; changes answer once stored (the points table). Texts
+ * are embedded with an embedding model (serve/embed.h) first, then go the same way. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/api.h"
 #include "api/job.h"
+#include "codec/vector.h"
 #include "serve/collections.h"
+#include "serve/embedders.h"
 #include "util/err.h"
 #include "util/json.h"
 
@@ -25,6 +29,7 @@ enum { W_CREATE, W_INFO, W_DROP, W_LIST, W_UPSERT, W_SEARCH, W_DELETE };
 
 typedef struct coll_job {
     api_job_t base;
+    const api_colls_t *api;
     colls_t *colls;
     int what;
     char name[COLL_NAME_MAX + 1];
@@ -120,93 +125,149 @@ static int int_array(const json_value_t *v, const char *what, int64_t **out, int
     return 0;
 }
 
-static void run_upsert(coll_job_t *j, const json_value_t *root)
-{
-    http_req_t *r = j->base.r;
-    char err[300];
-    coll_info_t info;
-    int64_t *ids = NULL;
-    float *vecs = NULL;
-    const char **pay = NULL;
-    size_t *plen = NULL;
+/* A points or search request between its parse and its answer: what it owns, and, when texts
+ * are embedded first, the embedding in flight (the work goes on as a job on the pool). */
+typedef struct preq {
+    serve_job_t job; /* first: the continuation after an embedding */
+    coll_job_t *j;   /* the answer, freed by whoever answers it */
+    json_doc_t *doc;
+    int n, dim;
+    int64_t *ids;
+    float *vecs;
+    const char **pay;
+    size_t *plen;
     buf_t pb; /* payloads, compact */
-    buf_init(&pb);
-    int n = 0, e = colls_info(j->colls, j->name, &info, err, sizeof err);
-    const json_value_t *vv = json_get(root, "vectors"), *pv = json_get(root, "payloads");
-    if (!e && (json_type(root) != JSON_OBJECT || !json_get(root, "ids") || !vv))
-        e = err_fail(err, sizeof err, ERR_INVALID,
-                     "body must be {\"ids\": [...], \"vectors\": [[...], ...], \"payloads\"?: "
-                     "[{...} | null, ...]}%s",
-                     json_get(root, "texts") ? " (server-side embedding of \"texts\" is not "
-                                               "available yet: send vectors)"
-                                             : "");
-    if (!e) e = int_array(json_get(root, "ids"), "ids", &ids, &n, err, sizeof err);
-    int dim = info.spec.p.dim;
-    if (!e && n > colls_limits(j->colls)->max_points)
-        e = err_fail(err, sizeof err, ERR_TOO_LARGE,
-                     "%d points in one request; at most %d (max_points)", n,
-                     colls_limits(j->colls)->max_points);
-    if (!e && (json_type(vv) != JSON_ARRAY || json_size(vv) != (size_t)n))
-        e = err_fail(err, sizeof err, ERR_INVALID,
-                     "\"vectors\" must be a list of %d vectors, one per id", n);
-    if (!e && !(vecs = malloc(((size_t)n * (size_t)dim + 1) * sizeof *vecs)))
-        e = err_fail(err, sizeof err, ERR_NOMEM, "out of memory");
+    const char **texts;
+    size_t *tlens;
+    coll_query_t q;
+    int64_t *fids;
+    coll_match_t *match;
+    embed_ref_t ref;
+    embed_job_t *ej;
+} preq_t;
+
+static void preq_free(preq_t *p)
+{
+    if (p->ej) embed_job_free(p->ej);
+    if (p->ref.em) embedders_release(&p->ref);
+    json_doc_free(p->doc);
+    free(p->ids);
+    free(p->vecs);
+    free(p->pay);
+    free(p->plen);
+    buf_deinit(&p->pb);
+    free(p->texts);
+    free(p->tlens);
+    free(p->fids);
+    free(p->match);
+    free(p);
+}
+
+/* Answers p's request with an error and frees everything. */
+static void preq_fail(preq_t *p, int code, const char *msg)
+{
+    api_reply_err(p->j->base.r, code, "%s", msg);
+    free(p->j);
+    preq_free(p);
+}
+
+/* "payloads": n objects or nulls, kept as their compact text. 0 or an error with err. */
+static int parse_payloads(preq_t *p, const json_value_t *pv, char *err, size_t errlen)
+{
+    const http_req_t *r = p->j->base.r;
+    int n = p->n, e = 0;
+    json_span_t all, *sp = malloc((size_t)(n ? n : 1) * sizeof *sp);
+    size_t *off = calloc((size_t)(n ? n : 1), sizeof *off);
+    p->pay = calloc((size_t)(n ? n : 1), sizeof *p->pay);
+    p->plen = calloc((size_t)(n ? n : 1), sizeof *p->plen);
+    if (!sp || !off || !p->pay || !p->plen)
+        e = err_fail(err, errlen, ERR_NOMEM, "out of memory");
+    else if (json_type(pv) != JSON_ARRAY || json_size(pv) != (size_t)n ||
+             !json_span_member(r->body, r->body_len, "payloads", &all) ||
+             json_span_elements(r->body, all, sp, (size_t)n) != (size_t)n)
+        e = err_fail(err, errlen, ERR_INVALID,
+                     "\"payloads\" must be a list of %d objects or nulls, one per id", n);
     for (int i = 0; i < n && !e; i++) {
+        int t = json_type(json_at(pv, (size_t)i));
+        off[i] = SIZE_MAX;
+        if (t == JSON_NULL) continue;
+        if (t != JSON_OBJECT)
+            e = err_fail(err, errlen, ERR_INVALID, "payloads[%d] must be an object or null", i);
+        off[i] = p->pb.len;
+        if (!e && json_write_compact(&p->pb, r->body, sp[i]))
+            e = err_fail(err, errlen, ERR_NOMEM, "out of memory");
+        p->plen[i] = p->pb.len - off[i];
+    }
+    for (int i = 0; i < n && !e; i++) p->pay[i] = off[i] == SIZE_MAX ? NULL : p->pb.data + off[i];
+    free(sp);
+    free(off);
+    return e;
+}
+
+/* "vectors": n lists of dim numbers into p->vecs. */
+static int parse_vectors(preq_t *p, const json_value_t *vv, char *err, size_t errlen)
+{
+    int n = p->n, dim = p->dim;
+    if (json_type(vv) != JSON_ARRAY || json_size(vv) != (size_t)n)
+        return err_fail(err, errlen, ERR_INVALID,
+                        "\"vectors\" must be a list of %d vectors, one per id", n);
+    if (!(p->vecs = malloc(((size_t)n * (size_t)dim + 1) * sizeof *p->vecs)))
+        return err_fail(err, errlen, ERR_NOMEM, "out of memory");
+    for (int i = 0; i < n; i++) {
         json_shape_t sh;
         const json_value_t *row = json_at(vv, (size_t)i);
         char ferr[200];
-        int fe = json_type(row) == JSON_ARRAY
-                     ? json_flatten(row, JSON_ELEM_F32, vecs + (size_t)i * (size_t)dim, (size_t)dim,
-                                    &sh, ferr, sizeof ferr)
+        bool arr = json_type(row) == JSON_ARRAY;
+        int fe = arr ? json_flatten(row, JSON_ELEM_F32, p->vecs + (size_t)i * (size_t)dim,
+                                    (size_t)dim, &sh, ferr, sizeof ferr)
                      : -EINVAL;
         if (fe || sh.rank != 1 || sh.count != (size_t)dim)
-            e = err_fail(err, sizeof err, ERR_INVALID,
-                         "vectors[%d] must be a list of %d numbers (collection \"%s\")%s%s", i, dim,
-                         j->name, fe && json_type(row) == JSON_ARRAY ? ": " : "",
-                         fe && json_type(row) == JSON_ARRAY ? ferr : "");
+            return err_fail(err, errlen, ERR_INVALID,
+                            "vectors[%d] must be a list of %d numbers (collection \"%s\")%s%s", i,
+                            dim, p->j->name, fe && arr ? ": " : "", fe && arr ? ferr : "");
     }
-    if (!e && pv && json_type(pv) != JSON_NULL) {
-        json_span_t all, *sp = malloc((size_t)(n ? n : 1) * sizeof *sp);
-        pay = calloc((size_t)(n ? n : 1), sizeof *pay);
-        plen = calloc((size_t)(n ? n : 1), sizeof *plen);
-        size_t *off = calloc((size_t)(n ? n : 1), sizeof *off);
-        if (!sp || !pay || !plen || !off)
-            e = err_fail(err, sizeof err, ERR_NOMEM, "out of memory");
-        else if (json_type(pv) != JSON_ARRAY || json_size(pv) != (size_t)n ||
-                 !json_span_member(r->body, r->body_len, "payloads", &all) ||
-                 json_span_elements(r->body, all, sp, (size_t)n) != (size_t)n)
-            e = err_fail(err, sizeof err, ERR_INVALID,
-                         "\"payloads\" must be a list of %d objects or nulls, one per id", n);
-        for (int i = 0; i < n && !e; i++) {
-            int t = json_type(json_at(pv, (size_t)i));
-            if (t == JSON_NULL) {
-                off[i] = SIZE_MAX;
-                continue;
-            }
-            if (t != JSON_OBJECT)
-                e = err_fail(err, sizeof err, ERR_INVALID, "payloads[%d] must be an object or null",
-                             i);
-            off[i] = pb.len;
-            if (!e && json_write_compact(&pb, r->body, sp[i]))
-                e = err_fail(err, sizeof err, ERR_NOMEM, "out of memory");
-            plen[i] = pb.len - off[i];
-        }
-        for (int i = 0; i < n && !e; i++) pay[i] = off[i] == SIZE_MAX ? NULL : pb.data + off[i];
-        free(sp);
-        free(off);
+    return 0;
+}
+
+/* "texts" (or one "text"): strings to embed, borrowed from the document. */
+static int parse_texts(preq_t *p, const json_value_t *tv, bool one, char *err, size_t errlen)
+{
+    size_t n = one ? 1 : json_size(tv);
+    if ((!one && (json_type(tv) != JSON_ARRAY || n != (size_t)p->n)) ||
+        (one && json_type(tv) != JSON_STRING))
+        return err_fail(err, errlen, ERR_INVALID,
+                        one ? "\"text\" must be a string"
+                            : "\"texts\" must be a list of strings, one per id");
+    p->texts = malloc((n ? n : 1) * sizeof *p->texts);
+    p->tlens = malloc((n ? n : 1) * sizeof *p->tlens);
+    if (!p->texts || !p->tlens) return err_fail(err, errlen, ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        const json_value_t *t = one ? tv : json_at(tv, i);
+        if (!(p->texts[i] = json_string(t, &p->tlens[i])))
+            return err_fail(err, errlen, ERR_INVALID, "texts[%zu] is not a string", i);
     }
-    if (e) {
-        api_reply_err(r, e, "%s", err);
-        free(j);
-    } else {
-        j->point = n;
-        colls_upsert(j->colls, j->name, n, dim, ids, vecs, pay, plen, reply_done, j);
-    }
-    free(ids);
-    free(vecs);
-    free(pay);
-    free(plen);
-    buf_deinit(&pb);
+    return 0;
+}
+
+/* Upsert: {"ids", "vectors" | "texts" + "model"?, "payloads"?}. */
+static int parse_upsert(preq_t *p, const json_value_t *root, char *err, size_t errlen)
+{
+    const colls_limits_t *lim = colls_limits(p->j->colls);
+    const json_value_t *vv = json_get(root, "vectors"), *tv = json_get(root, "texts"),
+                       *pv = json_get(root, "payloads");
+    if (json_type(root) != JSON_OBJECT || !json_get(root, "ids") || !vv == !tv)
+        return err_fail(err, errlen, ERR_INVALID,
+                        "body must be {\"ids\": [...], \"vectors\": [[...], ...] | \"texts\": "
+                        "[...], \"model\"?: \"<embedding model>\", \"payloads\"?: [{...} | null, "
+                        "...]}");
+    int e = int_array(json_get(root, "ids"), "ids", &p->ids, &p->n, err, errlen);
+    if (!e && p->n > lim->max_points)
+        e = err_fail(err, errlen, ERR_TOO_LARGE,
+                     "%d points in one request; at most %d (max_points)", p->n, lim->max_points);
+    if (!e && vv) e = parse_vectors(p, vv, err, errlen);
+    if (!e && tv) e = parse_texts(p, tv, false, err, errlen);
+    if (!e && pv && json_type(pv) != JSON_NULL) e = parse_payloads(p, pv, err, errlen);
+    return e;
 }
 
 /* The filter's payload conditions: {"key": string | number | bool | null, ...}. */
@@ -267,80 +328,78 @@ static int get_opt_int(const json_value_t *root, const char *key, int lo, int hi
     return 0;
 }
 
-static void run_search(coll_job_t *j, const json_value_t *root)
+/* Search: {"vector" | "id" | "text" + "model"?, "k"?, "ef"?, "nprobe"?, "filter"?}. */
+static int parse_search(preq_t *p, const json_value_t *root, char *err, size_t errlen)
 {
-    http_req_t *r = j->base.r;
-    char err[300];
-    coll_info_t info;
-    coll_query_t q = {.k = DEFAULT_K, .ef = DEFAULT_EF};
-    float *vec = NULL;
-    int64_t *fids = NULL;
-    coll_match_t *match = NULL;
-    hits_t h = {0};
-    buf_init(&h.pay);
+    coll_query_t *q = &p->q;
     const json_value_t *vv = json_get(root, "vector"), *iv = json_get(root, "id"),
-                       *fv = json_get(root, "filter");
-    int e = colls_info(j->colls, j->name, &info, err, sizeof err);
-    int dim = info.spec.p.dim, maxk = colls_limits(j->colls)->max_k;
-    if (!e && (json_type(root) != JSON_OBJECT || !vv == !iv))
-        e = err_fail(err, sizeof err, ERR_INVALID,
-                     "body must be {\"vector\": [...] | \"id\": N, \"k\"?: N, \"ef\"?: N, "
-                     "\"nprobe\"?: N, \"filter\"?: {\"ids\"?: [...], \"payload\"?: {...}}}%s",
-                     json_get(root, "text") ? " (server-side embedding of \"text\" is not "
-                                              "available yet: send a vector)"
-                                            : "");
-    if (!e) e = get_opt_int(root, "k", 1, maxk, &q.k, err, sizeof err);
-    if (!e) e = get_opt_int(root, "ef", 1, MAX_EF, &q.ef, err, sizeof err);
-    if (!e) e = get_opt_int(root, "nprobe", 1, IDX_MAX_NLIST, &q.nprobe, err, sizeof err);
-    if (q.ef < q.k) q.ef = q.k;
+                       *tv = json_get(root, "text"), *fv = json_get(root, "filter");
+    *q = (coll_query_t){.k = DEFAULT_K, .ef = DEFAULT_EF};
+    if (json_type(root) != JSON_OBJECT || (!!vv + !!iv + !!tv) != 1)
+        return err_fail(err, errlen, ERR_INVALID,
+                        "body must be {\"vector\": [...] | \"id\": N | \"text\": \"...\", "
+                        "\"model\"?: \"<embedding model>\", \"k\"?: N, \"ef\"?: N, \"nprobe\"?: "
+                        "N, \"filter\"?: {\"ids\"?: [...], \"payload\"?: {...}}}");
+    int e = get_opt_int(root, "k", 1, colls_limits(p->j->colls)->max_k, &q->k, err, errlen);
+    if (!e) e = get_opt_int(root, "ef", 1, MAX_EF, &q->ef, err, errlen);
+    if (!e) e = get_opt_int(root, "nprobe", 1, IDX_MAX_NLIST, &q->nprobe, err, errlen);
+    if (q->ef < q->k) q->ef = q->k;
+    p->n = 1;
     if (!e && vv) {
         json_shape_t sh;
         char ferr[200] = "";
-        vec = malloc(((size_t)dim + 1) * sizeof *vec);
-        if (!vec)
-            e = err_fail(err, sizeof err, ERR_NOMEM, "out of memory");
-        else if (json_type(vv) != JSON_ARRAY ||
-                 json_flatten(vv, JSON_ELEM_F32, vec, (size_t)dim + 1, &sh, ferr, sizeof ferr) ||
-                 sh.rank != 1 || sh.count != (size_t)dim)
-            e = err_fail(err, sizeof err, ERR_INVALID,
-                         "\"vector\" must be a list of %d numbers (collection \"%s\")%s%s", dim,
-                         j->name, ferr[0] ? ": " : "", ferr);
-        q.vector = vec, q.dim = dim;
-    } else if (!e) {
+        if (!(p->vecs = malloc(((size_t)p->dim + 1) * sizeof *p->vecs)))
+            return err_fail(err, errlen, ERR_NOMEM, "out of memory");
+        if (json_type(vv) != JSON_ARRAY ||
+            json_flatten(vv, JSON_ELEM_F32, p->vecs, (size_t)p->dim + 1, &sh, ferr, sizeof ferr) ||
+            sh.rank != 1 || sh.count != (size_t)p->dim)
+            return err_fail(err, errlen, ERR_INVALID,
+                            "\"vector\" must be a list of %d numbers (collection \"%s\")%s%s",
+                            p->dim, p->j->name, ferr[0] ? ": " : "", ferr);
+    } else if (!e && iv) {
         if (json_type(iv) != JSON_NUMBER || !json_is_integer(iv))
-            e = err_fail(err, sizeof err, ERR_INVALID, "\"id\" must be an integer point id");
-        q.id = json_int(iv);
+            return err_fail(err, errlen, ERR_INVALID, "\"id\" must be an integer point id");
+        q->id = json_int(iv);
+    } else if (!e) {
+        e = parse_texts(p, tv, true, err, errlen);
     }
     if (!e && fv) {
-        static const char *const allowed[] = {"ids", "payload"};
         if (json_type(fv) != JSON_OBJECT)
-            e = err_fail(err, sizeof err, ERR_INVALID, "\"filter\" must be an object");
-        for (size_t i = 0; !e && i < json_size(fv); i++) {
+            return err_fail(err, errlen, ERR_INVALID, "\"filter\" must be an object");
+        for (size_t i = 0; i < json_size(fv); i++) {
             size_t kn;
             const char *key = json_key_at(fv, i, &kn);
-            if (!(kn == 3 && !memcmp(key, allowed[0], 3)) &&
-                !(kn == 7 && !memcmp(key, allowed[1], 7)))
-                e = err_fail(err, sizeof err, ERR_INVALID,
-                             "unknown filter \"%.*s\" (expected \"ids\" or \"payload\")",
-                             (int)(kn < 40 ? kn : 40), key);
+            if (!(kn == 3 && !memcmp(key, "ids", 3)) && !(kn == 7 && !memcmp(key, "payload", 7)))
+                return err_fail(err, errlen, ERR_INVALID,
+                                "unknown filter \"%.*s\" (expected \"ids\" or \"payload\")",
+                                (int)(kn < 40 ? kn : 40), key);
         }
-        if (!e && json_get(fv, "ids"))
-            e = int_array(json_get(fv, "ids"), "filter.ids", &fids, &q.nids, err, sizeof err);
-        q.ids = fids;
+        if (json_get(fv, "ids"))
+            e = int_array(json_get(fv, "ids"), "filter.ids", &p->fids, &q->nids, err, errlen);
+        q->ids = p->fids;
         if (!e && json_get(fv, "payload"))
-            e = parse_match(json_get(fv, "payload"), &match, &q.nmatch, err, sizeof err);
-        q.match = match;
+            e = parse_match(json_get(fv, "payload"), &p->match, &q->nmatch, err, errlen);
+        q->match = p->match;
     }
-    if (!e) {
-        h.cap = q.k;
-        h.ids = malloc((size_t)q.k * sizeof *h.ids);
-        h.scores = malloc((size_t)q.k * sizeof *h.scores);
-        h.off = malloc((size_t)q.k * sizeof *h.off);
-        h.len = malloc((size_t)q.k * sizeof *h.len);
-        if (!h.ids || !h.scores || !h.off || !h.len)
-            e = err_fail(err, sizeof err, ERR_NOMEM, "out of memory");
-    }
-    if (!e) e = colls_search(j->colls, j->name, &q, on_hit, &h, err, sizeof err);
+    return e;
+}
+
+/* Runs the search and answers {"ids", "scores", "payloads"}. */
+static void do_search(preq_t *p)
+{
+    http_req_t *r = p->j->base.r;
+    char err[300];
+    coll_query_t *q = &p->q;
+    q->vector = p->vecs, q->dim = p->dim;
+    hits_t h = {.cap = q->k};
+    buf_init(&h.pay);
+    h.ids = malloc((size_t)q->k * sizeof *h.ids);
+    h.scores = malloc((size_t)q->k * sizeof *h.scores);
+    h.off = malloc((size_t)q->k * sizeof *h.off);
+    h.len = malloc((size_t)q->k * sizeof *h.len);
+    int e = !h.ids || !h.scores || !h.off || !h.len
+                ? err_fail(err, sizeof err, ERR_NOMEM, "out of memory")
+                : colls_search(p->j->colls, p->j->name, q, on_hit, &h, err, sizeof err);
     buf_t *b = &r->out_body;
     if (!e) {
         e = buf_puts(b, "{\"ids\":[");
@@ -365,15 +424,120 @@ static void run_search(coll_job_t *j, const json_value_t *root)
         api_reply_err(r, e, "%s", err);
     else
         http_reply_buf(r, 200, "application/json");
-    free(vec);
-    free(fids);
-    free(match);
     free(h.ids);
     free(h.scores);
     free(h.off);
     free(h.len);
     buf_deinit(&h.pay);
-    free(j);
+    free(p->j);
+}
+
+/* With the vectors in hand: the upsert or the search. Frees p. */
+static void go(preq_t *p)
+{
+    coll_job_t *j = p->j;
+    if (j->what == W_SEARCH) {
+        do_search(p);
+    } else {
+        j->point = p->n;
+        colls_upsert(j->colls, j->name, p->n, p->dim, p->ids, p->vecs, p->pay, p->plen, reply_done,
+                     j); /* copies what it keeps */
+    }
+    preq_free(p);
+}
+
+/* The texts are embedded (or failed): their vectors, then go on. */
+static void embedded(preq_t *p)
+{
+    embed_job_t *ej = p->ej;
+    if (ej->rc) return preq_fail(p, ej->rc == -EIO ? ERR_INTERNAL : ej->rc, ej->err);
+    int n = ej->n;
+    if (!(p->vecs = malloc((size_t)n * (size_t)p->dim * sizeof *p->vecs)))
+        return preq_fail(p, ERR_NOMEM, "out of memory");
+    for (int i = 0; i < n; i++) {
+        if (ej->out[i].len != (size_t)p->dim * sizeof(float))
+            return preq_fail(p, ERR_INTERNAL, "the embedding has an unexpected size");
+        memcpy(p->vecs + (size_t)i * (size_t)p->dim, ej->out[i].data, ej->out[i].len);
+    }
+    go(p);
+}
+
+static void embedded_job(serve_job_t *job, const serve_worker_t *w)
+{
+    (void)w;
+    embedded((preq_t *)job);
+}
+
+/* embed_job_t.done, on a batch thread: the rest runs on the compute pool. */
+static void on_embedded(embed_job_t *ej)
+{
+    preq_t *p = ej->user;
+    if (serve_submit(p->j->base.sv, &p->job, embedded_job) != 0)
+        preq_fail(p, ERR_BUSY, "server busy: the compute queue is full");
+}
+
+/* Embeds p's texts with the request's "model" (or the only embedding model), which must make
+ * vectors of the collection's dimension. */
+static void embed_texts(preq_t *p, const json_value_t *root)
+{
+    char err[300];
+    const json_value_t *mv = json_get(root, "model");
+    const api_colls_t *a = p->j->api;
+    if (mv && json_type(mv) != JSON_STRING)
+        return preq_fail(p, ERR_INVALID, "\"model\" must be the name of an embedding model");
+    if (!a->emb) return preq_fail(p, ERR_NOT_FOUND, "no embedding models are served");
+    int e = embedders_acquire(a->emb, mv ? json_string(mv, NULL) : NULL, &p->ref, err, sizeof err);
+    if (e) return preq_fail(p, e, err);
+    int64_t dim = embed_model_dim(p->ref.em);
+    if (dim != p->dim) {
+        err_set(err, sizeof err,
+                "model \"%s\" makes vectors of %lld values; collection \"%s\" holds %d",
+                embed_model_name(p->ref.em), (long long)dim, p->j->name, p->dim);
+        return preq_fail(p, ERR_INVALID, err);
+    }
+    int n = p->j->what == W_SEARCH ? 1 : p->n;
+    embed_job_t *ej = p->ej = embed_job_new(p->ref.em, n);
+    if (!ej) return preq_fail(p, ERR_NOMEM, "out of memory");
+    ej->texts = p->texts;
+    ej->lens = p->tlens;
+    ej->opts =
+        (embed_opts_t){.normalize = embed_model_spec(p->ref.em)->normalize, .truncate = true};
+    ej->encode = codec_vec_raw;
+    ej->encoding = "raw";
+    ej->done = on_embedded;
+    ej->user = p;
+    int rc = embed_submit(ej, err, sizeof err);
+    if (rc < 0) return preq_fail(p, rc, err);
+    if (rc == 1) embedded(p); /* every text came from the cache */
+}
+
+/* Points and searches: parse, then embed texts first or go on at once. */
+static void run_body(coll_job_t *j)
+{
+    http_req_t *r = j->base.r;
+    char err[300];
+    coll_info_t info;
+    preq_t *p = calloc(1, sizeof *p);
+    if (!p) {
+        api_reply_err(r, ERR_NOMEM, "out of memory");
+        free(j);
+        return;
+    }
+    p->j = j;
+    buf_init(&p->pb);
+    int e = colls_info(j->colls, j->name, &info, err, sizeof err);
+    p->dim = info.spec.p.dim;
+    if (!e && !(p->doc = json_parse(r->body, r->body_len, NULL, err, sizeof err))) {
+        char perr[320];
+        snprintf(perr, sizeof perr, "invalid JSON: %.290s", err);
+        return preq_fail(p, ERR_INVALID, perr);
+    }
+    if (!e)
+        e = j->what == W_SEARCH ? parse_search(p, json_root(p->doc), err, sizeof err)
+                                : parse_upsert(p, json_root(p->doc), err, sizeof err);
+    if (e) return preq_fail(p, e, err);
+    if (p->texts) return embed_texts(p, json_root(p->doc));
+    go(p);
 }
 
 /* ================================================================ dispatch ==== */
@@ -384,54 +548,35 @@ static void run_coll(serve_job_t *job, const serve_worker_t *w)
     coll_job_t *j = (coll_job_t *)job;
     http_req_t *r = j->base.r;
     char err[300];
+    int e = 0;
     if (!colls_ready(j->colls, err, sizeof err)) {
-        api_reply_err(r, ERR_UNAVAILABLE, "%s", err);
-        free(j);
-        return;
-    }
-    if (j->what == W_INFO || j->what == W_LIST) {
-        coll_info_t info;
-        int e = 0;
-        if (j->what == W_INFO) {
-            e = colls_info(j->colls, j->name, &info, err, sizeof err);
-            if (!e) e = put_info(&r->out_body, j->name, &info) ? ERR_NOMEM : 0;
-        } else {
-            list_ctx_t l = {&r->out_body, 0, buf_puts(&r->out_body, "{\"collections\":[")};
-            colls_each(j->colls, list_one, &l);
-            e = l.e || buf_puts(&r->out_body, "]") ? ERR_NOMEM : 0;
-        }
-        if (!e && buf_puts(&r->out_body, j->what == W_LIST ? "}\n" : "\n")) e = ERR_NOMEM;
-        if (e)
-            api_reply_err(r, e, "%s", e == ERR_NOMEM ? "out of memory" : err);
-        else
-            http_reply_buf(r, 200, "application/json");
-        free(j);
-        return;
-    }
-    if (j->what == W_DROP) return colls_drop(j->colls, j->name, reply_done, j);
-    if (j->what == W_DELETE) return colls_delete(j->colls, j->name, j->point, reply_done, j);
-    if (j->what == W_CREATE) {
+        e = ERR_UNAVAILABLE;
+    } else if (j->what == W_UPSERT || j->what == W_SEARCH) {
+        return run_body(j);
+    } else if (j->what == W_DROP) {
+        return colls_drop(j->colls, j->name, reply_done, j);
+    } else if (j->what == W_DELETE) {
+        return colls_delete(j->colls, j->name, j->point, reply_done, j);
+    } else if (j->what == W_CREATE) {
         coll_spec_t spec;
-        int e =
-            coll_spec_parse(r->body, r->body_len, colls_limits(j->colls), &spec, err, sizeof err);
-        if (e) {
-            api_reply_err(r, e, "%s", err);
-            free(j);
-            return;
-        }
-        return colls_create(j->colls, j->name, &spec, &j->existed, reply_done, j);
+        e = coll_spec_parse(r->body, r->body_len, colls_limits(j->colls), &spec, err, sizeof err);
+        if (!e) return colls_create(j->colls, j->name, &spec, &j->existed, reply_done, j);
+    } else if (j->what == W_INFO) {
+        coll_info_t info;
+        e = colls_info(j->colls, j->name, &info, err, sizeof err);
+        if (!e && (put_info(&r->out_body, j->name, &info) || buf_puts(&r->out_body, "\n")))
+            e = err_fail(err, sizeof err, ERR_NOMEM, "out of memory");
+    } else { /* W_LIST */
+        list_ctx_t l = {&r->out_body, 0, buf_puts(&r->out_body, "{\"collections\":[")};
+        colls_each(j->colls, list_one, &l);
+        if (l.e || buf_puts(&r->out_body, "]}\n"))
+            e = err_fail(err, sizeof err, ERR_NOMEM, "out of memory");
     }
-    json_doc_t *d = json_parse(r->body, r->body_len, NULL, err, sizeof err);
-    if (!d) {
-        api_reply_err(r, ERR_INVALID, "invalid JSON: %s", err);
-        free(j);
-        return;
-    }
-    if (j->what == W_UPSERT)
-        run_upsert(j, json_root(d));
+    if (e)
+        api_reply_err(r, e, "%s", err);
     else
-        run_search(j, json_root(d));
-    json_doc_free(d);
+        http_reply_buf(r, 200, "application/json");
+    free(j);
 }
 
 /* Queues what on the compute pool for the collection named by the path's first parameter. */
@@ -454,6 +599,7 @@ static void queue(http_req_t *r, void *arg, int what)
     }
     coll_job_t *j = api_job_new(r, a->sv, sizeof *j);
     if (!j) return;
+    j->api = a;
     j->colls = a->colls;
     j->what = what;
     j->point = point;

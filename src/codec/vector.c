@@ -23,6 +23,11 @@ int codec_vec_json(const float *v, int64_t n, buf_t *out)
     return buf_append(out, "]", 1);
 }
 
+int codec_vec_raw(const float *v, int64_t n, buf_t *out)
+{
+    return buf_append(out, v, (size_t)n * sizeof *v);
+}
+
 int codec_vec_base64(const float *v, int64_t n, buf_t *out)
 {
     size_t raw = (size_t)n * sizeof(float);

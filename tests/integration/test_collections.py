@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import SLOW, Server
+from embed_models import make_folder
 
 
 def call(srv, method, path, body=None, timeout=20.0):
@@ -211,8 +212,12 @@ def test_bad_requests_name_the_problem(server_factory):
                                            "payloads": [[1]]}, 400, "payloads[0]"),
         ("POST", "/collections/e/points", {"ids": list(range(6)), "vectors": [[1, 2, 3]] * 6},
          413, "max_points"),
-        ("POST", "/collections/e/points", {"ids": [1], "texts": ["hi"], "model": "m"}, 400,
-         "texts"),
+        ("POST", "/collections/e/points", {"ids": [1], "texts": ["hi"], "model": "m"}, 404,
+         "m"),
+        ("POST", "/collections/e/points", {"ids": [1], "texts": "hi"}, 400,
+         "\"texts\" must be a list of strings"),
+        ("POST", "/collections/e/points", {"ids": [1], "texts": ["hi"], "vectors": [[1, 2, 3]]},
+         400, "body must be"),
         ("POST", "/collections/e/search", {"vector": [1, 2]}, 400, "list of 3 numbers"),
         ("POST", "/collections/e/search", {"vector": [1, 2, 3], "k": 0}, 400, "\"k\""),
         ("POST", "/collections/e/search", {"vector": [1, 2, 3], "k": 1001}, 400, "\"k\""),
@@ -328,3 +333,35 @@ def test_changes_survive_restart_and_kill_9(tmp_path):
         assert srv.stop() == 0
     finally:
         srv.close()
+
+
+def test_texts_are_embedded_server_side(server_factory, tmp_path):
+    """{"texts", "model"} upserts and {"text"} searches embed with a served embedding model: the
+    stored vectors and the query are what POST /embed answers for the same texts."""
+    make_folder(str(tmp_path), "minilm", pooling="mean")
+    srv = server_factory("--models", str(tmp_path), "--access-log", "false")
+    texts = ["how do I reset my password", "the cat sat on the mat", "password reset link",
+             "quarterly revenue grew", "a dog in the park"]
+    r = call(srv, "POST", "/embed", {"inputs": texts})
+    assert r.status == 200, r.body
+    emb = np.array(r.json(), dtype=np.float32)
+    create(srv, "docs", emb.shape[1], "cos", {"type": "flat"})
+    r = call(srv, "POST", "/collections/docs/points",
+             {"ids": list(range(len(texts))), "texts": texts, "model": "minilm",
+              "payloads": [{"t": t} for t in texts]})
+    assert r.status == 200, r.body
+    q = "forgot my password"
+    qv = np.array(call(srv, "POST", "/embed", {"inputs": [q]}).json()[0], dtype=np.float32)
+    want_ids, want_scores = exact(emb, np.arange(len(texts)), qv, 3, "cos")
+    got = search(srv, "docs", {"text": q, "k": 3})  # the only embedding model: no "model" needed
+    assert got["ids"] == want_ids
+    assert np.allclose(got["scores"], want_scores, atol=1e-5)
+    assert got["payloads"][0] == {"t": texts[want_ids[0]]}
+    # Stored vectors are the embeddings: searching with one finds its own text at distance 0.
+    got = search(srv, "docs", {"vector": emb[3].tolist(), "k": 1})
+    assert got["ids"] == [3] and abs(got["scores"][0] - 1) < 1e-5
+    create(srv, "small", 3, "cos")
+    r = call(srv, "POST", "/collections/small/points", {"ids": [1], "texts": ["x"]})
+    assert r.status == 400 and "makes vectors of %d values" % emb.shape[1] in r.json()["error"]
+    r = call(srv, "POST", "/collections/docs/search", {"text": "x", "model": "nope"})
+    assert r.status == 404 and "nope" in r.json()["error"], r.body
