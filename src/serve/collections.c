@@ -44,6 +44,7 @@ typedef struct coll {
     char **pay;               /* slot -> payload JSON or NULL */
     size_t *plen;             /* its length */
     uint8_t *dead;            /* slot replaced or deleted */
+    bool deferred; /* replaying: slots only; the index is built once at the end (coll_rebuild) */
     size_t pay_bytes;
     i64map_t map; /* point id -> live slot */
 } coll_t;
@@ -163,7 +164,7 @@ static int coll_upsert(coll_t *k, int n, const int64_t *ids, const float *vecs, 
     if (!slots || grow_slots(k, k->n + n))
         return free(slots), err_fail(err, errlen, ERR_NOMEM, "out of memory");
     for (int i = 0; i < n; i++) slots[i] = k->n + i;
-    int e = idx_add(k->ix, vecs, slots, n, err, errlen);
+    int e = k->deferred ? 0 : idx_add(k->ix, vecs, slots, n, err, errlen);
     free(slots);
     if (e) return e == -ENOMEM ? ERR_NOMEM : ERR_INVALID;
     for (int i = 0; i < n; i++) {
@@ -185,6 +186,47 @@ static int coll_upsert(coll_t *k, int n, const int64_t *ids, const float *vecs, 
                       (long long)ids[i]);
         }
     }
+    if (!k->deferred) maybe_train(k);
+    return 0;
+}
+
+/* After a replay: drops the dead slots (the history of replaced and deleted points) and builds
+ * the index once over the live ones, in slot order (= the order they were last written). */
+static int coll_rebuild(coll_t *k, char *err, size_t errlen)
+{
+    size_t dim = (size_t)k->spec.p.dim;
+    int64_t m = 0;
+    i64map_free(&k->map);
+    for (int64_t s = 0; s < k->n; s++) {
+        if (k->dead[s]) continue;
+        k->pid[m] = k->pid[s], k->pay[m] = k->pay[s], k->plen[m] = k->plen[s], k->dead[m] = 0;
+        memmove(k->vec + (size_t)m * dim, k->vec + (size_t)s * dim, dim * sizeof *k->vec);
+        if (i64map_put(&k->map, k->pid[m], m))
+            return err_fail(err, errlen, ERR_NOMEM, "out of memory");
+        m++;
+    }
+    k->n = k->live = m;
+    k->deferred = false;
+    atomic_store_explicit(&k->live_pub, m, memory_order_relaxed);
+    idx_params_t p = first_index(&k->spec);
+    idx_t *x = idx_new(&p, err, errlen);
+    int64_t *slots = malloc((size_t)(m ? m : 1) * sizeof *slots);
+    if (!x || !slots) {
+        idx_free(x);
+        free(slots);
+        return x ? err_fail(err, errlen, ERR_NOMEM, "out of memory") : ERR_NOMEM;
+    }
+    for (int64_t s = 0; s < m; s++) slots[s] = s;
+    if (m) log_info("collection %s: indexing %lld points", k->name, (long long)m);
+    int e = m ? idx_add(x, k->vec, slots, m, err, errlen) : 0;
+    free(slots);
+    if (e) {
+        idx_free(x);
+        return e == -ENOMEM ? ERR_NOMEM : ERR_INVALID;
+    }
+    idx_free(k->ix);
+    k->ix = x;
+    k->trained = p.type == k->spec.p.type;
     maybe_train(k);
     return 0;
 }
@@ -285,6 +327,7 @@ static int apply_create(colls_t *c, const char *name, const coll_spec_t *spec, c
     } else if (!(k = coll_new(name, spec, err, errlen))) {
         e = ERR_NOMEM;
     } else {
+        k->deferred = !atomic_load(&c->ready); /* a replay: the index is built at its end */
         coll_t **v = realloc(c->v, (size_t)(c->nv + 1) * sizeof *v);
         if (!v) {
             coll_free(k);
@@ -1083,6 +1126,11 @@ static void *loader(void *arg)
         atomic_store(&c->replayed, 0);
         int e =
             store_scan(c->store, &store_table_points, LOAD_WAIT_MS, replay_row, replay_progress, c);
+        for (int i = 0; !e && i < c->nv && !atomic_load(&c->stop); i++) {
+            char err[256];
+            if ((e = coll_rebuild(c->v[i], err, sizeof err)))
+                log_error("collection %s: %s", c->v[i]->name, err);
+        }
         if (!e && !atomic_load(&c->stop)) {
             log_info("collections: %d loaded from %lld changes", c->nv,
                      (long long)atomic_load(&c->replayed));

@@ -43,7 +43,7 @@ typedef struct coll_spec {
 typedef struct coll_info {
     coll_spec_t spec;
     int64_t points;  /* live points */
-    int64_t deleted; /* slots of deleted or replaced points, reclaimed at the next start */
+    int64_t deleted; /* slots of deleted or replaced points (reclaimed at the next start) */
     bool trained;    /* IVF kinds: the index is built (else searches are exact) */
     size_t bytes;    /* memory: index, vectors, payloads */
 } coll_info_t;
