@@ -18,6 +18,8 @@ PKGS=(
     # benchmarks (bench/seed000.sh rebuilds the seed's FastAPI + PostgreSQL stack as the peer)
     wrk nginx-light apache2-utils nghttp2-client gnuplot-nox curl
     python3-fastapi python3-uvicorn python3-uvloop python3-httptools python3-psycopg2 python3-asyncpg
+    # bench/ann.sh: hnswlib beside FAISS (and USearch from npm, tools/ann)
+    python3-hnswlib
 )
 
 missing=()
