@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "index/index_impl.h"
+#include "kern/gemm.h"
+#include "kern/vec.h"
 
 #define TAG_IDS  IXF_TAG('I', 'D', 'S', ' ')
 #define TAG_VECS IXF_TAG('V', 'E', 'C', 'S')
@@ -50,6 +52,55 @@ static void flat_search(const idx_t *x, const float *q, const idx_search_params_
         if (idx_keeps(sp, f->ids[i]))
             topk_push(t, idx_distance(x->p.metric, q, f->vecs + (size_t)i * (size_t)dim, dim),
                       f->ids[i]);
+}
+
+/* A block of queries against blocks of vectors as one matrix product each, FAISS's way for
+ * batches: L2 as |q|^2 + |x|^2 - 2 q.x (the squared norms once per vector), IP and COS as
+ * 1 - q.x. The products round differently from flat_search's sums, so near-ties may order
+ * differently; both are exact otherwise. */
+static int flat_search_batch(const idx_t *x, const float *q, int64_t nq, topk_t *t)
+{
+    enum { BQ = 256, BX = 1024 };
+    const flat_t *f = flat_of(x);
+    const int64_t n = f ? x->count : 0, dim = x->p.dim;
+    const bool l2 = x->p.metric == IDX_L2;
+    if (!n) return 0;
+    float *s = malloc((size_t)BQ * BX * sizeof *s),
+          *xn = l2 ? malloc((size_t)n * sizeof *xn) : NULL;
+    if (!s || (l2 && !xn)) {
+        free(s);
+        free(xn);
+        return -ENOMEM;
+    }
+    for (int64_t j = 0; l2 && j < n; j++) {
+        const float *v = f->vecs + (size_t)j * (size_t)dim;
+        xn[j] = kern_dot_f32(v, v, dim);
+    }
+    for (int64_t q0 = 0; q0 < nq; q0 += BQ) {
+        int64_t bq = nq - q0 < BQ ? nq - q0 : BQ;
+        float qn[BQ];
+        for (int64_t i = 0; l2 && i < bq; i++) {
+            const float *v = q + (size_t)(q0 + i) * (size_t)dim;
+            qn[i] = kern_dot_f32(v, v, dim);
+        }
+        for (int64_t x0 = 0; x0 < n; x0 += BX) {
+            int64_t bx = n - x0 < BX ? n - x0 : BX;
+            kern_sgemm1(false, true, bq, bx, dim, 1.0f, q + (size_t)q0 * (size_t)dim, dim,
+                        f->vecs + (size_t)x0 * (size_t)dim, dim, 0.0f, s, bx);
+            for (int64_t i = 0; i < bq; i++) {
+                const float *row = s + (size_t)i * (size_t)bx;
+                topk_t *ti = &t[q0 + i];
+                for (int64_t j = 0; j < bx; j++) {
+                    float d = l2 ? qn[i] + xn[x0 + j] - 2 * row[j] : 1 - row[j];
+                    if (ti->n < ti->k || d <= ti->dist[0])
+                        topk_push(ti, l2 && d < 0 ? 0 : d, f->ids[x0 + j]);
+                }
+            }
+        }
+    }
+    free(s);
+    free(xn);
+    return 0;
 }
 
 static int flat_sections(const idx_t *x, ixf_section_t *s)
@@ -100,6 +151,7 @@ static void flat_free(idx_t *x)
 
 const idx_ops_t idx_flat_ops = {.add = flat_add,
                                 .search = flat_search,
+                                .search_batch = flat_search_batch,
                                 .sections = flat_sections,
                                 .load = flat_load,
                                 .bytes = flat_bytes,

@@ -206,6 +206,45 @@ int idx_search(const idx_t *x, const float *q, int k, const idx_search_params_t 
     return t.n;
 }
 
+int idx_search_batch(const idx_t *x, const float *q, int64_t nq, int k,
+                     const idx_search_params_t *sp, int64_t *ids, float *dists, int *counts,
+                     int64_t *bad)
+{
+    const int dim = x->p.dim;
+    if (k < 1 || k > IDX_MAX_K) return -EINVAL;
+    for (int64_t i = 0; i < nq; i++)
+        for (int j = 0; j < dim; j++)
+            if (!isfinite(q[(size_t)i * (size_t)dim + (size_t)j])) return *bad = i, -EINVAL;
+    if (!x->ops->search_batch || (sp && sp->keep) || nq < 16) {
+        for (int64_t i = 0; i < nq; i++) {
+            int r = idx_search(x, q + (size_t)i * (size_t)dim, k, sp, ids + (size_t)i * (size_t)k,
+                               dists + (size_t)i * (size_t)k);
+            if (r < 0) return *bad = i, r;
+            counts[i] = r;
+        }
+        return 0;
+    }
+    float *unit = NULL;
+    topk_t *t = malloc((size_t)nq * sizeof *t);
+    if (x->p.metric == IDX_COS && t && (unit = malloc((size_t)nq * (size_t)dim * sizeof *unit))) {
+        memcpy(unit, q, (size_t)nq * (size_t)dim * sizeof *unit);
+        for (int64_t i = 0; i < nq; i++) normalise(unit + (size_t)i * (size_t)dim, dim);
+        q = unit;
+    }
+    int e = !t || (x->p.metric == IDX_COS && !unit) ? -ENOMEM : 0;
+    for (int64_t i = 0; !e && i < nq; i++)
+        t[i] = (topk_t){
+            .k = k, .dist = dists + (size_t)i * (size_t)k, .id = ids + (size_t)i * (size_t)k};
+    if (!e) e = x->ops->search_batch(x, q, nq, t);
+    for (int64_t i = 0; !e && i < nq; i++) {
+        topk_sort(&t[i]);
+        counts[i] = t[i].n;
+    }
+    free(t);
+    free(unit);
+    return e;
+}
+
 int idx_save(const idx_t *x, const char *path, char *err, size_t errlen)
 {
     ixf_section_t s[IXF_MAX_SECTIONS];

@@ -94,6 +94,14 @@ int idx_add(idx_t *x, const float *vecs, const int64_t *ids, int64_t n, char *er
  * by id), r = min(k, count); returns r, or -EINVAL for a non-finite query or k < 1. */
 int idx_search(const idx_t *x, const float *q, int k, const idx_search_params_t *sp, int64_t *ids,
                float *dists);
+/* The k nearest vectors to each of nq queries (nq x dim floats): query i's results in
+ * ids[i * k ..] and dists[i * k ..], counts[i] of them (the rest unset), as idx_search gives
+ * them. Flat answers a batch without a filter with matrix products (FAISS's way: near-ties may
+ * order differently from idx_search). 0, -EINVAL for k < 1 or a non-finite query (its index in
+ * *bad), or -ENOMEM. */
+int idx_search_batch(const idx_t *x, const float *q, int64_t nq, int k,
+                     const idx_search_params_t *sp, int64_t *ids, float *dists, int *counts,
+                     int64_t *bad);
 /* Writes the index to path (a temporary name, fsynced, renamed, directory fsynced). 0 or -errno
  * with the problem in err. */
 int idx_save(const idx_t *x, const char *path, char *err, size_t errlen);

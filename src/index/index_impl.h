@@ -85,6 +85,9 @@ typedef struct idx_ops {
     int (*add)(idx_t *x, const float *v, const int64_t *ids, int64_t n);
     /* Offers the candidates for q (normalised for COS) to t. */
     void (*search)(const idx_t *x, const float *q, const idx_search_params_t *sp, topk_t *t);
+    /* Many queries at once, without a filter: t[i] gets query i's candidates. 0 or -ENOMEM.
+     * Optional (NULL: idx_search_batch asks search for each). */
+    int (*search_batch)(const idx_t *x, const float *q, int64_t nq, topk_t *t);
     /* The sections a saved file holds; returns how many (<= IXF_MAX_SECTIONS). */
     int (*sections)(const idx_t *x, ixf_section_t *s);
     /* Takes the sections of a mapped file (their sizes checked against the header here). 0 or

@@ -505,6 +505,57 @@ out:
     for (int k = 0; k < 3; k++) idx_free(kinds[k]);
 }
 
+/* A batch answers as one query at a time: flat's matrix products give the same neighbours
+ * (distances equal to rounding; an order may differ only between near-ties), every metric; a
+ * non-finite query is named; a filter and the other kinds go query by query. */
+static void test_search_batch(void)
+{
+    enum { N = 3000, DIM = 40, Q = 300, K = 10 };
+    static float v[N * DIM], q[Q * DIM], d1[K], db[Q * K];
+    static int64_t i1[K], ib[Q * K];
+    static int counts[Q];
+    clustered(v, N, DIM);
+    clustered(q, Q, DIM);
+    char err[256];
+    for (int m = IDX_L2; m <= IDX_COS; m++) {
+        idx_t *x = idx_new(&(idx_params_t){.type = IDX_FLAT, .metric = (idx_metric_t)m, .dim = DIM},
+                           err, sizeof err);
+        CHECK(x != NULL);
+        if (!x) return;
+        CHECK_EQ(idx_add(x, v, NULL, N, err, sizeof err), 0);
+        int64_t bad = -1;
+        CHECK_EQ(idx_search_batch(x, q, Q, K, NULL, ib, db, counts, &bad), 0);
+        int wrong = 0;
+        for (int j = 0; j < Q; j++) {
+            int r = idx_search(x, q + j * DIM, K, NULL, i1, d1);
+            wrong += counts[j] != r;
+            for (int c = 0; c < r && c < counts[j]; c++) {
+                float tol = 1e-4f * (1 + fabsf(d1[c]));
+                wrong += fabsf(db[j * K + c] - d1[c]) > tol;
+                bool same = ib[j * K + c] == i1[c];
+                for (int o = 0; !same && o < r; o++) /* a near-tie in another order */
+                    same = ib[j * K + c] == i1[o] && fabsf(d1[o] - d1[c]) <= tol;
+                wrong += !same;
+            }
+        }
+        if (wrong)
+            fprintf(stderr, "batch %s: %d differences\n", idx_metric_name((idx_metric_t)m), wrong);
+        CHECK_EQ(wrong, 0);
+        q[123 * DIM + 7] = NAN;
+        CHECK_EQ(idx_search_batch(x, q, Q, K, NULL, ib, db, counts, &bad), -EINVAL);
+        CHECK_EQ(bad, 123);
+        q[123 * DIM + 7] = 0.5f;
+        int every = 3;
+        idx_search_params_t sp = {.keep = keep_every, .keep_arg = &every};
+        CHECK_EQ(idx_search_batch(x, q, Q, K, &sp, ib, db, counts, &bad), 0);
+        int kept = 1;
+        for (int j = 0; j < Q; j++)
+            for (int c = 0; c < counts[j]; c++) kept &= ib[j * K + c] % 3 == 0;
+        CHECK(kept && counts[0] == K);
+        idx_free(x);
+    }
+}
+
 /* A saved HNSW graph whose upper-layer link names a node that does not live on that layer is
  * refused at load (fuzz_index_file: a search followed it and read before the link arrays). */
 static void test_hnsw_foreign_link(const char *path)
@@ -638,6 +689,7 @@ int main(void)
     test_ivf();
     test_hnsw();
     test_filter();
+    test_search_batch();
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
