@@ -10,12 +10,14 @@
 #                        3000000 for its scale-up: each takes minutes per library)
 #   DIM=256 NQ=1000      dimension and queries
 #   KINDS="flat ivf ivfsq ivfpq hnsw"
+#   NLIST_MAX=1024       IVF lists at most (4 sqrt(N) would be 4,096 at 1M: k-means alone then
+#                        takes most of an hour per library on one thread)
 #   INFERD=./build/inferd  DOC=docs/benchmarks.md  PYTHON=/usr/bin/python3  NODE=node
 #
 # Data: clustered (a 32-dimensional latent space mapped into DIM, plus noise; seeded), the
 # ground truth from FAISS's exact IndexFlatL2. Parameters, the same for every library: HNSW M 16,
-# ef_construction 100; IVF nlist 4 sqrt(N) rounded to a power of two; IVF-PQ m = DIM / 8 codes of
-# 8 bits. Metric L2.
+# ef_construction 100; IVF nlist 4 sqrt(N) rounded up to a power of two (at most NLIST_MAX);
+# IVF-PQ m = DIM / 8 codes of 8 bits. Metric L2.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -24,6 +26,7 @@ SIZES=${SIZES:-27000}
 DIM=${DIM:-256}
 NQ=${NQ:-1000}
 KINDS=${KINDS:-flat ivf ivfsq ivfpq hnsw}
+NLIST_MAX=${NLIST_MAX:-1024}
 INFERD=${INFERD:-./build/inferd}
 DOC=${DOC:-docs/benchmarks.md}
 PYTHON=${PYTHON:-/usr/bin/python3}
@@ -44,6 +47,12 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 results=$work/results.jsonl
 : >"$results"
+
+nlist_for() { # 4 sqrt(N) rounded up to a power of two, at most NLIST_MAX
+    local l=1
+    while [ $((l * l)) -lt $((16 * $1)) ] && [ $l -lt "$NLIST_MAX" ]; do l=$((l * 2)); done
+    echo $l
+}
 
 inferd_kind() { # N KIND DIR NLIST: build, then one search per sweep value; JSON lines
     local n=$1 kind=$2 dir=$3 nlist=$4 args=() sweep flag out
@@ -77,8 +86,7 @@ for n in $SIZES; do
     dir=$work/n$n
     echo "ann: $n x $DIM: data and ground truth" >&2
     $PYTHON bench/ann_peers.py gen "$dir" "$n" "$DIM" "$NQ" 11
-    nlist=1
-    while [ $((nlist * nlist)) -lt $((16 * n)) ]; do nlist=$((nlist * 2)); done
+    nlist=$(nlist_for "$n")
     for kind in $KINDS; do
         echo "ann: $n: $kind" >&2
         case $kind in
@@ -115,7 +123,10 @@ L = ["## Vector indexes (issue 11)", "",
      "Queries/s: one batch call over every query; p50/p99: one call per query (FAISS and hnswlib "
      "through Python, USearch through Node: their per-call costs, a few microseconds, are in "
      "those two columns, not in queries/s). Sizes: the saved index file. The table shows each kind "
-     "at one setting (ef 64, nprobe 16); the plots show every setting." % (day, nq, dim), ""]
+     "at one setting (ef 64, nprobe 16); the plots show every setting. Parameters, the same for "
+     "every library: HNSW M 16, ef_construction 100; IVF nlist 4 sqrt(N) rounded up to a power "
+     "of two, at most 1,024; IVF-PQ %d codes of 8 bits; IVF-SQ8 FAISS's QT_8bit on residuals."
+     % (day, nq, dim, int(dim) // 8), ""]
 for n in sorted({r["n"] for r in rows}):
     L += ["### %d x %s" % (n, dim), "",
           "| kind | library | setting | build s | size MB | recall@10 | queries/s | / best peer | p50 us | p99 us |",
@@ -143,22 +154,31 @@ for n in sorted({r["n"] for r in rows}):
 open(out, "w").write("\n".join(L) + "\n")
 EOF
 for n in $SIZES; do
-    plots=""
+    hplots="" iplots=""
     for f in "$work"/plot_"$n"_*.dat; do
         t=$(basename "$f" .dat)
         t=${t#plot_"$n"_}
-        plots+="${plots:+, }'$f' using 2:3 with linespoints title '${t/_/ }'"
+        if [ "${t%%_*}" = hnsw ]; then
+            hplots+="${hplots:+, }'$f' using 2:3 with linespoints title '${t#*_}'"
+        else
+            iplots+="${iplots:+, }'$f' using 2:3 with linespoints title '${t/_/ }'"
+        fi
     done
+    nlist=$(nlist_for "$n")
     gnuplot <<EOF
-set terminal pngcairo size 900,560 font ",10"
+set terminal pngcairo size 1200,520 font "sans,10" noenhanced
 set output "$(dirname "$DOC")/img/ann_$n.png"
-set title "recall@10 against single-thread queries/s, $n x $DIM, L2 (bench/ann.sh)"
+set multiplot layout 1,2 title "recall@10 against single-thread queries/s, $n x $DIM, L2 (bench/ann.sh)"
 set xlabel "recall@10"
 set ylabel "queries/s (log)"
 set logscale y
-set key outside right
+set key bottom left
 set grid
-plot $plots
+set title "HNSW, M 16, ef_construction 100; ef 16..256"
+plot $hplots
+set title "IVF kinds, nlist $nlist; nprobe 1..64"
+plot $iplots
+unset multiplot
 EOF
 done
 cat "$section"
