@@ -262,6 +262,7 @@ typedef struct op {
     char name[COLL_NAME_MAX + 1];
     coll_spec_t spec; /* create */
     int n;            /* upsert: points; delete: 1 */
+    int dim;          /* upsert: values per vector, checked again when applied */
     int64_t *ids;
     float *vecs;
     char **pay;
@@ -376,12 +377,19 @@ static coll_t *lock_coll(colls_t *c, const char *name, bool write, char *err, si
     return k;
 }
 
-static int apply_upsert(colls_t *c, const char *name, int n, const int64_t *ids, const float *vecs,
-                        char *const *pay, const size_t *plen, char *err, size_t errlen)
+static int apply_upsert(colls_t *c, const char *name, int n, int dim, const int64_t *ids,
+                        const float *vecs, char *const *pay, const size_t *plen, char *err,
+                        size_t errlen)
 {
     coll_t *k = lock_coll(c, name, true, err, errlen);
     if (!k) return ERR_NOT_FOUND;
-    int e = coll_upsert(k, n, ids, vecs, pay, plen, err, errlen);
+    int e = 0;
+    if (k->spec.p.dim != dim) /* dropped and created again since the change was checked */
+        e = err_fail(err, errlen, ERR_CONFLICT,
+                     "collection \"%s\" was created again with %d values per vector", name,
+                     k->spec.p.dim);
+    if (!e) e = coll_upsert(k, n, ids, vecs, pay, plen, err, errlen);
+    atomic_store_explicit(&k->live_pub, k->live, memory_order_relaxed);
     pthread_rwlock_unlock(&k->lk);
     return e;
 }
@@ -419,8 +427,8 @@ static void apply_op(colls_t *c, op_t *op)
         case OP_CREATE: e = apply_create(c, op->name, &op->spec, op->why, sizeof op->why); break;
         case OP_DROP: e = apply_drop(c, op->name, op->why, sizeof op->why); break;
         case OP_UPSERT:
-            e = apply_upsert(c, op->name, op->n, op->ids, op->vecs, op->pay, op->plen, op->why,
-                             sizeof op->why);
+            e = apply_upsert(c, op->name, op->n, op->dim, op->ids, op->vecs, op->pay, op->plen,
+                             op->why, sizeof op->why);
             break;
         default: e = apply_delete(c, op->name, op->ids[0], op->why, sizeof op->why);
         }
@@ -749,6 +757,7 @@ void colls_upsert(colls_t *c, const char *name, int n, int dim, const int64_t *i
         return done(arg, ERR_NOMEM, "out of memory");
     }
     voff[n] = b.len;
+    op->dim = dim;
     memcpy(op->ids, ids, (size_t)n * sizeof *ids);
     memcpy(op->vecs, vecs, (size_t)n * (size_t)dim * sizeof *vecs);
     for (int i = 0; i < n; i++) {
@@ -1096,7 +1105,7 @@ static int replay_row(void *arg, const store_value_t *row)
         if (!e) {
             char *pay = pv->s ? (char *)pv->s : NULL;
             size_t plen = pv->len;
-            apply_upsert(c, name, 1, &row[POINT_POINT].i, v, &pay, &plen, err, sizeof err);
+            apply_upsert(c, name, 1, dim, &row[POINT_POINT].i, v, &pay, &plen, err, sizeof err);
         } else {
             log_warn("collections: skipping point %lld of \"%s\": its vector does not parse",
                      (long long)row[POINT_POINT].i, name);

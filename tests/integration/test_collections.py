@@ -102,6 +102,7 @@ def test_hnsw_recall_and_search_by_id(server_factory):
     assert len(set(got) & set(want[1:])) >= 9
     info = call(srv, "GET", "/collections/h").json()
     assert info["points"] == 3000 and info["settings"]["index"]["type"] == "hnsw"
+    assert "inferd_collection_points 3000\n" in call(srv, "GET", "/metrics").body.decode()
 
 
 def test_ivf_kinds_search_exactly_until_trained(server_factory):
