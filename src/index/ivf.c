@@ -420,6 +420,13 @@ static int ivf_load(idx_t *x, const ixf_t *file, char *err, size_t errlen)
     x->p.nlist = (int)(parm[0] <= IDX_MAX_NLIST ? parm[0] : 0);
     x->p.pq_m = (int)(parm[1] <= (uint32_t)x->p.dim ? parm[1] : 0);
     x->p.pq_bits = (int)(parm[2] <= 8 ? parm[2] : 0);
+    /* The centroids must be in the file before init allocates for nlist of them: a header's
+     * nlist alone could ask for gigabytes (fuzz_index_file). */
+    const ixf_section_t *cs = ixf_find(file, TAG_CENT);
+    if (!cs || cs->bytes != (uint64_t)x->p.nlist * (uint64_t)x->p.dim * sizeof(float))
+        return snprintf(err, errlen, "the CENT section does not hold %d centroids of dimension %d",
+                        x->p.nlist, x->p.dim),
+               -EINVAL;
     int rc = ivf_init(x, err, errlen); /* checks them, as for a new index */
     if (rc) return rc;
     ivf_t *f = ivf_of(x);
