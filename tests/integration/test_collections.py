@@ -19,6 +19,16 @@ def call(srv, method, path, body=None, timeout=20.0):
     return srv.request(method, path, {"Content-Type": "application/json"}, data, timeout=timeout)
 
 
+def ready(srv):
+    """Waits for readiness, which includes the collections' replay at start (503 until then)."""
+    deadline = time.time() + 20 * SLOW
+    while time.time() < deadline:
+        if srv.request("GET", "/v2/health/ready").status == 200:
+            return srv
+        time.sleep(0.02)
+    raise AssertionError("not ready: " + srv.log()[-2000:])
+
+
 def clustered(n, dim, seed):
     """Learned-embedding-like data: a few latent directions plus noise."""
     rng = np.random.default_rng(seed)
@@ -67,7 +77,7 @@ def search(srv, name, body):
 
 @pytest.mark.parametrize("metric", ["l2", "ip", "cos"])
 def test_flat_answers_as_numpy(server_factory, metric):
-    srv = server_factory("--access-log", "false")
+    srv = ready(server_factory("--access-log", "false"))
     data = clustered(600, 16, 1)
     ids = np.arange(1000, 1600)
     create(srv, "f", 16, metric, {"type": "flat"})
@@ -82,7 +92,7 @@ def test_flat_answers_as_numpy(server_factory, metric):
 
 
 def test_hnsw_recall_and_search_by_id(server_factory):
-    srv = server_factory("--access-log", "false")
+    srv = ready(server_factory("--access-log", "false"))
     data = clustered(3000, 32, 3)
     ids = np.arange(3000) * 7
     create(srv, "h", 32, "cos", {"type": "hnsw", "m": 16, "ef_construction": 100})
@@ -106,7 +116,7 @@ def test_hnsw_recall_and_search_by_id(server_factory):
 
 
 def test_ivf_kinds_search_exactly_until_trained(server_factory):
-    srv = server_factory("--access-log", "false")
+    srv = ready(server_factory("--access-log", "false"))
     data = clustered(2000, 16, 5)
     ids = np.arange(2000)
     # Every list probed: what is left is the codes' error (SQ8 small; PQ at 2 dims per code).
@@ -130,7 +140,7 @@ def test_ivf_kinds_search_exactly_until_trained(server_factory):
 
 
 def test_filters_match_numpy_on_the_subset(server_factory):
-    srv = server_factory("--access-log", "false")
+    srv = ready(server_factory("--access-log", "false"))
     n = 400
     data = clustered(n, 8, 8)
     ids = np.arange(n)
@@ -160,7 +170,7 @@ def test_filters_match_numpy_on_the_subset(server_factory):
 
 
 def test_replace_and_delete(server_factory):
-    srv = server_factory("--access-log", "false")
+    srv = ready(server_factory("--access-log", "false"))
     create(srv, "r", 2, "l2", {"type": "hnsw"})
     upsert(srv, "r", [1, 2, 3], [[0, 0], [5, 5], [9, 9]], [{"v": 1}, {"v": 2}, {"v": 3}])
     upsert(srv, "r", [2], [[0.1, 0.1]], [{"v": "new"}])  # replaced: moves next to point 1
@@ -183,7 +193,7 @@ def test_replace_and_delete(server_factory):
 
 
 def test_bad_requests_name_the_problem(server_factory):
-    srv = server_factory("--access-log", "false", "--collection-max-points", "5")
+    srv = ready(server_factory("--access-log", "false", "--collection-max-points", "5"))
     create(srv, "e", 3, "l2")
     cases = [
         ("PUT", "/collections/x", {"metric": "l2"}, 400, "\"dim\""),
@@ -246,7 +256,7 @@ def test_changes_survive_restart_and_kill_9(tmp_path):
     several clients; kill -9; a restart shows exactly the acknowledged state."""
     db = tmp_path / "c.db"
     args = ["--store", "sqlite:%s" % db, "--access-log", "false"]
-    srv = Server(args)
+    srv = ready(Server(args))
     state = {}  # point id -> vector, as acknowledged
     pending = []  # the change in flight when the server died: it may or may not be kept
     lock = threading.Lock()
@@ -341,7 +351,7 @@ def test_texts_are_embedded_server_side(server_factory, tmp_path):
     """{"texts", "model"} upserts and {"text"} searches embed with a served embedding model: the
     stored vectors and the query are what POST /embed answers for the same texts."""
     make_folder(str(tmp_path), "minilm", pooling="mean")
-    srv = server_factory("--models", str(tmp_path), "--access-log", "false")
+    srv = ready(server_factory("--models", str(tmp_path), "--access-log", "false"))
     texts = ["how do I reset my password", "the cat sat on the mat", "password reset link",
              "quarterly revenue grew", "a dog in the park"]
     r = call(srv, "POST", "/embed", {"inputs": texts})

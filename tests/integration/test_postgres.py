@@ -822,6 +822,9 @@ def test_collections_live_in_postgres_and_come_back_from_it(pg, tmp_path):
     vecs = [[0.1, 0.2, 0.3], [1.5, -2.25, 1e-8], [3.0, 3.0, 3.0]]
     srv = Server(args, cwd=str(tmp_path))
     try:
+        deadline = time.time() + 20 * SLOW  # readiness includes the collections' replay
+        while srv.request("GET", "/v2/health/ready").status != 200 and time.time() < deadline:
+            time.sleep(0.02)
         assert call(srv, "PUT", "/collections/reid", {"dim": 3, "metric": "l2",
                                                       "index": {"type": "hnsw"}}).status == 201
         r = call(srv, "POST", "/collections/reid/points",
