@@ -20,6 +20,8 @@ PKGS=(
     python3-fastapi python3-uvicorn python3-uvloop python3-httptools python3-psycopg2 python3-asyncpg
     # bench/ann.sh: hnswlib beside FAISS (and USearch from npm, tools/ann)
     python3-hnswlib
+    # scripts/train_recommender.sh (seed 001's user tower and ranker; tests/integration/test_recommend.py)
+    python3-torch
 )
 
 missing=()

@@ -338,6 +338,7 @@ static int cmd_serve(int argc, char **argv)
     static api_colls_t acolls;
     acolls = (api_colls_t){serve, colls, NULL}; /* embedders are set below */
     api_collections_register(rt, &acolls);
+    api_recommend_register(rt, serve);
     /* Throughput under load comes from one batch per core; a single request's latency from
      * engine_threads. */
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);

@@ -10,7 +10,7 @@ OPS = {
          "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Exp", "Log", "Sqrt", "Pow", "Clip",
          "Flatten", "Reshape", "Squeeze", "Unsqueeze", "Concat", "Identity", "Cast", "ArgMax",
          "ArgMin", "ReduceSum", "ReduceMean", "ReduceMax", "Constant", "Shape", "Gather",
-         "Transpose"],
+         "Transpose", "Split"],
     "ai.onnx.ml": ["LinearClassifier", "LinearRegressor", "Scaler", "Normalizer", "Imputer",
                    "Binarizer", "OneHotEncoder", "LabelEncoder", "ArrayFeatureExtractor", "ZipMap",
                    "SVMClassifier", "SVMRegressor", "TreeEnsembleClassifier",

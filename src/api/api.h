@@ -44,6 +44,9 @@ void api_oip_register(http_router_t *rt, serve_t *sv);
 /* The seed's records API (inferences.c): POST /inferences, GET /inferences[/{id}]. */
 void api_inferences_register(http_router_t *rt, serve_t *sv);
 
+/* Recommendations (recommend.c): POST /recommend over a recommender model. */
+void api_recommend_register(http_router_t *rt, serve_t *sv);
+
 /* Vector collections (collections.c): PUT/GET/DELETE /collections/{c}, GET /collections,
  * POST /collections/{c}/points, POST /collections/{c}/search, DELETE
  * /collections/{c}/points/{id}. The caller owns a and keeps it for the router's life. */

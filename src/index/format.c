@@ -156,29 +156,33 @@ int ixf_parse(const void *p, size_t n, ixf_t *out, char *err, size_t errlen)
     return 0;
 }
 
+int ixf_open_fd(int fd, ixf_t *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0)
+        return fail(err, errlen, -EINVAL, "not an index file (empty or not a regular file)");
+    size_t n = (size_t)st.st_size;
+    void *map = mmap(NULL, n, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (map == MAP_FAILED) return fail(err, errlen, -errno, "%s", strerror(errno));
+    int e = ixf_parse(map, n, out, err, errlen);
+    if (e) {
+        munmap(map, n);
+        return e;
+    }
+    out->map = map;
+    return 0;
+}
+
 int ixf_open(const char *path, ixf_t *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return fail(err, errlen, -errno, "%s: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0) {
-        close(fd);
-        return fail(err, errlen, -EINVAL, "%s: not an index file (empty or not a regular file)",
-                    path);
-    }
-    size_t n = (size_t)st.st_size;
-    void *map = mmap(NULL, n, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (map == MAP_FAILED) return fail(err, errlen, -errno, "%s: %s", path, strerror(errno));
     char why[384];
-    int e = ixf_parse(map, n, out, why, sizeof why);
-    if (e) {
-        munmap(map, n);
-        return fail(err, errlen, e, "%s: %s", path, why);
-    }
-    out->map = map;
-    return 0;
+    int e = ixf_open_fd(fd, out, why, sizeof why);
+    close(fd);
+    return e ? fail(err, errlen, e, "%s: %s", path, why) : 0;
 }
 
 void ixf_close(ixf_t *f)

@@ -56,6 +56,8 @@ int ixf_write(const char *path, const ixf_header_t *h, const ixf_section_t *s, i
 int ixf_parse(const void *p, size_t n, ixf_t *out, char *err, size_t errlen);
 /* Maps path read-only and parses it. 0 or -errno with the problem in err. */
 int ixf_open(const char *path, ixf_t *out, char *err, size_t errlen);
+/* Same for fd, a regular file open for reading (not closed; the mapping outlives it). */
+int ixf_open_fd(int fd, ixf_t *out, char *err, size_t errlen);
 /* Unmaps what ixf_open mapped. */
 void ixf_close(ixf_t *f);
 /* The section with this tag, or NULL. */

@@ -287,6 +287,12 @@ idx_t *idx_load(const char *path, char *err, size_t errlen)
     return x;
 }
 
+idx_t *idx_load_fd(int fd, char *err, size_t errlen)
+{
+    ixf_t f;
+    return ixf_open_fd(fd, &f, err, errlen) ? NULL : idx_from_file(&f, err, errlen);
+}
+
 void idx_get_info(const idx_t *x, idx_info_t *out)
 {
     *out = (idx_info_t){x->p.type,

@@ -108,6 +108,8 @@ int idx_save(const idx_t *x, const char *path, char *err, size_t errlen);
 /* Maps and checks an index file (format.h: magic, version, checksums, every size against the
  * file's); NULL with the problem in err for anything else. */
 idx_t *idx_load(const char *path, char *err, size_t errlen);
+/* Same from fd, a regular file open for reading (not closed). */
+idx_t *idx_load_fd(int fd, char *err, size_t errlen);
 /* An index over a parsed file (format.h), which it takes over (and unmaps at idx_free, or at
  * once on failure): the header's kind must be known and the sections must fit it. NULL with
  * the problem in err. */

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "models/recommender.h"
 #include "text/embed_folder.h"
 #include "text/tokenizer.h"
 #include "util/clock.h"
@@ -41,6 +42,7 @@ static void entry_free(model_entry_t *e)
     }
     text_tok_free(e->tok);
     free(e->embed);
+    rec_free(e->rec);
     eng_model_free(e->m);
     free(e->name);
     free(e->path);
@@ -63,6 +65,8 @@ typedef struct found {
     bool failed;
     bool is_embed; /* an embedding folder: embed describes it */
     embed_folder_t embed;
+    bool is_rec; /* a recommender folder: the file is its user tower, rec describes the rest */
+    rec_folder_t rec;
 } found_t;
 
 /* A file that failed to load, remembered so that polling retries it only once it changes. */
@@ -158,6 +162,20 @@ static model_entry_t *entry_load(repo_t *r, int rootfd, const found_t *f, char *
             return NULL;
         }
     }
+    if (f->is_rec) {
+        int mfd = eng_open_beneath(rootfd, f->name, O_DIRECTORY);
+        if (mfd < 0) {
+            snprintf(err, errlen, "its folder %s", eng_open_strerror(mfd));
+            entry_free(e);
+            return NULL;
+        }
+        e->rec = rec_load(mfd, eng_open_beneath, &f->rec, e->m, err, errlen);
+        close(mfd);
+        if (!e->rec) {
+            entry_free(e);
+            return NULL;
+        }
+    }
     e->version = f->version;
     e->durability = f->d;
     e->st = f->st;
@@ -170,6 +188,7 @@ static model_entry_t *entry_load(repo_t *r, int rootfd, const found_t *f, char *
 typedef struct cfg_ctx {
     durability_t d;
     bool embed; /* the folder is an embedding model's */
+    bool rec;   /* the folder is a recommender's */
     char msg[160];
 } cfg_ctx_t;
 
@@ -181,6 +200,8 @@ static int on_cfg(void *user, const char *section, const char *name, const char 
         (!strcmp(name, "pooling") || !strcmp(name, "max_length") || !strcmp(name, "normalize") ||
          !strcmp(name, "model_file")))
         return 1;
+    /* A recommender's keys are read by rec_folder_read. */
+    if (c->rec && strcmp(section, "model") == 0 && rec_folder_key(name)) return 1;
     if (strcmp(section, "model") == 0 && strcmp(name, "durability") == 0) {
         int d = durability_parse(value);
         if (d < 0) {
@@ -288,13 +309,16 @@ static void scan_model_dir(scan_t *s, const char *name, durability_t def)
     durability_t d = def;
     /* An embedding folder (model.onnx or onnx/model.onnx beside tokenizer files)? */
     embed_folder_t ef;
+    rec_folder_t rf;
     int efd = eng_open_beneath(s->rootfd, name, O_DIRECTORY);
-    int erc = -ENOENT;
+    int erc = -ENOENT, rrc = -ENOENT;
     if (efd >= 0) {
         char eerr[300];
         erc = embed_folder_read(efd, eng_open_beneath, &ef, eerr, sizeof eerr);
+        /* ... or a recommender's (config.ini: kind = recommender)? */
+        if (erc == -ENOENT) rrc = rec_folder_read(efd, eng_open_beneath, &rf, eerr, sizeof eerr);
         close(efd);
-        if (erc && erc != -ENOENT) {
+        if ((erc && erc != -ENOENT) || (rrc && rrc != -ENOENT)) {
             snprintf(rel, sizeof rel, "%s", name);
             scan_model_failed(s, name, rel, eerr);
             return;
@@ -305,7 +329,7 @@ static void scan_model_dir(scan_t *s, const char *name, durability_t def)
     FILE *fp = fd >= 0 ? fdopen(fd, "r") : NULL;
     if (fd >= 0 && !fp) close(fd);
     if (fp) {
-        cfg_ctx_t c = {def, erc == 0, ""};
+        cfg_ctx_t c = {def, erc == 0, rrc == 0, ""};
         int line = ini_parse_file(fp, on_cfg, &c);
         fclose(fp);
         if (line) {
@@ -328,6 +352,16 @@ static void scan_model_dir(scan_t *s, const char *name, durability_t def)
         if (s->n > before) {
             s->f[before].is_embed = true;
             s->f[before].embed = ef;
+        }
+        return;
+    }
+    if (rrc == 0) {
+        snprintf(rel, sizeof rel, "%s/%s", name, rf.user_model);
+        int before = s->n;
+        scan_file(s, name, 1, rel, d);
+        if (s->n > before) {
+            s->f[before].is_rec = true;
+            s->f[before].rec = rf;
         }
         return;
     }

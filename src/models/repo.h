@@ -5,6 +5,8 @@
  *   DIR/<name>.onnx                     (version 1 of <name>)
  *   DIR/<name>/model.onnx | onnx/model.onnx + tokenizer.json | vocab.txt
  *                                       (an embedding model, version 1: text/embed_folder.h)
+ *   DIR/<name>/config.ini with kind = recommender, and the files it names
+ *                                       (a recommender, version 1: models/recommender.h)
  *
  * Every version found is loaded; requests without a version get the highest one. A loaded
  * version is immutable: its bytes are read into memory it owns, so a file changed on disk changes
@@ -38,7 +40,7 @@ struct repo_attach {
 };
 
 /* Slots for attached state: one per kind of serving state an entry can carry. */
-enum { REPO_SLOT_SESSIONS, REPO_SLOT_EMBED, REPO_SLOTS };
+enum { REPO_SLOT_SESSIONS, REPO_SLOT_EMBED, REPO_SLOT_RANKER_SESSIONS, REPO_SLOTS };
 
 typedef struct model_entry {
     char *name;
@@ -51,9 +53,10 @@ typedef struct model_entry {
      * the folder says about pooling, length and normalisation; NULL for other models. */
     struct text_tok *tok;
     struct embed_folder *embed;
-    char digest[65];  /* embedding models: sha256 of the model file (cache keys, /info) */
-    _Atomic int refs; /* the repository's own, plus one per request using it */
-    struct stat st;   /* of the file as read: a reload compares device, inode, size, m/ctime */
+    struct rec_model *rec; /* recommenders (m is the user tower): models/recommender.h */
+    char digest[65];       /* embedding models: sha256 of the model file (cache keys, /info) */
+    _Atomic int refs;      /* the repository's own, plus one per request using it */
+    struct stat st;        /* of the file as read: a reload compares device, inode, size, m/ctime */
 } model_entry_t;
 
 /* Called when a posted reload has finished (on the loader thread) or was cancelled at shutdown

@@ -35,6 +35,22 @@ serve_t *serve_new(repo_t *repo, pool_t *pool, store_t *store, int session_threa
                                       "Requests answered 503 because the compute queue was full",
                                       METRIC_COUNTER, NULL, 0),
                        "", false);
+    metric_family_t *rs = metrics_family(
+        "inferd_recommend_stage_seconds",
+        "Time per /recommend stage: embed (user tower, or the cache), retrieve (item index), rank "
+        "(ranker)",
+        METRIC_HISTOGRAM, metrics_latency_buckets, metrics_latency_nbuckets);
+    metric_family_t *rp = metrics_family(
+        "inferd_recommend_requests_total",
+        "Recommendations by path: cold (popular items: no known history), cached (the user's "
+        "vector from the cache), computed (the user tower ran)",
+        METRIC_COUNTER, NULL, 0);
+    const char *stages[] = {"stage=\"embed\"", "stage=\"retrieve\"", "stage=\"rank\""};
+    const char *paths[] = {"path=\"cold\"", "path=\"cached\"", "path=\"computed\""};
+    for (int i = 0; i < 3; i++) {
+        sv->m_rec_stage[i] = metrics_series(rs, stages[i], true);
+        sv->m_rec_path[i] = metrics_series(rp, paths[i], true);
+    }
     return sv;
 }
 

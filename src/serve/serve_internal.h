@@ -12,6 +12,8 @@ struct serve {
     int nworkers, session_threads;
     metric_t *m_queue_wait, *m_compute, *m_commit;
     metric_t *m_rows, *m_rejected;
+    metric_t *m_rec_stage[3]; /* recommend.c: embed, retrieve, rank */
+    metric_t *m_rec_path[3];  /* recommend.c: cold, cached, computed */
 };
 
 #endif

@@ -37,6 +37,7 @@ const op_arity_t ops_arity[] = {
     {"", "Shape", 1, 1, 1, 1},
     {"", "Gather", 2, 2, 1, 1},
     {"", "Transpose", 1, 1, 1, 1},
+    {"", "Split", 1, 2, 1, 1048576},
     {"ai.onnx.ml", "LinearClassifier", 1, 1, 2, 2},
     {"ai.onnx.ml", "LinearRegressor", 1, 1, 1, 1},
     {"ai.onnx.ml", "Scaler", 1, 1, 1, 1},

@@ -14,6 +14,7 @@ extern const op_def_t onnx_op_div;
 extern const op_def_t onnx_op_exp;
 extern const op_def_t onnx_op_flatten;
 extern const op_def_t onnx_op_gather;
+extern const op_def_t onnx_op_split;
 extern const op_def_t onnx_op_gemm;
 extern const op_def_t onnx_op_identity;
 extern const op_def_t onnx_op_leaky_relu;
@@ -103,6 +104,7 @@ const op_def_t *const ops_onnx[] = {
     &onnx_op_exp,
     &onnx_op_flatten,
     &onnx_op_gather,
+    &onnx_op_split,
     &onnx_op_gemm,
     &onnx_op_identity,
     &onnx_op_leaky_relu,

@@ -416,6 +416,98 @@ static int concat_run(const node_t *n, const tensor_t *const *in, tensor_t *out,
     return 0;
 }
 
+/* ==== Split ==== */
+
+#define SPLIT_MAX 256 /* outputs of one Split */
+
+/* The part sizes: the split input (13+) or attribute (<13), else num_outputs (18+, the last part
+ * smaller when the axis does not divide), else as many equal parts as outputs. */
+static int split_sizes(const node_t *n, const tensor_t *const *in, int64_t len, int64_t *sz,
+                       char *err, size_t errlen)
+{
+    int64_t cnt = 0;
+    if (n->nout > SPLIT_MAX)
+        return kern_fail(err, errlen, "Split: %d outputs; at most %d are supported", n->nout,
+                         SPLIT_MAX);
+    if (n->opset >= 13 && n->nin > 1 && in[1]) {
+        const tensor_t *t = in[1];
+        if (!t->data && tensor_numel(t) > 0)
+            return kern_fail(err, errlen, "Split: the split input must be a constant");
+        if (t->dtype != DT_INT64 || t->rank != 1 || kern_read_ints(t, sz, SPLIT_MAX, &cnt) < 0)
+            return kern_fail(err, errlen, "Split: split must be a 1-D INT64 tensor of at most %d",
+                             SPLIT_MAX);
+    } else if (n->opset < 13 && node_attr(n, "split")) {
+        const int64_t *v = node_attr_ints(n, "split", &cnt);
+        if (cnt > SPLIT_MAX) cnt = SPLIT_MAX + 1;
+        for (int64_t i = 0; v && i < cnt && i < SPLIT_MAX; i++) sz[i] = v[i];
+    } else {
+        int64_t parts = n->opset >= 18 ? node_attr_int(n, "num_outputs", 0) : n->nout;
+        if (parts != n->nout || parts < 1)
+            return kern_fail(err, errlen, "Split: num_outputs (%lld) must equal the %d outputs",
+                             (long long)parts, n->nout);
+        int64_t each = n->opset >= 18 ? (len + parts - 1) / parts : len / parts;
+        if (n->opset < 18 && len % parts)
+            return kern_fail(err, errlen, "Split: axis length %lld does not divide into %lld parts",
+                             (long long)len, (long long)parts);
+        for (int64_t i = 0; i < parts; i++) {
+            int64_t left = len - i * each;
+            sz[i] = left < 0 ? 0 : left < each ? left : each;
+        }
+        cnt = parts;
+    }
+    if (cnt != n->nout)
+        return kern_fail(err, errlen, "Split: %lld sizes for %d outputs", (long long)cnt, n->nout);
+    int64_t sum = 0;
+    for (int64_t i = 0; i < cnt; i++) {
+        if (sz[i] < 0) return kern_fail(err, errlen, "Split: a negative part size");
+        sum += sz[i];
+    }
+    if (sum != len)
+        return kern_fail(err, errlen, "Split: the parts sum to %lld, the axis is %lld",
+                         (long long)sum, (long long)len);
+    return 0;
+}
+
+static int split_infer(const node_t *n, const tensor_t *const *in, tensor_t *out, char *err,
+                       size_t errlen)
+{
+    if (need_input(n, in, 0, err, errlen) || check_type(n, in[0], err, errlen)) return -1;
+    const tensor_t *a = in[0];
+    int ax = a->rank ? ops_axis(node_attr_int(n, "axis", 0), a->rank) : -1;
+    if (ax < 0) return kern_fail(err, errlen, "Split: axis out of range for %s", KERN_SHAPE(a));
+    int64_t sz[SPLIT_MAX + 1];
+    if (split_sizes(n, in, a->dims[ax], sz, err, errlen)) return -1;
+    for (int i = 0; i < n->nout; i++) {
+        out[i] = *a;
+        out[i].data = NULL;
+        out[i].map_keys = NULL;
+        out[i].dims[ax] = sz[i];
+    }
+    return 0;
+}
+
+static int split_run(const node_t *n, const tensor_t *const *in, tensor_t *out, exec_ctx_t *x)
+{
+    (void)x;
+    const tensor_t *a = in[0];
+    int ax = ops_axis(node_attr_int(n, "axis", 0), a->rank);
+    int64_t outer = 1, inner = (int64_t)dtype_size(a->dtype);
+    for (int i = 0; i < ax; i++) outer *= a->dims[i];
+    for (int i = ax + 1; i < a->rank; i++) inner *= a->dims[i];
+    const char *src = a->data;
+    size_t row = (size_t)(a->dims[ax] * inner);
+    for (int64_t r = 0; r < outer; r++) {
+        size_t off = 0;
+        for (int i = 0; i < n->nout; i++) {
+            size_t chunk = (size_t)(out[i].dims[ax] * inner);
+            if (chunk)
+                memcpy((char *)out[i].data + (size_t)r * chunk, src + (size_t)r * row + off, chunk);
+            off += chunk;
+        }
+    }
+    return 0;
+}
+
 /* ==== Gather ==== */
 
 static int gather_infer(const node_t *n, const tensor_t *const *in, tensor_t *out, char *err,
@@ -614,6 +706,9 @@ ONNX_OP(shape, "Shape", 1, shape_infer, shape_run)
 /* Concat-1 has a default axis of 1; from 4 the attribute is required. */
 ONNX_OP(concat, "Concat", 4, concat_infer, concat_run)
 ONNX_OP(transpose, "Transpose", 1, transpose_infer, transpose_run)
+/* Split-2 (Split-1's second input is not supported); split moves to an input at 13 and
+ * num_outputs arrives at 18. */
+ONNX_OP(split, "Split", 2, split_infer, split_run)
 ONNX_OP(gather, "Gather", 1, gather_infer, gather_run)
 ONNX_OP(constant, "Constant", 1, constant_infer, constant_run)
 ONNX_OP(size, "Size", 1, size_infer, size_run)
