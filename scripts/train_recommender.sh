@@ -6,8 +6,9 @@
 #
 # Environment: MOVIELENS_DIR (default ../shared/data/movielens/ml-latest-small beside the
 # checkout: the data is read there and never copied into the repository, its licence forbids
-# redistribution), EPOCHS (user tower epochs, default 200), NO_BASELINES=1 (skip the popularity
-# and matrix-factorisation baselines), INFERD_BIN (default build/inferd, built if missing).
+# redistribution), EPOCHS (user tower epochs, default 100), NO_BASELINES=1 (skip the popularity
+# and matrix-factorisation baselines), RANKER_KEEP_LAST=1 (the ranker's last epoch rather than
+# its best on validation), INFERD_BIN (default build/inferd, built if missing).
 # Needs Debian's python3-torch (installed by scripts/deps.sh). docs/recommend.md has the details.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -21,5 +22,6 @@ BIN="${INFERD_BIN:-$ROOT/build/inferd}"
 [ -x "$BIN" ] || make -C "$ROOT" build >/dev/null
 args=()
 [ "${NO_BASELINES:-0}" = 1 ] && args+=(--no-baselines)
+[ "${RANKER_KEEP_LAST:-0}" = 1 ] && args+=(--ranker-keep-last)
 exec /usr/bin/python3 "$ROOT/scripts/recommender/train.py" --data "$DATA" --out "$OUT/movielens" \
     --inferd "$BIN" "${args[@]}"

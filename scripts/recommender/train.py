@@ -225,7 +225,7 @@ def rank_features(u, V, feats):
     return np.concatenate([uv.sum(axis=1, keepdims=True), feats, uv], axis=1).astype(np.float32)
 
 
-def train_ranker(tower, emb, item_feats, cuts, epochs, seed):
+def train_ranker(tower, emb, item_feats, cuts, epochs, seed, keep_last=False):
     """Listwise, on what the tower never trained on: for each (history, next item) cut, the
     tower's top CAND candidates and a softmax cross-entropy on the next item's position. Only
     cuts whose next item the tower retrieves are used: an item put in by hand would stand out
@@ -239,19 +239,35 @@ def train_ranker(tower, emb, item_feats, cuts, epochs, seed):
         if nxt in cand:
             lists.append(rank_features(uv, emb[cand], item_feats[cand]))
             labels.append(int(np.nonzero(cand == nxt)[0][0]))
-    X = torch.tensor(np.stack(lists))  # [users, CAND, F]
+    X = torch.tensor(np.stack(lists))  # [lists, CAND, F]
     y = torch.tensor(labels)
+    # A fifth of the lists decides when to stop (and whether the ranker helps at all: epoch 0
+    # is the tower's own order).
+    perm = torch.randperm(len(X), generator=torch.Generator().manual_seed(seed))
+    nval = max(1, len(X) // 5)
+    Xv, yv, Xt, yt = X[perm[:nval]], y[perm[:nval]], X[perm[nval:]], y[perm[nval:]]
     model = Ranker()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-4)
-    for ep in range(epochs):
-        perm = torch.randperm(len(X))
-        for b in range(0, len(X), 64):
-            idx = perm[b : b + 64]
-            loss = nn.functional.cross_entropy(model(X[idx]).squeeze(-1), y[idx])
+
+    def val_loss():
+        with torch.no_grad():
+            return nn.functional.cross_entropy(model(Xv).squeeze(-1), yv).item()
+
+    best, best_ep, best_state = val_loss(), 0, {k: v.clone() for k, v in model.state_dict().items()}
+    for ep in range(1, epochs + 1):
+        order = torch.randperm(len(Xt))
+        for b in range(0, len(Xt), 64):
+            idx = order[b : b + 64]
+            loss = nn.functional.cross_entropy(model(Xt[idx]).squeeze(-1), yt[idx])
             opt.zero_grad()
             loss.backward()
             opt.step()
-    log(f"ranker: {len(X)} lists of {CAND} (of {len(cuts)} cuts), final batch loss {loss.item():.3f}")
+        v = val_loss()
+        if v < best or keep_last:
+            best, best_ep, best_state = v, ep, {k: t.clone() for k, t in model.state_dict().items()}
+    model.load_state_dict(best_state)
+    log(f"ranker: {len(X)} lists of {CAND} (of {len(cuts)} cuts), best validation loss {best:.3f} "
+        f"at epoch {best_ep} of {epochs} (epoch 0: the tower's order)")
     model.eval()
     return model
 
@@ -282,9 +298,11 @@ def main():
     ap.add_argument("--data", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--inferd", required=True)
-    ap.add_argument("--epochs", type=int, default=int(os.environ.get("EPOCHS", "200")))
+    ap.add_argument("--epochs", type=int, default=int(os.environ.get("EPOCHS", "100")))
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--no-baselines", action="store_true", help="skip popularity and MF (tests)")
+    ap.add_argument("--ranker-keep-last", action="store_true",
+                    help="keep the ranker's last epoch, not the best on validation (tests: every feature then matters)")
     a = ap.parse_args()
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     t0 = time.time()
@@ -313,7 +331,7 @@ def main():
     tower = train_tower(n, fit, a.epochs, a.seed)
     emb = tower.item.weight.detach().numpy().astype(np.float32)
     log("ranker")
-    ranker = train_ranker(tower, emb, item_feats, cuts, 60, a.seed)
+    ranker = train_ranker(tower, emb, item_feats, cuts, 60, a.seed, a.ranker_keep_last)
 
     # Baselines and the tower alone, all on the same split: history = everything but the test item.
     hist = train
