@@ -12,6 +12,9 @@
 #   KINDS="flat ivf ivfsq ivfpq hnsw"
 #   NLIST_MAX=1024       IVF lists at most (4 sqrt(N) would be 4,096 at 1M: k-means alone then
 #                        takes most of an hour per library on one thread)
+#   SKIP="faiss:hnsw"    library:kind pairs not to run (at 3M, FAISS's single-thread HNSW build
+#                        alone would take hours)
+#   RESULTS=FILE         also append every result (JSON lines) to FILE, which outlives the run
 #   INFERD=./build/inferd  DOC=docs/benchmarks.md  PYTHON=/usr/bin/python3  NODE=node
 #
 # Data: clustered (a 32-dimensional latent space mapped into DIM, plus noise; seeded), the
@@ -26,6 +29,8 @@ SIZES=${SIZES:-27000}
 DIM=${DIM:-256}
 NQ=${NQ:-1000}
 KINDS=${KINDS:-flat ivf ivfsq ivfpq hnsw}
+SKIP=${SKIP:-}
+RESULTS=${RESULTS:-}
 NLIST_MAX=${NLIST_MAX:-1024}
 INFERD=${INFERD:-./build/inferd}
 DOC=${DOC:-docs/benchmarks.md}
@@ -48,6 +53,8 @@ trap 'rm -rf "$work"' EXIT
 results=$work/results.jsonl
 : >"$results"
 
+runs() { [[ " $SKIP " != *"$1"* ]]; } # " lib:kind ": whether SKIP leaves it in
+
 nlist_for() { # 4 sqrt(N) rounded up to a power of two, at most NLIST_MAX
     local l=1
     while [ $((l * l)) -lt $((16 * $1)) ] && [ $l -lt "$NLIST_MAX" ]; do l=$((l * 2)); done
@@ -62,22 +69,25 @@ inferd_kind() { # N KIND DIR NLIST: build, then one search per sweep value; JSON
         ivfpq) args=(--nlist "$nlist" --pq-m $((DIM / 8)) --pq-bits 8); sweep=$PROBES; flag=--nprobe ;;
         *) sweep=0; flag= ;;
     esac
-    out=$("$INFERD" index build --type "$kind" --metric l2 --input "$dir/base.fvecs" \
-        --out "$dir/inferd.idx" --threads 1 "${args[@]}" 2>/dev/null)
+    out=$(/usr/bin/time -f %M -o "$dir/rss" "$INFERD" index build --type "$kind" --metric l2 \
+        --input "$dir/base.fvecs" --out "$dir/inferd.idx" --threads 1 "${args[@]}" 2>/dev/null)
+    local rss_build rss_search
+    rss_build=$(($(tail -n1 "$dir/rss") / 1024))
     local build bytes
     build=$(sed -n 's/.*build \([0-9.]*\) s.*/\1/p' <<<"$out")
     bytes=$(stat -c %s "$dir/inferd.idx")
     for v in ${sweep//,/ }; do
         local s rec
         if [ -n "$flag" ]; then
-            s=$("$INFERD" index search "$dir/inferd.idx" --queries "$dir/query.fvecs" --k 10 \
+            s=$(/usr/bin/time -f %M -o "$dir/rss" "$INFERD" index search "$dir/inferd.idx" --queries "$dir/query.fvecs" --k 10 \
                 "$flag" "$v" --threads 1 --out "$dir/r.ivecs")
         else
-            s=$("$INFERD" index search "$dir/inferd.idx" --queries "$dir/query.fvecs" --k 10 \
+            s=$(/usr/bin/time -f %M -o "$dir/rss" "$INFERD" index search "$dir/inferd.idx" --queries "$dir/query.fvecs" --k 10 \
                 --threads 1 --out "$dir/r.ivecs")
         fi
         rec=$($PYTHON bench/ann_peers.py recall "$dir/r.ivecs" "$dir/gt.ivecs" 10)
-        sed -n "s/.* \([0-9.]*\) queries\/s, latency p50 \([0-9.]*\) us, p99 \([0-9.]*\) us/{\"lib\": \"inferd\", \"kind\": \"$kind\", \"param\": $v, \"build_s\": $build, \"bytes\": $bytes, \"recall\": $rec, \"qps\": \1, \"p50_us\": \2, \"p99_us\": \3}/p" <<<"$s"
+        rss_search=$(($(tail -n1 "$dir/rss") / 1024))
+        sed -n "s/.* \([0-9.]*\) queries\/s, latency p50 \([0-9.]*\) us, p99 \([0-9.]*\) us/{\"lib\": \"inferd\", \"kind\": \"$kind\", \"param\": $v, \"build_s\": $build, \"bytes\": $bytes, \"rss_build_mb\": $rss_build, \"rss_search_mb\": $rss_search, \"recall\": $rec, \"qps\": \1, \"p50_us\": \2, \"p99_us\": \3}/p" <<<"$s"
     done
     rm -f "$dir/inferd.idx" "$dir/r.ivecs"
 }
@@ -96,11 +106,12 @@ for n in $SIZES; do
             *) pp=(sweep=0) ;;
         esac
         inferd_kind "$n" "$kind" "$dir" "$nlist" | sed "s/^{/{\"n\": $n, /" >>"$results"
-        $PYTHON bench/ann_peers.py run faiss "$kind" "$dir" "${pp[@]}" 2>/dev/null | sed "s/^{/{\"n\": $n, /" >>"$results"
+        runs " faiss:$kind " && $PYTHON bench/ann_peers.py run faiss "$kind" "$dir" "${pp[@]}" 2>/dev/null | sed "s/^{/{\"n\": $n, /" >>"$results"
         if [ "$kind" = hnsw ]; then
-            $PYTHON bench/ann_peers.py run hnswlib hnsw "$dir" "${pp[@]}" | sed "s/^{/{\"n\": $n, /" >>"$results"
-            $NODE bench/ann_usearch.mjs "$dir" 16 100 "$EFS" | sed "s/^{/{\"n\": $n, /" >>"$results"
+            runs " hnswlib:hnsw " && $PYTHON bench/ann_peers.py run hnswlib hnsw "$dir" "${pp[@]}" | sed "s/^{/{\"n\": $n, /" >>"$results"
+            runs " usearch:hnsw " && $NODE bench/ann_usearch.mjs "$dir" 16 100 "$EFS" | sed "s/^{/{\"n\": $n, /" >>"$results"
         fi
+        [ -z "$RESULTS" ] || cp "$results" "$RESULTS"
     done
     rm -rf "$dir"
 done
@@ -129,8 +140,8 @@ L = ["## Vector indexes (issue 11)", "",
      % (day, nq, dim, int(dim) // 8), ""]
 for n in sorted({r["n"] for r in rows}):
     L += ["### %d x %s" % (n, dim), "",
-          "| kind | library | setting | build s | size MB | recall@10 | queries/s | / best peer | p50 us | p99 us |",
-          "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|"]
+          "| kind | library | setting | build s | size MB | peak RSS MB build / search | recall@10 | queries/s | / best peer | p50 us | p99 us |",
+          "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
     for kind in ["flat", "ivf", "ivfsq", "ivfpq", "hnsw"]:
         rs = [r for r in by[(n, kind)] if r["param"] == at[kind]]
         if not rs:
@@ -139,8 +150,9 @@ for n in sorted({r["n"] for r in rows}):
         best = max((r["qps"] for r in peers), default=0)
         for r in sorted(rs, key=lambda r: r["lib"] != "inferd"):
             setting = ("ef %d" if kind == "hnsw" else "nprobe %d") % r["param"] if kind != "flat" else "-"
-            L.append("| %s | %s | %s | %.2f | %.1f | %.4f | %.0f | %s | %.1f | %.1f |" % (
-                names[kind], r["lib"], setting, r["build_s"], r["bytes"] / 1e6, r["recall"],
+            rss = "%d / %d" % (r["rss_build_mb"], r["rss_search_mb"]) if "rss_build_mb" in r else ""
+            L.append("| %s | %s | %s | %.2f | %.1f | %s | %.4f | %.0f | %s | %.1f | %.1f |" % (
+                names[kind], r["lib"], setting, r["build_s"], r["bytes"] / 1e6, rss, r["recall"],
                 r["qps"], "%.2f" % (r["qps"] / best) if best and r["lib"] == "inferd" else "",
                 r["p50_us"], r["p99_us"]))
     L += ["", "![recall against queries/s, %d x %s](img/ann_%d.png)" % (n, dim, n), ""]
@@ -165,21 +177,17 @@ for n in $SIZES; do
         fi
     done
     nlist=$(nlist_for "$n")
-    gnuplot <<EOF
-set terminal pngcairo size 1200,520 font "sans,10" noenhanced
-set output "$(dirname "$DOC")/img/ann_$n.png"
-set multiplot layout 1,2 title "recall@10 against single-thread queries/s, $n x $DIM, L2 (bench/ann.sh)"
-set xlabel "recall@10"
-set ylabel "queries/s (log)"
-set logscale y
-set key bottom left
-set grid
-set title "HNSW, M 16, ef_construction 100; ef 16..256"
-plot $hplots
-set title "IVF kinds, nlist $nlist; nprobe 1..64"
-plot $iplots
-unset multiplot
-EOF
+    panels=$((${#hplots} > 0 ? 1 : 0))
+    panels=$((panels + (${#iplots} > 0 ? 1 : 0)))
+    {
+        echo "set terminal pngcairo size $((600 * (panels > 0 ? panels : 1))),520 font \"sans,10\" noenhanced"
+        echo "set output \"$(dirname "$DOC")/img/ann_$n.png\""
+        echo "set multiplot layout 1,$panels title \"recall@10 against single-thread queries/s, $n x $DIM, L2 (bench/ann.sh)\""
+        echo 'set xlabel "recall@10"; set ylabel "queries/s (log)"; set logscale y; set key bottom left; set grid'
+        [ -z "$hplots" ] || echo "set title \"HNSW, M 16, ef_construction 100; ef 16..256\"; plot $hplots"
+        [ -z "$iplots" ] || echo "set title \"IVF kinds, nlist $nlist; nprobe 1..64\"; plot $iplots"
+        echo "unset multiplot"
+    } | gnuplot || echo "ann: the plot for $n failed" >&2
 done
 cat "$section"
 replace_section "$DOC" "$SECTION" "$section"
