@@ -5,7 +5,8 @@
  *   POST   /collections/{c}/points       {"ids": [...], "vectors": [[...]] | "texts": [...],
  *                                         "model"?, "payloads"?: [...]}
  *   POST   /collections/{c}/search       {"vector": [...] | "id": N | "text", "k"?, "ef"?,
- *                                         "nprobe"?, "filter"?: {"ids"?: [...], "payload"?: {...}}}
+ *                                         "nprobe"?, "rerank"?, "filter"?: {"ids"?: [...],
+ *                                         "payload"?: {...}}}
  *   DELETE /collections/{c}/points/{id}
  * Everything runs on serve's compute pool; changes answer once stored (the points table). Texts
  * are embedded with an embedding model (serve/embed.h) first, then go the same way. */
@@ -343,6 +344,7 @@ static int parse_search(preq_t *p, const json_value_t *root, char *err, size_t e
     int e = get_opt_int(root, "k", 1, colls_limits(p->j->colls)->max_k, &q->k, err, errlen);
     if (!e) e = get_opt_int(root, "ef", 1, MAX_EF, &q->ef, err, errlen);
     if (!e) e = get_opt_int(root, "nprobe", 1, IDX_MAX_NLIST, &q->nprobe, err, errlen);
+    if (!e) e = get_opt_int(root, "rerank", 1, IDX_MAX_RERANK, &q->rerank, err, errlen);
     if (q->ef < q->k) q->ef = q->k;
     p->n = 1;
     if (!e && vv) {

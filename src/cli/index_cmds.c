@@ -24,9 +24,10 @@ static void index_usage(FILE *f)
             "Usage:\n"
             "  inferd index build --type flat|ivf|ivfsq|ivfpq|hnsw --metric l2|ip|cos\n"
             "                     --input X.fvecs|X.npy --out FILE\n"
-            "                     [--m M --ef-construction E | --nlist N --pq-m M --pq-bits B]\n"
-            "                     [--threads N] [--seed S]\n"
-            "  inferd index search FILE --queries Q.fvecs|Q.npy --k K [--ef E | --nprobe P]\n"
+            "                     [--m M --ef-construction E | --nlist N --pq-m M --pq-bits B\n"
+            "                     [--refine flat]] [--threads N] [--seed S]\n"
+            "  inferd index search FILE --queries Q.fvecs|Q.npy --k K\n"
+            "                     [--ef E | --nprobe P [--rerank R]]\n"
             "                     [--threads N] [--out R.ivecs]\n"
             "  inferd index info FILE\n\n"
             "build reads the vectors (ids are their row numbers), trains the IVF kinds on them\n"
@@ -38,7 +39,10 @@ static void index_usage(FILE *f)
             "prints queries/s and the p50/p99 latency of one query. info describes FILE.\n"
             "Metrics: l2 (squared Euclidean distance), ip (1 - inner product), cos (cosine\n"
             "distance; vectors are normalised). --nprobe (IVF, default 1) is how many lists a\n"
-            "query scans, --ef (HNSW, default 16, at least k) how many candidates it keeps. Exit "
+            "query scans, --ef (HNSW, default 16, at least k) how many candidates it keeps.\n"
+            "--refine flat (ivfpq) keeps every vector in the index too, so that a search with\n"
+            "--rerank R takes the R best candidates by the codes and answers the k nearest of\n"
+            "them by exact distance (FAISS's IndexRefineFlat, k_factor R / k). Exit "
             "status: 0 ok, 1 an input or index that cannot be read, 2 a usage\n"
             "error.\n");
 }
@@ -81,6 +85,7 @@ static int cmd_build(int argc, char **argv)
 {
     const char *type = NULL, *metric = NULL, *input = NULL, *out = NULL;
     int threads = 1, nlist = 0, pq_m = 0, pq_bits = 8, seed = 0, hnsw_m = 0, efc = 0;
+    bool refine = false;
     for (int i = 0; i < argc; i += 2) { /* --flag VALUE pairs */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         bool ok = v != NULL;
@@ -106,6 +111,8 @@ static int cmd_build(int argc, char **argv)
             ok = int_arg("--m", v, 2, IDX_MAX_M, &hnsw_m);
         else if (!strcmp(a, "--ef-construction"))
             ok = int_arg("--ef-construction", v, 1, 1 << 20, &efc);
+        else if (!strcmp(a, "--refine") && v && !strcmp(v, "flat"))
+            refine = true;
         else
             ok = false;
         if (!ok) {
@@ -157,6 +164,7 @@ static int cmd_build(int argc, char **argv)
                       .nlist = nlist,
                       .pq_m = pq_m,
                       .pq_bits = pq_bits,
+                      .refine = refine,
                       .hnsw_m = hnsw_m,
                       .ef_construction = efc,
                       .threads = threads,
@@ -263,7 +271,7 @@ static int cmd_search(int argc, char **argv)
         return 2;
     }
     const char *file = argv[0], *queries = NULL, *out = NULL;
-    int k = 0, threads = 1, ef = 0, nprobe = 0;
+    int k = 0, threads = 1, ef = 0, nprobe = 0, rerank = 0;
     for (int i = 1; i < argc; i += 2) { /* --flag VALUE pairs */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         bool ok = true;
@@ -279,6 +287,8 @@ static int cmd_search(int argc, char **argv)
             ok = int_arg("--ef", v, 1, 1 << 20, &ef);
         else if (!strcmp(a, "--nprobe"))
             ok = int_arg("--nprobe", v, 1, 1 << 20, &nprobe);
+        else if (!strcmp(a, "--rerank"))
+            ok = int_arg("--rerank", v, 1, IDX_MAX_RERANK, &rerank);
         else {
             fprintf(stderr, "inferd index search: unknown or incomplete argument \"%s\"\n", a);
             return 2;
@@ -321,7 +331,7 @@ static int cmd_search(int argc, char **argv)
         jobs[t] = (search_job_t){.x = x,
                                  .q = &q,
                                  .k = k,
-                                 .sp = {.ef = ef, .nprobe = nprobe},
+                                 .sp = {.ef = ef, .nprobe = nprobe, .rerank = rerank},
                                  .lo = lo,
                                  .hi = hi,
                                  .out = res,

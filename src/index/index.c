@@ -101,6 +101,8 @@ static idx_t *idx_alloc(const idx_params_t *p, char *err, size_t errlen)
 
 idx_t *idx_new(const idx_params_t *p, char *err, size_t errlen)
 {
+    if (p->refine && p->type != IDX_IVFPQ)
+        return fail(err, errlen, 0, "--refine is for ivfpq indexes only"), NULL;
     idx_t *x = idx_alloc(p, err, errlen);
     if (x && x->ops->init && x->ops->init(x, err, errlen)) {
         idx_free(x);

@@ -26,6 +26,7 @@ typedef enum idx_type {
 
 #define IDX_MAX_DIM 65536
 #define IDX_MAX_K   100000
+#define IDX_MAX_RERANK 100000
 
 /* Reports progress of long work: done of total units of the named stage. */
 typedef void (*idx_progress_fn)(void *arg, const char *stage, int64_t done, int64_t total);
@@ -37,6 +38,8 @@ typedef struct idx_params {
     int nlist;                /* IVF kinds: inverted lists (coarse centroids), 1..IDX_MAX_NLIST */
     int pq_m;                 /* IVF-PQ: sub-quantizers, dividing dim */
     int pq_bits;              /* IVF-PQ: bits per sub-quantizer code, 1..8 (default 8) */
+    bool refine;              /* IVF-PQ: keep every vector too, for an exact re-rank (FAISS's
+                                 IndexRefineFlat): dim x 4 more bytes a vector */
     int hnsw_m;               /* HNSW: links per node above layer 0 (2x on it), 2..IDX_MAX_M
                                  (default 16) */
     int ef_construction;      /* HNSW: candidates while inserting (default 40, as FAISS) */
@@ -53,6 +56,8 @@ typedef struct idx_params {
 typedef struct idx_search_params {
     int ef;     /* HNSW: candidates kept while searching (default 16, as FAISS; at least k) */
     int nprobe; /* IVF: lists searched (default 1, as FAISS) */
+    int rerank; /* IVF-PQ built with refine: this many candidates by the codes (when more than
+                   k, at most IDX_MAX_RERANK), then the k nearest by exact distance */
     /* Optional filter: only ids for which keep(keep_arg, id) is true are answered. HNSW still
      * walks through the others, so a filter that keeps few ids makes it visit more nodes. */
     bool (*keep)(void *keep_arg, int64_t id);

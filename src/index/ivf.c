@@ -7,7 +7,10 @@
  *
  * Sections: PARM (u32 nlist, pq_m, pq_bits), CENT (nlist x dim floats), LOFF (nlist + 1 u64:
  * where each list starts in LIDS and CODE, in vectors), LIDS (int64 per vector), CODE (code
- * bytes per vector), and SQMM (vmin, vdiff: 2 x dim floats) or PQCB (the codebooks). */
+ * bytes per vector), and SQMM (vmin, vdiff: 2 x dim floats) or PQCB (the codebooks). An IVF-PQ
+ * index built with refine has an RFIN section (u32 1), and each CODE entry is then the PQ code
+ * followed by the vector itself (dim floats, unaligned), for an exact re-rank of the best
+ * candidates by the codes. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,12 +28,16 @@
 #define TAG_CODE IXF_TAG('C', 'O', 'D', 'E')
 #define TAG_SQMM IXF_TAG('S', 'Q', 'M', 'M')
 #define TAG_PQCB IXF_TAG('P', 'Q', 'C', 'B')
+#define TAG_RFIN IXF_TAG('R', 'F', 'I', 'N')
 
 #define COARSE_ITERS    20
 #define MAX_PER_CENTRE  256 /* training points per centroid at most (FAISS's default too) */
 #define ENCODE_BLOCK    65536
 #define MAX_NPROBE_HEAP 4096
 #define PQ_TERM2_MAX    ((size_t)1 << 30)
+/* A re-rank candidate's name while scanning: the probe it came from and its position there. */
+#define ENTRY_BITS  40
+#define ENTRY(p, i) (((int64_t)(p) << ENTRY_BITS) | (int64_t)(i))
 
 typedef struct ivlist {
     int64_t n, cap;
@@ -59,6 +66,7 @@ typedef struct ivf {
     int64_t *pack_ids;
     uint8_t *pack_codes;
     uint32_t parm[3];
+    uint32_t rfin; /* 1: refine (the RFIN section) */
 } ivf_t;
 
 static ivf_t *ivf_of(const idx_t *x)
@@ -103,7 +111,8 @@ static int ivf_init(idx_t *x, char *err, size_t errlen)
                        .nbits = bits,
                        .ksub = 1 << bits,
                        .dsub = p->dim / p->pq_m};
-        v->code_size = (size_t)p->pq_m;
+        v->code_size = (size_t)p->pq_m + (p->refine ? (size_t)p->dim * sizeof(float) : 0);
+        v->rfin = p->refine;
         v->pq.cb = calloc((size_t)p->dim << bits, sizeof(float));
         ok = ok && v->pq.cb;
     }
@@ -255,6 +264,12 @@ static int ivf_add(idx_t *x, const float *v, const int64_t *ids, int64_t n)
                 sq8_encode(f->sq_min, f->sq_diff, dim, r + (size_t)i * (size_t)dim,
                            codes + (size_t)i * f->code_size);
         if (!rc && x->p.type == IDX_IVFPQ) rc = pq_encode(x->pool, &f->pq, r, m, codes);
+        if (!rc && f->rfin) /* spread the codes out, each followed by its vector */
+            for (int64_t i = m - 1; i >= 0; i--) {
+                uint8_t *e = codes + (size_t)i * f->code_size;
+                memmove(e, codes + (size_t)i * (size_t)f->pq.m, (size_t)f->pq.m);
+                memcpy(e + f->pq.m, b + (size_t)i * (size_t)dim, (size_t)dim * sizeof(float));
+            }
         for (int64_t i = 0; !rc && i < m; i++)
             rc = list_push(&f->lists[a[i]], ids[lo + i], codes + (size_t)i * f->code_size,
                            f->code_size);
@@ -305,6 +320,19 @@ static void ivf_search(const idx_t *x, const float *q, const idx_search_params_t
         return; /* out of memory: no results rather than wrong ones */
     }
     const size_t per = (size_t)f->pq.m * (size_t)f->pq.ksub;
+    /* Re-rank: the scan keeps the best candidates by the codes, named by their entry (list,
+     * position), and their kept vectors decide the k answered. */
+    topk_t *scan = t, rt = {0};
+    if (f->rfin && sp->rerank > t->k) {
+        rt.k = sp->rerank < IDX_MAX_RERANK ? sp->rerank : IDX_MAX_RERANK;
+        rt.dist = malloc((size_t)rt.k * sizeof *rt.dist);
+        rt.id = malloc((size_t)rt.k * sizeof *rt.id);
+        if (!rt.dist || !rt.id) {
+            free(rt.dist), free(rt.id), free(qr), free(tab);
+            return;
+        }
+        scan = &rt;
+    }
     float *qcb = x->p.type == IDX_IVFPQ && (!l2 || f->pq_term2) ? tab + per : NULL;
     if (qcb) pq_tables(&f->pq, q, 1, qcb); /* q . codeword: once per query */
     for (int p = 0; p < probe.n; p++) {
@@ -351,10 +379,21 @@ static void ivf_search(const idx_t *x, const float *q, const idx_search_params_t
             for (int64_t i = 0; i < n; i++) {
                 if (!idx_keeps(sp, ids[i])) continue;
                 float s = base + pq_adc(tab, codes + (size_t)i * f->code_size, f->pq.m, f->pq.ksub);
-                topk_push(t, l2 ? s : 1 - (qc + s), ids[i]);
+                topk_push(scan, l2 ? s : 1 - (qc + s), scan == t ? ids[i] : ENTRY(p, i));
             }
         }
     }
+    for (int e = 0; e < rt.n; e++) {
+        int p = (int)(rt.id[e] >> ENTRY_BITS);
+        int64_t i = rt.id[e] & (((int64_t)1 << ENTRY_BITS) - 1);
+        const int64_t *ids;
+        const uint8_t *codes;
+        list_of(f, (int)pl[p], &ids, &codes);
+        memcpy(qr, codes + (size_t)i * f->code_size + f->pq.m, (size_t)dim * sizeof *qr);
+        topk_push(t, idx_distance(x->p.metric, q, qr, dim), ids[i]);
+    }
+    free(rt.dist);
+    free(rt.id);
     free(qr);
     free(tab);
 }
@@ -403,6 +442,7 @@ static int ivf_sections(const idx_t *x, ixf_section_t *s)
         s[k++] = (ixf_section_t){TAG_SQMM, f->sq_min, 2 * dim * sizeof(float)};
     if (x->p.type == IDX_IVFPQ)
         s[k++] = (ixf_section_t){TAG_PQCB, f->pq.cb, (dim << f->pq.nbits) * sizeof(float)};
+    if (f->rfin) s[k++] = (ixf_section_t){TAG_RFIN, &f->rfin, sizeof f->rfin};
     return k;
 }
 
@@ -427,6 +467,11 @@ static int ivf_load(idx_t *x, const ixf_t *file, char *err, size_t errlen)
         return snprintf(err, errlen, "the CENT section does not hold %d centroids of dimension %d",
                         x->p.nlist, x->p.dim),
                -EINVAL;
+    const uint32_t *rfin = exact(file, TAG_RFIN, sizeof(uint32_t));
+    if (ixf_find(file, TAG_RFIN) && (!rfin || *rfin != 1 || x->p.type != IDX_IVFPQ))
+        return snprintf(err, errlen, "an RFIN section is one u32 1, in IVF-PQ indexes only"),
+               -EINVAL;
+    x->p.refine = rfin != NULL;
     int rc = ivf_init(x, err, errlen); /* checks them, as for a new index */
     if (rc) return rc;
     ivf_t *f = ivf_of(x);
@@ -453,7 +498,8 @@ static int ivf_load(idx_t *x, const ixf_t *file, char *err, size_t errlen)
     for (uint64_t l = 0; ok && l < nl; l++) ok = f->loff[l] <= f->loff[l + 1];
     ok = ok && f->loff[0] == 0 && f->loff[nl] == n;
     if (ok && x->p.type == IDX_IVFPQ && f->pq.ksub < 256)
-        for (uint64_t i = 0; ok && i < n * f->code_size; i++) ok = f->lcodes[i] < f->pq.ksub;
+        for (uint64_t i = 0; ok && i < n; i++)
+            for (int j = 0; ok && j < f->pq.m; j++) ok = f->lcodes[i * f->code_size + j] < f->pq.ksub;
     if (!ok) {
         f->loff = NULL; /* nothing of the file is freed */
         f->cent = NULL, f->sq_min = NULL, f->pq.cb = NULL;

@@ -244,6 +244,7 @@ static bool spec_same(const coll_spec_t *a, const coll_spec_t *b)
 {
     return a->p.type == b->p.type && a->p.metric == b->p.metric && a->p.dim == b->p.dim &&
            a->p.nlist == b->p.nlist && a->p.pq_m == b->p.pq_m && a->p.pq_bits == b->p.pq_bits &&
+           a->p.refine == b->p.refine &&
            a->p.hnsw_m == b->p.hnsw_m && a->p.ef_construction == b->p.ef_construction &&
            a->train_size == b->train_size;
 }
@@ -884,7 +885,7 @@ int colls_search(colls_t *c, const char *name, const coll_query_t *q, coll_hit_f
     int r = 0;
     if (!e) {
         idx_search_params_t sp = {
-            .ef = q->ef, .nprobe = q->nprobe, .keep = keep_slot, .keep_arg = &x};
+            .ef = q->ef, .nprobe = q->nprobe, .rerank = q->rerank, .keep = keep_slot, .keep_arg = &x};
         r = idx_search(k->ix, v, q->k, &sp, is, ds);
         if (r < 0)
             e = err_fail(err, errlen, r == -ENOMEM ? ERR_NOMEM : ERR_INVALID,
@@ -983,7 +984,7 @@ int coll_spec_parse(const char *text, size_t len, const colls_limits_t *lim, col
 {
     static const char *const top[] = {"dim", "metric", "index", NULL};
     static const char *const ixk[] = {"type", "m",       "ef_construction", "nlist",
-                                      "pq_m", "pq_bits", "train_size",      NULL};
+                                      "pq_m", "pq_bits", "train_size",      "refine", NULL};
     colls_limits_t dl = {.max_dim = 4096};
     if (!lim) lim = &dl;
     char perr[200];
@@ -1024,6 +1025,10 @@ int coll_spec_parse(const char *text, size_t len, const colls_limits_t *lim, col
     if (!e) e = get_int(ix, "pq_m", 1, 4096, &pq_m, err, errlen);
     if (!e) e = get_int(ix, "pq_bits", 1, 8, &pq_bits, err, errlen);
     if (!e) e = get_int(ix, "train_size", 1, 100000000, &train, err, errlen);
+    const json_value_t *rv = json_get(ix, "refine");
+    if (!e && rv && json_type(rv) != JSON_TRUE && json_type(rv) != JSON_FALSE)
+        e = err_fail(err, errlen, ERR_INVALID, "\"index.refine\" must be true or false");
+    out->p.refine = rv && json_type(rv) == JSON_TRUE;
     json_doc_free(d);
     if (e) return e;
     idx_type_t t = out->p.type;
@@ -1064,7 +1069,8 @@ int coll_spec_json(const coll_spec_t *s, buf_t *b)
     if (!e && p->type != IDX_HNSW && p->type != IDX_FLAT)
         e = buf_printf(b, ",\"nlist\":%d,\"train_size\":%lld", p->nlist, (long long)s->train_size);
     if (!e && p->type == IDX_IVFPQ)
-        e = buf_printf(b, ",\"pq_m\":%d,\"pq_bits\":%d", p->pq_m, p->pq_bits);
+        e = buf_printf(b, ",\"pq_m\":%d,\"pq_bits\":%d%s", p->pq_m, p->pq_bits,
+                       p->refine ? ",\"refine\":true" : "");
     return e ? e : buf_puts(b, "}}");
 }
 

@@ -66,6 +66,7 @@ typedef struct coll_query {
     int64_t id;          /* with vector NULL: the point whose vector is the query (not answered) */
     int k;
     int ef, nprobe;     /* 0 = the index's default */
+    int rerank;         /* ivfpq with refine: candidates re-ranked exactly (0: none) */
     const int64_t *ids; /* filter: only these point ids (nids of them; NULL = any) */
     int nids;
     const coll_match_t *match; /* filter: payloads with every one of these (nmatch) */

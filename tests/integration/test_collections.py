@@ -139,6 +139,51 @@ def test_ivf_kinds_search_exactly_until_trained(server_factory):
         assert hit / 200 >= floor, (name, hit)
 
 
+def test_ivfpq_refine_reranks_with_exact_distances(tmp_path):
+    """An ivfpq collection built with refine: a search with rerank answers exact distances (NumPy's)
+    and finds more of the exact answer than the codes alone; the setting survives a restart."""
+    args = ["--store", "sqlite:%s/c.db" % tmp_path, "--access-log", "false"]
+    srv = ready(Server(args))
+    try:
+        n, dim = 3000, 32
+        data = clustered(n, dim, 21)
+        ids = np.arange(n)
+        create(srv, "pq", dim, "l2", {"type": "ivfpq", "nlist": 8, "pq_m": 4, "train_size": 2000,
+                                      "refine": True})
+        for lo in range(0, n, 1000):
+            upsert(srv, "pq", ids[lo:lo + 1000], data[lo:lo + 1000])
+        assert call(srv, "GET", "/collections/pq").json()["settings"]["index"]["refine"] is True
+        qs = clustered(20, dim, 22)
+        hits_codes = hits_rerank = 0
+        for q in qs:
+            want, wscores = exact(data, ids, q, 10, "l2")
+            plain = search(srv, "pq", {"vector": q.tolist(), "k": 10, "nprobe": 8})
+            rr = search(srv, "pq", {"vector": q.tolist(), "k": 10, "nprobe": 8, "rerank": 200})
+            for i, s in zip(rr["ids"], rr["scores"]):
+                assert abs(s - float(((data[i].astype(np.float64) - q) ** 2).sum())) < 1e-3 * (1 + s)
+            hits_codes += len(set(plain["ids"]) & set(want))
+            hits_rerank += len(set(rr["ids"]) & set(want))
+        assert hits_rerank >= 0.95 * 200 and hits_rerank > hits_codes, (hits_codes, hits_rerank)
+        r = call(srv, "PUT", "/collections/bad", {"dim": 4, "index": {"type": "hnsw", "refine": True}})
+        assert r.status == 400 and "--refine is for ivfpq" in r.json()["error"], r.body
+        r = call(srv, "PUT", "/collections/bad", {"dim": 4, "index": {"type": "ivfpq", "nlist": 2,
+                                                                       "pq_m": 2, "refine": 1}})
+        assert r.status == 400 and "\"index.refine\" must be true or false" in r.json()["error"]
+    finally:
+        assert srv.stop() == 0
+        srv.close()
+    srv = ready(Server(args))
+    try:
+        assert call(srv, "GET", "/collections/pq").json()["settings"]["index"]["refine"] is True
+        q = qs[0]
+        want, _ = exact(data, ids, q, 10, "l2")
+        rr = search(srv, "pq", {"vector": q.tolist(), "k": 10, "nprobe": 8, "rerank": 200})
+        assert len(set(rr["ids"]) & set(want)) >= 9
+    finally:
+        assert srv.stop() == 0
+        srv.close()
+
+
 def test_filters_match_numpy_on_the_subset(server_factory):
     srv = ready(server_factory("--access-log", "false"))
     n = 400
