@@ -24,8 +24,8 @@ typedef enum idx_type {
     IDX_HNSW = 5
 } idx_type_t;
 
-#define IDX_MAX_DIM 65536
-#define IDX_MAX_K   100000
+#define IDX_MAX_DIM    65536
+#define IDX_MAX_K      100000
 #define IDX_MAX_RERANK 100000
 
 /* Reports progress of long work: done of total units of the named stage. */

@@ -499,7 +499,8 @@ static int ivf_load(idx_t *x, const ixf_t *file, char *err, size_t errlen)
     ok = ok && f->loff[0] == 0 && f->loff[nl] == n;
     if (ok && x->p.type == IDX_IVFPQ && f->pq.ksub < 256)
         for (uint64_t i = 0; ok && i < n; i++)
-            for (int j = 0; ok && j < f->pq.m; j++) ok = f->lcodes[i * f->code_size + j] < f->pq.ksub;
+            for (int j = 0; ok && j < f->pq.m; j++)
+                ok = f->lcodes[i * f->code_size + j] < f->pq.ksub;
     if (!ok) {
         f->loff = NULL; /* nothing of the file is freed */
         f->cent = NULL, f->sq_min = NULL, f->pq.cb = NULL;

@@ -244,9 +244,8 @@ static bool spec_same(const coll_spec_t *a, const coll_spec_t *b)
 {
     return a->p.type == b->p.type && a->p.metric == b->p.metric && a->p.dim == b->p.dim &&
            a->p.nlist == b->p.nlist && a->p.pq_m == b->p.pq_m && a->p.pq_bits == b->p.pq_bits &&
-           a->p.refine == b->p.refine &&
-           a->p.hnsw_m == b->p.hnsw_m && a->p.ef_construction == b->p.ef_construction &&
-           a->train_size == b->train_size;
+           a->p.refine == b->p.refine && a->p.hnsw_m == b->p.hnsw_m &&
+           a->p.ef_construction == b->p.ef_construction && a->train_size == b->train_size;
 }
 
 /* =================================================================== the set ==== */
@@ -884,8 +883,11 @@ int colls_search(colls_t *c, const char *name, const coll_query_t *q, coll_hit_f
     }
     int r = 0;
     if (!e) {
-        idx_search_params_t sp = {
-            .ef = q->ef, .nprobe = q->nprobe, .rerank = q->rerank, .keep = keep_slot, .keep_arg = &x};
+        idx_search_params_t sp = {.ef = q->ef,
+                                  .nprobe = q->nprobe,
+                                  .rerank = q->rerank,
+                                  .keep = keep_slot,
+                                  .keep_arg = &x};
         r = idx_search(k->ix, v, q->k, &sp, is, ds);
         if (r < 0)
             e = err_fail(err, errlen, r == -ENOMEM ? ERR_NOMEM : ERR_INVALID,
@@ -983,8 +985,8 @@ int coll_spec_parse(const char *text, size_t len, const colls_limits_t *lim, col
                     char *err, size_t errlen)
 {
     static const char *const top[] = {"dim", "metric", "index", NULL};
-    static const char *const ixk[] = {"type", "m",       "ef_construction", "nlist",
-                                      "pq_m", "pq_bits", "train_size",      "refine", NULL};
+    static const char *const ixk[] = {"type",    "m",          "ef_construction", "nlist", "pq_m",
+                                      "pq_bits", "train_size", "refine",          NULL};
     colls_limits_t dl = {.max_dim = 4096};
     if (!lim) lim = &dl;
     char perr[200];

@@ -459,8 +459,14 @@ static void test_ivfpq_refine(void)
         idx_t *exact =
             idx_new(&(idx_params_t){.type = IDX_FLAT, .metric = (idx_metric_t)m, .dim = DIM}, err,
                     sizeof err);
-        idx_params_t p = {.type = IDX_IVFPQ, .metric = (idx_metric_t)m, .dim = DIM, .nlist = 8,
-                          .pq_m = 16, .pq_bits = m == IDX_L2 ? 4 : 8, .refine = true, .seed = 3};
+        idx_params_t p = {.type = IDX_IVFPQ,
+                          .metric = (idx_metric_t)m,
+                          .dim = DIM,
+                          .nlist = 8,
+                          .pq_m = 16,
+                          .pq_bits = m == IDX_L2 ? 4 : 8,
+                          .refine = true,
+                          .seed = 3};
         idx_t *x = idx_new(&p, err, sizeof err);
         CHECK(exact && x);
         if (!exact || !x) continue;
