@@ -402,8 +402,9 @@ static int cmd_info(int argc, char **argv)
     }
     idx_info_t info;
     idx_get_info(x, &info);
-    printf("%s: %s index, metric %s, %lld vectors of dimension %d\n", argv[0],
-           idx_type_name(info.type), idx_metric_name(info.metric), (long long)info.count, info.dim);
+    printf("%s: %s index%s, metric %s, %lld vectors of dimension %d\n", argv[0],
+           idx_type_name(info.type), info.refine ? " (vectors kept: --refine flat)" : "",
+           idx_metric_name(info.metric), (long long)info.count, info.dim);
     printf("  file %zu bytes, format version %d, checksums verified\n", info.bytes, IXF_VERSION);
     idx_free(x);
     return 0;

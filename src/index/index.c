@@ -302,7 +302,8 @@ void idx_get_info(const idx_t *x, idx_info_t *out)
                         x->p.dim,
                         x->count,
                         x->file.map ? x->file.size : x->ops->bytes(x),
-                        x->file.map != NULL};
+                        x->file.map != NULL,
+                        x->p.refine};
 }
 
 void idx_free(idx_t *x)

@@ -72,6 +72,7 @@ typedef struct idx_info {
     int64_t count;
     size_t bytes; /* memory its vectors and structures take (or the mapped file) */
     bool mapped;  /* loaded from a file, read-only */
+    bool refine;  /* IVF-PQ keeping its vectors for a re-rank */
 } idx_info_t;
 
 typedef struct idx idx_t;
