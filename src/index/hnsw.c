@@ -9,15 +9,22 @@
  * Sections: HPRM (u32 M, ef_construction, max level, entry node), IDS (int64 per node), VECS
  * (dim floats per node), LVLS (u8 per node), LNK0 (per node 1 + 2M int32: the count, then the
  * links), UOFF (u64 per node: where its upper layers' lists start in UPPR), UPPR (per upper
- * layer of a node 1 + M int32). */
+ * layer of a node 1 + M int32).
+ *
+ * A build with several threads (idx_params_t.threads) inserts the nodes above layer 0 one at a
+ * time, then the layer-0 nodes (1 - 1/M of them) in parallel: the entry point and the upper
+ * layers no longer change then, and each layer-0 list is read and written under one of
+ * NLOCKS striped locks. Searches outside a build take no lock. */
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "index/index_impl.h"
+#include "kern/tpool.h"
 
 #define TAG_HPRM IXF_TAG('H', 'P', 'R', 'M')
 #define TAG_IDS  IXF_TAG('I', 'D', 'S', ' ')
@@ -32,6 +39,7 @@
 #define DEF_EF    16
 #define MAX_LEVEL 30
 #define NO_UPPER  UINT64_MAX
+#define NLOCKS    4096 /* striped locks of a parallel build's layer-0 lists */
 
 typedef struct hnsw {
     int m, m0, efc;
@@ -51,6 +59,7 @@ typedef struct hnsw {
     uint32_t parm[4];    /* for a save */
     pthread_mutex_t vmu; /* guards vfree: searches on many threads borrow visited sets */
     struct visited *vfree;
+    pthread_mutex_t *locks; /* NLOCKS, during a parallel build only; else NULL */
 } hnsw_t;
 
 static hnsw_t *hnsw_of(const idx_t *x)
@@ -63,6 +72,29 @@ static int32_t *links(const hnsw_t *h, int64_t i, int l)
 {
     if (l == 0) return h->link0 + (size_t)i * (size_t)(1 + h->m0);
     return h->upper + h->uoff[i] + (size_t)(l - 1) * (size_t)(1 + h->m);
+}
+
+/* Node i's layer-l list, copied to buf under its lock while a parallel build runs (another
+ * insert may be rewriting it); the list itself otherwise. */
+static const int32_t *links_read(const hnsw_t *h, int64_t i, int l, int32_t *buf)
+{
+    const int32_t *ln = links(h, i, l);
+    if (!h->locks || l) return ln;
+    pthread_mutex_t *mu = &h->locks[i % NLOCKS];
+    pthread_mutex_lock(mu);
+    memcpy(buf, ln, (size_t)(1 + ln[0]) * sizeof *buf);
+    pthread_mutex_unlock(mu);
+    return buf;
+}
+
+static void lock_node(const hnsw_t *h, int64_t i, int l)
+{
+    if (h->locks && !l) pthread_mutex_lock(&h->locks[i % NLOCKS]);
+}
+
+static void unlock_node(const hnsw_t *h, int64_t i, int l)
+{
+    if (h->locks && !l) pthread_mutex_unlock(&h->locks[i % NLOCKS]);
 }
 
 static float dist(const idx_t *x, const float *q, int64_t i)
@@ -215,7 +247,8 @@ static int search_layer(const idx_t *x, const float *q, int32_t ep, float ed, in
     while (cand->n && !rc) {
         cand_t c = cheap_pop(cand);
         if (out->n == out->k && c.d > out->dist[0]) break; /* nothing nearer is left */
-        const int32_t *ln = links(h, c.i, l);
+        int32_t buf[1 + 2 * IDX_MAX_M];
+        const int32_t *ln = links_read(h, c.i, l, buf);
         for (int j = 1; j <= ln[0]; j++) {
             int32_t nb = ln[j];
             if (v->mark[nb] == v->stamp) continue;
@@ -258,7 +291,17 @@ static int cmp_cand(const void *a, const void *b)
 }
 
 /* Adds node i to nb's list on layer l, pruning the list by the heuristic when full. */
+static int link_back_locked(idx_t *x, int32_t nb, int32_t i, int l);
 static int link_back(idx_t *x, int32_t nb, int32_t i, int l)
+{
+    const hnsw_t *h = hnsw_of(x);
+    lock_node(h, nb, l);
+    int rc = link_back_locked(x, nb, i, l);
+    unlock_node(h, nb, l);
+    return rc;
+}
+
+static int link_back_locked(idx_t *x, int32_t nb, int32_t i, int l)
 {
     hnsw_t *h = hnsw_of(x);
     const int max = l == 0 ? h->m0 : h->m;
@@ -360,8 +403,10 @@ static int insert(idx_t *x, int32_t i, topk_t *best, cheap_t *cand)
          * lost 0.01-0.02 of recall@10 at ef 16 on clustered data. */
         int ns = select_neighbours(x, ds, ids, nc, max, sel);
         int32_t *ln = links(h, i, l);
+        lock_node(h, i, l);
         ln[0] = ns;
         memcpy(ln + 1, sel, (size_t)ns * sizeof *sel);
+        unlock_node(h, i, l);
         for (int s = 0; s < ns; s++) {
             rc = link_back(x, sel[s], i, l);
             if (rc) return rc;
@@ -370,6 +415,69 @@ static int insert(idx_t *x, int32_t i, topk_t *best, cheap_t *cand)
     }
     if (level > h->max_level) h->entry = i, h->max_level = level;
     return 0;
+}
+
+/* What the inserting threads share. */
+typedef struct ins_ctx {
+    idx_t *x;
+    const int32_t *order;
+    int64_t upper, n, step;
+    atomic_llong done;
+    pthread_mutex_t pmu; /* progress callbacks, one at a time */
+    topk_t *best;        /* per thread */
+    cheap_t *cand;
+} ins_ctx_t;
+
+static void progress(ins_ctx_t *c, int64_t done)
+{
+    const idx_params_t *p = &c->x->p;
+    if (p->progress && (done % c->step == 0 || done == c->n))
+        p->progress(p->progress_arg, "inserting", done, c->n);
+}
+
+static int insert_one(void *arg, int64_t k, int w)
+{
+    ins_ctx_t *c = arg;
+    int rc = insert(c->x, c->order[c->upper + k], &c->best[w], &c->cand[w]);
+    int64_t done = c->upper + atomic_fetch_add(&c->done, 1) + 1;
+    if (c->x->p.progress && (done % c->step == 0 || done == c->n)) {
+        pthread_mutex_lock(&c->pmu);
+        progress(c, done);
+        pthread_mutex_unlock(&c->pmu);
+    }
+    return rc;
+}
+
+/* The layer-0 nodes order[upper..n) on nt threads, under the striped locks. */
+static int insert_parallel(idx_t *x, ins_ctx_t *c, int nt)
+{
+    hnsw_t *h = hnsw_of(x);
+    int rc = 0;
+    c->best = calloc((size_t)nt, sizeof *c->best);
+    c->cand = calloc((size_t)nt, sizeof *c->cand);
+    h->locks = malloc(NLOCKS * sizeof *h->locks);
+    if (!c->best || !c->cand || !h->locks) rc = -ENOMEM;
+    for (int w = 0; w < nt && !rc; w++) {
+        c->best[w].k = h->efc;
+        c->best[w].dist = malloc((size_t)h->efc * sizeof(float));
+        c->best[w].id = malloc((size_t)h->efc * sizeof(int64_t));
+        if (!c->best[w].dist || !c->best[w].id) rc = -ENOMEM;
+    }
+    if (!rc) {
+        for (int i = 0; i < NLOCKS; i++) pthread_mutex_init(&h->locks[i], NULL);
+        pthread_mutex_init(&c->pmu, NULL);
+        atomic_init(&c->done, 0);
+        rc = tpool_run(x->pool, c->n - c->upper, insert_one, c);
+        pthread_mutex_destroy(&c->pmu);
+        for (int i = 0; i < NLOCKS; i++) pthread_mutex_destroy(&h->locks[i]);
+    }
+    free(h->locks);
+    h->locks = NULL;
+    for (int w = 0; c->best && w < nt; w++) free(c->best[w].dist), free(c->best[w].id);
+    for (int w = 0; c->cand && w < nt; w++) free(c->cand[w].a);
+    free(c->best);
+    free(c->cand);
+    return rc;
 }
 
 static int hnsw_add(idx_t *x, const float *v, const int64_t *ids, int64_t n)
@@ -404,12 +512,17 @@ static int hnsw_add(idx_t *x, const float *v, const int64_t *ids, int64_t n)
         order[by_level[MAX_LEVEL - h->levels[i]]++] = i;
     }
     x->count = first + n;
-    int64_t step = n / 100 > 1000 ? n / 100 : 1000;
-    for (int64_t k = 0; k < n && !rc; k++) {
+    /* Nodes above layer 0 one at a time (they may move the entry point), then the rest. */
+    int64_t upper = by_level[MAX_LEVEL - 1]; /* where the level-0 nodes start in order */
+    int nt = tpool_size(x->pool);
+    if (nt < 2 || n - upper < 1024) upper = n;
+    ins_ctx_t c = {
+        .x = x, .order = order, .upper = upper, .n = n, .step = n / 100 > 1000 ? n / 100 : 1000};
+    for (int64_t k = 0; k < upper && !rc; k++) {
         rc = insert(x, order[k], &best, &cand);
-        if (x->p.progress && ((k + 1) % step == 0 || k + 1 == n))
-            x->p.progress(x->p.progress_arg, "inserting", k + 1, n);
+        progress(&c, k + 1);
     }
+    if (!rc && upper < n) rc = insert_parallel(x, &c, nt);
     x->count = first; /* idx_add adds n on success */
     free(order);
     free(bd);

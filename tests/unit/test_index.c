@@ -687,59 +687,63 @@ static void test_hnsw(void)
     clustered(q, Q, DIM);
     char err[256], path[300];
     snprintf(path, sizeof path, "%s/hnsw.idx", dir);
-    for (int m = IDX_L2; m <= IDX_COS; m++) {
-        idx_t *exact =
-            idx_new(&(idx_params_t){.type = IDX_FLAT, .metric = (idx_metric_t)m, .dim = DIM}, err,
-                    sizeof err);
-        idx_t *x = idx_new(&(idx_params_t){.type = IDX_HNSW,
-                                           .metric = (idx_metric_t)m,
-                                           .dim = DIM,
-                                           .hnsw_m = 12,
-                                           .ef_construction = 60},
-                           err, sizeof err);
-        CHECK(exact && x);
-        if (!exact || !x) continue;
-        CHECK(!idx_needs_training(x));
-        int64_t ids[1];
-        float d[1];
-        CHECK_EQ(idx_search(x, q, 1, NULL, ids, d), 0); /* empty */
-        CHECK_EQ(idx_add(exact, v, NULL, N, err, sizeof err), 0);
-        CHECK_EQ(idx_add(x, v, NULL, 1, err, sizeof err), 0);
-        CHECK_EQ(idx_add(x, v + DIM, NULL, 999, err, sizeof err), 0);
-        CHECK_EQ(idx_add(x, v + 1000 * DIM, NULL, N - 1000, err, sizeof err), 0);
-        double r16 = recall10(x, exact, q, Q, DIM, 0);
-        int hit = 0; /* ef 200 */
-        for (int j = 0; j < Q; j++) {
-            int64_t a[10], b[10];
-            float da[10], db[10];
-            int ra = idx_search(x, q + j * DIM, 10, &(idx_search_params_t){.ef = 200}, a, da);
-            int rb = idx_search(exact, q + j * DIM, 10, NULL, b, db);
-            for (int i = 0; i < ra; i++)
-                for (int k = 0; k < rb; k++) hit += a[i] == b[k];
+    /* threads 2: the last add's layer-0 nodes are inserted in parallel (hnsw.c); the graph must
+     * be as good, and valid (the load checks every list). */
+    for (int th = 1; th <= 2; th++)
+        for (int m = IDX_L2; m <= IDX_COS; m++) {
+            idx_t *exact =
+                idx_new(&(idx_params_t){.type = IDX_FLAT, .metric = (idx_metric_t)m, .dim = DIM},
+                        err, sizeof err);
+            idx_t *x = idx_new(&(idx_params_t){.type = IDX_HNSW,
+                                               .metric = (idx_metric_t)m,
+                                               .dim = DIM,
+                                               .hnsw_m = 12,
+                                               .ef_construction = 60,
+                                               .threads = th},
+                               err, sizeof err);
+            CHECK(exact && x);
+            if (!exact || !x) continue;
+            CHECK(!idx_needs_training(x));
+            int64_t ids[1];
+            float d[1];
+            CHECK_EQ(idx_search(x, q, 1, NULL, ids, d), 0); /* empty */
+            CHECK_EQ(idx_add(exact, v, NULL, N, err, sizeof err), 0);
+            CHECK_EQ(idx_add(x, v, NULL, 1, err, sizeof err), 0);
+            CHECK_EQ(idx_add(x, v + DIM, NULL, 999, err, sizeof err), 0);
+            CHECK_EQ(idx_add(x, v + 1000 * DIM, NULL, N - 1000, err, sizeof err), 0);
+            double r16 = recall10(x, exact, q, Q, DIM, 0);
+            int hit = 0; /* ef 200 */
+            for (int j = 0; j < Q; j++) {
+                int64_t a[10], b[10];
+                float da[10], db[10];
+                int ra = idx_search(x, q + j * DIM, 10, &(idx_search_params_t){.ef = 200}, a, da);
+                int rb = idx_search(exact, q + j * DIM, 10, NULL, b, db);
+                for (int i = 0; i < ra; i++)
+                    for (int k = 0; k < rb; k++) hit += a[i] == b[k];
+            }
+            double r200 = hit / (10.0 * Q);
+            if (r16 < 0.85 || r200 < 0.98)
+                fprintf(stderr, "hnsw %s, %d threads: recall@10 %.3f (ef 16), %.3f (ef 200)\n",
+                        idx_metric_name((idx_metric_t)m), th, r16, r200);
+            CHECK(r16 >= 0.85);
+            CHECK(r200 >= 0.98);
+            CHECK_EQ(idx_save(x, path, err, sizeof err), 0);
+            idx_t *y = idx_load(path, err, sizeof err);
+            CHECK(y != NULL);
+            int same = y != NULL;
+            for (int j = 0; y && j < Q; j++) {
+                int64_t a[10], b[10];
+                float da[10], db[10];
+                int ra = idx_search(x, q + j * DIM, 10, NULL, a, da);
+                int rb = idx_search(y, q + j * DIM, 10, NULL, b, db);
+                same &= ra == rb && !memcmp(a, b, sizeof(int64_t) * (size_t)ra);
+            }
+            CHECK(same);
+            if (m == IDX_L2 && th == 1) test_hnsw_foreign_link(path);
+            idx_free(y);
+            idx_free(x);
+            idx_free(exact);
         }
-        double r200 = hit / (10.0 * Q);
-        if (r16 < 0.85 || r200 < 0.98)
-            fprintf(stderr, "hnsw %s: recall@10 %.3f (ef 16), %.3f (ef 200)\n",
-                    idx_metric_name((idx_metric_t)m), r16, r200);
-        CHECK(r16 >= 0.85);
-        CHECK(r200 >= 0.98);
-        CHECK_EQ(idx_save(x, path, err, sizeof err), 0);
-        idx_t *y = idx_load(path, err, sizeof err);
-        CHECK(y != NULL);
-        int same = y != NULL;
-        for (int j = 0; y && j < Q; j++) {
-            int64_t a[10], b[10];
-            float da[10], db[10];
-            int ra = idx_search(x, q + j * DIM, 10, NULL, a, da);
-            int rb = idx_search(y, q + j * DIM, 10, NULL, b, db);
-            same &= ra == rb && !memcmp(a, b, sizeof(int64_t) * (size_t)ra);
-        }
-        CHECK(same);
-        if (m == IDX_L2) test_hnsw_foreign_link(path);
-        idx_free(y);
-        idx_free(x);
-        idx_free(exact);
-    }
     CHECK(idx_new(&(idx_params_t){.type = IDX_HNSW, .metric = IDX_L2, .dim = 8, .hnsw_m = 1}, err,
                   sizeof err) == NULL);
 }
