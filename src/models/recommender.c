@@ -68,22 +68,20 @@ static int on_ini(void *user, const char *section, const char *name, const char 
         snprintf(path_slot(c->f, (int)i), REC_PATH_MAX, "%s", value);
         return 1;
     }
-    int rc = 0;
-    if (!strcmp(name, "max_history"))
-        rc = int_in(value, 1, REC_MAX_HISTORY, &c->f->max_history);
-    else if (!strcmp(name, "candidates"))
-        rc = int_in(value, 1, REC_MAX_CANDIDATES, &c->f->candidates);
-    else if (!strcmp(name, "user_cache_mb"))
-        rc = int_in(value, 0, 1 << 20, &c->f->user_cache_mb);
-    else
-        return 1; /* durability and the like: the repository's */
-    if (rc)
-        snprintf(c->msg, sizeof c->msg, "%s must be an integer from %d to %d", name,
-                 !strcmp(name, "user_cache_mb") ? 0 : 1,
-                 !strcmp(name, "max_history")  ? REC_MAX_HISTORY
-                 : !strcmp(name, "candidates") ? REC_MAX_CANDIDATES
-                                               : 1 << 20);
-    return rc == 0;
+    struct {
+        const char *key;
+        int lo, hi, *out;
+    } ints[] = {{"max_history", 1, REC_MAX_HISTORY, &c->f->max_history},
+                {"candidates", 1, REC_MAX_CANDIDATES, &c->f->candidates},
+                {"user_cache_mb", 0, 1 << 20, &c->f->user_cache_mb}};
+    for (size_t i = 0; i < sizeof ints / sizeof *ints; i++) {
+        if (strcmp(name, ints[i].key)) continue;
+        if (int_in(value, ints[i].lo, ints[i].hi, ints[i].out) == 0) return 1;
+        snprintf(c->msg, sizeof c->msg, "%s must be an integer from %d to %d", name, ints[i].lo,
+                 ints[i].hi);
+        return 0;
+    }
+    return 1; /* durability and the like: the repository's */
 }
 
 int rec_folder_read(int dirfd, text_open_fn opener, rec_folder_t *out, char *err, size_t errlen)

@@ -345,24 +345,12 @@ static void scan_model_dir(scan_t *s, const char *name, durability_t def)
         scan_model_failed(s, name, rel, why);
         return;
     }
-    if (erc == 0) {
-        snprintf(rel, sizeof rel, "%s/%s", name, ef.model_file);
+    if (erc == 0 || rrc == 0) { /* one file (version 1) and what describes the rest */
+        snprintf(rel, sizeof rel, "%s/%s", name, erc == 0 ? ef.model_file : rf.user_model);
         int before = s->n;
         scan_file(s, name, 1, rel, d);
-        if (s->n > before) {
-            s->f[before].is_embed = true;
-            s->f[before].embed = ef;
-        }
-        return;
-    }
-    if (rrc == 0) {
-        snprintf(rel, sizeof rel, "%s/%s", name, rf.user_model);
-        int before = s->n;
-        scan_file(s, name, 1, rel, d);
-        if (s->n > before) {
-            s->f[before].is_rec = true;
-            s->f[before].rec = rf;
-        }
+        if (s->n > before && erc == 0) s->f[before].is_embed = true, s->f[before].embed = ef;
+        if (s->n > before && rrc == 0) s->f[before].is_rec = true, s->f[before].rec = rf;
         return;
     }
     int dfd = eng_open_beneath(s->rootfd, name, O_DIRECTORY);
