@@ -23,11 +23,13 @@ EPOCHS = 12
 
 
 def trained_model():
-    """Trains once per version of the training script (kept in the temp folder, so the release
+    """Trains once per version of the training scripts (kept in the temp folder, so the release
     and sanitizer runs share it): the repository folder holding movielens/."""
-    script = os.path.join(ROOT, "scripts", "recommender", "train.py")
-    with open(script, "rb") as f:
-        key = hashlib.sha256(f.read() + b"keep-last" + str(EPOCHS).encode()).hexdigest()[:16]
+    h = hashlib.sha256(b"keep-last %d" % EPOCHS)
+    for part in (("scripts", "recommender", "train.py"), ("scripts", "train_recommender.sh")):
+        with open(os.path.join(ROOT, *part), "rb") as f:
+            h.update(f.read())
+    key = h.hexdigest()[:16]
     repo = os.path.join(tempfile.gettempdir(), "inferd-test-recommender-" + key)
     if os.path.exists(os.path.join(repo, "movielens", "config.ini")):
         return repo
