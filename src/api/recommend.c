@@ -89,18 +89,16 @@ static bool is_int(const json_value_t *v)
 static int parse(const json_value_t *root, const rec_model_t *m, rec_req_t *q, int64_t **hist,
                  bool *timings, char *err, size_t errlen)
 {
-    static const char *const keys[] = {"user_id",      "history", "k",
-                                       "exclude_seen", "model",   "timings"};
+    static const char *const keys[] = {"user_id", "history", "k", "exclude_seen",
+                                       "model",   "timings", NULL};
     if (json_type(root) != JSON_OBJECT)
         return err_fail(err, errlen, ERR_INVALID,
                         "body must be {\"user_id\": N | \"history\": [item ids], \"k\"?, "
                         "\"exclude_seen\"?}");
-    for (size_t i = 0; i < json_size(root); i++) {
-        const char *key = json_key_at(root, i, NULL);
-        bool known = false;
-        for (size_t j = 0; j < sizeof keys / sizeof *keys; j++) known |= !strcmp(key, keys[j]);
-        if (!known) return err_fail(err, errlen, ERR_INVALID, "unknown member \"%.60s\"", key);
-    }
+    long unknown = json_unknown_key(root, keys);
+    if (unknown >= 0)
+        return err_fail(err, errlen, ERR_INVALID, "unknown member \"%.60s\"",
+                        json_key_at(root, (size_t)unknown, NULL));
     const json_value_t *uv = json_get(root, "user_id"), *hv = json_get(root, "history"),
                        *kv = json_get(root, "k");
     if (!!uv + !!hv != 1)

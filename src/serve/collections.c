@@ -968,17 +968,12 @@ static int get_int(const json_value_t *obj, const char *key, int64_t lo, int64_t
 static int only_keys(const json_value_t *obj, const char *const *allowed, const char *where,
                      char *err, size_t errlen)
 {
-    for (size_t i = 0; i < json_size(obj); i++) {
-        size_t n;
-        const char *key = json_key_at(obj, i, &n);
-        bool ok = false;
-        for (const char *const *a = allowed; *a && !ok; a++)
-            ok = strlen(*a) == n && !memcmp(*a, key, n);
-        if (!ok)
-            return err_fail(err, errlen, ERR_INVALID, "unknown setting \"%.*s\" in %s",
-                            (int)(n < 40 ? n : 40), key, where);
-    }
-    return 0;
+    long i = json_unknown_key(obj, allowed);
+    if (i < 0) return 0;
+    size_t n;
+    const char *key = json_key_at(obj, (size_t)i, &n);
+    return err_fail(err, errlen, ERR_INVALID, "unknown setting \"%.*s\" in %s",
+                    (int)(n < 40 ? n : 40), key, where);
 }
 
 int coll_spec_parse(const char *text, size_t len, const colls_limits_t *lim, coll_spec_t *out,

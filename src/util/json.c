@@ -891,6 +891,19 @@ const char *json_key_at(const json_value_t *obj, size_t i, size_t *len)
     return json_string(ok ? &obj->u.kids[2 * i] : NULL, len);
 }
 
+long json_unknown_key(const json_value_t *obj, const char *const *allowed)
+{
+    for (size_t i = 0; obj && obj->type == JSON_OBJECT && i < obj->n; i++) {
+        size_t n;
+        const char *key = json_key_at(obj, i, &n);
+        bool ok = false;
+        for (const char *const *a = allowed; *a && !ok; a++)
+            ok = strlen(*a) == n && !memcmp(*a, key, n);
+        if (!ok) return (long)i;
+    }
+    return -1;
+}
+
 const json_value_t *json_value_at(const json_value_t *obj, size_t i)
 {
     return obj && obj->type == JSON_OBJECT && i < obj->n ? &obj->u.kids[2 * i + 1] : NULL;

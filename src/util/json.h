@@ -77,6 +77,9 @@ const json_value_t *json_get(const json_value_t *obj, const char *key);
 const json_value_t *json_getn(const json_value_t *obj, const char *key, size_t klen);
 /* Key of member i of obj (as json_string() gives it), or NULL when out of range. */
 const char *json_key_at(const json_value_t *obj, size_t i, size_t *len);
+/* The first member of obj whose key is not in allowed (NULL-terminated): its index, or -1 when
+ * every key is allowed (or obj is not an object). Keys are compared whole, NULs included. */
+long json_unknown_key(const json_value_t *obj, const char *const *allowed);
 /* Value of member i of obj, or NULL when out of range. */
 const json_value_t *json_value_at(const json_value_t *obj, size_t i);
 

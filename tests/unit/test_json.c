@@ -1035,9 +1035,29 @@ static void test_spans(void)
     CHECK_EQ(json_span_elements(empty, (json_span_t){0, 3}, el, 4), 0);
 }
 
+/* json_unknown_key: the first key outside the list, compared whole (an embedded NUL or a prefix
+ * is not the allowed key). */
+static void test_unknown_key(void)
+{
+    static const char *const allowed[] = {"k", "user_id", NULL};
+    const char *cases[][2] = {{"{\"k\":1,\"user_id\":2}", "-1"},
+                              {"{\"k\":1,\"userid\":2}", "1"},
+                              {"{\"user_id\\u0000x\":1}", "0"},
+                              {"{\"user\":1,\"k\":2}", "0"},
+                              {"[1,2]", "-1"}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char msg[200];
+        json_doc_t *d = json_parse(cases[i][0], strlen(cases[i][0]), NULL, msg, sizeof msg);
+        CHECK(d != NULL);
+        if (d) CHECK_EQ(json_unknown_key(json_root(d), allowed), atol(cases[i][1]));
+        json_doc_free(d);
+    }
+}
+
 int main(void)
 {
     test_scalars();
+    test_unknown_key();
     test_containers();
     test_strings();
     test_invalid();
