@@ -3,7 +3,7 @@ JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 30
 ARGS ?=
 
-.PHONY: all deps build run test test-release test-asan fuzz bench format check-format clean
+.PHONY: all deps build run test test-release test-asan test-tsan fuzz bench format check-format clean
 
 all: build
 
@@ -17,9 +17,10 @@ build: deps
 run: build
 	./build/inferd serve $(ARGS)
 
-# Every test: the release build, the same suite under ASan+UBSan (LeakSanitizer included), and a
-# bounded libFuzzer run of every fuzz target.
-test: deps check-format test-release test-asan fuzz
+# Every test: the release build, the same suite under ASan+UBSan (LeakSanitizer included), the
+# unit tests whose threads share data under ThreadSanitizer, and a bounded libFuzzer run of every
+# fuzz target.
+test: deps check-format test-release test-asan test-tsan fuzz
 
 test-release: build
 	cd build && ctest --output-on-failure -j 2
@@ -28,6 +29,15 @@ test-asan: deps
 	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DINFERD_SANITIZE=ON >/dev/null
 	@cmake --build build-asan -j $(JOBS)
 	cd build-asan && ctest --output-on-failure -j 2
+
+# OpenBLAS's own threads are not instrumented: one thread keeps its work on the caller's.
+TSAN_TESTS = test_batcher test_lru test_redis test_journal test_index
+test-tsan: deps
+	@cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DINFERD_TSAN=ON >/dev/null
+	@cmake --build build-tsan -j $(JOBS) --target $(TSAN_TESTS)
+	cd build-tsan && export OPENBLAS_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1 && \
+	  ./test_batcher && ./test_lru && ./test_redis && ./test_journal && ./test_index concurrent && \
+	  ./test_index remove
 
 fuzz: deps
 	@CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DINFERD_FUZZ=ON >/dev/null
@@ -45,4 +55,4 @@ check-format: deps
 
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-tsan build-fuzz

@@ -1,5 +1,10 @@
 /* Flat: exact search, every vector compared with the query. Sections: IDS (int64 per vector) and
- * VECS (dim float32 per vector, unit length for COS). */
+ * VECS (dim float32 per vector, unit length for COS).
+ *
+ * Adds run beside searches: new rows are written past the published count, which searches
+ * read once and stay below, and only growing the arrays (which may move them) waits for the
+ * searches to leave. A removal moves the last row into the removed one's place, under the
+ * exclusive lock. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,32 +28,70 @@ static flat_t *flat_of(const idx_t *x)
     return x->impl;
 }
 
+static int flat_init(idx_t *x, char *err, size_t errlen)
+{
+    if (!(x->impl = calloc(1, sizeof(flat_t))))
+        return snprintf(err, errlen, "out of memory"), -ENOMEM;
+    return 0;
+}
+
+/* Room for need rows; the arrays may move, so searches are held off meanwhile. */
+static int reserve(idx_t *x, flat_t *f, int64_t need)
+{
+    if (need <= f->cap) return 0;
+    int64_t cap = f->cap ? f->cap : 1024;
+    while (cap < need) cap *= 2;
+    const size_t dim = (size_t)x->p.dim;
+    int e = 0;
+    pthread_rwlock_wrlock(&x->lk);
+    int64_t *ni = realloc((void *)f->ids, (size_t)cap * sizeof *ni);
+    if (ni) f->ids = ni;
+    float *nv = ni ? realloc((void *)f->vecs, (size_t)cap * dim * sizeof *nv) : NULL;
+    if (nv)
+        f->vecs = nv, f->cap = cap;
+    else
+        e = -ENOMEM;
+    pthread_rwlock_unlock(&x->lk);
+    return e;
+}
+
 static int flat_add(idx_t *x, const float *v, const int64_t *ids, int64_t n)
 {
     flat_t *f = flat_of(x);
-    if (!f && !(f = x->impl = calloc(1, sizeof *f))) return -ENOMEM;
-    const size_t dim = (size_t)x->p.dim;
-    if (x->count + n > f->cap) {
-        int64_t cap = f->cap ? f->cap : 1024;
-        while (cap < x->count + n) cap *= 2;
-        int64_t *ni = realloc((void *)f->ids, (size_t)cap * sizeof *ni);
-        if (!ni) return -ENOMEM;
-        f->ids = ni;
-        float *nv = realloc((void *)f->vecs, (size_t)cap * dim * sizeof *nv);
-        if (!nv) return -ENOMEM;
-        f->vecs = nv;
-        f->cap = cap;
-    }
-    memcpy((int64_t *)f->ids + x->count, ids, (size_t)n * sizeof *ids);
-    memcpy((float *)f->vecs + (size_t)x->count * dim, v, (size_t)n * dim * sizeof *v);
+    const size_t dim = (size_t)x->p.dim, at = (size_t)x->count;
+    int e = reserve(x, f, x->count + n);
+    if (e) return e;
+    memcpy((int64_t *)f->ids + at, ids, (size_t)n * sizeof *ids);
+    memcpy((float *)f->vecs + at * dim, v, (size_t)n * dim * sizeof *v);
+    idx_publish_count(x, x->count + n);
     return 0;
+}
+
+static int64_t flat_remove(idx_t *x, int64_t id)
+{
+    flat_t *f = flat_of(x);
+    int64_t *ids = (int64_t *)f->ids, n = x->count, removed = 0;
+    float *vecs = (float *)f->vecs;
+    const size_t dim = (size_t)x->p.dim;
+    for (int64_t i = 0; i < n;) {
+        if (ids[i] != id) {
+            i++;
+            continue;
+        }
+        n--, removed++;
+        ids[i] = ids[n];
+        memmove(vecs + (size_t)i * dim, vecs + (size_t)n * dim, dim * sizeof *vecs);
+    }
+    idx_publish_count(x, n);
+    return removed;
 }
 
 static void flat_search(const idx_t *x, const float *q, const idx_search_params_t *sp, topk_t *t)
 {
     const flat_t *f = flat_of(x);
     const int dim = x->p.dim;
-    for (int64_t i = 0; f && i < x->count; i++)
+    const int64_t n = idx_count(x);
+    for (int64_t i = 0; i < n; i++)
         if (idx_keeps(sp, f->ids[i]))
             topk_push(t, idx_distance(x->p.metric, q, f->vecs + (size_t)i * (size_t)dim, dim),
                       f->ids[i]);
@@ -62,7 +105,7 @@ static int flat_search_batch(const idx_t *x, const float *q, int64_t nq, topk_t 
 {
     enum { BQ = 256, BX = 1024 };
     const flat_t *f = flat_of(x);
-    const int64_t n = f ? x->count : 0, dim = x->p.dim;
+    const int64_t n = idx_count(x), dim = x->p.dim;
     const bool l2 = x->p.metric == IDX_L2;
     if (!n) return 0;
     float *s = malloc((size_t)BQ * BX * sizeof *s),
@@ -108,8 +151,8 @@ static int flat_sections(const idx_t *x, ixf_section_t *s)
     const flat_t *f = flat_of(x);
     static const char empty[1];
     size_t n = (size_t)x->count;
-    s[0] = (ixf_section_t){TAG_IDS, f ? (const void *)f->ids : empty, n * sizeof(int64_t)};
-    s[1] = (ixf_section_t){TAG_VECS, f ? (const void *)f->vecs : empty,
+    s[0] = (ixf_section_t){TAG_IDS, n ? (const void *)f->ids : empty, n * sizeof(int64_t)};
+    s[1] = (ixf_section_t){TAG_VECS, n ? (const void *)f->vecs : empty,
                            n * (size_t)x->p.dim * sizeof(float)};
     return 2;
 }
@@ -136,7 +179,7 @@ static int flat_load(idx_t *x, const ixf_t *file, char *err, size_t errlen)
 static size_t flat_bytes(const idx_t *x)
 {
     const flat_t *f = flat_of(x);
-    return f ? (size_t)f->cap * (sizeof(int64_t) + (size_t)x->p.dim * sizeof(float)) : 0;
+    return (size_t)f->cap * (sizeof(int64_t) + (size_t)x->p.dim * sizeof(float));
 }
 
 static void flat_free(idx_t *x)
@@ -149,7 +192,10 @@ static void flat_free(idx_t *x)
     free(f);
 }
 
-const idx_ops_t idx_flat_ops = {.add = flat_add,
+const idx_ops_t idx_flat_ops = {.init = flat_init,
+                                .add = flat_add,
+                                .adds_beside_searches = true,
+                                .remove = flat_remove,
                                 .search = flat_search,
                                 .search_batch = flat_search_batch,
                                 .sections = flat_sections,

@@ -22,7 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define IXF_VERSION      1
+#define IXF_VERSION      2 /* 2: HNSW's DELS section; 1 still read */
 #define IXF_MAX_SECTIONS 16
 #define IXF_TAG(a, b, c, d)                                                                        \
     ((uint32_t)(a) | (uint32_t)(b) << 8 | (uint32_t)(c) << 16 | (uint32_t)(d) << 24)

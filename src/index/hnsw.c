@@ -9,12 +9,27 @@
  * Sections: HPRM (u32 M, ef_construction, max level, entry node), IDS (int64 per node), VECS
  * (dim floats per node), LVLS (u8 per node), LNK0 (per node 1 + 2M int32: the count, then the
  * links), UOFF (u64 per node: where its upper layers' lists start in UPPR), UPPR (per upper
- * layer of a node 1 + M int32).
+ * layer of a node 1 + M int32), and DELS (u8 per node, 1: removed) when a node was removed.
  *
  * A build with several threads (idx_params_t.threads) inserts the nodes above layer 0 one at a
  * time, then the layer-0 nodes (1 - 1/M of them) in parallel: the entry point and the upper
- * layers no longer change then, and each layer-0 list is read and written under one of
- * NLOCKS striped locks. Searches outside a build take no lock. */
+ * layers no longer change then, and each layer-0 list is changed under one of NLOCKS striped
+ * locks.
+ *
+ * Adds run beside searches. The arrays grow and the new nodes are placed (vectors, levels,
+ * empty lists) under the index's exclusive lock; the linking, the slow part, runs with
+ * searches. A search reads the published entry point, then the published count, and answers
+ * no node at or past that count, so new nodes appear all at once when the add publishes them.
+ * On layer 0 it may walk through them, though (those placed, whose vectors are written):
+ * linking a batch prunes old nodes' lists in favour of new nodes, and a search that could not
+ * step onto those would find the old graph thinned while the batch is linked. Lists are read while
+ * they are rewritten: each slot is read and written atomically (a plain move on x86), a list's
+ * links are written before its count covers them, and a reader copies the count first, so it only
+ * meets node numbers that were written (a mix of old and new links at worst, which a visited set
+ * absorbs).
+ *
+ * A removed node stays in the graph as a waypoint (as hnswlib's markDelete) and is never
+ * answered. */
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -33,6 +48,7 @@
 #define TAG_LNK0 IXF_TAG('L', 'N', 'K', '0')
 #define TAG_UOFF IXF_TAG('U', 'O', 'F', 'F')
 #define TAG_UPPR IXF_TAG('U', 'P', 'P', 'R')
+#define TAG_DELS IXF_TAG('D', 'E', 'L', 'S')
 
 #define DEF_M     16
 #define DEF_EFC   40
@@ -43,8 +59,10 @@
 
 typedef struct hnsw {
     int m, m0, efc;
-    int max_level;
-    int32_t entry; /* -1 while empty */
+    int max_level;  /* the adding threads' view; searches read pub */
+    int32_t entry;  /* -1 while empty */
+    uint64_t pub;   /* published entry point: (max level + 1) << 32 | entry; 0 while empty */
+    int64_t placed; /* nodes placed (vectors, levels, lists): searches may pass through them */
     int64_t cap;
     /* Per node (owned, or pointing into a mapped file). */
     int64_t *ids;
@@ -53,6 +71,7 @@ typedef struct hnsw {
     int32_t *link0; /* 1 + m0 per node */
     uint64_t *uoff; /* into upper, or NO_UPPER */
     int32_t *upper; /* 1 + m per upper layer */
+    uint8_t *dead;  /* 1: removed; NULL until a node is */
     uint64_t upper_n, upper_cap;
     uint64_t rng;
     bool mapped;
@@ -74,17 +93,30 @@ static int32_t *links(const hnsw_t *h, int64_t i, int l)
     return h->upper + h->uoff[i] + (size_t)(l - 1) * (size_t)(1 + h->m);
 }
 
-/* Node i's layer-l list, copied to buf under its lock while a parallel build runs (another
- * insert may be rewriting it); the list itself otherwise. */
-static const int32_t *links_read(const hnsw_t *h, int64_t i, int l, int32_t *buf)
+/* Node i's layer-l links, copied to buf (room for 2 * IDX_MAX_M); returns how many. Safe while
+ * another thread rewrites the list (see the top of the file). */
+static int links_get(const hnsw_t *h, int64_t i, int l, int32_t *buf)
 {
     const int32_t *ln = links(h, i, l);
-    if (!h->locks || l) return ln;
-    pthread_mutex_t *mu = &h->locks[i % NLOCKS];
-    pthread_mutex_lock(mu);
-    memcpy(buf, ln, (size_t)(1 + ln[0]) * sizeof *buf);
-    pthread_mutex_unlock(mu);
-    return buf;
+    int n = __atomic_load_n(&ln[0], __ATOMIC_ACQUIRE), max = l ? h->m : h->m0;
+    if (n > max) n = max;
+    for (int j = 0; j < n; j++) buf[j] = __atomic_load_n(&ln[1 + j], __ATOMIC_RELAXED);
+    return n;
+}
+
+/* Sets node i's layer-l links to ids[0..n): the links first, then the count. */
+static void links_set(hnsw_t *h, int64_t i, int l, const int32_t *ids, int n)
+{
+    int32_t *ln = links(h, i, l);
+    for (int j = 0; j < n; j++) __atomic_store_n(&ln[1 + j], ids[j], __ATOMIC_RELAXED);
+    __atomic_store_n(&ln[0], n, __ATOMIC_RELEASE);
+}
+
+/* Whether a search of the first n nodes answers node i: not removed, and kept by sp's filter
+ * if any. */
+static bool answers(const hnsw_t *h, const idx_search_params_t *sp, int64_t n, int32_t i)
+{
+    return i < n && !(h->dead && h->dead[i]) && (!sp || idx_keeps(sp, h->ids[i]));
 }
 
 static void lock_node(const hnsw_t *h, int64_t i, int l)
@@ -214,49 +246,52 @@ static cand_t cheap_pop(cheap_t *h)
     return top;
 }
 
-/* Greedy descent on layer l from *ep (distance *ed): moves to any nearer neighbour until none
- * is. */
-static void greedy(const idx_t *x, const float *q, int l, int32_t *ep, float *ed)
+/* Greedy descent on layer l from *ep (distance *ed) over nodes below lim: moves to any nearer
+ * neighbour until none is. */
+static void greedy(const idx_t *x, const float *q, int l, int64_t lim, int32_t *ep, float *ed)
 {
     const hnsw_t *h = hnsw_of(x);
+    int32_t ln[2 * IDX_MAX_M];
     for (bool moved = true; moved;) {
         moved = false;
-        const int32_t *ln = links(h, *ep, l);
-        for (int j = 1; j <= ln[0]; j++) {
+        int n = links_get(h, *ep, l, ln);
+        for (int j = 0; j < n; j++) {
+            if (ln[j] >= lim) continue;
             float d = dist(x, q, ln[j]);
             if (d < *ed) *ed = d, *ep = ln[j], moved = true;
         }
     }
 }
 
-/* Beam search on layer l from ep: leaves the ef nearest nodes found in out (a topk_t with
- * node numbers as ids, capacity ef), of those sp's filter keeps when sp is given (the walk
- * still passes through the others, and goes on while out is not full). 0 or -ENOMEM. */
-static int search_layer(const idx_t *x, const float *q, int32_t ep, float ed, int l, int ef,
-                        const idx_search_params_t *sp, topk_t *out, cheap_t *cand)
+/* Beam search on layer l from ep over nodes below lim: leaves the ef nearest nodes found in
+ * out (a topk_t with node numbers as ids, capacity ef). With n >= 0 (a query's search rather
+ * than an insert's), only nodes that a search of the first n answers go to out: the walk
+ * still passes through the others, and goes on while out is not full. 0 or -ENOMEM. */
+static int search_layer(const idx_t *x, const float *q, int32_t ep, float ed, int l, int64_t lim,
+                        int64_t n, const idx_search_params_t *sp, topk_t *out, cheap_t *cand)
 {
     const hnsw_t *h = hnsw_of(x);
-    visited_t *v = visited_get(x, x->count);
+    visited_t *v = visited_get(x, lim);
     if (!v) return -ENOMEM;
     int rc = 0;
     cand->n = 0;
     out->n = 0;
     v->mark[ep] = v->stamp;
     if (cheap_push(cand, ed, ep)) rc = -ENOMEM;
-    if (!sp || idx_keeps(sp, h->ids[ep])) topk_push(out, ed, ep);
+    if (n < 0 || answers(h, sp, n, ep)) topk_push(out, ed, ep);
     while (cand->n && !rc) {
         cand_t c = cheap_pop(cand);
         if (out->n == out->k && c.d > out->dist[0]) break; /* nothing nearer is left */
-        int32_t buf[1 + 2 * IDX_MAX_M];
-        const int32_t *ln = links_read(h, c.i, l, buf);
-        for (int j = 1; j <= ln[0]; j++) {
+        int32_t ln[2 * IDX_MAX_M];
+        int nl = links_get(h, c.i, l, ln);
+        for (int j = 0; j < nl; j++) {
             int32_t nb = ln[j];
-            if (v->mark[nb] == v->stamp) continue;
+            if (nb >= lim || v->mark[nb] == v->stamp) continue;
             v->mark[nb] = v->stamp;
             float d = dist(x, q, nb);
             if (out->n < out->k || d < out->dist[0]) {
                 if ((rc = cheap_push(cand, d, nb))) break;
-                if (!sp || idx_keeps(sp, h->ids[nb])) topk_push(out, d, nb);
+                if (n < 0 || answers(h, sp, n, nb)) topk_push(out, d, nb);
             }
         }
     }
@@ -305,25 +340,25 @@ static int link_back_locked(idx_t *x, int32_t nb, int32_t i, int l)
 {
     hnsw_t *h = hnsw_of(x);
     const int max = l == 0 ? h->m0 : h->m;
-    int32_t *ln = links(h, nb, l);
-    for (int j = 1; j <= ln[0]; j++)
+    int32_t ln[2 * IDX_MAX_M + 1];
+    int n = links_get(h, nb, l, ln);
+    for (int j = 0; j < n; j++)
         if (ln[j] == i) return 0;
-    if (ln[0] < max) {
-        ln[++ln[0]] = i;
+    if (n < max) {
+        ln[n] = i;
+        links_set(h, nb, l, ln, n + 1);
         return 0;
     }
     const float *vn = h->vecs + (size_t)nb * (size_t)x->p.dim;
     cand_t c[2 * IDX_MAX_M + 1];
     int nc = 0;
-    for (int j = 1; j <= ln[0]; j++) c[nc++] = (cand_t){dist(x, vn, ln[j]), ln[j]};
+    for (int j = 0; j < n; j++) c[nc++] = (cand_t){dist(x, vn, ln[j]), ln[j]};
     c[nc++] = (cand_t){dist(x, vn, i), i};
     qsort(c, (size_t)nc, sizeof *c, cmp_cand);
     int32_t ids[2 * IDX_MAX_M + 1], sel[2 * IDX_MAX_M];
     float ds[2 * IDX_MAX_M + 1];
     for (int j = 0; j < nc; j++) ids[j] = c[j].i, ds[j] = c[j].d;
-    int ns = select_neighbours(x, ds, ids, nc, max, sel);
-    ln[0] = ns;
-    memcpy(ln + 1, sel, (size_t)ns * sizeof *sel);
+    links_set(h, nb, l, sel, select_neighbours(x, ds, ids, nc, max, sel));
     return 0;
 }
 
@@ -344,7 +379,9 @@ static int grow(idx_t *x, int64_t need)
     if (l0) h->link0 = l0;
     uint64_t *uo = l0 ? realloc(h->uoff, (size_t)cap * sizeof *uo) : NULL;
     if (uo) h->uoff = uo;
-    if (!uo) return -ENOMEM;
+    uint8_t *dd = uo && h->dead ? realloc(h->dead, (size_t)cap) : NULL;
+    if (dd) h->dead = dd;
+    if (!uo || (h->dead && !dd)) return -ENOMEM;
     h->cap = cap;
     return 0;
 }
@@ -359,6 +396,7 @@ static int place(hnsw_t *h, int32_t i)
     h->levels[i] = (uint8_t)level;
     h->link0[(size_t)i * (size_t)(1 + h->m0)] = 0;
     h->uoff[i] = NO_UPPER;
+    if (h->dead) h->dead[i] = 0;
     if (level > 0) {
         uint64_t need = h->upper_n + (uint64_t)level * (uint64_t)(1 + h->m);
         if (need > h->upper_cap) {
@@ -375,8 +413,8 @@ static int place(hnsw_t *h, int32_t i)
     return 0;
 }
 
-/* Links node i (placed) into the graph. */
-static int insert(idx_t *x, int32_t i, topk_t *best, cheap_t *cand)
+/* Links node i (placed) into the graph of the nodes below lim. */
+static int insert(idx_t *x, int32_t i, int64_t lim, topk_t *best, cheap_t *cand)
 {
     hnsw_t *h = hnsw_of(x);
     int level = h->levels[i];
@@ -387,9 +425,9 @@ static int insert(idx_t *x, int32_t i, topk_t *best, cheap_t *cand)
     const float *q = h->vecs + (size_t)i * (size_t)x->p.dim;
     int32_t ep = h->entry;
     float ed = dist(x, q, ep);
-    for (int l = h->max_level; l > level; l--) greedy(x, q, l, &ep, &ed);
+    for (int l = h->max_level; l > level; l--) greedy(x, q, l, lim, &ep, &ed);
     for (int l = level < h->max_level ? level : h->max_level; l >= 0; l--) {
-        int rc = search_layer(x, q, ep, ed, l, h->efc, NULL, best, cand);
+        int rc = search_layer(x, q, ep, ed, l, lim, -1, NULL, best, cand);
         if (rc) return rc;
         topk_sort(best);
         int32_t ids[1 << 10], sel[2 * IDX_MAX_M];
@@ -402,10 +440,8 @@ static int insert(idx_t *x, int32_t i, topk_t *best, cheap_t *cand)
         /* As many links as the layer holds (2M on layer 0), as FAISS: hnswlib's M everywhere
          * lost 0.01-0.02 of recall@10 at ef 16 on clustered data. */
         int ns = select_neighbours(x, ds, ids, nc, max, sel);
-        int32_t *ln = links(h, i, l);
         lock_node(h, i, l);
-        ln[0] = ns;
-        memcpy(ln + 1, sel, (size_t)ns * sizeof *sel);
+        links_set(h, i, l, sel, ns);
         unlock_node(h, i, l);
         for (int s = 0; s < ns; s++) {
             rc = link_back(x, sel[s], i, l);
@@ -421,7 +457,7 @@ static int insert(idx_t *x, int32_t i, topk_t *best, cheap_t *cand)
 typedef struct ins_ctx {
     idx_t *x;
     const int32_t *order;
-    int64_t upper, n, step;
+    int64_t upper, n, step, lim;
     atomic_llong done;
     pthread_mutex_t pmu; /* progress callbacks, one at a time */
     topk_t *best;        /* per thread */
@@ -438,7 +474,7 @@ static void progress(ins_ctx_t *c, int64_t done)
 static int insert_one(void *arg, int64_t k, int w)
 {
     ins_ctx_t *c = arg;
-    int rc = insert(c->x, c->order[c->upper + k], &c->best[w], &c->cand[w]);
+    int rc = insert(c->x, c->order[c->upper + k], c->lim, &c->best[w], &c->cand[w]);
     int64_t done = c->upper + atomic_fetch_add(&c->done, 1) + 1;
     if (c->x->p.progress && (done % c->step == 0 || done == c->n)) {
         pthread_mutex_lock(&c->pmu);
@@ -480,24 +516,35 @@ static int insert_parallel(idx_t *x, ins_ctx_t *c, int nt)
     return rc;
 }
 
-static int hnsw_add(idx_t *x, const float *v, const int64_t *ids, int64_t n)
+/* After a failed add: drops every link to a node at or past first from the older nodes'
+ * lists, so that the graph is whole without the unpublished nodes. */
+static void unlink_from(hnsw_t *h, int64_t first)
+{
+    for (int64_t i = 0; i < first; i++)
+        for (int l = 0; l <= h->levels[i]; l++) {
+            int32_t ln[2 * IDX_MAX_M];
+            int n = links_get(h, i, l, ln), k = 0;
+            for (int j = 0; j < n; j++)
+                if (ln[j] < first) ln[k++] = ln[j];
+            if (k < n) links_set(h, i, l, ln, k);
+        }
+}
+
+static uint64_t entry_word(const hnsw_t *h)
+{
+    return h->entry < 0 ? 0 : (uint64_t)(h->max_level + 1) << 32 | (uint32_t)h->entry;
+}
+
+/* Grows the arrays and places the n new nodes from first on, with searches held off (the
+ * arrays may move); fills order with them, highest level first. */
+static int place_all(idx_t *x, const float *v, const int64_t *ids, int64_t n, int32_t *order,
+                     int64_t *upper)
 {
     hnsw_t *h = hnsw_of(x);
-    if (x->count + n > INT32_MAX) return -E2BIG;
-    int rc = grow(x, x->count + n);
-    if (rc) return rc;
     const size_t dim = (size_t)x->p.dim;
-    float *bd = malloc((size_t)h->efc * sizeof *bd);
-    int64_t *bi = malloc((size_t)h->efc * sizeof *bi);
-    cheap_t cand = {0};
-    if (!bd || !bi) rc = -ENOMEM;
-    topk_t best = {.k = h->efc, .dist = bd, .id = bi};
-    /* Every node is placed first, then linked highest level first (as FAISS does): the upper
-     * layers form before the crowd below them, which gave the graph better recall. Searches
-     * during the inserts reach linked nodes only, so the count may already include all. */
     const int64_t first = x->count;
-    int32_t *order = malloc((size_t)(n ? n : 1) * sizeof *order);
-    if (!order) rc = -ENOMEM;
+    pthread_rwlock_wrlock(&x->lk);
+    int rc = grow(x, first + n);
     int64_t by_level[MAX_LEVEL + 2] = {0};
     for (int64_t k = 0; k < n && !rc; k++) {
         int32_t i = (int32_t)(first + k);
@@ -506,24 +553,55 @@ static int hnsw_add(idx_t *x, const float *v, const int64_t *ids, int64_t n)
         rc = place(h, i);
         if (!rc) by_level[MAX_LEVEL - h->levels[i] + 1]++;
     }
+    if (!rc) __atomic_store_n(&h->placed, first + n, __ATOMIC_RELEASE);
+    pthread_rwlock_unlock(&x->lk);
     for (int l = 1; l <= MAX_LEVEL + 1; l++) by_level[l] += by_level[l - 1]; /* starts */
     for (int64_t k = 0; k < n && !rc; k++) {
         int32_t i = (int32_t)(first + k);
         order[by_level[MAX_LEVEL - h->levels[i]]++] = i;
     }
-    x->count = first + n;
+    *upper = by_level[MAX_LEVEL - 1]; /* where the level-0 nodes start in order */
+    return rc;
+}
+
+static int hnsw_add(idx_t *x, const float *v, const int64_t *ids, int64_t n)
+{
+    hnsw_t *h = hnsw_of(x);
+    if (x->count + n > INT32_MAX) return -E2BIG;
+    const int64_t first = x->count;
+    float *bd = malloc((size_t)h->efc * sizeof *bd);
+    int64_t *bi = malloc((size_t)h->efc * sizeof *bi);
+    int32_t *order = malloc((size_t)(n ? n : 1) * sizeof *order);
+    cheap_t cand = {0};
+    topk_t best = {.k = h->efc, .dist = bd, .id = bi};
+    /* Every node is placed first, then linked highest level first (as FAISS does): the upper
+     * layers form before the crowd below them, which gave the graph better recall. */
+    int64_t upper = 0;
+    int rc = bd && bi && order ? place_all(x, v, ids, n, order, &upper) : -ENOMEM;
     /* Nodes above layer 0 one at a time (they may move the entry point), then the rest. */
-    int64_t upper = by_level[MAX_LEVEL - 1]; /* where the level-0 nodes start in order */
     int nt = tpool_size(x->pool);
     if (nt < 2 || n - upper < 1024) upper = n;
-    ins_ctx_t c = {
-        .x = x, .order = order, .upper = upper, .n = n, .step = n / 100 > 1000 ? n / 100 : 1000};
+    ins_ctx_t c = {.x = x,
+                   .order = order,
+                   .upper = upper,
+                   .n = n,
+                   .step = n / 100 > 1000 ? n / 100 : 1000,
+                   .lim = first + n};
+    const int32_t old_entry = h->entry;
+    const int old_level = h->max_level;
     for (int64_t k = 0; k < upper && !rc; k++) {
-        rc = insert(x, order[k], &best, &cand);
+        rc = insert(x, order[k], c.lim, &best, &cand);
         progress(&c, k + 1);
     }
     if (!rc && upper < n) rc = insert_parallel(x, &c, nt);
-    x->count = first; /* idx_add adds n on success */
+    if (rc) {
+        h->entry = old_entry, h->max_level = old_level;
+        __atomic_store_n(&h->placed, first, __ATOMIC_RELEASE);
+        unlink_from(h, first);
+    } else { /* the count before the entry point: a search reads them the other way round */
+        idx_publish_count(x, first + n);
+        __atomic_store_n(&h->pub, entry_word(h), __ATOMIC_RELEASE);
+    }
     free(order);
     free(bd);
     free(bi);
@@ -531,20 +609,35 @@ static int hnsw_add(idx_t *x, const float *v, const int64_t *ids, int64_t n)
     return rc;
 }
 
+static int64_t hnsw_remove(idx_t *x, int64_t id)
+{
+    hnsw_t *h = hnsw_of(x);
+    int64_t removed = 0, n = x->count;
+    if (!h->dead && n && !(h->dead = calloc((size_t)h->cap, 1))) return -ENOMEM;
+    for (int64_t i = 0; i < n; i++)
+        if (h->ids[i] == id && !h->dead[i]) h->dead[i] = 1, removed++;
+    x->removed += removed;
+    return removed;
+}
+
 static void hnsw_search(const idx_t *x, const float *q, const idx_search_params_t *sp, topk_t *t)
 {
     const hnsw_t *h = hnsw_of(x);
-    if (h->entry < 0) return;
+    uint64_t pub = __atomic_load_n(&h->pub, __ATOMIC_ACQUIRE);
+    if (!pub) return;
+    const int64_t n = idx_count(x), lim = __atomic_load_n(&h->placed, __ATOMIC_ACQUIRE);
     int ef = sp->ef > 0 ? sp->ef : DEF_EF;
     if (ef < t->k) ef = t->k;
-    int32_t ep = h->entry;
+    int32_t ep = (int32_t)(uint32_t)pub;
     float ed = dist(x, q, ep);
-    for (int l = h->max_level; l > 0; l--) greedy(x, q, l, &ep, &ed);
+    /* The descent stays on published nodes: a node being linked may have its upper links
+     * before its layer-0 ones, and a layer-0 search started there would find nothing. */
+    for (int l = (int)(pub >> 32) - 1; l > 0; l--) greedy(x, q, l, n, &ep, &ed);
     float *bd = malloc((size_t)ef * sizeof *bd);
     int64_t *bi = malloc((size_t)ef * sizeof *bi);
     cheap_t cand = {0};
     topk_t best = {.k = ef, .dist = bd, .id = bi};
-    if (bd && bi && search_layer(x, q, ep, ed, 0, ef, sp->keep ? sp : NULL, &best, &cand) == 0)
+    if (bd && bi && search_layer(x, q, ep, ed, 0, lim, n, sp, &best, &cand) == 0)
         for (int j = 0; j < best.n; j++) topk_push(t, best.dist[j], h->ids[best.id[j]]);
     free(bd);
     free(bi);
@@ -570,6 +663,7 @@ static int hnsw_sections(const idx_t *x, ixf_section_t *s)
     s[k++] = (ixf_section_t){TAG_UOFF, OR_EMPTY(h->uoff), n * sizeof(uint64_t)};
     s[k++] = (ixf_section_t){TAG_UPPR, h->upper_n ? (const void *)h->upper : empty,
                              (size_t)h->upper_n * sizeof(int32_t)};
+    if (x->removed) s[k++] = (ixf_section_t){TAG_DELS, h->dead, n};
 #undef OR_EMPTY
     return k;
 }
@@ -618,6 +712,8 @@ static int hnsw_load(idx_t *x, const ixf_t *file, char *err, size_t errlen)
     if (ok) {
         h->max_level = n ? (int)parm[2] : -1;
         h->entry = n ? (int32_t)parm[3] : -1;
+        h->pub = entry_word(h);
+        h->placed = (int64_t)n;
         h->ids = (int64_t *)exact(file, TAG_IDS, n * 8);
         h->vecs = (float *)exact(file, TAG_VECS, n * dim * 4);
         h->levels = (uint8_t *)exact(file, TAG_LVLS, n);
@@ -626,6 +722,17 @@ static int hnsw_load(idx_t *x, const ixf_t *file, char *err, size_t errlen)
         h->upper = (int32_t *)up->data;
         h->upper_n = up->bytes / 4;
         ok = h->ids && h->vecs && h->levels && h->link0 && h->uoff && graph_valid(h, (int64_t)n);
+    }
+    if (ok && ixf_find(file, TAG_DELS)) {
+        h->dead = (uint8_t *)exact(file, TAG_DELS, n);
+        for (uint64_t i = 0; h->dead && i < n; i++) {
+            if (h->dead[i] > 1)
+                h->dead = NULL;
+            else
+                x->removed += h->dead[i];
+        }
+        if (!h->dead)
+            return snprintf(err, errlen, "the DELS section is not one 0 or 1 per node"), -EINVAL;
     }
     if (!ok)
         return snprintf(err, errlen, "the HNSW sections do not hold a valid graph of %llu nodes",
@@ -637,8 +744,9 @@ static int hnsw_load(idx_t *x, const ixf_t *file, char *err, size_t errlen)
 static size_t hnsw_bytes(const idx_t *x)
 {
     const hnsw_t *h = hnsw_of(x);
-    return (size_t)h->cap * (sizeof(int64_t) + (size_t)x->p.dim * sizeof(float) + 1 +
-                             (size_t)(1 + h->m0) * sizeof(int32_t) + sizeof(uint64_t)) +
+    return (size_t)h->cap *
+               (sizeof(int64_t) + (size_t)x->p.dim * sizeof(float) + 1 + (h->dead ? 1 : 0) +
+                (size_t)(1 + h->m0) * sizeof(int32_t) + sizeof(uint64_t)) +
            (size_t)h->upper_cap * sizeof(int32_t);
 }
 
@@ -659,12 +767,15 @@ static void hnsw_free(idx_t *x)
         free(h->link0);
         free(h->uoff);
         free(h->upper);
+        free(h->dead);
     }
     free(h);
 }
 
 const idx_ops_t idx_hnsw_ops = {.init = hnsw_init,
                                 .add = hnsw_add,
+                                .adds_beside_searches = true,
+                                .remove = hnsw_remove,
                                 .search = hnsw_search,
                                 .sections = hnsw_sections,
                                 .load = hnsw_load,

@@ -92,6 +92,13 @@ static idx_t *idx_alloc(const idx_params_t *p, char *err, size_t errlen)
     x->ops = ops;
     x->p = *p;
     x->trained = !ops->train;
+    pthread_rwlockattr_t a;
+    pthread_rwlockattr_init(&a);
+    /* A growing index must not starve behind a steady stream of searches. */
+    pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&x->lk, &a);
+    pthread_rwlockattr_destroy(&a);
+    pthread_mutex_init(&x->wmu, NULL);
     if (p->threads > 1 && !(x->pool = tpool_new(p->threads))) {
         free(x);
         return fail(err, errlen, 0, "cannot start %d threads", p->threads), NULL;
@@ -149,9 +156,13 @@ int idx_train(idx_t *x, const float *vecs, int64_t n, char *err, size_t errlen)
     float *owned;
     const float *v = unit_rows(x, vecs, n, &owned);
     if (!v) return fail(err, errlen, -ENOMEM, "out of memory");
+    pthread_mutex_lock(&x->wmu);
+    pthread_rwlock_wrlock(&x->lk);
     e = x->ops->train(x, v, n, err, errlen);
-    free(owned);
     if (!e) x->trained = true;
+    pthread_rwlock_unlock(&x->lk);
+    pthread_mutex_unlock(&x->wmu);
+    free(owned);
     return e;
 }
 
@@ -164,28 +175,44 @@ int idx_add(idx_t *x, const float *vecs, const int64_t *ids, int64_t n, char *er
                     idx_type_name(x->p.type));
     int e = check_finite(vecs, n, x->p.dim, err, errlen);
     if (e) return e;
-    int64_t *own = NULL;
-    if (!ids) { /* ids continue from the count */
-        own = malloc((size_t)(n ? n : 1) * sizeof *own);
-        if (!own) return fail(err, errlen, -ENOMEM, "out of memory");
-        for (int64_t i = 0; i < n; i++) own[i] = x->count + i;
-        ids = own;
-    }
     float *unit;
     const float *v = unit_rows(x, vecs, n, &unit);
-    if (!v) {
-        free(own);
+    int64_t *own = NULL;
+    if (v && !ids && (own = malloc((size_t)(n ? n : 1) * sizeof *own))) ids = own;
+    if (!v || !ids) {
+        free(unit);
         return fail(err, errlen, -ENOMEM, "out of memory");
     }
-    e = x->ops->add(x, v, ids, n);
-    if (!e) x->count += n;
+    pthread_mutex_lock(&x->wmu);
+    for (int64_t i = 0; own && i < n; i++) own[i] = x->count + i; /* ids continue from it */
+    if (x->ops->adds_beside_searches) {
+        e = x->ops->add(x, v, ids, n);
+    } else {
+        pthread_rwlock_wrlock(&x->lk);
+        e = x->ops->add(x, v, ids, n);
+        if (!e) idx_publish_count(x, x->count + n);
+        pthread_rwlock_unlock(&x->lk);
+    }
+    pthread_mutex_unlock(&x->wmu);
     free(unit);
     free(own);
     return e ? fail(err, errlen, e, "%s", strerror(-e)) : 0;
 }
 
-int idx_search(const idx_t *x, const float *q, int k, const idx_search_params_t *sp, int64_t *ids,
-               float *dists)
+int64_t idx_remove(idx_t *x, int64_t id, char *err, size_t errlen)
+{
+    if (x->file.map) return fail(err, errlen, -EROFS, "a loaded index is read-only");
+    pthread_mutex_lock(&x->wmu);
+    pthread_rwlock_wrlock(&x->lk);
+    int64_t r = x->ops->remove(x, id);
+    pthread_rwlock_unlock(&x->lk);
+    pthread_mutex_unlock(&x->wmu);
+    return r < 0 ? fail(err, errlen, (int)r, "%s", strerror((int)-r)) : r;
+}
+
+/* idx_search with x->lk held shared. */
+static int search_locked(const idx_t *x, const float *q, int k, const idx_search_params_t *sp,
+                         int64_t *ids, float *dists)
 {
     const int dim = x->p.dim;
     if (k < 1 || k > IDX_MAX_K) return -EINVAL;
@@ -208,9 +235,20 @@ int idx_search(const idx_t *x, const float *q, int k, const idx_search_params_t 
     return t.n;
 }
 
-int idx_search_batch(const idx_t *x, const float *q, int64_t nq, int k,
-                     const idx_search_params_t *sp, int64_t *ids, float *dists, int *counts,
-                     int64_t *bad)
+int idx_search(const idx_t *x, const float *q, int k, const idx_search_params_t *sp, int64_t *ids,
+               float *dists)
+{
+    idx_t *w = (idx_t *)x; /* the lock is not the index's value */
+    pthread_rwlock_rdlock(&w->lk);
+    int r = search_locked(x, q, k, sp, ids, dists);
+    pthread_rwlock_unlock(&w->lk);
+    return r;
+}
+
+/* idx_search_batch with x->lk held shared. */
+static int search_batch_locked(const idx_t *x, const float *q, int64_t nq, int k,
+                               const idx_search_params_t *sp, int64_t *ids, float *dists,
+                               int *counts, int64_t *bad)
 {
     const int dim = x->p.dim;
     if (k < 1 || k > IDX_MAX_K) return -EINVAL;
@@ -219,8 +257,8 @@ int idx_search_batch(const idx_t *x, const float *q, int64_t nq, int k,
             if (!isfinite(q[(size_t)i * (size_t)dim + (size_t)j])) return *bad = i, -EINVAL;
     if (!x->ops->search_batch || (sp && sp->keep) || nq < 16) {
         for (int64_t i = 0; i < nq; i++) {
-            int r = idx_search(x, q + (size_t)i * (size_t)dim, k, sp, ids + (size_t)i * (size_t)k,
-                               dists + (size_t)i * (size_t)k);
+            int r = search_locked(x, q + (size_t)i * (size_t)dim, k, sp,
+                                  ids + (size_t)i * (size_t)k, dists + (size_t)i * (size_t)k);
             if (r < 0) return *bad = i, r;
             counts[i] = r;
         }
@@ -247,13 +285,30 @@ int idx_search_batch(const idx_t *x, const float *q, int64_t nq, int k,
     return e;
 }
 
+int idx_search_batch(const idx_t *x, const float *q, int64_t nq, int k,
+                     const idx_search_params_t *sp, int64_t *ids, float *dists, int *counts,
+                     int64_t *bad)
+{
+    idx_t *w = (idx_t *)x;
+    pthread_rwlock_rdlock(&w->lk);
+    int e = search_batch_locked(x, q, nq, k, sp, ids, dists, counts, bad);
+    pthread_rwlock_unlock(&w->lk);
+    return e;
+}
+
 int idx_save(const idx_t *x, const char *path, char *err, size_t errlen)
 {
+    idx_t *w = (idx_t *)x; /* no change may run while the sections are written */
+    pthread_mutex_lock(&w->wmu);
     ixf_section_t s[IXF_MAX_SECTIONS];
-    int n = x->ops->sections(x, s);
-    if (n < 0) return fail(err, errlen, n, "%s: %s", path, strerror(-n));
+    int n = x->ops->sections(x, s), e;
     ixf_header_t h = {x->p.type, x->p.metric, (uint32_t)x->p.dim, (uint64_t)x->count};
-    return ixf_write(path, &h, s, n, err, errlen);
+    if (n < 0)
+        e = fail(err, errlen, n, "%s: %s", path, strerror(-n));
+    else
+        e = ixf_write(path, &h, s, n, err, errlen);
+    pthread_mutex_unlock(&w->wmu);
+    return e;
 }
 
 idx_t *idx_from_file(ixf_t *f, char *err, size_t errlen)
@@ -297,19 +352,26 @@ idx_t *idx_load_fd(int fd, char *err, size_t errlen)
 
 void idx_get_info(const idx_t *x, idx_info_t *out)
 {
-    *out = (idx_info_t){x->p.type,
-                        x->p.metric,
-                        x->p.dim,
-                        x->count,
-                        x->file.map ? x->file.size : x->ops->bytes(x),
-                        x->file.map != NULL,
-                        x->p.refine};
+    idx_t *w = (idx_t *)x;
+    pthread_rwlock_rdlock(&w->lk);
+    int64_t n = idx_count(x);
+    *out = (idx_info_t){.type = x->p.type,
+                        .metric = x->p.metric,
+                        .dim = x->p.dim,
+                        .count = n - x->removed,
+                        .removed = x->removed,
+                        .bytes = x->file.map ? x->file.size : x->ops->bytes(x),
+                        .mapped = x->file.map != NULL,
+                        .refine = x->p.refine};
+    pthread_rwlock_unlock(&w->lk);
 }
 
 void idx_free(idx_t *x)
 {
     if (!x) return;
     x->ops->free(x);
+    pthread_rwlock_destroy(&x->lk);
+    pthread_mutex_destroy(&x->wmu);
     tpool_free(x->pool);
     ixf_close(&x->file);
     free(x);

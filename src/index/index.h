@@ -6,8 +6,12 @@
  * is 1 - a.b, COS is 1 - cos(a, b) (vectors are normalised when added and when searched, so
  * COS is IP on unit vectors). Saved indexes are one file (format.h); a loaded index maps it.
  *
- * Threads: idx_search may run on many threads at once on one index; idx_add may not run
- * concurrently with anything else on it. */
+ * Threads: any function may run on any thread at any time. Searches run at once on many
+ * threads. Changes (idx_add, idx_remove, idx_train) run one at a time, beside the searches:
+ * Flat and HNSW searches go on while vectors are added and wait only while the arrays grow
+ * (FAISS and hnswlib leave this to the caller); on IVF kinds a change waits for running
+ * searches and holds new ones until it is done. A search sees a batch of adds whole or not
+ * at all. */
 #ifndef INFERD_INDEX_INDEX_H
 #define INFERD_INDEX_INDEX_H
 
@@ -69,10 +73,11 @@ typedef struct idx_info {
     idx_type_t type;
     idx_metric_t metric;
     int dim;
-    int64_t count;
-    size_t bytes; /* memory its vectors and structures take (or the mapped file) */
-    bool mapped;  /* loaded from a file, read-only */
-    bool refine;  /* IVF-PQ keeping its vectors for a re-rank */
+    int64_t count;   /* vectors a search may answer */
+    int64_t removed; /* HNSW: removed vectors still held as waypoints of the graph */
+    size_t bytes;    /* memory its vectors and structures take (or the mapped file) */
+    bool mapped;     /* loaded from a file, read-only */
+    bool refine;     /* IVF-PQ keeping its vectors for a re-rank */
 } idx_info_t;
 
 typedef struct idx idx_t;
@@ -96,6 +101,11 @@ int idx_train(idx_t *x, const float *vecs, int64_t n, char *err, size_t errlen);
 /* Adds n vectors (n * dim floats) with their ids (NULL: ids continue from the count). 0,
  * -EINVAL for a non-finite value (naming the row), -EROFS for a mapped index, or -ENOMEM. */
 int idx_add(idx_t *x, const float *vecs, const int64_t *ids, int64_t n, char *err, size_t errlen);
+/* Removes every vector added with id: searches no longer answer it (Flat and IVF drop it;
+ * HNSW keeps the node as a waypoint, marked removed, and saves the mark). Returns how many
+ * were removed (0: none had id), or -EROFS for a mapped index or -ENOMEM, with err set. Each
+ * call scans the ids: for many removals at once, filter searches instead (keep). */
+int64_t idx_remove(idx_t *x, int64_t id, char *err, size_t errlen);
 /* The k nearest vectors to q (dim floats): fills ids[0..r) and dists[0..r), nearest first (ties
  * by id), r = min(k, count); returns r, or -EINVAL for a non-finite query or k < 1. */
 int idx_search(const idx_t *x, const float *q, int k, const idx_search_params_t *sp, int64_t *ids,

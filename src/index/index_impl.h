@@ -3,6 +3,8 @@
 #ifndef INFERD_INDEX_IMPL_H
 #define INFERD_INDEX_IMPL_H
 
+#include <pthread.h>
+
 #include "index/format.h"
 #include "index/index.h"
 #include "kern/tpool.h"
@@ -81,8 +83,15 @@ typedef struct idx_ops {
     /* Trains on n vectors (checked finite, normalised for COS). NULL: needs no training. */
     int (*train)(idx_t *x, const float *v, int64_t n, char *err, size_t errlen);
     /* Appends n vectors (checked finite, normalised for COS) with their ids; a trainable kind
-     * is trained. */
+     * is trained. Runs with x->wmu held. A kind with adds_beside_searches takes x->lk
+     * exclusively only while arrays a search reads move, and publishes the new count itself
+     * (idx_publish_count) once the vectors are searchable; otherwise idx_add holds x->lk
+     * exclusively throughout and counts them. */
     int (*add)(idx_t *x, const float *v, const int64_t *ids, int64_t n);
+    bool adds_beside_searches;
+    /* Removes every vector added with id from what searches answer; returns how many, or
+     * -ENOMEM. Runs with x->wmu and x->lk (exclusive) held. */
+    int64_t (*remove)(idx_t *x, int64_t id);
     /* Offers the candidates for q (normalised for COS) to t. */
     void (*search)(const idx_t *x, const float *q, const idx_search_params_t *sp, topk_t *t);
     /* Many queries at once, without a filter: t[i] gets query i's candidates. 0 or -ENOMEM.
@@ -100,12 +109,31 @@ typedef struct idx_ops {
 struct idx {
     const idx_ops_t *ops;
     idx_params_t p;
+    /* Vectors held (removed HNSW nodes included). Written under wmu; read by searches with
+     * idx_count, which sees only vectors a search may reach. */
     int64_t count;
+    int64_t removed; /* HNSW: nodes removed but kept as waypoints */
     bool trained;
+    /* Searches hold lk shared. Changes (add, remove, train, save) hold wmu, one at a time, and
+     * take lk exclusively only where a search could see a half-made change (see add). */
+    pthread_rwlock_t lk;
+    pthread_mutex_t wmu;
     tpool_t *pool; /* p.threads for training and adding; NULL for one */
     ixf_t file;    /* a loaded index: the mapping its arrays point into */
     void *impl;    /* the kind's own state */
 };
+
+/* The count a search may rely on: every vector below it is whole and reachable. */
+static inline int64_t idx_count(const idx_t *x)
+{
+    return __atomic_load_n(&x->count, __ATOMIC_ACQUIRE);
+}
+
+/* Makes vectors below count visible to searches that read idx_count afterwards. */
+static inline void idx_publish_count(idx_t *x, int64_t count)
+{
+    __atomic_store_n(&x->count, count, __ATOMIC_RELEASE);
+}
 
 extern const idx_ops_t idx_flat_ops;
 extern const idx_ops_t idx_ivf_ops;

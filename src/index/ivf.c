@@ -282,6 +282,29 @@ static int ivf_add(idx_t *x, const float *v, const int64_t *ids, int64_t n)
     return 0;
 }
 
+/* Each list's entries with id are replaced by the list's last (order within a list does not
+ * matter: a probe scans it whole). */
+static int64_t ivf_remove(idx_t *x, int64_t id)
+{
+    ivf_t *f = ivf_of(x);
+    int64_t removed = 0;
+    for (int l = 0; l < f->nlist; l++) {
+        ivlist_t *li = &f->lists[l];
+        for (int64_t i = 0; i < li->n;) {
+            if (li->ids[i] != id) {
+                i++;
+                continue;
+            }
+            li->n--, removed++;
+            li->ids[i] = li->ids[li->n];
+            memmove(li->codes + (size_t)i * f->code_size, li->codes + (size_t)li->n * f->code_size,
+                    f->code_size);
+        }
+    }
+    idx_publish_count(x, x->count - removed);
+    return removed;
+}
+
 /* List l's ids and codes, in memory or in the mapped file. */
 static int64_t list_of(const ivf_t *f, int l, const int64_t **ids, const uint8_t **codes)
 {
@@ -547,6 +570,7 @@ static void ivf_free(idx_t *x)
 const idx_ops_t idx_ivf_ops = {.init = ivf_init,
                                .train = ivf_train,
                                .add = ivf_add,
+                               .remove = ivf_remove,
                                .search = ivf_search,
                                .sections = ivf_sections,
                                .load = ivf_load,

@@ -122,7 +122,8 @@ static void kill_slot(coll_t *k, int64_t s)
 }
 
 /* IVF kinds: once enough points exist, trains the kind's index on the live ones and moves
- * every live slot into it. A failure keeps the exact index (logged). */
+ * every live slot into it. A failure keeps the exact index (logged). The applying thread's
+ * (see coll_upsert): searches go on in the old index while the new one is built. */
 static void maybe_train(coll_t *k)
 {
     if (k->trained || k->live < k->spec.train_size) return;
@@ -145,28 +146,40 @@ static void maybe_train(coll_t *k)
     }
     free(v);
     free(slots);
-    if (!x) {
-        log_warn("collection %s: training failed (%s); searches stay exact", k->name, err);
-        k->spec.train_size = k->live * 2; /* try again with more points, not on every change */
-        return;
+    pthread_rwlock_wrlock(&k->lk);
+    idx_t *old = x ? k->ix : NULL;
+    if (x) {
+        k->ix = x;
+        k->trained = true;
+    } else { /* try again with more points, not on every change */
+        k->spec.train_size = k->live * 2;
     }
-    idx_free(k->ix);
-    k->ix = x;
-    k->trained = true;
+    pthread_rwlock_unlock(&k->lk);
+    idx_free(old); /* no search is inside it: they held the lock the swap took */
+    if (!x) log_warn("collection %s: training failed (%s); searches stay exact", k->name, err);
 }
 
-/* Adds or replaces n points (their values checked already). 0 or ERR_NOMEM. */
+/* Adds or replaces n points (their values checked already). 0 or ERR_NOMEM.
+ *
+ * Only the one thread that applies changes (the drainer, or the loader at start) changes a
+ * collection, so it reads k without the lock, and takes it exclusively only to change what
+ * searches read. The index gets the vectors beside running searches (index.h): their slots
+ * may be answered before they are filled in here, and keep_slot refuses every slot at or past
+ * k->n until they are. */
 static int coll_upsert(coll_t *k, int n, const int64_t *ids, const float *vecs, char *const *pay,
                        const size_t *plen, char *err, size_t errlen)
 {
     size_t dim = (size_t)k->spec.p.dim;
     int64_t *slots = malloc((size_t)n * sizeof *slots);
-    if (!slots || grow_slots(k, k->n + n))
-        return free(slots), err_fail(err, errlen, ERR_NOMEM, "out of memory");
+    pthread_rwlock_wrlock(&k->lk);
+    int e = !slots || grow_slots(k, k->n + n);
+    pthread_rwlock_unlock(&k->lk);
+    if (e) return free(slots), err_fail(err, errlen, ERR_NOMEM, "out of memory");
     for (int i = 0; i < n; i++) slots[i] = k->n + i;
-    int e = k->deferred ? 0 : idx_add(k->ix, vecs, slots, n, err, errlen);
+    e = k->deferred ? 0 : idx_add(k->ix, vecs, slots, n, err, errlen);
     free(slots);
     if (e) return e == -ENOMEM ? ERR_NOMEM : ERR_INVALID;
+    pthread_rwlock_wrlock(&k->lk);
     for (int i = 0; i < n; i++) {
         int64_t s = k->n++, old;
         if (i64map_get(&k->map, ids[i], &old)) kill_slot(k, old);
@@ -186,6 +199,8 @@ static int coll_upsert(coll_t *k, int n, const int64_t *ids, const float *vecs, 
                       (long long)ids[i]);
         }
     }
+    atomic_store_explicit(&k->live_pub, k->live, memory_order_relaxed);
+    pthread_rwlock_unlock(&k->lk);
     if (!k->deferred) maybe_train(k);
     return 0;
 }
@@ -196,18 +211,24 @@ static int coll_rebuild(coll_t *k, char *err, size_t errlen)
 {
     size_t dim = (size_t)k->spec.p.dim;
     int64_t m = 0;
+    int e = 0;
+    pthread_rwlock_wrlock(&k->lk); /* GET /collections may look while this loads */
     i64map_free(&k->map);
-    for (int64_t s = 0; s < k->n; s++) {
+    for (int64_t s = 0; s < k->n && !e; s++) {
         if (k->dead[s]) continue;
         k->pid[m] = k->pid[s], k->pay[m] = k->pay[s], k->plen[m] = k->plen[s], k->dead[m] = 0;
         memmove(k->vec + (size_t)m * dim, k->vec + (size_t)s * dim, dim * sizeof *k->vec);
         if (i64map_put(&k->map, k->pid[m], m))
-            return err_fail(err, errlen, ERR_NOMEM, "out of memory");
+            e = err_fail(err, errlen, ERR_NOMEM, "out of memory");
         m++;
     }
-    k->n = k->live = m;
-    k->deferred = false;
-    atomic_store_explicit(&k->live_pub, m, memory_order_relaxed);
+    if (!e) {
+        k->n = k->live = m;
+        k->deferred = false;
+        atomic_store_explicit(&k->live_pub, m, memory_order_relaxed);
+    }
+    pthread_rwlock_unlock(&k->lk);
+    if (e) return e;
     idx_params_t p = first_index(&k->spec);
     idx_t *x = idx_new(&p, err, errlen);
     int64_t *slots = malloc((size_t)(m ? m : 1) * sizeof *slots);
@@ -218,15 +239,18 @@ static int coll_rebuild(coll_t *k, char *err, size_t errlen)
     }
     for (int64_t s = 0; s < m; s++) slots[s] = s;
     if (m) log_info("collection %s: indexing %lld points", k->name, (long long)m);
-    int e = m ? idx_add(x, k->vec, slots, m, err, errlen) : 0;
+    e = m ? idx_add(x, k->vec, slots, m, err, errlen) : 0;
     free(slots);
     if (e) {
         idx_free(x);
         return e == -ENOMEM ? ERR_NOMEM : ERR_INVALID;
     }
-    idx_free(k->ix);
+    pthread_rwlock_wrlock(&k->lk);
+    idx_t *old = k->ix;
     k->ix = x;
     k->trained = p.type == k->spec.p.type;
+    pthread_rwlock_unlock(&k->lk);
+    idx_free(old);
     maybe_train(k);
     return 0;
 }
@@ -381,17 +405,17 @@ static int apply_upsert(colls_t *c, const char *name, int n, int dim, const int6
                         const float *vecs, char *const *pay, const size_t *plen, char *err,
                         size_t errlen)
 {
-    coll_t *k = lock_coll(c, name, true, err, errlen);
-    if (!k) return ERR_NOT_FOUND;
-    int e = 0;
+    /* Unlocked (coll_upsert locks what it must): k stays valid, as only this thread, the one
+     * applying changes, drops collections. */
+    pthread_rwlock_rdlock(&c->mu);
+    coll_t *k = find(c, name, NULL);
+    pthread_rwlock_unlock(&c->mu);
+    if (!k) return err_fail(err, errlen, ERR_NOT_FOUND, "no collection \"%s\"", name);
     if (k->spec.p.dim != dim) /* dropped and created again since the change was checked */
-        e = err_fail(err, errlen, ERR_CONFLICT,
-                     "collection \"%s\" was created again with %d values per vector", name,
-                     k->spec.p.dim);
-    if (!e) e = coll_upsert(k, n, ids, vecs, pay, plen, err, errlen);
-    atomic_store_explicit(&k->live_pub, k->live, memory_order_relaxed);
-    pthread_rwlock_unlock(&k->lk);
-    return e;
+        return err_fail(err, errlen, ERR_CONFLICT,
+                        "collection \"%s\" was created again with %d values per vector", name,
+                        k->spec.p.dim);
+    return coll_upsert(k, n, ids, vecs, pay, plen, err, errlen);
 }
 
 static int apply_delete(colls_t *c, const char *name, int64_t id, char *err, size_t errlen)
@@ -837,7 +861,7 @@ static bool keep_slot(void *arg, int64_t s)
 {
     const search_ctx_t *x = arg;
     const coll_t *k = x->k;
-    if (k->dead[s] || s == x->self) return false;
+    if (s >= k->n || k->dead[s] || s == x->self) return false; /* s >= n: being added */
     if (x->ids && !bsearch(&k->pid[s], x->ids, (size_t)x->q->nids, sizeof *x->ids, cmp_i64))
         return false;
     return !x->q->nmatch || payload_matches(k->pay[s], k->plen[s], x->q->match, x->q->nmatch);

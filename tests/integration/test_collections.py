@@ -115,6 +115,52 @@ def test_hnsw_recall_and_search_by_id(server_factory):
     assert "inferd_collection_points 3000\n" in call(srv, "GET", "/metrics").body.decode()
 
 
+@pytest.mark.parametrize("kind", ["flat", "hnsw"])
+def test_searches_during_adds_see_whole_points(server_factory, kind):
+    """Searches run while batches are added (the index adds beside them): every answer is a
+    point sent so far with its own payload, never a half-added one, and a point acknowledged
+    before the search started is found."""
+    srv = ready(server_factory("--access-log", "false"))
+    n, batch, dim = 8000, 2000, 32
+    data = clustered(n, dim, 11)
+    ids = np.arange(n) * 3 + 1
+    create(srv, "c", dim, "l2", {"type": kind, "m": 16, "ef_construction": 80}
+           if kind == "hnsw" else {"type": "flat"})
+    upsert(srv, "c", ids[:batch], data[:batch], [{"id": int(i)} for i in ids[:batch]])
+    acked = [batch]  # points acknowledged so far
+    sent = [batch]
+    errors = []
+
+    def writer():
+        try:
+            for lo in range(batch, n, batch):
+                sent[0] = lo + batch
+                upsert(srv, "c", ids[lo:lo + batch], data[lo:lo + batch],
+                       [{"id": int(i)} for i in ids[lo:lo + batch]])
+                acked[0] = lo + batch
+        except Exception as e:  # noqa: BLE001 - reported by the main thread
+            errors.append(e)
+
+    t = threading.Thread(target=writer)
+    t.start()
+    rng = np.random.default_rng(12)
+    searches = found = 0
+    while t.is_alive() or searches < 50:
+        done = acked[0]
+        j = int(rng.integers(0, done))
+        got = search(srv, "c", {"vector": data[j].tolist(), "k": 5, "ef": 100})
+        allowed = set(int(i) for i in ids[:sent[0]])
+        for i, p in zip(got["ids"], got["payloads"]):
+            assert i in allowed, (i, sent[0])
+            assert p == {"id": i}, (i, p)
+        found += got["ids"][0] == int(ids[j])
+        searches += 1
+    t.join()
+    assert not errors, errors
+    assert found >= 0.97 * searches, (found, searches)
+    assert call(srv, "GET", "/collections/c").json()["points"] == n
+
+
 def test_ivf_kinds_search_exactly_until_trained(server_factory):
     srv = ready(server_factory("--access-log", "false"))
     data = clustered(2000, 16, 5)

@@ -4,9 +4,12 @@
  * parsers. tests/integration/test_index_cli.py checks search results against NumPy. */
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "codec/vecs.h"
@@ -237,14 +240,16 @@ static void test_file_format(void)
     /* A newer format version, with a valid checksum, names both versions. */
     unsigned char h[64];
     memcpy(h, p, 64);
-    h[8] = 2;
+    h[8] = IXF_VERSION + 1;
     uint32_t crc = crc32c(0, h, 60);
     memcpy(h + 60, &crc, 4);
     memcpy(p, h, 64);
     write_file(bad, p, n);
     idx_t *z = idx_load(bad, err, sizeof err);
     CHECK(z == NULL);
-    CHECK(strstr(err, "version 2 is newer") != NULL);
+    char says[64];
+    snprintf(says, sizeof says, "version %d is newer", IXF_VERSION + 1);
+    CHECK(strstr(err, says) != NULL);
     idx_free(z);
     free(p);
     snprintf(bad, sizeof bad, "%s/missing.idx", dir);
@@ -748,7 +753,207 @@ static void test_hnsw(void)
                   sizeof err) == NULL);
 }
 
-int main(void)
+/* Removal, every kind: removed ids are never answered, the rest answer as an index that never
+ * held them (exactly for flat; IVF and HNSW by recall), a second removal finds nothing, the
+ * count drops, and a saved and loaded index keeps the removals (HNSW's DELS section). */
+static void test_remove(void)
+{
+    enum { N = 3000, DIM = 16, Q = 30, EVERY = 5 };
+    static float v[N * DIM], q[Q * DIM], kept[N * DIM];
+    static int64_t kept_ids[N];
+    clustered(v, N, DIM);
+    clustered(q, Q, DIM);
+    char err[256], path[300];
+    snprintf(path, sizeof path, "%s/removed.idx", dir);
+    int nk = 0;
+    for (int i = 0; i < N; i++)
+        if (i % EVERY) memcpy(kept + nk * DIM, v + i * DIM, DIM * sizeof *v), kept_ids[nk++] = i;
+    idx_t *exact =
+        idx_new(&(idx_params_t){.type = IDX_FLAT, .metric = IDX_L2, .dim = DIM}, err, sizeof err);
+    CHECK(exact != NULL);
+    if (!exact) return;
+    CHECK_EQ(idx_add(exact, kept, kept_ids, nk, err, sizeof err), 0);
+    const idx_type_t types[] = {IDX_FLAT, IDX_IVF, IDX_IVFSQ, IDX_IVFPQ, IDX_HNSW};
+    for (size_t t = 0; t < sizeof types / sizeof *types; t++) {
+        idx_t *x = idx_new(&(idx_params_t){.type = types[t],
+                                           .metric = IDX_L2,
+                                           .dim = DIM,
+                                           .nlist = 8,
+                                           .pq_m = 8,
+                                           .refine = types[t] == IDX_IVFPQ},
+                           err, sizeof err);
+        CHECK(x != NULL);
+        if (!x) continue;
+        CHECK_EQ(idx_train(x, v, N, err, sizeof err), 0);
+        CHECK_EQ(idx_add(x, v, NULL, N, err, sizeof err), 0);
+        int64_t removed = 0;
+        for (int i = 0; i < N; i += EVERY) removed += idx_remove(x, i, err, sizeof err);
+        CHECK_EQ(removed, (N + EVERY - 1) / EVERY);
+        CHECK_EQ(idx_remove(x, 0, err, sizeof err), 0);  /* already gone */
+        CHECK_EQ(idx_remove(x, -7, err, sizeof err), 0); /* never there */
+        idx_info_t in;
+        idx_get_info(x, &in);
+        CHECK_EQ(in.count, nk);
+        CHECK_EQ(in.removed, types[t] == IDX_HNSW ? removed : 0);
+        CHECK_EQ(idx_save(x, path, err, sizeof err), 0);
+        idx_t *y = idx_load(path, err, sizeof err);
+        CHECK(y != NULL);
+        if (y) {
+            idx_get_info(y, &in);
+            CHECK_EQ(in.count, nk);
+            CHECK_EQ(idx_remove(y, 1, err, sizeof err), -EROFS);
+        }
+        for (int round = 0; round < 2; round++) {
+            const idx_t *z = round ? y : x;
+            int bad = 0, hit = 0;
+            for (int j = 0; z && j < Q; j++) {
+                int64_t a[10], b[10];
+                float da[10], db[10];
+                idx_search_params_t sp = {.ef = 64, .nprobe = 8, .rerank = 40};
+                int ra = idx_search(z, q + j * DIM, 10, &sp, a, da);
+                int rb = idx_search(exact, q + j * DIM, 10, NULL, b, db);
+                bad += ra != 10;
+                for (int i = 0; i < ra; i++) {
+                    bad += a[i] % EVERY == 0;
+                    if (types[t] == IDX_FLAT) bad += a[i] != b[i];
+                    for (int e = 0; e < rb; e++) hit += a[i] == b[e];
+                }
+            }
+            if (bad || hit < 0.9 * 10 * Q)
+                fprintf(stderr, "remove, %s (%s): %d bad, recall %d of %d\n",
+                        idx_type_name(types[t]), round ? "loaded" : "built", bad, hit, 10 * Q);
+            CHECK_EQ(bad, 0);
+            CHECK(hit >= 0.9 * 10 * Q);
+        }
+        /* An id added again after its removal is answered again (HNSW: a new node). */
+        CHECK_EQ(idx_add(x, q, (int64_t[]){0}, 1, err, sizeof err), 0);
+        int64_t a[1];
+        float da[1];
+        CHECK_EQ(idx_search(x, q, 1, &(idx_search_params_t){.ef = 64, .nprobe = 8}, a, da), 1);
+        CHECK_EQ(a[0], 0);
+        idx_free(y);
+        idx_free(x);
+    }
+    idx_free(exact);
+}
+
+/* Adds beside searches (flat and HNSW, one and two adding threads): one thread adds batches
+ * while others search for vectors of batches already added. Every answer comes from a batch
+ * added or being added, nearest first, and finds the vector searched for (exactly for flat,
+ * by recall for HNSW). And for HNSW, from inside an add (its progress report, while nodes are
+ * being linked), a search on another thread completes: were the index locked for the whole
+ * add, it would wait until the add ended and the probe would give up after 5 s. */
+enum { CC_BATCH = 400, CC_BATCHES = 25, CC_DIM = 16, CC_READERS = 2 };
+typedef struct cc {
+    idx_t *x;
+    const float *v;
+    atomic_int added; /* batches whose idx_add returned */
+    atomic_int stop;
+    atomic_long bad, found, searches;
+    pthread_t probe;
+    atomic_int probing, probed; /* probe thread started; its search returned */
+    int probe_ok;               /* it returned while the add still ran */
+} cc_t;
+
+static void *cc_probe(void *arg)
+{
+    cc_t *c = arg;
+    int64_t id;
+    float d;
+    idx_search(c->x, c->v, 1, NULL, &id, &d);
+    atomic_store(&c->probed, 1);
+    return NULL;
+}
+
+static void cc_progress(void *arg, const char *stage, int64_t done, int64_t total)
+{
+    cc_t *c = arg;
+    (void)stage, (void)done, (void)total;
+    if (!atomic_load(&c->added) || atomic_exchange(&c->probing, 1)) return; /* once */
+    if (pthread_create(&c->probe, NULL, cc_probe, c)) return;
+    for (int i = 0; i < 5000 && !atomic_load(&c->probed); i++)
+        nanosleep(&(struct timespec){0, 1000 * 1000}, NULL);
+    c->probe_ok = atomic_load(&c->probed);
+}
+
+static void *cc_reader(void *arg)
+{
+    cc_t *c = arg;
+    uint64_t r = 0x9E3779B97F4A7C15ull;
+    while (!atomic_load(&c->stop)) {
+        int done = atomic_load(&c->added);
+        if (!done) continue;
+        r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+        int64_t want = (int64_t)(r % (uint64_t)(done * CC_BATCH));
+        int64_t ids[10];
+        float d[10];
+        int n =
+            idx_search(c->x, c->v + want * CC_DIM, 10, &(idx_search_params_t){.ef = 32}, ids, d);
+        int after = atomic_load(&c->added);
+        long bad = n < 1;
+        for (int i = 0; i < n; i++) {
+            bad += ids[i] < 0 || ids[i] >= (int64_t)(after + 1) * CC_BATCH;
+            bad += i && d[i] < d[i - 1];
+        }
+        atomic_fetch_add(&c->bad, bad);
+        atomic_fetch_add(&c->found, n > 0 && ids[0] == want);
+        atomic_fetch_add(&c->searches, 1);
+    }
+    return NULL;
+}
+
+static void test_concurrent_adds(void)
+{
+    static float v[CC_BATCH * CC_BATCHES * CC_DIM];
+    clustered(v, CC_BATCH * CC_BATCHES, CC_DIM);
+    char err[256];
+    for (int kind = 0; kind < 3; kind++) {
+        bool hnsw = kind > 0;
+        cc_t c = {.v = v};
+        c.x = idx_new(&(idx_params_t){.type = hnsw ? IDX_HNSW : IDX_FLAT,
+                                      .metric = IDX_L2,
+                                      .dim = CC_DIM,
+                                      .threads = kind == 2 ? 2 : 1,
+                                      .progress = cc_progress,
+                                      .progress_arg = &c},
+                      err, sizeof err);
+        CHECK(c.x != NULL);
+        if (!c.x) continue;
+        pthread_t th[CC_READERS];
+        for (int i = 0; i < CC_READERS; i++) pthread_create(&th[i], NULL, cc_reader, &c);
+        for (int b = 0; b < CC_BATCHES; b++) {
+            CHECK_EQ(
+                idx_add(c.x, v + (size_t)b * CC_BATCH * CC_DIM, NULL, CC_BATCH, err, sizeof err),
+                0);
+            atomic_store(&c.added, b + 1);
+            /* Flat's adds are copies: let the readers search between them. */
+            long s0 = atomic_load(&c.searches);
+            for (int i = 0; i < 10000 && atomic_load(&c.searches) < s0 + 20; i++)
+                nanosleep(&(struct timespec){0, 100 * 1000}, NULL);
+        }
+        atomic_store(&c.stop, 1);
+        for (int i = 0; i < CC_READERS; i++) pthread_join(th[i], NULL);
+        long s = atomic_load(&c.searches), f = atomic_load(&c.found);
+        if (atomic_load(&c.probing)) pthread_join(c.probe, NULL);
+        if (atomic_load(&c.bad) || f < (hnsw ? 0.95 : 1.0) * s || (hnsw && !c.probe_ok))
+            fprintf(stderr,
+                    "adds beside searches (%s, %d threads): %ld bad, %ld of %ld found, "
+                    "probe %s\n",
+                    hnsw ? "hnsw" : "flat", kind == 2 ? 2 : 1, atomic_load(&c.bad), f, s,
+                    c.probe_ok ? "answered" : "waited");
+        CHECK_EQ(atomic_load(&c.bad), 0);
+        CHECK(s > 0 && f >= (hnsw ? 0.95 : 1.0) * s);
+        if (hnsw) CHECK(c.probe_ok);
+        idx_info_t in;
+        idx_get_info(c.x, &in);
+        CHECK_EQ(in.count, CC_BATCH * CC_BATCHES);
+        idx_free(c.x);
+    }
+}
+
+/* Runs every test, or those whose names contain argv[1] (make test-tsan runs the concurrent
+ * ones: the rest take minutes under ThreadSanitizer). */
+int main(int argc, char **argv)
 {
     const char *tmp = getenv("TMPDIR");
     snprintf(dir, sizeof dir, "%s/inferd_index_XXXXXX", tmp && *tmp ? tmp : "/tmp");
@@ -756,16 +961,23 @@ int main(void)
         perror("mkdtemp");
         return 1;
     }
-    test_topk();
-    test_flat_matches_oracle();
-    test_arguments();
-    test_file_format();
-    test_fvecs_npy();
-    test_ivf();
-    test_ivfpq_refine();
-    test_hnsw();
-    test_filter();
-    test_search_batch();
+    static const struct {
+        const char *name;
+        void (*fn)(void);
+    } tests[] = {{"topk", test_topk},
+                 {"flat_matches_oracle", test_flat_matches_oracle},
+                 {"arguments", test_arguments},
+                 {"file_format", test_file_format},
+                 {"fvecs_npy", test_fvecs_npy},
+                 {"ivf", test_ivf},
+                 {"ivfpq_refine", test_ivfpq_refine},
+                 {"hnsw", test_hnsw},
+                 {"filter", test_filter},
+                 {"search_batch", test_search_batch},
+                 {"remove", test_remove},
+                 {"concurrent_adds", test_concurrent_adds}};
+    for (size_t i = 0; i < sizeof tests / sizeof *tests; i++)
+        if (argc < 2 || strstr(tests[i].name, argv[1])) tests[i].fn();
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
