@@ -317,16 +317,14 @@ static int on_hit(void *arg, int64_t id, float score, const char *payload, size_
     return payload ? buf_append(&h->pay, payload, len) : 0;
 }
 
-static int get_opt_int(const json_value_t *root, const char *key, int lo, int hi, int *out,
-                       char *err, size_t errlen)
+/* json_opt_int into an int. */
+static int opt_int(const json_value_t *root, const char *key, int lo, int hi, int *out, char *err,
+                   size_t errlen)
 {
-    const json_value_t *v = json_get(root, key);
-    if (!v) return 0;
-    if (json_type(v) != JSON_NUMBER || !json_is_integer(v) || json_int(v) < lo || json_int(v) > hi)
-        return err_fail(err, errlen, ERR_INVALID, "\"%s\" must be an integer from %d to %d", key,
-                        lo, hi);
-    *out = (int)json_int(v);
-    return 0;
+    int64_t v = *out;
+    int e = json_opt_int(root, key, NULL, lo, hi, &v, err, errlen);
+    *out = (int)v;
+    return e;
 }
 
 /* Search: {"vector" | "id" | "text" + "model"?, "k"?, "ef"?, "nprobe"?, "filter"?}. */
@@ -341,10 +339,10 @@ static int parse_search(preq_t *p, const json_value_t *root, char *err, size_t e
                         "body must be {\"vector\": [...] | \"id\": N | \"text\": \"...\", "
                         "\"model\"?: \"<embedding model>\", \"k\"?: N, \"ef\"?: N, \"nprobe\"?: "
                         "N, \"filter\"?: {\"ids\"?: [...], \"payload\"?: {...}}}");
-    int e = get_opt_int(root, "k", 1, colls_limits(p->j->colls)->max_k, &q->k, err, errlen);
-    if (!e) e = get_opt_int(root, "ef", 1, MAX_EF, &q->ef, err, errlen);
-    if (!e) e = get_opt_int(root, "nprobe", 1, IDX_MAX_NLIST, &q->nprobe, err, errlen);
-    if (!e) e = get_opt_int(root, "rerank", 1, IDX_MAX_RERANK, &q->rerank, err, errlen);
+    int e = opt_int(root, "k", 1, colls_limits(p->j->colls)->max_k, &q->k, err, errlen);
+    if (!e) e = opt_int(root, "ef", 1, MAX_EF, &q->ef, err, errlen);
+    if (!e) e = opt_int(root, "nprobe", 1, IDX_MAX_NLIST, &q->nprobe, err, errlen);
+    if (!e) e = opt_int(root, "rerank", 1, IDX_MAX_RERANK, &q->rerank, err, errlen);
     if (q->ef < q->k) q->ef = q->k;
     p->n = 1;
     if (!e && vv) {

@@ -173,11 +173,9 @@ static int read_inputs(ereq_t *e, const json_value_t *in, const char *field, boo
 /* An optional boolean member: 0 and *out set, or -1 after answering. */
 static int opt_bool(ereq_t *e, const json_value_t *root, const char *key, bool *out)
 {
-    const json_value_t *v = json_get(root, key);
-    if (!v || json_type(v) == JSON_NULL) return 0;
-    if (json_type(v) != JSON_TRUE && json_type(v) != JSON_FALSE)
-        return fail(e, 422, "\"%s\" must be true or false", key), -1;
-    *out = json_type(v) == JSON_TRUE;
+    char why[128];
+    if (json_type(json_get(root, key)) == JSON_NULL) return 0; /* as TEI: null is the default */
+    if (json_opt_bool(root, key, NULL, out, why, sizeof why)) return fail(e, 422, "%s", why), -1;
     return 0;
 }
 

@@ -70,16 +70,6 @@ static model_entry_t *pick_model(serve_t *sv, const json_value_t *mv, int *code,
     return me;
 }
 
-static int get_bool(const json_value_t *root, const char *key, bool *out, char *err, size_t errlen)
-{
-    const json_value_t *v = json_get(root, key);
-    if (!v) return 0;
-    if (json_type(v) != JSON_TRUE && json_type(v) != JSON_FALSE)
-        return err_fail(err, errlen, ERR_INVALID, "\"%s\" must be true or false", key);
-    *out = json_type(v) == JSON_TRUE;
-    return 0;
-}
-
 static bool is_int(const json_value_t *v)
 {
     return v && json_type(v) == JSON_NUMBER && json_is_integer(v);
@@ -99,8 +89,7 @@ static int parse(const json_value_t *root, const rec_model_t *m, rec_req_t *q, i
     if (unknown >= 0)
         return err_fail(err, errlen, ERR_INVALID, "unknown member \"%.60s\"",
                         json_key_at(root, (size_t)unknown, NULL));
-    const json_value_t *uv = json_get(root, "user_id"), *hv = json_get(root, "history"),
-                       *kv = json_get(root, "k");
+    const json_value_t *uv = json_get(root, "user_id"), *hv = json_get(root, "history");
     if (!!uv + !!hv != 1)
         return err_fail(err, errlen, ERR_INVALID,
                         "give exactly one of \"user_id\" and \"history\"");
@@ -125,14 +114,12 @@ static int parse(const json_value_t *root, const rec_model_t *m, rec_req_t *q, i
         q->history = *hist;
         q->nhistory = (int)n;
     }
-    q->k = 10 < m->f.candidates ? 10 : m->f.candidates;
-    if (kv && (!is_int(kv) || json_int(kv) < 1 || json_int(kv) > m->f.candidates))
-        return err_fail(err, errlen, ERR_INVALID, "\"k\" must be an integer from 1 to %d",
-                        m->f.candidates);
-    if (kv) q->k = (int)json_int(kv);
+    int64_t k = 10 < m->f.candidates ? 10 : m->f.candidates;
+    int e = json_opt_int(root, "k", NULL, 1, m->f.candidates, &k, err, errlen);
+    q->k = (int)k;
     q->exclude_seen = true;
-    int e = get_bool(root, "exclude_seen", &q->exclude_seen, err, errlen);
-    return e ? e : get_bool(root, "timings", timings, err, errlen);
+    if (!e) e = json_opt_bool(root, "exclude_seen", NULL, &q->exclude_seen, err, errlen);
+    return e ? e : json_opt_bool(root, "timings", NULL, timings, err, errlen);
 }
 
 static int answer(buf_t *b, const rec_req_t *q, const rec_hit_t *hits, const rec_res_t *res,

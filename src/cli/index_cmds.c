@@ -405,7 +405,9 @@ static int cmd_info(int argc, char **argv)
     printf("%s: %s index%s, metric %s, %lld vectors of dimension %d\n", argv[0],
            idx_type_name(info.type), info.refine ? " (vectors kept: --refine flat)" : "",
            idx_metric_name(info.metric), (long long)info.count, info.dim);
-    printf("  file %zu bytes, format version %d, checksums verified\n", info.bytes, IXF_VERSION);
+    if (info.removed)
+        printf("  %lld more removed, kept as waypoints of the graph\n", (long long)info.removed);
+    printf("  file %zu bytes, format version %d, checksums verified\n", info.bytes, info.version);
     idx_free(x);
     return 0;
 }

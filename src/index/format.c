@@ -131,6 +131,7 @@ int ixf_parse(const void *p, size_t n, ixf_t *out, char *err, size_t errlen)
     if (ns < 1 || ns > IXF_MAX_SECTIONS || HEADER_BYTES + (size_t)ns * ENTRY_BYTES > n)
         return fail(err, errlen, -EINVAL, "%u sections (offset 32)", ns);
     out->h = (ixf_header_t){load_u32(b + 12), load_u32(b + 16), load_u32(b + 20), load_u64(b + 24)};
+    out->version = version;
     uint64_t floor = HEADER_BYTES + (uint64_t)ns * ENTRY_BYTES;
     for (uint32_t i = 0; i < ns; i++) {
         const unsigned char *e = b + HEADER_BYTES + i * ENTRY_BYTES;

@@ -41,6 +41,7 @@ typedef struct ixf_section {
 /* A parsed file: sections point into the bytes given to ixf_parse (or the mapping). */
 typedef struct ixf {
     ixf_header_t h;
+    uint32_t version; /* the file's format version, 1..IXF_VERSION */
     int nsections;
     ixf_section_t s[IXF_MAX_SECTIONS];
     void *map; /* ixf_open's mapping, or NULL */

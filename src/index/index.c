@@ -362,6 +362,7 @@ void idx_get_info(const idx_t *x, idx_info_t *out)
                         .removed = x->removed,
                         .bytes = x->file.map ? x->file.size : x->ops->bytes(x),
                         .mapped = x->file.map != NULL,
+                        .version = x->file.map ? (int)x->file.version : 0,
                         .refine = x->p.refine};
     pthread_rwlock_unlock(&w->lk);
 }

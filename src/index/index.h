@@ -77,6 +77,7 @@ typedef struct idx_info {
     int64_t removed; /* HNSW: removed vectors still held as waypoints of the graph */
     size_t bytes;    /* memory its vectors and structures take (or the mapped file) */
     bool mapped;     /* loaded from a file, read-only */
+    int version;     /* loaded: the file's format version */
     bool refine;     /* IVF-PQ keeping its vectors for a re-rank */
 } idx_info_t;
 

@@ -976,18 +976,6 @@ static const char *const type_names[] = {[IDX_FLAT] = "flat",
                                          [IDX_HNSW] = "hnsw"};
 
 /* An integer member of obj in [lo, hi] into *out (left alone when absent). */
-static int get_int(const json_value_t *obj, const char *key, int64_t lo, int64_t hi, int64_t *out,
-                   char *err, size_t errlen)
-{
-    const json_value_t *v = json_get(obj, key);
-    if (!v) return 0;
-    if (json_type(v) != JSON_NUMBER || !json_is_integer(v) || json_int(v) < lo || json_int(v) > hi)
-        return err_fail(err, errlen, ERR_INVALID, "\"%s\" must be an integer from %lld to %lld",
-                        key, (long long)lo, (long long)hi);
-    *out = json_int(v);
-    return 0;
-}
-
 /* Refuses members of obj other than the allowed ones, naming the first. */
 static int only_keys(const json_value_t *obj, const char *const *allowed, const char *where,
                      char *err, size_t errlen)
@@ -1020,7 +1008,7 @@ int coll_spec_parse(const char *text, size_t len, const colls_limits_t *lim, col
                      "body must be {\"dim\": N, \"metric\"?: \"l2\"|\"ip\"|\"cos\", \"index\"?: "
                      "{\"type\": \"flat\"|\"ivf\"|\"ivfsq\"|\"ivfpq\"|\"hnsw\", ...}}");
     if (!e) e = only_keys(root, top, "the collection", err, errlen);
-    if (!e) e = get_int(root, "dim", 1, lim->max_dim, &dim, err, errlen);
+    if (!e) e = json_opt_int(root, "dim", NULL, 1, lim->max_dim, &dim, err, errlen);
     const json_value_t *mv = json_get(root, "metric");
     if (!e && mv) {
         int mt = json_type(mv) == JSON_STRING ? idx_metric_parse(json_string(mv, NULL)) : -1;
@@ -1040,16 +1028,16 @@ int coll_spec_parse(const char *text, size_t len, const colls_limits_t *lim, col
                 "\"index.type\" must be \"flat\", \"ivf\", \"ivfsq\", \"ivfpq\" or \"hnsw\"");
         out->p.type = (idx_type_t)t;
     }
-    if (!e) e = get_int(ix, "m", 2, IDX_MAX_M, &m, err, errlen);
-    if (!e) e = get_int(ix, "ef_construction", 1, 4096, &efc, err, errlen);
-    if (!e) e = get_int(ix, "nlist", 1, 65536, &nlist, err, errlen);
-    if (!e) e = get_int(ix, "pq_m", 1, 4096, &pq_m, err, errlen);
-    if (!e) e = get_int(ix, "pq_bits", 1, 8, &pq_bits, err, errlen);
-    if (!e) e = get_int(ix, "train_size", 1, 100000000, &train, err, errlen);
-    const json_value_t *rv = json_get(ix, "refine");
-    if (!e && rv && json_type(rv) != JSON_TRUE && json_type(rv) != JSON_FALSE)
-        e = err_fail(err, errlen, ERR_INVALID, "\"index.refine\" must be true or false");
-    out->p.refine = rv && json_type(rv) == JSON_TRUE;
+    if (!e) e = json_opt_int(ix, "m", "index.m", 2, IDX_MAX_M, &m, err, errlen);
+    if (!e)
+        e = json_opt_int(ix, "ef_construction", "index.ef_construction", 1, 4096, &efc, err,
+                         errlen);
+    if (!e) e = json_opt_int(ix, "nlist", "index.nlist", 1, 65536, &nlist, err, errlen);
+    if (!e) e = json_opt_int(ix, "pq_m", "index.pq_m", 1, 4096, &pq_m, err, errlen);
+    if (!e) e = json_opt_int(ix, "pq_bits", "index.pq_bits", 1, 8, &pq_bits, err, errlen);
+    if (!e)
+        e = json_opt_int(ix, "train_size", "index.train_size", 1, 100000000, &train, err, errlen);
+    if (!e) e = json_opt_bool(ix, "refine", "index.refine", &out->p.refine, err, errlen);
     json_doc_free(d);
     if (e) return e;
     idx_type_t t = out->p.type;

@@ -904,6 +904,30 @@ long json_unknown_key(const json_value_t *obj, const char *const *allowed)
     return -1;
 }
 
+int json_opt_int(const json_value_t *obj, const char *key, const char *name, int64_t lo, int64_t hi,
+                 int64_t *out, char *err, size_t errlen)
+{
+    const json_value_t *v = json_get(obj, key);
+    if (!v) return 0;
+    if (v->type != JSON_NUMBER || !json_is_integer(v) || json_int(v) < lo || json_int(v) > hi)
+        return err_fail(err, errlen, ERR_INVALID, "\"%s\" must be an integer from %lld to %lld",
+                        name ? name : key, (long long)lo, (long long)hi);
+    *out = json_int(v);
+    return 0;
+}
+
+int json_opt_bool(const json_value_t *obj, const char *key, const char *name, bool *out, char *err,
+                  size_t errlen)
+{
+    const json_value_t *v = json_get(obj, key);
+    if (!v) return 0;
+    if (v->type != JSON_TRUE && v->type != JSON_FALSE)
+        return err_fail(err, errlen, ERR_INVALID, "\"%s\" must be true or false",
+                        name ? name : key);
+    *out = v->type == JSON_TRUE;
+    return 0;
+}
+
 const json_value_t *json_value_at(const json_value_t *obj, size_t i)
 {
     return obj && obj->type == JSON_OBJECT && i < obj->n ? &obj->u.kids[2 * i + 1] : NULL;

@@ -80,6 +80,14 @@ const char *json_key_at(const json_value_t *obj, size_t i, size_t *len);
 /* The first member of obj whose key is not in allowed (NULL-terminated): its index, or -1 when
  * every key is allowed (or obj is not an object). Keys are compared whole, NULs included. */
 long json_unknown_key(const json_value_t *obj, const char *const *allowed);
+/* Optional members of a request: absent leaves *out as it is (null is refused). 0, or ERR_INVALID
+ * with
+ * "\"<name>\" must be ..." in err (name: the member's name as the user knows it, e.g.
+ * "index.m"; key when NULL). */
+int json_opt_int(const json_value_t *obj, const char *key, const char *name, int64_t lo, int64_t hi,
+                 int64_t *out, char *err, size_t errlen);
+int json_opt_bool(const json_value_t *obj, const char *key, const char *name, bool *out, char *err,
+                  size_t errlen);
 /* Value of member i of obj, or NULL when out of range. */
 const json_value_t *json_value_at(const json_value_t *obj, size_t i);
 

@@ -237,9 +237,21 @@ static void test_file_format(void)
         CHECK(z == NULL);
         idx_free(z);
     }
-    /* A newer format version, with a valid checksum, names both versions. */
+    /* Version 1 (before HNSW's DELS) is still read, and reported as such. */
     unsigned char h[64];
     memcpy(h, p, 64);
+    h[8] = 1;
+    uint32_t crc1 = crc32c(0, h, 60);
+    memcpy(h + 60, &crc1, 4);
+    memcpy(p, h, 64);
+    write_file(bad, p, n);
+    idx_t *v1 = idx_load(bad, err, sizeof err);
+    CHECK(v1 != NULL);
+    idx_info_t i1 = {0};
+    if (v1) idx_get_info(v1, &i1);
+    CHECK_EQ(i1.version, 1);
+    idx_free(v1);
+    /* A newer format version, with a valid checksum, names both versions. */
     h[8] = IXF_VERSION + 1;
     uint32_t crc = crc32c(0, h, 60);
     memcpy(h + 60, &crc, 4);

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "th.h"
+#include "util/err.h"
 #include "util/json.h"
 
 static char err[256];
@@ -1054,10 +1055,44 @@ static void test_unknown_key(void)
     }
 }
 
+/* json_opt_int and json_opt_bool: absent keeps the default, a fitting value is taken, anything
+ * else (out of range, fractional, wrong type, null) is refused naming the member. */
+static void test_opt_members(void)
+{
+    const char *text = "{\"a\":5,\"b\":2.5,\"c\":\"x\",\"d\":true,\"e\":null,\"f\":0}";
+    char msg[200];
+    json_doc_t *d = json_parse(text, strlen(text), NULL, msg, sizeof msg);
+    CHECK(d != NULL);
+    if (!d) return;
+    const json_value_t *r = json_root(d);
+    int64_t v = 7;
+    bool b = false;
+    CHECK_EQ(json_opt_int(r, "zz", NULL, 1, 10, &v, msg, sizeof msg), 0);
+    CHECK_EQ(v, 7);
+    CHECK_EQ(json_opt_int(r, "a", NULL, 1, 10, &v, msg, sizeof msg), 0);
+    CHECK_EQ(v, 5);
+    CHECK_EQ(json_opt_int(r, "a", "index.a", 6, 10, &v, msg, sizeof msg), ERR_INVALID);
+    CHECK(strstr(msg, "\"index.a\" must be an integer from 6 to 10") != NULL);
+    for (const char *k = "bcde"; *k; k++) {
+        char key[2] = {*k, 0};
+        CHECK_EQ(json_opt_int(r, key, NULL, 0, 10, &v, msg, sizeof msg), ERR_INVALID);
+    }
+    CHECK_EQ(v, 5);
+    CHECK_EQ(json_opt_bool(r, "zz", NULL, &b, msg, sizeof msg), 0);
+    CHECK(!b);
+    CHECK_EQ(json_opt_bool(r, "d", NULL, &b, msg, sizeof msg), 0);
+    CHECK(b);
+    CHECK_EQ(json_opt_bool(r, "f", NULL, &b, msg, sizeof msg), ERR_INVALID);
+    CHECK(strstr(msg, "\"f\" must be true or false") != NULL);
+    CHECK_EQ(json_opt_bool(r, "e", NULL, &b, msg, sizeof msg), ERR_INVALID);
+    json_doc_free(d);
+}
+
 int main(void)
 {
     test_scalars();
     test_unknown_key();
+    test_opt_members();
     test_containers();
     test_strings();
     test_invalid();
