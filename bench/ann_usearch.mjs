@@ -10,13 +10,23 @@ const require = createRequire(path.resolve('tools/ann/package.json'));
 const { Index } = require('usearch');
 const [dir, m, efc, efs] = process.argv.slice(2);
 
+// Read in blocks of rows: readFileSync stops at 2 GiB, and 3M x 256 is 3 GB.
 function readVecs(file, Kind) {
-  const buf = fs.readFileSync(file);
-  const dim = buf.readInt32LE(0);
-  const n = buf.length / (4 * (dim + 1));
+  const fd = fs.openSync(file, 'r');
+  const head = Buffer.alloc(4);
+  fs.readSync(fd, head, 0, 4, 0);
+  const dim = head.readInt32LE(0), row = 4 * (dim + 1);
+  const n = fs.fstatSync(fd).size / row;
   const out = new Kind(n * dim);
-  const src = new Kind(buf.buffer, buf.byteOffset, buf.length / 4);
-  for (let i = 0; i < n; i++) out.set(src.subarray(i * (dim + 1) + 1, (i + 1) * (dim + 1)), i * dim);
+  const block = 65536, buf = Buffer.alloc(block * row);
+  for (let lo = 0; lo < n; lo += block) {
+    const m = Math.min(block, n - lo);
+    fs.readSync(fd, buf, 0, m * row, lo * row);
+    const src = new Kind(buf.buffer, buf.byteOffset, (m * row) / 4);
+    for (let i = 0; i < m; i++)
+      out.set(src.subarray(i * (dim + 1) + 1, (i + 1) * (dim + 1)), (lo + i) * dim);
+  }
+  fs.closeSync(fd);
   return { n, dim, data: out };
 }
 
