@@ -179,7 +179,8 @@ static int parse_line(lp_t *l, lp_line_t *line)
             return bad(l, "tag \"%.*s\" has no value (an = in a value is escaped as \\=)",
                        (int)(t->key.n < 64 ? t->key.n : 64), t->key.p);
     }
-    if (l->p == l->end || *l->p != ' ') return bad(l, "no fields (measurement and tags, a space, then fields)");
+    if (l->p == l->end || *l->p != ' ')
+        return bad(l, "no fields (measurement and tags, a space, then fields)");
     skip_spaces(l);
     for (;;) { /* fields */
         if (line->nfields == LP_MAX_FIELDS) return bad(l, "more than %d fields", LP_MAX_FIELDS);

@@ -50,7 +50,7 @@ typedef struct lp_line {
     const lp_field_t *fields;
     int nfields;
     bool has_time;
-    int64_t time; /* as written: the request's precision gives its unit */
+    int64_t time;   /* as written: the request's precision gives its unit */
     int64_t lineno; /* 1-based, counting every line of the body */
 } lp_line_t;
 

@@ -855,7 +855,7 @@ static void test_remove(void)
  * by recall for HNSW). And for HNSW, from inside an add (its progress report, while nodes are
  * being linked), a search on another thread completes: were the index locked for the whole
  * add, it would wait until the add ended and the probe would give up after 5 s. */
-enum { CC_BATCH = 400, CC_BATCHES = 25, CC_DIM = 16, CC_READERS = 2 };
+enum { CC_BATCH = 400, CC_BATCHES = 12, CC_DIM = 16, CC_READERS = 2 };
 typedef struct cc {
     idx_t *x;
     const float *v;
