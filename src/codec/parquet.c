@@ -19,7 +19,15 @@
 
 /* ==================================================== thrift compact protocol ==== */
 
-enum { CT_TRUE = 1, CT_FALSE = 2, CT_I32 = 5, CT_I64 = 6, CT_BINARY = 8, CT_LIST = 9, CT_STRUCT = 12 };
+enum {
+    CT_TRUE = 1,
+    CT_FALSE = 2,
+    CT_I32 = 5,
+    CT_I64 = 6,
+    CT_BINARY = 8,
+    CT_LIST = 9,
+    CT_STRUCT = 12
+};
 #define TW_DEPTH 16
 
 /* A writer whose first failure (out of memory) sticks: callers check w->err once at the end. */
@@ -174,7 +182,7 @@ static int compress_page(pw_t *p)
 {
     buf_t *in = &p->page, *z = &p->packed;
     z->len = 0;
-    size_t bound = p->o->codec == PQ_SNAPPY  ? snappy_max_compressed_length(in->len)
+    size_t bound = p->o->codec == PQ_SNAPPY ? snappy_max_compressed_length(in->len)
                    : p->o->codec == PQ_ZSTD ? ZSTD_compressBound(in->len)
                                             : in->len;
     if (buf_reserve(z, bound + 1)) return fail(p, -ENOMEM, "out of memory");
@@ -320,7 +328,8 @@ static bool dict_build(dict_t *d, const pq_column_t *col, int64_t a, int64_t e, 
     int64_t rows = e - a, cap = 16;
     while (cap < 2 * (rows < PARQUET_DICT_MAX ? rows : PARQUET_DICT_MAX)) cap *= 2;
     d->slot = calloc((size_t)cap, sizeof *d->slot);
-    d->first = malloc((size_t)(rows < PARQUET_DICT_MAX ? rows : PARQUET_DICT_MAX) * sizeof(int64_t) + 8);
+    d->first =
+        malloc((size_t)(rows < PARQUET_DICT_MAX ? rows : PARQUET_DICT_MAX) * sizeof(int64_t) + 8);
     d->index = calloc((size_t)rows + 1, sizeof *d->index);
     d->mask = (uint32_t)(cap - 1), d->n = 0;
     if (!d->slot || !d->first || !d->index) return *rc = -ENOMEM, false;
@@ -415,17 +424,17 @@ static void stats(chunk_t *c, const pq_column_t *col, int64_t a, int64_t e)
         switch (col->type) {
         case PQ_BOOL: {
             const uint8_t *v = col->values;
-            lt = !!v[r] < !!v[lo], gt = !!v[r] > !!v[hi];
+            lt = !!v[r]<!!v[lo], gt = !!v[r]> !!v[hi];
             break;
         }
         case PQ_UINT64: {
             const uint64_t *v = col->values;
-            lt = v[r] < v[lo], gt = v[r] > v[hi];
+            lt = v[r]<v[lo], gt = v[r]> v[hi];
             break;
         }
         case PQ_DOUBLE: {
             const double *v = col->values;
-            lt = v[r] < v[lo], gt = v[r] > v[hi];
+            lt = v[r]<v[lo], gt = v[r]> v[hi];
             break;
         }
         case PQ_STRING:
@@ -436,7 +445,7 @@ static void stats(chunk_t *c, const pq_column_t *col, int64_t a, int64_t e)
             break;
         default: {
             const int64_t *v = col->values;
-            lt = v[r] < v[lo], gt = v[r] > v[hi];
+            lt = v[r]<v[lo], gt = v[r]> v[hi];
         }
         }
         if (lt) lo = r;
@@ -491,8 +500,8 @@ static int write_chunk(pw_t *p, const pq_column_t *col, int64_t a, int64_t e, ch
         p->page.len = 0;
         if (col->valid && put_levels(&p->page, col->valid, s, t))
             rc = fail(p, -ENOMEM, "out of memory");
-        if (!rc && (use_dict ? put_indices(&p->page, col, &d, a, s, t)
-                             : put_plain(&p->page, col, s, t)))
+        if (!rc &&
+            (use_dict ? put_indices(&p->page, col, &d, a, s, t) : put_plain(&p->page, col, s, t)))
             rc = fail(p, -ENOMEM, "out of memory");
         if (!rc) rc = emit_page(p, c, PAGE_DATA, t - s, use_dict ? E_RLE_DICTIONARY : E_PLAIN);
     }
@@ -567,8 +576,8 @@ static void column_chunk(tw_t *w, const pq_column_t *col, const chunk_t *c, int6
     close_struct(w);
 }
 
-int pq_encode(buf_t *out, const pq_column_t *cols, int ncols, int64_t nrows,
-              const pq_options_t *o, char *err, size_t errlen)
+int pq_encode(buf_t *out, const pq_column_t *cols, int ncols, int64_t nrows, const pq_options_t *o,
+              char *err, size_t errlen)
 {
     static const pq_options_t defaults;
     pw_t p = {.out = out, .o = o ? o : &defaults, .err = err, .errlen = errlen};

@@ -41,18 +41,18 @@ typedef struct pq_column {
 
 typedef struct pq_options {
     pq_codec_t codec;
-    int zstd_level;          /* 0: zstd's default (3) */
-    int64_t row_group_rows;  /* 0: 1,048,576 */
-    int64_t page_rows;       /* 0: 65,536 */
-    const char *const *kv;   /* key-value metadata: key, value, key, value, ..., NULL (or NULL) */
-    const char *created_by;  /* NULL: "inferd" */
+    int zstd_level;         /* 0: zstd's default (3) */
+    int64_t row_group_rows; /* 0: 1,048,576 */
+    int64_t page_rows;      /* 0: 65,536 */
+    const char *const *kv;  /* key-value metadata: key, value, key, value, ..., NULL (or NULL) */
+    const char *created_by; /* NULL: "inferd" */
 } pq_options_t;
 
 /* Appends a whole Parquet file of nrows rows of the ncols columns (1..PARQUET_MAX_COLUMNS) to
  * out. 0, or -EINVAL (a column without a name or values, an unknown type or codec) or -ENOMEM,
  * with the problem in err. */
 #define PARQUET_MAX_COLUMNS 4096
-int pq_encode(buf_t *out, const pq_column_t *cols, int ncols, int64_t nrows,
-              const pq_options_t *o, char *err, size_t errlen);
+int pq_encode(buf_t *out, const pq_column_t *cols, int ncols, int64_t nrows, const pq_options_t *o,
+              char *err, size_t errlen);
 
 #endif

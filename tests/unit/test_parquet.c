@@ -10,8 +10,11 @@
 #include "codec/parquet.h"
 #include "th.h"
 
-static const char *const TAGS[] = {"alpha", "\xce\xb2" "eta", "\xce\xb3\xce\xac\xce\xbc\xce\xbc\xce\xb1",
-                                   "delta\"quote", "e,f g"};
+static const char *const TAGS[] = {"alpha",
+                                   "\xce\xb2"
+                                   "eta",
+                                   "\xce\xb3\xce\xac\xce\xbc\xce\xbc\xce\xb1", "delta\"quote",
+                                   "e,f g"};
 
 /* The rows of one file: id INT64, u UINT64, x DOUBLE (null when i % 3 == 2, or always when
  * x_null), ok BOOL (null when i % 5 == 4), tag STRING (5 values: a dictionary), name STRING
@@ -66,7 +69,10 @@ static int encode(buf_t *b, const rows_t *r, const pq_options_t *o)
         {.name = "x", .type = PQ_DOUBLE, .valid = r->x_ok, .values = r->x},
         {.name = "ok", .type = PQ_BOOL, .valid = r->ok_ok, .values = r->ok},
         {.name = "tag", .type = PQ_STRING, .offsets = r->off_tag, .data = r->tag},
-        {.name = "name", .type = PQ_STRING, .valid = r->name_ok, .offsets = r->off_name,
+        {.name = "name",
+         .type = PQ_STRING,
+         .valid = r->name_ok,
+         .offsets = r->off_name,
          .data = r->name},
         {.name = "t", .type = PQ_TIME_NS, .values = r->t},
     };
@@ -84,8 +90,8 @@ static const struct spec {
     pq_codec_t codec;
     int64_t group, page;
 } specs[] = {
-    {"small", 10, 0, PQ_UNCOMPRESSED, 0, 0},     {"mid", 1000, 0, PQ_SNAPPY, 300, 64},
-    {"big", 200000, 0, PQ_ZSTD, 0, 10000},       {"allnull", 50, 1, PQ_ZSTD, 0, 0},
+    {"small", 10, 0, PQ_UNCOMPRESSED, 0, 0}, {"mid", 1000, 0, PQ_SNAPPY, 300, 64},
+    {"big", 200000, 0, PQ_ZSTD, 0, 10000},   {"allnull", 50, 1, PQ_ZSTD, 0, 0},
     {"empty", 0, 0, PQ_UNCOMPRESSED, 0, 0},
 };
 
