@@ -975,7 +975,6 @@ static const char *const type_names[] = {[IDX_FLAT] = "flat",
                                          [IDX_IVFPQ] = "ivfpq",
                                          [IDX_HNSW] = "hnsw"};
 
-/* An integer member of obj in [lo, hi] into *out (left alone when absent). */
 /* Refuses members of obj other than the allowed ones, naming the first. */
 static int only_keys(const json_value_t *obj, const char *const *allowed, const char *where,
                      char *err, size_t errlen)
