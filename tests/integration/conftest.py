@@ -15,6 +15,15 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.environ.get("INFERD_BIN", os.path.join(ROOT, "build", "inferd"))
+CLIENTS = os.path.join(ROOT, "tests", "clients")
+
+
+def node_clients(package):
+    """tests/clients with its npm packages installed: `npm ci` once, when package is missing."""
+    if not os.path.isdir(os.path.join(CLIENTS, "node_modules", *package.split("/"))):
+        subprocess.run(["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund"], cwd=CLIENTS,
+                       check=True, stdout=subprocess.DEVNULL)
+    return CLIENTS
 # Sanitizer builds are several times slower; scale waits, never assertions about behaviour.
 SLOW = 4.0 if "asan" in BIN else 1.0
 

@@ -8,9 +8,8 @@ import subprocess
 
 import pytest
 
-from conftest import BIN, ROOT
+from conftest import BIN, CLIENTS, node_clients
 
-CLIENTS = os.path.join(ROOT, "tests", "clients")
 DECODER = os.path.join(os.path.dirname(BIN), "test_arcmsgpack")
 
 CASES = [
@@ -39,9 +38,7 @@ CASES = [
 
 @pytest.fixture(scope="module")
 def bodies(tmp_path_factory):
-    if not os.path.isdir(os.path.join(CLIENTS, "node_modules", "@msgpack", "msgpack")):
-        subprocess.run(["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund"], cwd=CLIENTS,
-                       check=True, stdout=subprocess.DEVNULL)
+    node_clients("@msgpack/msgpack")
     d = tmp_path_factory.mktemp("msgpack")
     subprocess.run(["node", os.path.join(CLIENTS, "msgpack_encode.mjs"), str(d)]
                    + [json.dumps(c[0]) for c in CASES], check=True)

@@ -6,17 +6,14 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT
+import conftest
+from conftest import CLIENTS
 from embed_models import expected, make_folder
-
-CLIENTS = os.path.join(ROOT, "tests", "clients")
 
 
 @pytest.fixture(scope="module")
 def node_clients():
-    if not os.path.isdir(os.path.join(CLIENTS, "node_modules", "openai")):
-        subprocess.run(["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund"], cwd=CLIENTS,
-                       check=True, stdout=subprocess.DEVNULL)
+    conftest.node_clients("openai")
     return CLIENTS
 
 

@@ -10,9 +10,8 @@ import subprocess
 
 import pytest
 
-from conftest import BIN, ROOT
+from conftest import BIN, CLIENTS, node_clients
 
-CLIENTS = os.path.join(ROOT, "tests", "clients")
 WRITER = os.path.join(os.path.dirname(BIN), "test_parquet")
 TAGS = ["alpha", "\u03b2eta", "\u03b3\u03ac\u03bc\u03bc\u03b1", "delta\"quote", "e,f g"]
 FILES = {"small": (10, False), "mid": (1000, False), "big": (200000, False),
@@ -32,9 +31,7 @@ def row(i, x_null):
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    if not os.path.isdir(os.path.join(CLIENTS, "node_modules", "@duckdb", "node-api")):
-        subprocess.run(["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund"], cwd=CLIENTS,
-                       check=True, stdout=subprocess.DEVNULL)
+    node_clients("@duckdb/node-api")
     d = tmp_path_factory.mktemp("parquet")
     subprocess.run([WRITER, "--write", str(d)], check=True)
     return str(d)
