@@ -9,7 +9,7 @@ PKGS=(
     libinih-dev libssl-dev libopenblas-dev libsqlite3-dev sqlite3 libpq-dev postgresql-15
     libutf8proc-dev
     libhiredis-dev redis-server
-    libzstd-dev libsnappy-dev libmsgpack-dev
+    libzstd-dev libsnappy-dev libmsgpack-dev zlib1g-dev
     # model fixtures (node and npm, for ONNX Runtime reference outputs, come with the image)
     python3-onnx python3-sklearn python3-numpy
     # tests (FAISS: the recall peer of the vector indexes, tests/integration/test_index_cli.py)

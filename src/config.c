@@ -117,6 +117,31 @@ static const setting_t settings[] = {
      0},
     {"cache", "redis_queue", T_INT, F(redis_queue), "4096",
      "L2 requests queued or in flight; beyond it a lookup is a miss at once", 0},
+    {"ingest", "ingest_dir", T_STR, F(ingest_dir), "",
+     "where ingested events go as Parquet files (DIR/{db}/{measurement}/YYYY/MM/DD/HH/); enables "
+     "the write endpoints (/api/v1/write/msgpack, /api/v2/write, /write, "
+     "/api/v1/write/line-protocol); empty = off",
+     0},
+    {"ingest", "ingest_durability", T_STR, F(ingest_durability), "buffered",
+     "when a write is answered: buffered (rows in memory; a crash loses up to ingest_flush_ms of "
+     "them) or wal (after the ingest journal's fdatasync, in DIR/.wal; replayed at start)",
+     0},
+    {"ingest", "ingest_flush_records", T_INT, F(ingest_flush_records), "50000",
+     "rows of one measurement that make a Parquet file", 0},
+    {"ingest", "ingest_flush_ms", T_MS, F(ingest_flush_ms), "5s",
+     "longest a row waits in memory before its file is written", 0},
+    {"ingest", "ingest_compression", T_STR, F(ingest_compression), "zstd",
+     "Parquet page compression: zstd, snappy or none", 0},
+    {"ingest", "ingest_max_bytes", T_SIZE, F(ingest_max_bytes), "1g",
+     "memory for rows not yet in files (buffers, flushes, writes waiting for the journal); "
+     "beyond it writes are answered 503 with Retry-After",
+     0},
+    {"ingest", "ingest_flush_threads", T_INT, F(ingest_flush_threads), "2",
+     "threads writing Parquet files, in parallel across measurements", 0},
+    {"ingest", "ingest_max_measurements", T_INT, F(ingest_max_measurements), "10000",
+     "(database, measurement) pairs; a write naming a new one beyond it is answered 503", 0},
+    {"ingest", "ingest_max_body_bytes", T_SIZE, F(ingest_max_body_bytes), "64m",
+     "a write's body once decompressed (gzip, zstd); larger is answered 413", 0},
     {"limits", "max_connections", T_INT, F(max_connections), "10000",
      "open client connections; more are answered 503 and closed", 0},
     {"limits", "max_header_bytes", T_SIZE, F(max_header_bytes), "16k",
@@ -148,7 +173,7 @@ static const setting_t settings[] = {
 };
 
 #define NSETTINGS ((int)(sizeof settings / sizeof settings[0]))
-_Static_assert(NSETTINGS <= 96, "config_t.sources is too small");
+_Static_assert(NSETTINGS <= 128, "config_t.sources is too small");
 
 static const setting_t *find(const char *key)
 {

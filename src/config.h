@@ -49,6 +49,16 @@ typedef struct config {
     int64_t redis_ttl_s;      /* L2 entry lifetime */
     int64_t redis_timeout_ms; /* L2 GET answered within this, else a miss */
     int64_t redis_queue;      /* L2 requests queued or in flight before refusing */
+    /* [ingest] */
+    char *ingest_dir;                /* Parquet files of ingested events; "" = off */
+    char *ingest_durability;         /* buffered or wal */
+    int64_t ingest_flush_records;    /* rows per measurement that start a flush */
+    int64_t ingest_flush_ms;         /* oldest row's age that starts a flush */
+    char *ingest_compression;        /* zstd, snappy, none */
+    int64_t ingest_max_bytes;        /* memory for rows in no file yet */
+    int64_t ingest_flush_threads;    /* Parquet writers */
+    int64_t ingest_max_measurements; /* (db, measurement) pairs */
+    int64_t ingest_max_body_bytes;   /* a write's body, decompressed */
     /* [limits] */
     int64_t max_connections;
     int64_t max_header_bytes;
@@ -68,7 +78,7 @@ typedef struct config {
     char *log_file;
     bool access_log;
 
-    const char *sources[96]; /* per setting: "default", "file", "env" or "flag" */
+    const char *sources[128]; /* per setting: "default", "file", "env" or "flag" */
 } config_t;
 
 /* Fills cfg with the built-in defaults. */

@@ -19,6 +19,7 @@
 #include "models/repo.h"
 #include "sched/pool.h"
 #include "cache/cache.h"
+#include "ingest/ingest.h"
 #include "serve/collections.h"
 #include "serve/embedders.h"
 #include "serve/serve.h"
@@ -114,6 +115,67 @@ static void hook_store(void *arg)
     *s = NULL;
 }
 
+static uint64_t ingest_lost; /* acknowledged rows the ingest could not write */
+typedef struct ingest_hook {
+    ingest_t *g;
+    api_ingest_t *api;
+} ingest_hook_t;
+
+static void hook_ingest(void *arg)
+{
+    ingest_hook_t *h = arg;
+    api_ingest_detach(h->api); /* writes still arriving get 503 */
+    ingest_lost = ingest_close(h->g); /* every buffer flushed to its file */
+    h->g = NULL;
+}
+
+/* The ingest store and its endpoints, when --ingest-dir is set: 0, or the exit code. */
+static int start_ingest(const config_t *cfg, http_router_t *rt, ingest_hook_t *h)
+{
+    if (!cfg->ingest_dir[0]) return 0;
+    ingest_opts_t o = {.dir = cfg->ingest_dir,
+                       .flush_records = cfg->ingest_flush_records,
+                       .flush_ms = cfg->ingest_flush_ms,
+                       .max_bytes = (size_t)cfg->ingest_max_bytes,
+                       .flush_threads = (int)cfg->ingest_flush_threads,
+                       .max_measurements = (int)cfg->ingest_max_measurements,
+                       .journal_segment_bytes = (size_t)cfg->journal_segment_bytes,
+                       .journal_max_bytes = (size_t)cfg->journal_max_bytes};
+    if (!strcmp(cfg->ingest_durability, "buffered"))
+        o.durability = INGEST_BUFFERED;
+    else if (!strcmp(cfg->ingest_durability, "wal"))
+        o.durability = INGEST_WAL;
+    else {
+        fprintf(stderr, "inferd serve: ingest_durability must be buffered or wal\n");
+        return 2;
+    }
+    if (!strcmp(cfg->ingest_compression, "zstd"))
+        o.codec = PQ_ZSTD;
+    else if (!strcmp(cfg->ingest_compression, "snappy"))
+        o.codec = PQ_SNAPPY;
+    else if (!strcmp(cfg->ingest_compression, "none"))
+        o.codec = PQ_UNCOMPRESSED;
+    else {
+        fprintf(stderr, "inferd serve: ingest_compression must be zstd, snappy or none\n");
+        return 2;
+    }
+    char err[512];
+    if (!(h->g = ingest_open(&o, err, sizeof err))) {
+        fprintf(stderr, "inferd serve: ingest: %s\n", err);
+        return 1;
+    }
+    if (!(h->api = api_ingest_new(h->g, (size_t)cfg->ingest_max_body_bytes))) {
+        ingest_close(h->g);
+        h->g = NULL;
+        fprintf(stderr, "inferd serve: out of memory\n");
+        return 1;
+    }
+    api_ingest_register(rt, h->api);
+    shutdown_hook_add("ingest", hook_ingest, h);
+    log_info("ingest: writing Parquet under %s (%s)", cfg->ingest_dir, cfg->ingest_durability);
+    return 0;
+}
+
 static void hook_pool(void *arg)
 {
     pool_stop(arg); /* runs what is queued; the answers still reach clients */
@@ -195,6 +257,7 @@ static int cmd_serve(int argc, char **argv)
     colls_t *colls = NULL;
     api_embed_t *api_emb = NULL;
     cache_t *cache = NULL;
+    static ingest_hook_t ingest; /* static: the shutdown hook holds it */
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             serve_usage(stdout);
@@ -372,6 +435,7 @@ static int cmd_serve(int argc, char **argv)
         api_debug_register(rt);
         shutdown_hook_add("debug endpoints", hook_debug, NULL);
     }
+    if ((rc = start_ingest(&cfg, rt, &ingest))) goto free_rt;
     if (stop_sig) {
         log_info("%s during the first model load: stopped",
                  stop_sig == SIGINT ? "SIGINT" : "SIGTERM");
@@ -415,7 +479,11 @@ static int cmd_serve(int argc, char **argv)
     http_server_drain(srv, (long)cfg.shutdown_timeout_ms);
     shutdown_hooks_run();
     http_server_stop(srv);
-    if (store_lost) {
+    if (ingest_lost) {
+        log_error("stopped: %llu acknowledged ingested rows were not written to files",
+                  (unsigned long long)ingest_lost);
+        rc = 1;
+    } else if (store_lost) {
         log_error("stopped: %llu acknowledged records were not written (see the store's errors "
                   "above)",
                   (unsigned long long)store_lost);
@@ -426,6 +494,11 @@ static int cmd_serve(int argc, char **argv)
 free_srv:
     http_server_free(srv);
 free_rt:
+    if (ingest.g) { /* a start that failed before the shutdown hooks ran */
+        api_ingest_detach(ingest.api);
+        ingest_close(ingest.g);
+        ingest.g = NULL;
+    }
     colls_stop(colls); /* before the store closes */
     pool_stop(pool);   /* idempotent: a no-op after the shutdown hook */
     serve_free(serve);
@@ -447,6 +520,7 @@ free_rt:
     router_free(rt);
     auth_free(auth);
     metrics_free_all();
+    api_ingest_free(ingest.api); /* after the last metrics render, which reads it */
     cache_free(cache); /* after the last metrics render, which reads the L1 */
     log_close();
 out:

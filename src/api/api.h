@@ -77,4 +77,14 @@ api_embed_t *api_embed_new(struct embedders *emb, struct pool *pool, int max_inp
 void api_embed_register(http_router_t *rt, api_embed_t *ctx);
 void api_embed_free(api_embed_t *ctx);
 
+/* Event ingestion (ingest.c): POST /api/v1/write/msgpack, /api/v1/write/line-protocol,
+ * /api/v2/write, /write into g; bodies decompress to at most max_decoded bytes. */
+struct ingest;
+typedef struct api_ingest api_ingest_t;
+api_ingest_t *api_ingest_new(struct ingest *g, size_t max_decoded);
+void api_ingest_register(http_router_t *rt, api_ingest_t *a);
+/* Lets go of the ingest store (writes are answered 503 from then on): before closing it. */
+void api_ingest_detach(api_ingest_t *a);
+void api_ingest_free(api_ingest_t *a);
+
 #endif

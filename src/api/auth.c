@@ -116,9 +116,14 @@ bool auth_guard(http_req_t *r, void *arg)
         return false;
     }
     bool ok = false;
-    if (h && h->n > 7 && http_span_ieq((http_span_t){h->p, 7}, "bearer ")) {
-        const char *k = h->p + 7;
-        size_t n = h->n - 7;
+    /* "Token" is how InfluxDB's clients send theirs (the line-protocol endpoints). */
+    size_t skip = !h                                                              ? 0
+                  : h->n > 7 && http_span_ieq((http_span_t){h->p, 7}, "bearer ") ? 7
+                  : h->n > 6 && http_span_ieq((http_span_t){h->p, 6}, "token ")  ? 6
+                                                                                 : 0;
+    if (skip) {
+        const char *k = h->p + skip;
+        size_t n = h->n - skip;
         while (n && *k == ' ') k++, n--;
         unsigned char d[DIGEST];
         if (n && sha256(k, n, d) == 0) {
@@ -131,6 +136,6 @@ bool auth_guard(http_req_t *r, void *arg)
     if (ok) return true;
     http_add_header(r, "WWW-Authenticate", "Bearer realm=\"inferd\"");
     api_reply_err(r, ERR_UNAUTHORIZED, "%s",
-                  h ? "invalid API key" : "missing API key (Authorization: Bearer <key>)");
+                  h ? "invalid API key" : "missing API key (Authorization: Bearer <key>, or Token <key>)");
     return false;
 }

@@ -77,8 +77,8 @@ static int encode(buf_t *b, const rows_t *r, const pq_options_t *o)
         {.name = "t", .type = PQ_TIME_NS, .values = r->t},
     };
     char err[200];
-    int rc = pq_encode(b, c, 7, r->n, o, err, sizeof err);
-    if (rc) fprintf(stderr, "pq_encode: %s\n", err);
+    int rc = parquet_encode(b, c, 7, r->n, o, err, sizeof err);
+    if (rc) fprintf(stderr, "parquet_encode: %s\n", err);
     return rc;
 }
 
@@ -160,14 +160,14 @@ int main(int argc, char **argv)
                          {.name = "a", .type = (pq_type_t)99, .values = v},
                          {.name = "a", .type = PQ_DOUBLE}};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        CHECK_EQ(pq_encode(&b, &bad[i], 1, 1, NULL, err, sizeof err), -EINVAL);
+        CHECK_EQ(parquet_encode(&b, &bad[i], 1, 1, NULL, err, sizeof err), -EINVAL);
         CHECK(strstr(err, "column 0") != NULL);
     }
-    CHECK_EQ(pq_encode(&b, &ok, 0, 1, NULL, err, sizeof err), -EINVAL);
-    CHECK_EQ(pq_encode(&b, &ok, 1, 1, &(pq_options_t){.codec = (pq_codec_t)2}, err, sizeof err),
+    CHECK_EQ(parquet_encode(&b, &ok, 0, 1, NULL, err, sizeof err), -EINVAL);
+    CHECK_EQ(parquet_encode(&b, &ok, 1, 1, &(pq_options_t){.codec = (pq_codec_t)2}, err, sizeof err),
              -EINVAL);
     CHECK(strstr(err, "codec") != NULL);
-    CHECK_EQ(pq_encode(&b, &ok, 1, 1, NULL, err, sizeof err), 0);
+    CHECK_EQ(parquet_encode(&b, &ok, 1, 1, NULL, err, sizeof err), 0);
     buf_deinit(&b);
     return TH_DONE();
 }
