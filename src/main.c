@@ -124,7 +124,7 @@ typedef struct ingest_hook {
 static void hook_ingest(void *arg)
 {
     ingest_hook_t *h = arg;
-    api_ingest_detach(h->api); /* writes still arriving get 503 */
+    api_ingest_detach(h->api);        /* writes still arriving get 503 */
     ingest_lost = ingest_close(h->g); /* every buffer flushed to its file */
     h->g = NULL;
 }
@@ -521,7 +521,7 @@ free_rt:
     auth_free(auth);
     metrics_free_all();
     api_ingest_free(ingest.api); /* after the last metrics render, which reads it */
-    cache_free(cache); /* after the last metrics render, which reads the L1 */
+    cache_free(cache);           /* after the last metrics render, which reads the L1 */
     log_close();
 out:
     config_deinit(&cfg);

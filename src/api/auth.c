@@ -117,7 +117,7 @@ bool auth_guard(http_req_t *r, void *arg)
     }
     bool ok = false;
     /* "Token" is how InfluxDB's clients send theirs (the line-protocol endpoints). */
-    size_t skip = !h                                                              ? 0
+    size_t skip = !h                                                             ? 0
                   : h->n > 7 && http_span_ieq((http_span_t){h->p, 7}, "bearer ") ? 7
                   : h->n > 6 && http_span_ieq((http_span_t){h->p, 6}, "token ")  ? 6
                                                                                  : 0;
@@ -136,6 +136,7 @@ bool auth_guard(http_req_t *r, void *arg)
     if (ok) return true;
     http_add_header(r, "WWW-Authenticate", "Bearer realm=\"inferd\"");
     api_reply_err(r, ERR_UNAUTHORIZED, "%s",
-                  h ? "invalid API key" : "missing API key (Authorization: Bearer <key>, or Token <key>)");
+                  h ? "invalid API key"
+                    : "missing API key (Authorization: Bearer <key>, or Token <key>)");
     return false;
 }

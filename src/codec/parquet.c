@@ -576,8 +576,8 @@ static void column_chunk(tw_t *w, const pq_column_t *col, const chunk_t *c, int6
     close_struct(w);
 }
 
-int parquet_encode(buf_t *out, const pq_column_t *cols, int ncols, int64_t nrows, const pq_options_t *o,
-              char *err, size_t errlen)
+int parquet_encode(buf_t *out, const pq_column_t *cols, int ncols, int64_t nrows,
+                   const pq_options_t *o, char *err, size_t errlen)
 {
     static const pq_options_t defaults;
     pw_t p = {.out = out, .o = o ? o : &defaults, .err = err, .errlen = errlen};

@@ -52,7 +52,7 @@ typedef struct pq_options {
  * out. 0, or -EINVAL (a column without a name or values, an unknown type or codec) or -ENOMEM,
  * with the problem in err. */
 #define PARQUET_MAX_COLUMNS 4096
-int parquet_encode(buf_t *out, const pq_column_t *cols, int ncols, int64_t nrows, const pq_options_t *o,
-              char *err, size_t errlen);
+int parquet_encode(buf_t *out, const pq_column_t *cols, int ncols, int64_t nrows,
+                   const pq_options_t *o, char *err, size_t errlen);
 
 #endif

@@ -164,8 +164,9 @@ int main(int argc, char **argv)
         CHECK(strstr(err, "column 0") != NULL);
     }
     CHECK_EQ(parquet_encode(&b, &ok, 0, 1, NULL, err, sizeof err), -EINVAL);
-    CHECK_EQ(parquet_encode(&b, &ok, 1, 1, &(pq_options_t){.codec = (pq_codec_t)2}, err, sizeof err),
-             -EINVAL);
+    CHECK_EQ(
+        parquet_encode(&b, &ok, 1, 1, &(pq_options_t){.codec = (pq_codec_t)2}, err, sizeof err),
+        -EINVAL);
     CHECK(strstr(err, "codec") != NULL);
     CHECK_EQ(parquet_encode(&b, &ok, 1, 1, NULL, err, sizeof err), 0);
     buf_deinit(&b);
