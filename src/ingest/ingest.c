@@ -394,6 +394,11 @@ int ingest_submit(ingest_t *g, ingest_req_t *r, const char *body, size_t len, in
     pthread_mutex_lock(&g->mu);
     if (g->stopping) {
         rc = err_fail(err, errlen, ERR_SHUTDOWN, "shutting down");
+    } else if (r->bytes > g->o.max_bytes / 2) {
+        rc = err_fail(err, errlen, ERR_TOO_LARGE,
+                      "the write's rows take %zu bytes decoded, more than half of "
+                      "ingest_max_bytes (%zu): split it",
+                      r->bytes, g->o.max_bytes);
     } else if (mem + r->bytes > g->o.max_bytes) {
         rc = err_fail(err, errlen, ERR_BUSY,
                       "ingest buffers are full (%zu of ingest_max_bytes %zu bytes): retry", mem,
@@ -465,6 +470,7 @@ static int replay(ingest_t *g, char *err, size_t errlen)
             rc = err_fail(err, errlen, -EBADMSG, "journal record %" PRIu64 ": %s", lsn, why);
             break;
         }
+        rc = 0;
         pthread_mutex_lock(&g->mu);
         for (int i = 0; i < r->nms && !rc; i++) {
             ibuf_t *b = buf_get(g, r->db, r->ms[i].name, true);

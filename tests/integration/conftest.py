@@ -24,6 +24,17 @@ def node_clients(package):
         subprocess.run(["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund"], cwd=CLIENTS,
                        check=True, stdout=subprocess.DEVNULL)
     return CLIENTS
+def duck(*sql):
+    """Runs SQL statements in DuckDB (npm @duckdb/node-api, an independent Parquet reader): one
+    list of rows (dicts, every value a string as DuckDB renders it, or None) per statement."""
+    import json
+    node_clients("@duckdb/node-api")
+    p = subprocess.run(["node", os.path.join(CLIENTS, "duckdb_query.mjs")] + list(sql),
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    return [json.loads(line) for line in p.stdout.splitlines()]
+
+
 # Sanitizer builds are several times slower; scale waits, never assertions about behaviour.
 SLOW = 4.0 if "asan" in BIN else 1.0
 

@@ -4,13 +4,12 @@ functions of i (tests/unit/test_parquet.c), and every value, null, type, row gro
 key-value pair DuckDB reads is compared with the same formulas computed here. Covers every
 column type, nulls (and an all-null column), UTF-8 and quote/comma/space strings, dictionary and
 plain strings, uncompressed/snappy/zstd, several row groups and pages, and an empty file."""
-import json
 import os
 import subprocess
 
 import pytest
 
-from conftest import BIN, CLIENTS, node_clients
+from conftest import BIN, duck, node_clients
 
 WRITER = os.path.join(os.path.dirname(BIN), "test_parquet")
 TAGS = ["alpha", "\u03b2eta", "\u03b3\u03ac\u03bc\u03bc\u03b1", "delta\"quote", "e,f g"]
@@ -35,13 +34,6 @@ def files(tmp_path_factory):
     d = tmp_path_factory.mktemp("parquet")
     subprocess.run([WRITER, "--write", str(d)], check=True)
     return str(d)
-
-
-def duck(*sql):
-    p = subprocess.run(["node", os.path.join(CLIENTS, "duckdb_query.mjs")] + list(sql),
-                       capture_output=True, text=True, timeout=120)
-    assert p.returncode == 0, p.stderr
-    return [json.loads(line) for line in p.stdout.splitlines()]
 
 
 def text(v):
