@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "util/err.h"
+#include "util/utf8.h"
 
 static const char *const type_names[] = {"float", "integer", "unsigned", "boolean", "string"};
 
@@ -238,12 +239,28 @@ static void note_time(colbuf_t *b, int64_t t)
     if (b->rows == 0 || t > b->tmax) b->tmax = t;
 }
 
+/* Whether p[0..n) is UTF-8 text without NUL bytes, what a Parquet STRING (and its readers)
+ * holds; ASCII is checked here, the rest by util/utf8. */
+static bool text_ok(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!p[i] || (unsigned char)p[i] >= 0x80) return utf8_valid_text(p, n);
+    return true;
+}
+
+static int bad_text(char *err, size_t errlen, const char *what, const lp_str_t *name)
+{
+    return err_fail(err, errlen, ERR_INVALID, "%s \"%.*s\" is not UTF-8 text (or holds a NUL)",
+                    what, (int)(name->n > 200 ? 200 : name->n), name->p);
+}
+
 /* The column for name, made with type t if new; -EINVAL naming the clash when its type is not t. */
 static int col_for(colbuf_t *b, const lp_str_t *name, lp_type_t t, char *err, size_t errlen)
 {
     if (name->n == 4 && memcmp(name->p, "time", 4) == 0)
         return err_fail(err, errlen, ERR_INVALID,
                         "\"time\" is the time column, not a field or tag");
+    if (!name->n || !text_ok(name->p, name->n)) return bad_text(err, errlen, "name", name);
     int i = find_col(b, name->p, name->n);
     if (i < 0) return add_col(b, name->p, name->n, t, err, errlen);
     if (b->cols[i].type != t)
@@ -266,7 +283,7 @@ static int col_put(colbuf_col_t *c, int64_t r, const void *v, const lp_str_t *s)
     if (c->valid) c->valid[r] = 1;
     if (c->type == LP_STRING) {
         if (data_reserve(c, s->n)) return -ENOMEM;
-        memcpy(c->data + c->dlen, s->p, s->n);
+        if (s->n) memcpy(c->data + c->dlen, s->p, s->n);
         c->dlen += s->n;
         ((uint64_t *)c->vals)[r + 1] = c->dlen;
     } else {
@@ -284,15 +301,19 @@ int colbuf_append_point(colbuf_t *b, const lp_line_t *p, int64_t time_ns, char *
     b->hint = 0;
     for (int i = 0; i < p->ntags && !rc; i++) {
         int c = col_for(b, &p->tags[i].key, LP_STRING, err, errlen);
+        if (c >= 0 && !text_ok(p->tags[i].value.p, p->tags[i].value.n))
+            c = bad_text(err, errlen, "the value of tag", &p->tags[i].key);
         rc = c < 0 ? c : col_put(&b->cols[c], r, NULL, &p->tags[i].value);
     }
     for (int i = 0; i < p->nfields && !rc; i++) {
         const lp_field_t *f = &p->fields[i];
         int c = col_for(b, &f->key, f->type, err, errlen);
+        if (c >= 0 && f->type == LP_STRING && !text_ok(f->v.s.p, f->v.s.n))
+            c = bad_text(err, errlen, "the value of field", &f->key);
         if (c < 0) {
             rc = c;
         } else {
-            uint8_t bv = f->v.b;
+            uint8_t bv = f->type == LP_BOOL && f->v.b; /* read the union's bool only if it is one */
             rc = col_put(&b->cols[c], r, f->type == LP_BOOL ? (const void *)&bv : &f->v, &f->v.s);
         }
     }
@@ -327,7 +348,11 @@ int colbuf_append_batch(colbuf_t *b, const am_batch_t *a, int64_t now_ns, char *
                           (int)(ac->name.n > 200 ? 200 : ac->name.n), ac->name.p);
             break;
         }
-        if ((rc = col_pad(c, r0)) || (rc = col_reserve(c, r0 + n))) break;
+        if (c->type == LP_STRING)
+            for (int64_t k = 0; k < n && !rc; k++)
+                if ((!ac->valid || ac->valid[k]) && !text_ok(ac->v.s[k].p, ac->v.s[k].n))
+                    rc = bad_text(err, errlen, "a value of column", &ac->name);
+        if (rc || (rc = col_pad(c, r0)) || (rc = col_reserve(c, r0 + n))) break;
         if (ac->valid && (rc = col_want_valid(c))) break;
         if (c->valid) {
             if (ac->valid) {
@@ -504,7 +529,7 @@ int colbuf_gather(colbuf_t *dst, colbuf_t *src, const int64_t *idx, int64_t n)
             if (s->type == LP_STRING) {
                 uint64_t *so = s->vals, len = so[r + 1] - so[r];
                 if (data_reserve(d, len)) goto nomem;
-                memcpy(d->data + d->dlen, s->data + so[r], len);
+                if (len) memcpy(d->data + d->dlen, s->data + so[r], len);
                 d->dlen += len;
                 ((uint64_t *)d->vals)[k + 1] = d->dlen;
             } else {
