@@ -132,6 +132,10 @@ static const setting_t settings[] = {
      "longest a row waits in memory before its file is written", 0},
     {"ingest", "ingest_compression", T_STR, F(ingest_compression), "zstd",
      "Parquet page compression: zstd, snappy or none", 0},
+    {"ingest", "ingest_zstd_level", T_INT, F(ingest_zstd_level), "1",
+     "zstd level of Parquet pages (1 to 19): 1 is zstd's fastest (compression is the flush "
+     "threads' main cost); higher levels make smaller files for more CPU (docs/benchmarks.md)",
+     0},
     {"ingest", "ingest_max_bytes", T_SIZE, F(ingest_max_bytes), "1g",
      "memory for rows not yet in files (buffers, flushes, writes waiting for the journal); "
      "beyond it writes are answered 503 with Retry-After",

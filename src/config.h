@@ -55,6 +55,7 @@ typedef struct config {
     int64_t ingest_flush_records;    /* rows per measurement that start a flush */
     int64_t ingest_flush_ms;         /* oldest row's age that starts a flush */
     char *ingest_compression;        /* zstd, snappy, none */
+    int64_t ingest_zstd_level;       /* with zstd */
     int64_t ingest_max_bytes;        /* memory for rows in no file yet */
     int64_t ingest_flush_threads;    /* Parquet writers */
     int64_t ingest_max_measurements; /* (db, measurement) pairs */

@@ -387,13 +387,16 @@ static int put_indices(buf_t *b, const pq_column_t *col, const dict_t *d, int64_
     if (t.err || buf_reserve(b, (size_t)(groups * w) + 8)) return -ENOMEM;
     uint8_t *o = (uint8_t *)b->data + b->len;
     memset(o, 0, (size_t)(groups * w));
-    uint64_t bit = 0;
+    /* Values go into an accumulator LSB first and leave it a byte at a time (w <= 32, so it never
+     * holds more than 39 bits). */
+    uint64_t acc = 0;
+    int nbits = 0;
     for (int64_t r = a; r < e; r++) {
         if (!has(col, r)) continue;
-        uint32_t v = d->index[r - c0];
-        for (int k = 0; k < w; k++, bit++)
-            if (v >> k & 1) o[bit >> 3] |= (uint8_t)(1u << (bit & 7));
+        acc |= (uint64_t)d->index[r - c0] << nbits;
+        for (nbits += w; nbits >= 8; nbits -= 8, acc >>= 8) *o++ = (uint8_t)acc;
     }
+    if (nbits) *o = (uint8_t)acc; /* the last group's padding stays zero */
     buf_commit(b, (size_t)(groups * w));
     return 0;
 }

@@ -64,6 +64,9 @@ size_t colbuf_bytes(const colbuf_t *b)
     return n;
 }
 
+static int col_reserve(colbuf_col_t *c, int64_t rows);
+static void col_free(colbuf_col_t *c);
+
 /* ---- the name index ---- */
 
 static int rehash(colbuf_t *b, int nslots)
@@ -117,6 +120,10 @@ static int add_col(colbuf_t *b, const char *p, size_t n, lp_type_t t, char *err,
     c->name[n] = 0;
     c->nlen = n;
     c->type = t;
+    if (b->expect > 0 && col_reserve(c, b->expect)) {
+        col_free(c);
+        return -ENOMEM;
+    }
     b->ncols++;
     if (2 * b->ncols > b->nslots) {
         if (rehash(b, b->nslots ? 2 * b->nslots : 32)) {
@@ -224,7 +231,7 @@ static void rollback(colbuf_t *b, int64_t rows, int ncols)
 static int time_reserve(colbuf_t *b, int64_t rows)
 {
     if (rows <= b->cap) return 0;
-    int64_t nc = b->cap ? 2 * b->cap : 64;
+    int64_t nc = b->cap ? 2 * b->cap : b->expect > 64 ? b->expect : 64;
     if (nc < rows) nc = rows;
     int64_t *t = realloc(b->time, (size_t)nc * sizeof *t);
     if (!t) return -ENOMEM;

@@ -40,7 +40,9 @@ typedef struct colbuf {
     int ncols, capcols;
     int32_t *slots; /* open-addressing index of cols by name: -1 empty */
     int nslots;
-    int hint; /* the column the previous lookup found: lines repeat their keys in order */
+    int hint;       /* the column the previous lookup found: lines repeat their keys in order */
+    int64_t expect; /* rows it will likely hold (0: unknown): its columns' first allocation, so
+                       that a request's rows do not grow through a chain of reallocations */
 } colbuf_t;
 
 void colbuf_init(colbuf_t *b);

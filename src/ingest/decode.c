@@ -43,6 +43,7 @@ static int meas_for(ingest_req_t *r, const lp_str_t *m, char *err, size_t errlen
     x->name[m->n] = 0;
     x->nlen = m->n;
     colbuf_init(&x->cb);
+    x->cb.expect = r->nms ? 0 : r->expect; /* a body is mostly one measurement */
     return r->last = r->nms++;
 }
 
@@ -120,6 +121,10 @@ ingest_req_t *ingest_decode(const char *db, ingest_format_t f, int64_t unit_ns, 
     dec_t d = {r, 0, err, errlen, 0};
     int rc;
     if (f == INGEST_LINEPROTO) {
+        for (const char *p = body, *e = body + len; p < e && (p = memchr(p, '\n', (size_t)(e - p)));
+             p++)
+            r->expect++;
+        r->expect++;
         rc = lp_parse(body, len, lp_point, &d, err, errlen);
     } else {
         am_sink_t sink = {am_point, am_columns, &d};

@@ -92,7 +92,7 @@ static int mkdirs(char *path, size_t skip)
 int files_prepare(const char *dir, char *err, size_t errlen)
 {
     char path[PATH_CAP];
-    snprintf(path, sizeof path, "%s/.tmp", dir);
+    snprintf(path, sizeof path, "%.4000s/.tmp", dir);
     if (mkdir(dir, 0755) && errno != EEXIST)
         return err_fail(err, errlen, -errno, "ingest directory %s: %s", dir, strerror(errno));
     if (mkdir(path, 0755) && errno != EEXIST)
@@ -142,8 +142,8 @@ static int compact(files_log_t *l, char *err, size_t errlen)
             return err_fail(err, errlen, -ENOMEM, "out of memory");
         }
     char tmp[PATH_CAP], path[PATH_CAP];
-    snprintf(tmp, sizeof tmp, "%s/" LOG_NAME ".new", l->dir);
-    snprintf(path, sizeof path, "%s/" LOG_NAME, l->dir);
+    snprintf(tmp, sizeof tmp, "%.4000s/" LOG_NAME ".new", l->dir);
+    snprintf(path, sizeof path, "%.4000s/" LOG_NAME, l->dir);
     int rc = 0, fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0 || (b.len && write(fd, b.data, b.len) != (ssize_t)b.len) || fdatasync(fd) ||
         rename(tmp, path) || (rc = fsync_path(l->dir)))
@@ -202,10 +202,10 @@ files_log_t *files_log_open(const char *waldir, files_through_t **th, int *nth, 
     }
     pthread_mutex_init(&l->mu, NULL);
     l->fd = -1;
-    snprintf(root, sizeof root, "%s", waldir);
+    snprintf(root, sizeof root, "%.4000s", waldir);
     char *slash = strrchr(root, '/');
     if (slash) *slash = 0;
-    snprintf(path, sizeof path, "%s", waldir);
+    snprintf(path, sizeof path, "%.4000s", waldir);
     if (mkdir(root, 0755) && errno != EEXIST) {
         err_set(err, errlen, "ingest directory %s: %s", root, strerror(errno));
         goto fail;
@@ -214,7 +214,7 @@ files_log_t *files_log_open(const char *waldir, files_through_t **th, int *nth, 
         err_set(err, errlen, "%s: %s", path, strerror(errno));
         goto fail;
     }
-    snprintf(path, sizeof path, "%s/" LOG_NAME, waldir);
+    snprintf(path, sizeof path, "%.4000s/" LOG_NAME, waldir);
     FILE *f = fopen(path, "re");
     if (f) {
         char *line = NULL;
@@ -280,12 +280,12 @@ void files_log_close(files_log_t *l)
 /* ---- writing a flush ---- */
 
 typedef struct part {
-    char tmp[160];      /* relative to DIR */
-    char fin[PATH_CAP]; /* relative to DIR */
+    char tmp[160];  /* relative to DIR */
+    char fin[1024]; /* relative to DIR: names are at most INGEST_NAME_MAX bytes */
 } part_t;
 
-static int write_part(const char *dir, pq_codec_t codec, const job_t *jb, colbuf_t *cb, part_t *pt,
-                      uint64_t *bytes, char *err, size_t errlen)
+static int write_part(const char *dir, pq_codec_t codec, int zstd_level, const job_t *jb,
+                      colbuf_t *cb, part_t *pt, uint64_t *bytes, char *err, size_t errlen)
 {
     pq_column_t *cols = malloc((size_t)(cb->ncols + 1) * sizeof *cols);
     if (!cols) return err_fail(err, errlen, -ENOMEM, "out of memory");
@@ -299,7 +299,7 @@ static int write_part(const char *dir, pq_codec_t codec, const job_t *jb, colbuf
     for (int i = 1; i < n; i++)
         if (cb->cols[i - 1].nulls < cb->rows) cols[k++] = cols[i];
     const char *kv[] = {"inferd.database", jb->buf->db, "inferd.measurement", jb->buf->meas, NULL};
-    pq_options_t po = {.codec = codec, .kv = kv};
+    pq_options_t po = {.codec = codec, .zstd_level = zstd_level, .kv = kv};
     buf_t out;
     buf_init(&out);
     int rc = parquet_encode(&out, cols, k, cb->rows, &po, err, errlen);
@@ -319,7 +319,7 @@ static int write_part(const char *dir, pq_codec_t codec, const job_t *jb, colbuf
              jb->buf->db, m, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, m,
              tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ns);
     char path[PATH_CAP];
-    snprintf(path, sizeof path, "%s/%s", dir, pt->tmp);
+    snprintf(path, sizeof path, "%.4000s/%s", dir, pt->tmp);
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) rc = -errno;
     for (size_t at = 0; !rc && at < out.len;) {
@@ -349,8 +349,8 @@ static int by_hour(const void *a, const void *b)
 static int place(const char *dir, const part_t *pt)
 {
     char tmp[PATH_CAP], fin[PATH_CAP];
-    snprintf(tmp, sizeof tmp, "%s/%s", dir, pt->tmp);
-    snprintf(fin, sizeof fin, "%s/%s", dir, pt->fin);
+    snprintf(tmp, sizeof tmp, "%.4000s/%s", dir, pt->tmp);
+    snprintf(fin, sizeof fin, "%.4000s/%s", dir, pt->fin);
     char *slash = strrchr(fin, '/');
     *slash = 0;
     int rc = mkdirs(fin, strlen(dir));
@@ -361,8 +361,8 @@ static int place(const char *dir, const part_t *pt)
     return rc;
 }
 
-int files_write(const char *dir, pq_codec_t codec, files_log_t *log, job_t *jb, files_result_t *out,
-                char *err, size_t errlen)
+int files_write(const char *dir, pq_codec_t codec, int zstd_level, files_log_t *log, job_t *jb,
+                files_result_t *out, char *err, size_t errlen)
 {
     colbuf_t *cb = &jb->cb;
     int64_t h0 = floor_div(cb->tmin, HOUR_NS), h1 = floor_div(cb->tmax, HOUR_NS);
@@ -395,21 +395,22 @@ int files_write(const char *dir, pq_codec_t codec, files_log_t *log, job_t *jb, 
             if (colbuf_gather(&sub, cb, idx, e - r))
                 rc = err_fail(err, errlen, -ENOMEM, "out of memory");
             else
-                rc = write_part(dir, codec, jb, &sub, &parts[p], &out->bytes, err, errlen);
+                rc = write_part(dir, codec, zstd_level, jb, &sub, &parts[p], &out->bytes, err,
+                                errlen);
             colbuf_free(&sub);
             if (!rc) out->files++;
             r = e;
         }
         free(idx);
     } else {
-        rc = write_part(dir, codec, jb, cb, parts, &out->bytes, err, errlen);
+        rc = write_part(dir, codec, zstd_level, jb, cb, parts, &out->bytes, err, errlen);
         if (!rc) out->files = 1;
     }
     free(order);
     if (rc) {
         for (int p = 0; p < out->files; p++) {
             char path[PATH_CAP];
-            snprintf(path, sizeof path, "%s/%s", dir, parts[p].tmp);
+            snprintf(path, sizeof path, "%.4000s/%s", dir, parts[p].tmp);
             unlink(path);
         }
         if (parts != &one) free(parts);

@@ -43,7 +43,7 @@ void files_log_close(files_log_t *l);
  * file's rows are left out of it), with codec; with a log, the log line before the renames.
  * Thread-safe. 0 with what was written in *out, or -errno with err (nothing is renamed into
  * place then, and the temporary files are removed). */
-int files_write(const char *dir, pq_codec_t codec, files_log_t *log, job_t *jb, files_result_t *out,
-                char *err, size_t errlen);
+int files_write(const char *dir, pq_codec_t codec, int zstd_level, files_log_t *log, job_t *jb,
+                files_result_t *out, char *err, size_t errlen);
 
 #endif

@@ -115,6 +115,7 @@ static void detach(ingest_t *g, ibuf_t *b)
     if (!jb) return; /* the timer tries again */
     jb->buf = b;
     colbuf_move(&jb->cb, &b->cb);
+    b->cb.expect = jb->cb.rows; /* a buffer that filled once likely fills again */
     jb->min_lsn = b->min_lsn;
     jb->max_lsn = b->max_lsn;
     jb->bytes = b->bytes;
@@ -219,7 +220,7 @@ static void *flusher(void *arg)
 
         files_result_t fr = {0};
         char err[512];
-        int rc = files_write(g->dir, g->o.codec, g->log, jb, &fr, err, sizeof err);
+        int rc = files_write(g->dir, g->o.codec, g->o.zstd_level, g->log, jb, &fr, err, sizeof err);
 
         pthread_mutex_lock(&g->mu);
         unlink_running(g, jb);
@@ -583,6 +584,10 @@ ingest_t *ingest_open(const ingest_opts_t *o, char *err, size_t errlen)
     g->flushers = calloc((size_t)g->o.flush_threads, sizeof *g->flushers);
     if (!(g->dir = strdup(o->dir)) || !g->slots || !g->flushers) {
         err_set(err, errlen, "out of memory");
+        goto fail;
+    }
+    if (strlen(g->dir) > 4000) { /* files.c's paths hold it and a file's relative path */
+        err_set(err, errlen, "ingest directory: longer than 4,000 bytes");
         goto fail;
     }
     if (g->o.durability == INGEST_WAL) {

@@ -36,6 +36,7 @@ typedef struct ingest_opts {
     int64_t flush_records; /* rows in one measurement's buffer that start a flush (50,000) */
     int64_t flush_ms;      /* age of a buffer's first row that starts a flush (5,000) */
     pq_codec_t codec;      /* PQ_ZSTD */
+    int zstd_level;        /* with PQ_ZSTD (0: zstd's default, 3) */
     size_t max_bytes;      /* buffers, flushes and queued writes together, before -EAGAIN */
     int flush_threads;     /* writer threads (2) */
     int max_measurements;  /* (database, measurement) pairs at most (10,000) */

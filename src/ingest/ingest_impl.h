@@ -21,7 +21,8 @@ struct ingest_req {
     req_meas_t *ms;
     int nms, capms, last;
     int64_t rows;
-    size_t bytes; /* what the memory cap counts while the request waits */
+    int64_t expect; /* line protocol: the body's lines, the rows it likely holds */
+    size_t bytes;   /* what the memory cap counts while the request waits */
 
     /* wal: while queued for the journal writer */
     struct ingest_req *next;

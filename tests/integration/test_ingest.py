@@ -145,7 +145,9 @@ def test_endpoints_precision_and_databases(server_factory, tmp_path):
             ("/write?db=ok", "../up v=1\n", "directory"),
             ("/write?db=ok", ".hidden v=1\n", "directory"),
             ("/write?db=ok", "m time=1\n", "time column"),
-            ("/write?db=ok&precision=s", "m v=1 9223372036854775\n", "out of range")]:
+            ("/write?db=ok&precision=s", "m v=1 9223372036854775\n", "out of range"),
+            ("/write?db=ok", b"m,t=\xff v=1\n", "not UTF-8"),
+            ("/write?db=ok", b"m s=\"\xc3(\"\n", "not UTF-8")]:
         r = post(srv, path, body)
         assert r.status == 400 and want in json.loads(r.body)["error"], (path, body, r.body)
     assert not os.path.exists(os.path.join(srv.ingest_dir, "ok"))

@@ -4,8 +4,10 @@
  * measurement|tag=value...|key:type:value...|time. */
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "codec/lineproto.h"
@@ -78,8 +80,46 @@ static int stop_at_two(void *arg, const lp_line_t *l)
     return l->lineno == 2 ? 42 : 0;
 }
 
+static int take_float(void *arg, const lp_line_t *l)
+{
+    *(double *)arg = l->fields[0].type == LP_FLOAT ? l->fields[0].v.f : NAN;
+    return 0;
+}
+
+/* The parser reads simple decimals itself (a fast path) and the rest with strtod: both must give
+ * strtod's double, bit for bit, for every shape of number. */
+static void floats_match_strtod(void)
+{
+    uint64_t seed = 88172645463325252u;
+    int mismatches = 0;
+    for (int i = 0; i < 300000; i++) {
+        char num[64], line[80];
+        int n = 0;
+        seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+        if (seed & 1) num[n++] = '-';
+        int digits = 1 + (int)((seed >> 8) % 19),
+            point = (int)((seed >> 16) % (uint64_t)(digits + 2));
+        for (int d = 0; d < digits; d++) {
+            if (d == point) num[n++] = '.';
+            seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+            num[n++] = (char)('0' + (d == 0 && (seed & 3) ? 0 : seed % 10));
+        }
+        if ((seed >> 24) % 3 == 0)
+            n += snprintf(num + n, sizeof num - (size_t)n, "e%d", (int)((seed >> 32) % 61) - 30);
+        num[n] = 0;
+        snprintf(line, sizeof line, "m f=%s", num);
+        double got = NAN, want = strtod(num, NULL);
+        char err[128];
+        if (lp_parse(line, strlen(line), take_float, &got, err, sizeof err) != 0) continue;
+        if (memcmp(&got, &want, sizeof got) != 0 && mismatches++ < 5)
+            printf("%s: parsed %.17g, strtod %.17g\n", num, got, want);
+    }
+    CHECK_EQ(mismatches, 0);
+}
+
 int main(void)
 {
+    floats_match_strtod();
     /* Types. */
     good("m f=1", "m|f:f:1#1");
     good("m f=-1.5e3,g=.5,h=1.", "m|f:f:-1500|g:f:0.5|h:f:1#1");

@@ -1,0 +1,263 @@
+#!/usr/bin/env bash
+# Event ingestion benchmark (issue 12): inferd beside VictoriaMetrics and InfluxDB (the Debian
+# packages) taking the same line-protocol bodies in one run, then inferd alone across formats
+# (line protocol, Arc MessagePack columnar and rows), compressions, buffer sizes and wal on/off.
+# Closed loop: one wrk (-t1, CONNS connections) posting pre-encoded bodies; rows/s, wrk's batch
+# latency p50/p99, and the server's CPU-seconds (utime + stime from /proc) so that rows per
+# CPU-second is honest on a shared 2-core machine. Open loop: bench/ingest_load (build/) at fixed
+# rates, latency from each batch's due time. Replaces the "## Event ingestion (issue 12)" section
+# of docs/benchmarks.md and draws docs/img/ingest.png.
+#
+# Usage: bash bench/ingest.sh
+#   DURATION=10 (seconds per run, after WARMUP=2)  CONNS=8  BODIES=16 (distinct bodies a run
+#   cycles through)  INFERD=./build/inferd  LOAD=./build/ingest_load  DOC=docs/benchmarks.md
+# Bodies (bench/ingest_gen.py): 5,000 lines of line protocol (~570 KB; three measurements in
+# turn as in the seed's load test, cpu, mem and disk, each with tags host and region and three or
+# four fields), Arc columnar MessagePack of 10,000 records, Arc row MessagePack of 5,000 rows;
+# identical points across formats and servers. Two data sets: 1,000 hosts (every format and
+# setting) and 1,000,000 hosts (line protocol, the peers and inferd: how each copes with many
+# series). Other work on the machine skews every figure: run it idle.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. bench/lib.sh
+
+DURATION=${DURATION:-10}
+WARMUP=${WARMUP:-2}
+CONNS=${CONNS:-8}
+BODIES=${BODIES:-16}
+INFERD=${INFERD:-./build/inferd}
+LOAD=${LOAD:-./build/ingest_load}
+DOC=${DOC:-docs/benchmarks.md}
+PNG=$(dirname "$DOC")/img/ingest.png
+SECTION="## Event ingestion (issue 12)"
+
+die() { echo "bench/ingest.sh: $*" >&2; exit 1; }
+[ -x "$INFERD" ] && [ -x "$LOAD" ] || die "$INFERD or $LOAD not found; run: make build"
+for t in wrk gnuplot curl; do command -v $t >/dev/null || die "$t not found; run: bash scripts/deps.sh"; done
+if ! command -v victoria-metrics >/dev/null || ! command -v influxd >/dev/null; then
+    echo "ingest: installing the peers (Debian's victoria-metrics and influxdb)" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q victoria-metrics influxdb >/dev/null ||
+        die "cannot install victoria-metrics and influxdb"
+fi
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/inferd-ingest.XXXXXX")
+pid=""
+cleanup() {
+    [ -z "$pid" ] || { kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+results=$tmp/results.jsonl
+: >"$results"
+echo "ingest: generating $BODIES bodies of each format" >&2
+/usr/bin/python3 bench/ingest_gen.py "$tmp/bodies" "$BODIES" 1000
+/usr/bin/python3 bench/ingest_gen.py "$tmp/hc" "$BODIES" 1000000
+hc=("$tmp"/hc/lp_*.body)
+lp=("$tmp"/bodies/lp_*.body)
+col=("$tmp"/bodies/columnar_*.body)
+rows=("$tmp"/bodies/rows_*.body)
+
+port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+wait_port() {
+    for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0; sleep 0.05; done
+    die "nothing listens on $port"
+}
+stop() {
+    kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    pid=""
+}
+cpu_s() { # utime + stime of $pid, in seconds
+    awk -v hz="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); print ($12 + $13) / hz }' "/proc/$pid/stat"
+}
+
+start_inferd() { # flags...
+    rm -rf "$tmp/data"
+    "$INFERD" serve --listen "127.0.0.1:$port" --store none --models "$tmp/none" \
+        --access-log false --ingest-dir "$tmp/data" "$@" >"$tmp/server.log" 2>&1 &
+    pid=$!
+    wait_port
+}
+start_vm() {
+    rm -rf "$tmp/vm"
+    victoria-metrics -httpListenAddr "127.0.0.1:$port" -storageDataPath "$tmp/vm" \
+        -loggerLevel ERROR >"$tmp/server.log" 2>&1 &
+    pid=$!
+    wait_port
+}
+start_influx() {
+    rm -rf "$tmp/influx"
+    mkdir -p "$tmp/influx"
+    cat >"$tmp/influx/influxdb.conf" <<EOF
+reporting-disabled = true
+bind-address = "127.0.0.1:$((port + 1))"
+[meta]
+  dir = "$tmp/influx/meta"
+[data]
+  dir = "$tmp/influx/data"
+  wal-dir = "$tmp/influx/wal"
+  query-log-enabled = false
+[http]
+  bind-address = "127.0.0.1:$port"
+  log-enabled = false
+[monitor]
+  store-enabled = false
+[continuous_queries]
+  enabled = false
+EOF
+    influxd -config "$tmp/influx/influxdb.conf" >"$tmp/server.log" 2>&1 &
+    pid=$!
+    wait_port
+    curl -sf -XPOST "http://127.0.0.1:$port/query" --data-urlencode "q=CREATE DATABASE bench" >/dev/null ||
+        die "influxdb: cannot create the database"
+}
+
+# closed NAME GROUP ROWS_PER_BODY PATH HEADER FILE...: one wrk run against the server running
+closed() {
+    local name=$1 group=$2 per=$3 path=$4 header=$5
+    shift 5
+    INGEST_HEADER=$header wrk -t1 -c"$CONNS" -d"${WARMUP}s" -s bench/ingest_wrk.lua \
+        "http://127.0.0.1:$port" -- "$path" "$@" >/dev/null 2>&1
+    local c0 c1 out
+    c0=$(cpu_s)
+    out=$(INGEST_HEADER=$header wrk -t1 -c"$CONNS" -d"${DURATION}s" -s bench/ingest_wrk.lua \
+        "http://127.0.0.1:$port" -- "$path" "$@" | tail -n1)
+    c1=$(cpu_s)
+    echo "ingest: $name: $out" >&2
+    echo "{\"kind\": \"closed\", \"name\": \"$name\", \"group\": \"$group\", \"per\": $per, \"cpu\": $(echo "$c1 - $c0" | bc), \"wrk\": $out}" >>"$results"
+}
+
+# open NAME RATE PATH HEADER FILE...: bench/ingest_load at RATE bodies/s
+open_loop() {
+    local name=$1 rate=$2 path=$3 header=$4
+    shift 4
+    local out
+    out=$("$LOAD" "127.0.0.1:$port" "$path" "$rate" "$DURATION" "$CONNS" "$header" "$@")
+    echo "ingest: $name at $rate/s: $out" >&2
+    echo "{\"kind\": \"open\", \"name\": \"$name\", \"load\": $out}" >>"$results"
+}
+
+# Peers and inferd on the same line-protocol bodies (the aims).
+start_vm
+closed "VictoriaMetrics" peers 5000 /write "" "${lp[@]}"
+vm_max=$(tail -n1 "$results" | /usr/bin/python3 -c 'import json,sys; r=json.load(sys.stdin); print(r["wrk"]["requests"]/r["wrk"]["seconds"])')
+for f in 0.5 0.9; do open_loop "VictoriaMetrics" "$(echo "$vm_max * $f" | bc)" /write "" "${lp[@]}"; done
+stop
+start_vm
+closed "VictoriaMetrics, 1M hosts" cardinality 5000 /write "" "${hc[@]}"
+stop
+start_influx
+closed "InfluxDB 1.6" peers 5000 "/write?db=bench" "" "${lp[@]}"
+stop
+start_influx
+closed "InfluxDB 1.6, 1M hosts" cardinality 5000 "/write?db=bench" "" "${hc[@]}"
+stop
+start_inferd
+closed "inferd line protocol, 1M hosts" cardinality 5000 "/write?db=bench" "" "${hc[@]}"
+stop
+start_inferd
+closed "inferd line protocol" peers 5000 "/write?db=bench" "" "${lp[@]}"
+in_max=$(tail -n1 "$results" | /usr/bin/python3 -c 'import json,sys; r=json.load(sys.stdin); print(r["wrk"]["requests"]/r["wrk"]["seconds"])')
+for f in 0.5 0.9; do open_loop "inferd line protocol" "$(echo "$vm_max * $f" | bc)" "/write?db=bench" "" "${lp[@]}"; done
+open_loop "inferd line protocol" "$(echo "$in_max * 0.9" | bc)" "/write?db=bench" "" "${lp[@]}"
+closed "inferd Arc columnar (10,000-record batches)" formats 10000 /api/v1/write/msgpack "" "${col[@]}"
+closed "inferd Arc rows (5,000-row batches)" formats 5000 /api/v1/write/msgpack "" "${rows[@]}"
+stop
+
+for c in none snappy; do
+    start_inferd --ingest-compression $c
+    closed "inferd line protocol, $c" compression 5000 "/write?db=bench" "" "${lp[@]}"
+    closed "inferd Arc columnar, $c" compression 10000 /api/v1/write/msgpack "" "${col[@]}"
+    stop
+done
+start_inferd --ingest-zstd-level 3
+closed "inferd line protocol, zstd level 3" compression 5000 "/write?db=bench" "" "${lp[@]}"
+closed "inferd Arc columnar, zstd level 3" compression 10000 /api/v1/write/msgpack "" "${col[@]}"
+stop
+for n in 10000 200000; do
+    start_inferd --ingest-flush-records $n
+    closed "inferd line protocol, flush every $n rows" buffers 5000 "/write?db=bench" "" "${lp[@]}"
+    stop
+done
+start_inferd --ingest-durability wal
+closed "inferd line protocol, wal" wal 5000 "/write?db=bench" "" "${lp[@]}"
+closed "inferd Arc columnar, wal" wal 10000 /api/v1/write/msgpack "" "${col[@]}"
+stop
+
+section=$tmp/section.md
+/usr/bin/python3 - "$results" "$section" "$tmp/plot.dat" "$(date -u +%F)" "$DURATION" "$CONNS" \
+    "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)" "$(nproc)" <<'EOF'
+import json, sys
+res, out, plot, day, dur, conns, cpu, ncpu = sys.argv[1:]
+rs = [json.loads(l) for l in open(res) if l.strip()]
+closed = [r for r in rs if r["kind"] == "closed"]
+def rate(r):
+    return r["wrk"]["requests"] * r["per"] / r["wrk"]["seconds"]
+by = {r["name"]: r for r in closed}
+vm = rate(by["VictoriaMetrics"])
+L = ["## Event ingestion (issue 12)", "",
+     "`bash bench/ingest.sh` (%s; %s, %s cores shared by the servers and the load generator). "
+     "Closed loop: one wrk (`-t1 -c%s`, %s s after a warm-up) posting pre-encoded bodies: 5,000 lines "
+     "of line protocol (~570 KB: three measurements in turn as in the seed's load test, cpu, mem "
+     "and disk, tags host and region, three or four fields; 1,000 hosts unless the row says 1M), "
+     "the same points as Arc MessagePack (columnar: 10,000 records a body, one map per "
+     "measurement; rows: 5,000). Rows/s count only 2xx answers (every run here had none other). "
+     "Batch latency is wrk's. Server CPU: "
+     "utime + stime of the server process over the measured run, so rows per CPU-second is the "
+     "cost per row whatever else the machine was doing. inferd runs with its defaults "
+     "(buffered, zstd level 1, 50,000-row flushes, 2 flush threads, 2 event loops) unless the row says "
+     "otherwise; VictoriaMetrics 1.79 and InfluxDB 1.6 are Debian 12's packages with their "
+     "defaults, fed through their InfluxDB `/write` endpoints."
+     % (day, cpu, ncpu, conns, dur), "",
+     "| server, format | rows/s | vs VictoriaMetrics | batch p50 ms | p99 ms | server CPU-s | rows per CPU-s |",
+     "|---|---:|---:|---:|---:|---:|---:|"]
+for r in closed:
+    cpu_s = r["cpu"]
+    L.append("| %s | %s | %.2fx | %.1f | %.1f | %.1f | %s |" % (
+        r["name"], format(int(rate(r)), ","), rate(r) / vm, r["wrk"]["p50_ms"], r["wrk"]["p99_ms"],
+        cpu_s, format(int(rate(r) * r["wrk"]["seconds"] / cpu_s), ",") if cpu_s > 0 else "-"))
+L += ["", "Open loop (`build/ingest_load`, %s connections, %s s): line-protocol bodies at fixed "
+      "rates, latency from each body's due time." % (conns, dur), "",
+      "| server | target rows/s | achieved rows/s | p50 ms | p99 ms | max ms |",
+      "|---|---:|---:|---:|---:|---:|"]
+for r in rs:
+    if r["kind"] != "open":
+        continue
+    l = r["load"]
+    L.append("| %s | %s | %s | %.1f | %.1f | %.1f |" % (
+        r["name"], format(int(l["rate"] * 5000), ","), format(int(l["achieved"] * 5000), ","),
+        l["p50_ms"], l["p99_ms"], l["max_ms"]))
+inf = rate(by["inferd line protocol"])
+col = rate(by["inferd Arc columnar (10,000-record batches)"])
+wal = rate(by["inferd line protocol, wal"])
+hc = rate(by["inferd line protocol, 1M hosts"]) / rate(by["VictoriaMetrics, 1M hosts"])
+L += ["", "Aims (issue 12), from this run: line protocol %.2fx VictoriaMetrics (aim 1.5x; %.2fx "
+      "with 1M hosts); Arc columnar %.2fx VictoriaMetrics' line protocol (aim 3x) and %s "
+      "records/s (aim 2.42M); wal %.2fx buffered on line protocol (aim 0.8x), %.2fx on columnar."
+      % (inf / vm, hc, col / vm, format(int(col), ","), wal / inf,
+         rate(by["inferd Arc columnar, wal"]) / col), "",
+      "![rows/s by server and format](img/ingest.png)", ""]
+open(out, "w").write("\n".join(L))
+with open(plot, "w") as f:
+    for r in closed:
+        f.write('"%s" %d\n' % (r["name"].replace("inferd ", "").replace(" (10,000-record batches)", "").replace(" (5,000-row batches)", ""), rate(r)))
+EOF
+cat "$section"
+mkdir -p "$(dirname "$PNG")"
+gnuplot <<EOF
+set terminal pngcairo size 1000,560 font "sans,10"
+set output "$PNG"
+set style fill solid 0.8
+set boxwidth 0.7
+set ylabel "rows/s (millions)"
+set title "Ingestion, closed loop: one wrk, $CONNS connections (bench/ingest.sh)"
+set xtics rotate by -35 left
+set grid ytics
+set key off
+plot "$tmp/plot.dat" using 0:(\$2/1e6):xtic(1) with boxes lc rgb "#4477aa"
+EOF
+replace_section "$DOC" "$SECTION" "$section"
+echo "ingest: wrote $DOC and $PNG" >&2
