@@ -31,13 +31,13 @@ test-asan: deps
 	cd build-asan && ctest --output-on-failure -j 2
 
 # OpenBLAS's own threads are not instrumented: one thread keeps its work on the caller's.
-TSAN_TESTS = test_batcher test_lru test_redis test_journal test_index
+TSAN_TESTS = test_batcher test_lru test_redis test_journal test_index test_ingest
 test-tsan: deps
 	@cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DINFERD_TSAN=ON >/dev/null
 	@cmake --build build-tsan -j $(JOBS) --target $(TSAN_TESTS)
 	cd build-tsan && export OPENBLAS_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1 && \
 	  ./test_batcher && ./test_lru && ./test_redis && ./test_journal && ./test_index concurrent && \
-	  ./test_index remove
+	  ./test_index remove && ./test_ingest
 
 fuzz: deps
 	@CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DINFERD_FUZZ=ON >/dev/null

@@ -163,6 +163,7 @@ typedef struct pw {
     buf_t *out;
     const pq_options_t *o;
     buf_t page, packed, head; /* one page's bytes, compressed, its header */
+    ZSTD_CCtx *zc;            /* made at the first zstd page, kept for the file's others */
     char *err;
     size_t errlen;
 } pw_t;
@@ -191,8 +192,11 @@ static int compress_page(pw_t *p)
         if (snappy_compress(in->data, in->len, z->data, &n) != SNAPPY_OK)
             return fail(p, -EIO, "snappy failed");
     } else if (p->o->codec == PQ_ZSTD) {
-        n = ZSTD_compress(z->data, bound, in->data, in->len,
-                          p->o->zstd_level ? p->o->zstd_level : ZSTD_CLEVEL_DEFAULT);
+        /* One context for every page: ZSTD_compress would make (allocate and set up) one per
+         * call, a fixed cost that dominated small files' compression. */
+        if (!p->zc && !(p->zc = ZSTD_createCCtx())) return fail(p, -ENOMEM, "out of memory");
+        n = ZSTD_compressCCtx(p->zc, z->data, bound, in->data, in->len,
+                              p->o->zstd_level ? p->o->zstd_level : ZSTD_CLEVEL_DEFAULT);
         if (ZSTD_isError(n)) return fail(p, -EIO, "zstd: %s", ZSTD_getErrorName(n));
     } else {
         memcpy(z->data, in->data, in->len);
@@ -652,5 +656,6 @@ int parquet_encode(buf_t *out, const pq_column_t *cols, int ncols, int64_t nrows
     buf_deinit(&p.page);
     buf_deinit(&p.packed);
     buf_deinit(&p.head);
+    ZSTD_freeCCtx(p.zc);
     return rc;
 }

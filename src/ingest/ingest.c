@@ -208,6 +208,7 @@ static void unlink_running(ingest_t *g, job_t *jb)
 static void *flusher(void *arg)
 {
     ingest_t *g = arg;
+    pthread_setname_np(pthread_self(), "inferd-flush");
     pthread_mutex_lock(&g->mu);
     for (;;) {
         while (!g->jq && !g->quit) pthread_cond_wait(&g->cv_job, &g->mu);
@@ -223,7 +224,6 @@ static void *flusher(void *arg)
         int rc = files_write(g->dir, g->o.codec, g->o.zstd_level, g->log, jb, &fr, err, sizeof err);
 
         pthread_mutex_lock(&g->mu);
-        unlink_running(g, jb);
         if (rc) {
             g->st.flush_errors++;
             g->flush_failing = rc;
@@ -232,14 +232,18 @@ static void *flusher(void *arg)
                       (long long)jb->cb.rows, jb->buf->db, jb->buf->meas, jb->attempts, err);
             if (g->quit && jb->attempts >= 3) {
                 /* Giving up at shutdown: under wal the journal still has the rows. */
+                unlink_running(g, jb);
                 if (!g->j) g->lost += (uint64_t)jb->cb.rows;
                 atomic_fetch_sub(&g->mem, jb->bytes);
                 colbuf_free(&jb->cb);
                 free(jb);
             } else {
+                /* Still on the running list while it waits: the journal must keep its rows, and
+                 * a flush_all must wait for it. */
                 pthread_mutex_unlock(&g->mu);
                 usleep(RETRY_MS * 1000);
                 pthread_mutex_lock(&g->mu);
+                unlink_running(g, jb);
                 jb->next = NULL;
                 if (g->jq_tail)
                     g->jq_tail->next = jb;
@@ -248,6 +252,7 @@ static void *flusher(void *arg)
                 g->jq_tail = jb;
             }
         } else {
+            unlink_running(g, jb);
             g->flush_failing = 0;
             g->st.flushes++;
             g->st.files += (uint64_t)fr.files;
@@ -267,6 +272,7 @@ static void *flusher(void *arg)
 static void *timer(void *arg)
 {
     ingest_t *g = arg;
+    pthread_setname_np(pthread_self(), "inferd-ingtick");
     int64_t tick = g->o.flush_ms / 4;
     if (tick > 250) tick = 250;
     if (tick < 1) tick = 1;
@@ -306,6 +312,7 @@ static size_t wal_record(const ingest_req_t *r, const char *body, size_t len, ch
 static void *wal_writer(void *arg)
 {
     ingest_t *g = arg;
+    pthread_setname_np(pthread_self(), "inferd-ingwal");
     pthread_mutex_lock(&g->mu);
     for (;;) {
         while (!g->wq && !g->wal_quit) pthread_cond_wait(&g->cv_wal, &g->mu);
@@ -473,6 +480,8 @@ static int replay(ingest_t *g, char *err, size_t errlen)
         }
         rc = 0;
         pthread_mutex_lock(&g->mu);
+        /* The journal may not release past the cursor: flushes run during the replay. */
+        g->applying = lsn;
         for (int i = 0; i < r->nms && !rc; i++) {
             ibuf_t *b = buf_get(g, r->db, r->ms[i].name, true);
             if (!b) {
@@ -489,6 +498,9 @@ static int replay(ingest_t *g, char *err, size_t errlen)
         ingest_req_free(r);
         if (rc) break;
     }
+    pthread_mutex_lock(&g->mu);
+    g->applying = 0;
+    pthread_mutex_unlock(&g->mu);
     journal_cursor_close(c);
     if (rc < 0) return rc;
     g->st.replayed_rows = (uint64_t)rows;
