@@ -208,6 +208,7 @@ STAT_FN(file_bytes, false)
 STAT_FN(flush_errors, false)
 STAT_FN(replayed_rows, false)
 STAT_FN(buffered_rows, false)
+STAT_FN(flushing_rows, false)
 STAT_FN(mem_bytes, false)
 STAT_FN(oldest_s, true)
 
@@ -247,6 +248,9 @@ api_ingest_t *api_ingest_new(ingest_t *g, size_t max_decoded)
          METRIC_GAUGE, st_replayed_rows},
         {"inferd_ingest_buffered_rows", "Rows accepted and in no Parquet file yet", METRIC_GAUGE,
          st_buffered_rows},
+        {"inferd_ingest_flushing_rows",
+         "Of those, rows handed to flushes, queued or being written (a backlog if it stays high)",
+         METRIC_GAUGE, st_flushing_rows},
         {"inferd_ingest_memory_bytes", "Memory the ingest cap counts (ingest_max_bytes)",
          METRIC_GAUGE, st_mem_bytes},
         {"inferd_ingest_oldest_buffered_seconds",

@@ -105,6 +105,25 @@ int files_prepare(const char *dir, char *err, size_t errlen)
     return 0;
 }
 
+/* Renames DIR/tmp to DIR/fin (both relative): fin's directories made, then the rename, then an
+ * fsync of the directory that holds it. With only_if_missing, a rename that already happened
+ * (fin exists) or can no longer happen (tmp is gone) is not an error: recovery's case. */
+static int place(const char *dir, const char *tmp_rel, const char *fin_rel, bool only_if_missing)
+{
+    char tmp[PATH_CAP], fin[PATH_CAP];
+    snprintf(tmp, sizeof tmp, "%.4000s/%.1000s", dir, tmp_rel);
+    snprintf(fin, sizeof fin, "%.4000s/%.1000s", dir, fin_rel);
+    if (only_if_missing && (access(fin, F_OK) == 0 || access(tmp, F_OK) != 0)) return 0;
+    char *slash = strrchr(fin, '/');
+    *slash = 0;
+    int rc = mkdirs(fin, strlen(dir));
+    *slash = '/';
+    if (!rc && rename(tmp, fin)) rc = -errno;
+    *slash = 0;
+    if (!rc) rc = fsync_path(fin);
+    return rc;
+}
+
 /* ---- the flushed log ---- */
 
 static int through_set(files_log_t *l, const char *db, const char *meas, uint64_t lsn)
@@ -174,18 +193,7 @@ static int recover_line(files_log_t *l, const char *root, char *line)
     long n = strtol(f[3], NULL, 10);
     if (*end || n < 0 || nf != 4 + 2 * n) return -EBADMSG;
     for (long i = 0; i < n; i++) {
-        char tmp[PATH_CAP], fin[PATH_CAP];
-        snprintf(tmp, sizeof tmp, "%.4096s/%.1000s", root, f[4 + 2 * i]);
-        snprintf(fin, sizeof fin, "%.4096s/%.1000s", root, f[5 + 2 * i]);
-        if (access(fin, F_OK) == 0 || access(tmp, F_OK) != 0) continue;
-        char *slash = strrchr(fin, '/');
-        *slash = 0;
-        int rc = mkdirs(fin, strlen(root));
-        *slash = '/';
-        if (!rc && rename(tmp, fin)) rc = -errno;
-        *slash = 0;
-        if (!rc) rc = fsync_path(fin);
-        *slash = '/';
+        int rc = place(root, f[4 + 2 * i], f[5 + 2 * i], true);
         if (rc) return rc;
     }
     return through_set(l, f[1], f[2], lsn);
@@ -344,23 +352,6 @@ static int by_hour(const void *a, const void *b)
     return x[0] != y[0] ? (x[0] < y[0] ? -1 : 1) : (x[1] < y[1] ? -1 : x[1] > y[1]);
 }
 
-/* Renames a part into place: its directories made, then the rename, then an fsync of the
- * directory that holds it. */
-static int place(const char *dir, const part_t *pt)
-{
-    char tmp[PATH_CAP], fin[PATH_CAP];
-    snprintf(tmp, sizeof tmp, "%.4000s/%s", dir, pt->tmp);
-    snprintf(fin, sizeof fin, "%.4000s/%s", dir, pt->fin);
-    char *slash = strrchr(fin, '/');
-    *slash = 0;
-    int rc = mkdirs(fin, strlen(dir));
-    *slash = '/';
-    if (!rc && rename(tmp, fin)) rc = -errno;
-    *slash = 0;
-    if (!rc) rc = fsync_path(fin);
-    return rc;
-}
-
 int files_write(const char *dir, pq_codec_t codec, int zstd_level, files_log_t *log, job_t *jb,
                 files_result_t *out, char *err, size_t errlen)
 {
@@ -439,7 +430,7 @@ int files_write(const char *dir, pq_codec_t codec, int zstd_level, files_log_t *
     /* Once the log line is durable the renames must happen: a failure now is reported, and the
      * log's recovery finishes them at the next start. */
     for (int p = 0; !rc && p < nparts; p++)
-        if ((rc = place(dir, &parts[p])))
+        if ((rc = place(dir, parts[p].tmp, parts[p].fin, false)))
             err_set(err, errlen, "renaming %s into place: %s", parts[p].fin, strerror(-rc));
     if (log) {
         if (rc) log->failed = true;

@@ -660,7 +660,7 @@ void ingest_stats(ingest_t *g, ingest_stats_t *s)
     pthread_mutex_lock(&g->mu);
     *s = g->st;
     uint64_t now = clock_mono_ns(), oldest = 0;
-    int64_t rows = 0;
+    int64_t rows = 0, flushing = 0;
     for (ibuf_t *b = g->bufs; b; b = b->next)
         if (b->cb.rows) {
             rows += b->cb.rows;
@@ -668,11 +668,12 @@ void ingest_stats(ingest_t *g, ingest_stats_t *s)
         }
     for (int pass = 0; pass < 2; pass++)
         for (job_t *x = pass ? g->running : g->jq; x; x = x->next) {
-            rows += x->cb.rows;
+            flushing += x->cb.rows;
             if (!oldest || x->first_ns < oldest) oldest = x->first_ns;
         }
     pthread_mutex_unlock(&g->mu);
-    s->buffered_rows = rows;
+    s->buffered_rows = rows + flushing;
+    s->flushing_rows = flushing;
     s->mem_bytes = atomic_load(&g->mem);
     s->oldest_s = oldest ? (double)(now - oldest) / 1e9 : 0;
 }

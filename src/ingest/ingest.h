@@ -17,7 +17,8 @@
  *             are not in a file yet are replayed. DIR/.wal/flushed records, per measurement,
  *             the last journal record each file holds, so a replay never writes a row twice.
  *
- * Threads: ingest_decode and ingest_submit from any thread; the rest from one. */
+ * Threads: ingest_decode, ingest_submit, ingest_stats and ingest_flush_all from any thread;
+ * ingest_open and ingest_close from one, with nothing else running. */
 #ifndef INFERD_INGEST_INGEST_H
 #define INFERD_INGEST_INGEST_H
 
@@ -86,6 +87,8 @@ typedef struct ingest_stats {
     uint64_t flush_errors;               /* failed file writes (retried) */
     uint64_t replayed_rows;              /* rows replayed from the journal at open */
     int64_t buffered_rows;               /* rows in buffers or flushes, in no file yet */
+    int64_t flushing_rows;               /* of those, the rows handed to flushes (queued or being
+                                            written): a backlog when it stays high */
     size_t mem_bytes;                    /* what the memory cap counts */
     double oldest_s;                     /* age of the oldest row in no file yet (0: none) */
 } ingest_stats_t;
