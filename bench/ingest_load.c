@@ -81,8 +81,8 @@ int main(int argc, char **argv)
         size_t cap = n + 512;
         reqs[i] = malloc(cap);
         int h = snprintf(reqs[i], cap,
-                         "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Length: %zu\r\n%s%s\r\n",
-                         argv[2], argv[1], n, argv[6], argv[6][0] ? "\r\n" : "");
+                         "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Length: %zu\r\n%s%s\r\n", argv[2],
+                         argv[1], n, argv[6], argv[6][0] ? "\r\n" : "");
         memcpy(reqs[i] + h, body, n);
         lens[i] = (size_t)h + n;
         free(body);
@@ -170,9 +170,10 @@ int main(int argc, char **argv)
     qsort(lat, ndone, sizeof *lat, cmp);
     double p50 = ndone ? lat[ndone / 2] : 0, p99 = ndone ? lat[(size_t)(ndone * 0.99)] : 0,
            mx = ndone ? lat[ndone - 1] : 0;
-    printf("{\"rate\": %.1f, \"achieved\": %.1f, \"requests\": %zu, \"sent\": %llu, \"non2xx\": %zu, "
-           "\"p50_ms\": %.3f, \"p99_ms\": %.3f, \"max_ms\": %.3f}\n",
-           rate, (double)ndone / (took < secs ? took : secs), ndone, (unsigned long long)next, bad,
-           p50 * 1e3, p99 * 1e3, mx * 1e3);
+    printf(
+        "{\"rate\": %.1f, \"achieved\": %.1f, \"requests\": %zu, \"sent\": %llu, \"non2xx\": %zu, "
+        "\"p50_ms\": %.3f, \"p99_ms\": %.3f, \"max_ms\": %.3f}\n",
+        rate, (double)ndone / (took < secs ? took : secs), ndone, (unsigned long long)next, bad,
+        p50 * 1e3, p99 * 1e3, mx * 1e3);
     return 0;
 }

@@ -74,6 +74,15 @@ static void write_body(http_req_t *r, api_ingest_t *a, ingest_format_t f, const 
         metric_add(a->m[f].refused, 1);
         return http_reply_error(r, 415, "%s", err);
     }
+    /* Refused before decoding: a writer that outruns the flushes should not make the loops spend
+     * their time decoding bodies that are then dropped. (Racy without harm: the submit checks
+     * again.) */
+    pthread_rwlock_rdlock(&a->lk);
+    bool full = a->g && ingest_full(a->g);
+    pthread_rwlock_unlock(&a->lk);
+    if (full)
+        return answer(a, r, f, 0, ERR_BUSY,
+                      "ingest buffers are full (ingest_max_bytes): files are being written; retry");
     wctx_t *w = calloc(1, sizeof *w);
     if (!w) return answer(a, r, f, 0, ERR_NOMEM, "out of memory");
     *w = (wctx_t){r, a, f, 0, {0}};

@@ -107,6 +107,18 @@ static ibuf_t *buf_get(ingest_t *g, const char *db, const char *m, bool make)
     return b;
 }
 
+/* Puts a flush at the end of the queue and wakes a flush thread (under mu). */
+static void enqueue(ingest_t *g, job_t *jb)
+{
+    jb->next = NULL;
+    if (g->jq_tail)
+        g->jq_tail->next = jb;
+    else
+        g->jq = jb;
+    g->jq_tail = jb;
+    pthread_cond_signal(&g->cv_job);
+}
+
 /* Hands b's rows to the flush threads (under mu); b starts over, empty. */
 static void detach(ingest_t *g, ibuf_t *b)
 {
@@ -123,12 +135,7 @@ static void detach(ingest_t *g, ibuf_t *b)
     b->min_lsn = b->max_lsn = 0;
     b->bytes = 0;
     b->first_ns = 0;
-    if (g->jq_tail)
-        g->jq_tail->next = jb;
-    else
-        g->jq = jb;
-    g->jq_tail = jb;
-    pthread_cond_signal(&g->cv_job);
+    enqueue(g, jb);
 }
 
 /* Merges a request's rows of one measurement into b (under mu, checked beforehand). */
@@ -244,12 +251,7 @@ static void *flusher(void *arg)
                 usleep(RETRY_MS * 1000);
                 pthread_mutex_lock(&g->mu);
                 unlink_running(g, jb);
-                jb->next = NULL;
-                if (g->jq_tail)
-                    g->jq_tail->next = jb;
-                else
-                    g->jq = jb;
-                g->jq_tail = jb;
+                enqueue(g, jb);
             }
         } else {
             unlink_running(g, jb);
@@ -438,6 +440,11 @@ int ingest_submit(ingest_t *g, ingest_req_t *r, const char *body, size_t len, in
     pthread_mutex_unlock(&g->mu);
     ingest_req_free(r);
     return rc;
+}
+
+bool ingest_full(ingest_t *g)
+{
+    return atomic_load(&g->mem) >= g->o.max_bytes;
 }
 
 /* ---- replay ---- */

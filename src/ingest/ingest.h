@@ -73,6 +73,10 @@ typedef void (*ingest_done_fn)(void *arg, int code, const char *msg);
 int ingest_submit(ingest_t *g, ingest_req_t *r, const char *body, size_t len, ingest_done_fn done,
                   void *arg, char *err, size_t errlen);
 
+/* Whether the memory cap is reached now: a write arriving would be refused, so its body need
+ * not be decoded first. Lock-free. */
+bool ingest_full(ingest_t *g);
+
 /* Opens DIR (creating it), and under wal opens the journal and replays what it holds that no
  * file has, writing those files before returning. NULL with err on failure. */
 ingest_t *ingest_open(const ingest_opts_t *o, char *err, size_t errlen);
