@@ -200,6 +200,12 @@ start_inferd --ingest-zstd-level 3
 closed "inferd line protocol, zstd level 3" compression 5000 "/write?db=bench" "" "${lp[@]}"
 closed "inferd Arc columnar, zstd level 3" compression 10000 /api/v1/write/msgpack "" "${col[@]}"
 stop
+# The seed's priorities 4 and 5 (writes off the request path, flushes in parallel): one flush
+# thread instead of two.
+start_inferd --ingest-flush-threads 1
+closed "inferd line protocol, 1 flush thread" flushers 5000 "/write?db=bench" "" "${lp[@]}"
+closed "inferd Arc columnar, 1 flush thread" flushers 10000 /api/v1/write/msgpack "" "${col[@]}"
+stop
 for n in 10000 200000; do
     start_inferd --ingest-flush-records $n
     closed "inferd line protocol, flush every $n rows" buffers 5000 "/write?db=bench" "" "${lp[@]}"
