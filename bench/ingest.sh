@@ -288,21 +288,29 @@ L += ["", "Aims (issue 12), from this run: line protocol %.2fx VictoriaMetrics (
 open(out, "w").write("\n".join(L))
 with open(plot, "w") as f:
     for r in closed:
-        f.write('"%s" %d\n' % (r["name"].replace("inferd ", "").replace(" (5,000-row batches)", ""), rate(r)))
+        who = 0 if r["name"].startswith("inferd") else 1 if r["name"].startswith("Victoria") else 2
+        f.write('"%s" %d %d\n' % (r["name"].replace("inferd ", "").replace(" (5,000-row batches)", ""),
+                                   rate(r), who))
 EOF
 cat "$section"
 mkdir -p "$(dirname "$PNG")"
 gnuplot <<EOF
-set terminal pngcairo size 1000,560 font "sans,10"
+set terminal pngcairo size 1200,640 font "sans,10"
 set output "$PNG"
 set style fill solid 0.8
 set boxwidth 0.7
-set ylabel "rows/s (millions)"
-set title "Ingestion, closed loop: one wrk, $CONNS connections (bench/ingest.sh)"
-set xtics rotate by -35 left
+set ylabel "rows/s accepted (millions)"
+set title "Ingestion, closed loop: one wrk, $CONNS connections (bench/ingest.sh). Blue: inferd; grey: VictoriaMetrics; orange: InfluxDB 1.6"
+set xtics rotate by -40 left
+set rmargin 16
+set bmargin 14
 set grid ytics
 set key off
-plot "$tmp/plot.dat" using 0:(\$2/1e6):xtic(1) with boxes lc rgb "#4477aa"
+set palette maxcolors 3
+set palette defined (0 "#4477aa", 1 "#999999", 2 "#ee7733")
+unset colorbox
+set cbrange [0:2]
+plot "$tmp/plot.dat" using 0:(\$2/1e6):3:xtic(1) with boxes lc palette
 EOF
 replace_section "$DOC" "$SECTION" "$section"
 echo "ingest: wrote $DOC and $PNG" >&2
