@@ -302,6 +302,10 @@ struct store {
     bool applier_started;
     pthread_cond_t apply_wake; /* the applier waits on it (new records, closing) */
     uint64_t applied;          /* the sink holds every LSN up to it */
+    uint64_t settled_next;     /* every LSN below it is journaled and settled: its append in the
+                                  feed (or left to the journal). The applier applies below it,
+                                  not below journal_next_lsn, which runs ahead between an append
+                                  and its settle (a record read back from disk for nothing) */
     sub_t *await, *await_tail; /* committed submissions journaled, waiting for the sink */
     bool writer_done;          /* the writer has exited: nothing more will be journaled */
     bool apply_failing;
@@ -821,6 +825,7 @@ static void settle(store_t *s, sub_t *first, int rc)
     s->st.dead_letters += s->w_dead;
     s->st.dropped += s->w_dropped;
     s->w_commits = s->w_written = s->w_refused = s->w_dead = s->w_dropped = 0;
+    uint64_t jlast = s->w_jlast;
     if (s->w_jlast) {
         note_journaled(s, s->w_jlast, s->w_jns);
         s->w_jlast = 0;
@@ -839,6 +844,7 @@ static void settle(store_t *s, sub_t *first, int rc)
             free(c); /* the applier reads these from the journal */
         }
     }
+    if (jlast) s->settled_next = jlast + 1;
     /* The hook sees the committed ids in order, after their capacity came back (tests rely on
      * both). batch_room() made ids big enough for the whole batch before anything committed. */
     size_t nids = 0;
@@ -1337,7 +1343,7 @@ static void *applier_main(void *arg)
     store_t *s = arg;
     pthread_mutex_lock(&s->mu);
     for (;;) {
-        uint64_t next = journal_next_lsn(s->jnl);
+        uint64_t next = s->settled_next;
         if (s->applied + 1 >= next) {
             if (s->writer_done) break; /* closing, and everything journaled is applied */
             struct timespec ts;
@@ -1496,6 +1502,7 @@ static int open_journal(store_t *s, char *err, size_t errlen)
                         (unsigned long long)applied),
                -EBADMSG;
     s->applied = applied;
+    s->settled_next = next; /* what recovery found is settled: nothing of it is in the feed */
     journal_release(s->jnl, applied + 1);
     journal_stats_t js;
     journal_stats(s->jnl, &js);
