@@ -12,6 +12,7 @@
 # Usage: bash bench/ingest.sh
 #   DURATION=10 (seconds per run, after WARMUP=2)  CONNS=8  BODIES=16 (distinct bodies a run
 #   cycles through)  INFERD=./build/inferd  LOAD=./build/ingest_load  DOC=docs/benchmarks.md
+#   RESULTS=FILE (also keep every result, JSON lines, in FILE)
 # Bodies (bench/ingest_gen.py): 5,000 lines of line protocol (~570 KB; three measurements in
 # turn as in the seed's load test, cpu, mem and disk, each with tags host and region and three or
 # four fields), Arc columnar MessagePack of 10,000 records, Arc row MessagePack of 5,000 rows;
@@ -216,6 +217,7 @@ closed "inferd line protocol, wal" wal 5000 "/write?db=bench" "" "${lp[@]}"
 closed "inferd Arc columnar, wal" wal 10000 /api/v1/write/msgpack "" "${col[@]}"
 stop
 
+[ -z "${RESULTS:-}" ] || cp "$results" "$RESULTS"
 section=$tmp/section.md
 /usr/bin/python3 - "$results" "$section" "$tmp/plot.dat" "$(date -u +%F)" "$DURATION" "$CONNS" \
     "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)" "$(nproc)" <<'EOF'
@@ -223,8 +225,9 @@ import json, sys
 res, out, plot, day, dur, conns, cpu, ncpu = sys.argv[1:]
 rs = [json.loads(l) for l in open(res) if l.strip()]
 closed = [r for r in rs if r["kind"] == "closed"]
-def rate(r):
-    return r["wrk"]["requests"] * r["per"] / r["wrk"]["seconds"]
+def rate(r):  # rows of 2xx answers per second (wrk's requests count every answer)
+    w = r["wrk"]
+    return (w["requests"] - w["non2xx"]) * r["per"] / w["seconds"]
 by = {r["name"]: r for r in closed}
 def runs(name):  # a configuration's runs: "name", "name (run 1)", "name (run 2)"
     return [r for r in closed if r["name"] == name or r["name"].startswith(name + " (run ")]
