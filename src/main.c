@@ -151,8 +151,18 @@ static int start_ingest(const config_t *cfg, http_router_t *rt, ingest_hook_t *h
         fprintf(stderr, "inferd serve: ingest_durability must be buffered or wal\n");
         return 2;
     }
-    if (cfg->ingest_zstd_level < 1 || cfg->ingest_zstd_level > 19) {
-        fprintf(stderr, "inferd serve: ingest_zstd_level must be 1 to 19\n");
+    const char *bad = cfg->ingest_zstd_level < 1 || cfg->ingest_zstd_level > 19
+                          ? "ingest_zstd_level must be 1 to 19"
+                      : cfg->ingest_flush_records < 1 ? "ingest_flush_records must be at least 1"
+                      : cfg->ingest_flush_ms < 1      ? "ingest_flush_ms must be at least 1ms"
+                      : cfg->ingest_flush_threads < 1 || cfg->ingest_flush_threads > 64
+                          ? "ingest_flush_threads must be 1 to 64"
+                      : cfg->ingest_max_measurements < 1 || cfg->ingest_max_measurements > 1000000
+                          ? "ingest_max_measurements must be 1 to 1,000,000"
+                      : cfg->ingest_max_bytes < (1 << 20) ? "ingest_max_bytes must be at least 1m"
+                                                          : NULL;
+    if (bad) {
+        fprintf(stderr, "inferd serve: %s\n", bad);
         return 2;
     }
     if (!strcmp(cfg->ingest_compression, "zstd"))

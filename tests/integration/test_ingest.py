@@ -417,12 +417,12 @@ def test_wal_recovery_finishes_a_rename_and_ignores_a_torn_line(server_factory, 
 
 def test_measurement_limit_and_oversized_write(server_factory, tmp_path):
     srv = start(server_factory, tmp_path, "--ingest-flush-ms", "60m", "--ingest-max-measurements",
-                "2", "--ingest-max-bytes", "256k")
+                "2", "--ingest-max-bytes", "1m")
     assert post(srv, "/write?db=d", "a v=1\nb v=1\n").status == 204
     r = post(srv, "/write?db=d", "a v=2\nc v=1\n")
     assert r.status == 503 and "ingest_max_measurements" in json.loads(r.body)["error"], r.body
     # One write whose decoded rows need over half the memory cap can never fit: 413, not 503.
-    r = post(srv, "/write?db=d", lines("a", 0, 20000))
+    r = post(srv, "/write?db=d", lines("a", 0, 40000))
     assert r.status == 413 and "split it" in json.loads(r.body)["error"], r.body
     assert srv.stop() == 0
     assert [x["v"] for x in rows(srv.ingest_dir, "d", "a", "v")] == ["1"]
