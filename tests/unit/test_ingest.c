@@ -54,8 +54,13 @@ static void *write_many(void *arg)
         int code;
         ingest_req_t *r =
             ingest_decode("db", INGEST_LINEPROTO, 1, 1, body, n, &code, err, sizeof err);
-        CHECK(r != NULL);
-        if (!r) continue;
+        if (!r) { /* counted, not CHECKed: the harness's counters are not thread-safe */
+            fprintf(stderr, "decode: %s\n", err);
+            free(body);
+            atomic_fetch_add(&failed, 1);
+            atomic_fetch_add(&settled, 1);
+            continue;
+        }
         int rc = ingest_submit(w->g, r, body, n, done, body, err, sizeof err);
         if (rc == 0) {
             free(body);
