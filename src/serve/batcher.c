@@ -227,6 +227,13 @@ void batcher_stop(batcher_t *b)
     b->started = 0;
 }
 
+bool batcher_on_worker(const batcher_t *b)
+{
+    for (int i = 0; i < b->started; i++)
+        if (pthread_equal(b->threads[i], pthread_self())) return true;
+    return false;
+}
+
 void batcher_free(batcher_t *b)
 {
     if (!b) return;

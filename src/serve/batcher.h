@@ -8,6 +8,7 @@
 #define INFERD_SERVE_BATCHER_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Embedded in the caller's per-sequence struct; the batcher links and times it. */
@@ -42,6 +43,9 @@ int batcher_submit(batcher_t *b, batch_item_t **items, int n);
 int batcher_depth(batcher_t *b);
 /* Refuses new items, runs every queued one, joins the workers. Idempotent. */
 void batcher_stop(batcher_t *b);
+/* Whether the calling thread is one of b's workers (inside a run callback). */
+bool batcher_on_worker(const batcher_t *b);
+
 /* Stops (if not yet) and frees. */
 void batcher_free(batcher_t *b);
 

@@ -5,6 +5,7 @@
 #include "serve/embed.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -216,9 +217,24 @@ fail:
     return NULL;
 }
 
+static void *free_later(void *em)
+{
+    embed_model_free(em);
+    return NULL;
+}
+
 void embed_model_free(embed_model_t *em)
 {
     if (!em) return;
+    if (em->batcher && batcher_on_worker(em->batcher)) {
+        /* The model's last reference went with a request answered inside one of its own
+         * batches (a reload or shutdown dropped the repository's first): that worker is still in
+         * run_batch, using the model, and cannot join itself. Another thread frees it, joining
+         * the workers first. (ASan caught the worker reading its freed batcher.) */
+        pthread_t t;
+        if (pthread_create(&t, NULL, free_later, em) == 0) pthread_detach(t);
+        return; /* without a thread, leaking one model beats freeing it under a worker */
+    }
     batcher_free(em->batcher);
     for (int i = 0; em->workers && i < em->cfg.workers; i++) {
         worker_t *w = &em->workers[i];
