@@ -12,8 +12,9 @@ PKGS=(
     libzstd-dev libsnappy-dev libmsgpack-dev zlib1g-dev
     # model fixtures (node and npm, for ONNX Runtime reference outputs, come with the image)
     python3-onnx python3-sklearn python3-numpy
-    # tests (FAISS: the recall peer of the vector indexes, tests/integration/test_index_cli.py)
-    python3 python3-pytest valgrind python3-faiss
+    # tests (FAISS: the recall peer of the vector indexes, tests/integration/test_index_cli.py;
+    # zstd: the CLI that compresses test_ingest.py's zstd bodies)
+    python3 python3-pytest valgrind python3-faiss zstd
     # the ONNX project's operator conformance tests (tests/conformance)
     libonnx-testdata
     # benchmarks (bench/seed000.sh rebuilds the seed's FastAPI + PostgreSQL stack as the peer)
