@@ -74,15 +74,6 @@ static void write_body(http_req_t *r, api_ingest_t *a, ingest_format_t f, const 
         metric_add(a->m[f].refused, 1);
         return http_reply_error(r, 415, "%s", err);
     }
-    /* Refused before decoding: a writer that outruns the flushes should not make the loops spend
-     * their time decoding bodies that are then dropped. (Racy without harm: the submit checks
-     * again.) */
-    pthread_rwlock_rdlock(&a->lk);
-    bool full = a->g && ingest_full(a->g);
-    pthread_rwlock_unlock(&a->lk);
-    if (full)
-        return answer(a, r, f, 0, ERR_BUSY,
-                      "ingest buffers are full (ingest_max_bytes): files are being written; retry");
     wctx_t *w = calloc(1, sizeof *w);
     if (!w) return answer(a, r, f, 0, ERR_NOMEM, "out of memory");
     *w = (wctx_t){r, a, f, 0, {0}};
@@ -90,14 +81,21 @@ static void write_body(http_req_t *r, api_ingest_t *a, ingest_format_t f, const 
     const char *body = r->body;
     size_t len = r->body_len;
     int code = 0;
-    if (coding) {
+    ingest_req_t *q = NULL;
+    pthread_rwlock_rdlock(&a->lk);
+    if (!a->g)
+        code = err_fail(err, sizeof err, ERR_SHUTDOWN, "shutting down");
+    else if (ingest_full(a->g)) /* before decoding: a writer that outruns the flushes should not
+                                   make the loops decode bodies only to drop them (racy without
+                                   harm: the submit checks again) */
+        code = err_fail(err, sizeof err, ERR_BUSY,
+                        "ingest buffers are full (ingest_max_bytes): files are being written; "
+                        "retry");
+    if (!code && coding) {
         code = decompress_body(coding, body, len, a->max_decoded, &w->plain, err, sizeof err);
         body = w->plain.data ? w->plain.data : "";
         len = w->plain.len;
     }
-    ingest_req_t *q = NULL;
-    pthread_rwlock_rdlock(&a->lk);
-    if (!a->g && !code) code = err_fail(err, sizeof err, ERR_SHUTDOWN, "shutting down");
     if (!code)
         q = ingest_decode(db, f, unit_ns, (int64_t)clock_wall_ns(), body, len, &code, err,
                           sizeof err);
