@@ -5,7 +5,10 @@
                                           exact 100 nearest by FAISS's IndexFlatL2)
   ann_peers.py recall RESULT.ivecs GT.ivecs K
   ann_peers.py run LIB KIND DIR PARAMS... FAISS (flat, ivf, ivfsq, ivfpq, hnsw) or hnswlib
-                                          (hnsw), one thread; one JSON line per search setting
+                                          (hnsw), one thread; one JSON line per search setting.
+                                          keep=1 keeps DIR/LIB_KIND.index (and its build time
+                                          in .json) and reuses it on the next run: a build of
+                                          hours need not be redone to search again (FAISS only)
 
 Every peer builds on one thread and searches on one thread: queries/s from one batch call over
 every query (no per-call interpreter cost), p50/p99 from one call per query (which includes
@@ -88,8 +91,14 @@ def run(lib, kind, d, params):
     dim = base.shape[1]
     sweep = [int(v) for v in p.get("sweep", "0").split(",")]
     tmp = os.path.join(d, "%s_%s.index" % (lib, kind))
+    keep = p.get("keep") == "1"
     t0 = time.perf_counter()
-    if lib == "faiss":
+    if lib == "faiss" and keep and os.path.exists(tmp + ".json"):
+        import faiss
+        faiss.omp_set_num_threads(1)
+        index = faiss.read_index(tmp)
+        build = json.load(open(tmp + ".json"))["build_s"]
+    elif lib == "faiss":
         import faiss
         faiss.omp_set_num_threads(1)
         nlist = int(p.get("nlist", 0))
@@ -111,7 +120,9 @@ def run(lib, kind, d, params):
         index.add(base)
         build = time.perf_counter() - t0
         faiss.write_index(index, tmp)
-
+        if keep:
+            json.dump({"build_s": build}, open(tmp + ".json", "w"))
+    if lib == "faiss":
         def setting(v):
             if kind == "hnsw":
                 index.hnsw.efSearch = v
@@ -137,7 +148,8 @@ def run(lib, kind, d, params):
             return index.knn_query(q, k=10, num_threads=1)[0]
         one = batch
     size = os.path.getsize(tmp)
-    os.unlink(tmp)
+    if not keep:
+        os.unlink(tmp)
     for v in sweep:
         setting(v)
         ids, qps, p50, p99 = timed_search(batch, one, query)

@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,22 +13,12 @@
 
 #include "util/bytes.h"
 #include "util/crc32c.h"
+#include "util/err.h"
 
 #define MAGIC        "INFERDIX"
 #define HEADER_BYTES 64
 #define ENTRY_BYTES  32
 #define ALIGN        64
-
-static int fail(char *err, size_t errlen, int e, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errlen, int e, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return e;
-}
 
 static uint64_t align_up(uint64_t v)
 {
@@ -52,7 +41,7 @@ static int write_all(int fd, const void *p, size_t n)
 int ixf_write(const char *path, const ixf_header_t *h, const ixf_section_t *s, int n, char *err,
               size_t errlen)
 {
-    if (n < 1 || n > IXF_MAX_SECTIONS) return fail(err, errlen, -EINVAL, "%d sections", n);
+    if (n < 1 || n > IXF_MAX_SECTIONS) return err_fail(err, errlen, -EINVAL, "%d sections", n);
     unsigned char head[HEADER_BYTES + IXF_MAX_SECTIONS * ENTRY_BYTES];
     memset(head, 0, sizeof head);
     uint64_t off = align_up(HEADER_BYTES + (uint64_t)n * ENTRY_BYTES);
@@ -77,9 +66,9 @@ int ixf_write(const char *path, const ixf_header_t *h, const ixf_section_t *s, i
 
     char tmp[4096];
     if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
-        return fail(err, errlen, -ENAMETOOLONG, "%s: path too long", path);
+        return err_fail(err, errlen, -ENAMETOOLONG, "%s: path too long", path);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return fail(err, errlen, -errno, "%s: %s", tmp, strerror(errno));
+    if (fd < 0) return err_fail(err, errlen, -errno, "%s: %s", tmp, strerror(errno));
     static const unsigned char zeros[ALIGN];
     uint64_t at = HEADER_BYTES + (uint64_t)n * ENTRY_BYTES;
     int e = write_all(fd, head, (size_t)at);
@@ -95,7 +84,7 @@ int ixf_write(const char *path, const ixf_header_t *h, const ixf_section_t *s, i
     if (!e && rename(tmp, path) != 0) e = -errno;
     if (e) {
         unlink(tmp);
-        return fail(err, errlen, e, "%s: %s", path, strerror(-e));
+        return err_fail(err, errlen, e, "%s: %s", path, strerror(-e));
     }
     /* The rename is durable once the directory is. */
     char dirbuf[4096];
@@ -113,23 +102,23 @@ int ixf_parse(const void *p, size_t n, ixf_t *out, char *err, size_t errlen)
     memset(out, 0, sizeof *out);
     const unsigned char *b = p;
     if (n < HEADER_BYTES || memcmp(b, MAGIC, 8))
-        return fail(err, errlen, -EINVAL, "not an inferd index file (no INFERDIX magic)");
+        return err_fail(err, errlen, -EINVAL, "not an inferd index file (no INFERDIX magic)");
     if (load_u32(b + 60) != crc32c(0, b, 60))
-        return fail(err, errlen, -EINVAL, "the header's checksum does not match (offset 60)");
+        return err_fail(err, errlen, -EINVAL, "the header's checksum does not match (offset 60)");
     uint32_t version = load_u32(b + 8);
     if (version > IXF_VERSION)
-        return fail(err, errlen, -EPROTO,
-                    "index format version %u is newer than this inferd reads (%d): upgrade",
-                    version, IXF_VERSION);
-    if (version < 1) return fail(err, errlen, -EINVAL, "index format version 0");
+        return err_fail(err, errlen, -EPROTO,
+                        "index format version %u is newer than this inferd reads (%d): upgrade",
+                        version, IXF_VERSION);
+    if (version < 1) return err_fail(err, errlen, -EINVAL, "index format version 0");
     uint32_t ns = load_u32(b + 32);
     uint64_t size = load_u64(b + 40);
     if (size != n)
-        return fail(err, errlen, -EINVAL,
-                    "the file is %zu bytes, its header says %llu: truncated or appended to", n,
-                    (unsigned long long)size);
+        return err_fail(err, errlen, -EINVAL,
+                        "the file is %zu bytes, its header says %llu: truncated or appended to", n,
+                        (unsigned long long)size);
     if (ns < 1 || ns > IXF_MAX_SECTIONS || HEADER_BYTES + (size_t)ns * ENTRY_BYTES > n)
-        return fail(err, errlen, -EINVAL, "%u sections (offset 32)", ns);
+        return err_fail(err, errlen, -EINVAL, "%u sections (offset 32)", ns);
     out->h = (ixf_header_t){load_u32(b + 12), load_u32(b + 16), load_u32(b + 20), load_u64(b + 24)};
     out->version = version;
     uint64_t floor = HEADER_BYTES + (uint64_t)ns * ENTRY_BYTES;
@@ -137,18 +126,19 @@ int ixf_parse(const void *p, size_t n, ixf_t *out, char *err, size_t errlen)
         const unsigned char *e = b + HEADER_BYTES + i * ENTRY_BYTES;
         size_t at = HEADER_BYTES + i * ENTRY_BYTES;
         if (load_u32(e + 28) != crc32c(0, e, 28))
-            return fail(err, errlen, -EINVAL, "section entry %u: checksum mismatch (offset %zu)", i,
-                        at);
+            return err_fail(err, errlen, -EINVAL,
+                            "section entry %u: checksum mismatch (offset %zu)", i, at);
         uint64_t off = load_u64(e + 8), len = load_u64(e + 16);
         /* In order, aligned, after the table, inside the file: no overlap, no overflow. */
         if (off % ALIGN || off < floor || off > n || len > n - off)
-            return fail(err, errlen, -EINVAL,
-                        "section entry %u: %llu bytes at %llu do not fit the file (offset %zu)", i,
-                        (unsigned long long)len, (unsigned long long)off, at);
+            return err_fail(err, errlen, -EINVAL,
+                            "section entry %u: %llu bytes at %llu do not fit the file (offset %zu)",
+                            i, (unsigned long long)len, (unsigned long long)off, at);
         if (load_u32(e + 24) != crc32c(0, b + off, (size_t)len))
-            return fail(err, errlen, -EINVAL,
-                        "section %u (%llu bytes at %llu): checksum mismatch: the file is damaged",
-                        i, (unsigned long long)len, (unsigned long long)off);
+            return err_fail(
+                err, errlen, -EINVAL,
+                "section %u (%llu bytes at %llu): checksum mismatch: the file is damaged", i,
+                (unsigned long long)len, (unsigned long long)off);
         out->s[i] = (ixf_section_t){load_u32(e), b + off, len};
         floor = off + len;
     }
@@ -162,10 +152,10 @@ int ixf_open_fd(int fd, ixf_t *out, char *err, size_t errlen)
     memset(out, 0, sizeof *out);
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0)
-        return fail(err, errlen, -EINVAL, "not an index file (empty or not a regular file)");
+        return err_fail(err, errlen, -EINVAL, "not an index file (empty or not a regular file)");
     size_t n = (size_t)st.st_size;
     void *map = mmap(NULL, n, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (map == MAP_FAILED) return fail(err, errlen, -errno, "%s", strerror(errno));
+    if (map == MAP_FAILED) return err_fail(err, errlen, -errno, "%s", strerror(errno));
     int e = ixf_parse(map, n, out, err, errlen);
     if (e) {
         munmap(map, n);
@@ -179,11 +169,11 @@ int ixf_open(const char *path, ixf_t *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return fail(err, errlen, -errno, "%s: %s", path, strerror(errno));
+    if (fd < 0) return err_fail(err, errlen, -errno, "%s: %s", path, strerror(errno));
     char why[384];
     int e = ixf_open_fd(fd, out, why, sizeof why);
     close(fd);
-    return e ? fail(err, errlen, e, "%s: %s", path, why) : 0;
+    return e ? err_fail(err, errlen, e, "%s: %s", path, why) : 0;
 }
 
 void ixf_close(ixf_t *f)

@@ -2,13 +2,13 @@
  * result, and saving and loading through format.c. */
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "index/index_impl.h"
 #include "kern/vec.h"
+#include "util/err.h"
 
 static const char *const type_names[] = {[IDX_FLAT] = "flat",
                                          [IDX_IVF] = "ivf",
@@ -18,17 +18,6 @@ static const char *const type_names[] = {[IDX_FLAT] = "flat",
 static const char *const metric_names[] = {[IDX_L2] = "l2", [IDX_IP] = "ip", [IDX_COS] = "cos"};
 #define NTYPES   ((int)(sizeof type_names / sizeof *type_names))
 #define NMETRICS ((int)(sizeof metric_names / sizeof *metric_names))
-
-static int fail(char *err, size_t errlen, int e, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errlen, int e, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return e;
-}
 
 int idx_type_parse(const char *s)
 {
@@ -82,13 +71,14 @@ static void normalise(float *v, int dim)
 static idx_t *idx_alloc(const idx_params_t *p, char *err, size_t errlen)
 {
     const idx_ops_t *ops = ops_of(p->type);
-    if (!ops) return fail(err, errlen, 0, "unknown index type %d", (int)p->type), NULL;
+    if (!ops) return err_fail(err, errlen, 0, "unknown index type %d", (int)p->type), NULL;
     if ((int)p->metric < 0 || (int)p->metric >= NMETRICS)
-        return fail(err, errlen, 0, "unknown metric %d", (int)p->metric), NULL;
+        return err_fail(err, errlen, 0, "unknown metric %d", (int)p->metric), NULL;
     if (p->dim < 1 || p->dim > IDX_MAX_DIM)
-        return fail(err, errlen, 0, "dimension %d (expected 1 to %d)", p->dim, IDX_MAX_DIM), NULL;
+        return err_fail(err, errlen, 0, "dimension %d (expected 1 to %d)", p->dim, IDX_MAX_DIM),
+               NULL;
     idx_t *x = calloc(1, sizeof *x);
-    if (!x) return fail(err, errlen, 0, "out of memory"), NULL;
+    if (!x) return err_fail(err, errlen, 0, "out of memory"), NULL;
     x->ops = ops;
     x->p = *p;
     x->trained = !ops->train;
@@ -101,7 +91,7 @@ static idx_t *idx_alloc(const idx_params_t *p, char *err, size_t errlen)
     pthread_mutex_init(&x->wmu, NULL);
     if (p->threads > 1 && !(x->pool = tpool_new(p->threads))) {
         free(x);
-        return fail(err, errlen, 0, "cannot start %d threads", p->threads), NULL;
+        return err_fail(err, errlen, 0, "cannot start %d threads", p->threads), NULL;
     }
     return x;
 }
@@ -109,7 +99,7 @@ static idx_t *idx_alloc(const idx_params_t *p, char *err, size_t errlen)
 idx_t *idx_new(const idx_params_t *p, char *err, size_t errlen)
 {
     if (p->refine && p->type != IDX_IVFPQ)
-        return fail(err, errlen, 0, "--refine is for ivfpq indexes only"), NULL;
+        return err_fail(err, errlen, 0, "--refine is for ivfpq indexes only"), NULL;
     idx_t *x = idx_alloc(p, err, errlen);
     if (x && x->ops->init && x->ops->init(x, err, errlen)) {
         idx_free(x);
@@ -129,8 +119,8 @@ static int check_finite(const float *v, int64_t n, int dim, char *err, size_t er
     for (int64_t i = 0; i < n; i++)
         for (int j = 0; j < dim; j++)
             if (!isfinite(v[i * dim + j]))
-                return fail(err, errlen, -EINVAL, "vector %lld: value %d is not a finite number",
-                            (long long)i, j);
+                return err_fail(err, errlen, -EINVAL,
+                                "vector %lld: value %d is not a finite number", (long long)i, j);
     return 0;
 }
 
@@ -150,12 +140,12 @@ static const float *unit_rows(const idx_t *x, const float *v, int64_t n, float *
 int idx_train(idx_t *x, const float *vecs, int64_t n, char *err, size_t errlen)
 {
     if (!x->ops->train) return 0;
-    if (x->file.map) return fail(err, errlen, -EROFS, "a loaded index is read-only");
+    if (x->file.map) return err_fail(err, errlen, -EROFS, "a loaded index is read-only");
     int e = check_finite(vecs, n, x->p.dim, err, errlen);
     if (e) return e;
     float *owned;
     const float *v = unit_rows(x, vecs, n, &owned);
-    if (!v) return fail(err, errlen, -ENOMEM, "out of memory");
+    if (!v) return err_fail(err, errlen, -ENOMEM, "out of memory");
     pthread_mutex_lock(&x->wmu);
     pthread_rwlock_wrlock(&x->lk);
     e = x->ops->train(x, v, n, err, errlen);
@@ -168,11 +158,11 @@ int idx_train(idx_t *x, const float *vecs, int64_t n, char *err, size_t errlen)
 
 int idx_add(idx_t *x, const float *vecs, const int64_t *ids, int64_t n, char *err, size_t errlen)
 {
-    if (x->file.map) return fail(err, errlen, -EROFS, "a loaded index is read-only");
-    if (n < 0) return fail(err, errlen, -EINVAL, "negative count");
+    if (x->file.map) return err_fail(err, errlen, -EROFS, "a loaded index is read-only");
+    if (n < 0) return err_fail(err, errlen, -EINVAL, "negative count");
     if (!x->trained)
-        return fail(err, errlen, -EINVAL, "a %s index is trained before vectors are added",
-                    idx_type_name(x->p.type));
+        return err_fail(err, errlen, -EINVAL, "a %s index is trained before vectors are added",
+                        idx_type_name(x->p.type));
     int e = check_finite(vecs, n, x->p.dim, err, errlen);
     if (e) return e;
     float *unit;
@@ -181,7 +171,7 @@ int idx_add(idx_t *x, const float *vecs, const int64_t *ids, int64_t n, char *er
     if (v && !ids && (own = malloc((size_t)(n ? n : 1) * sizeof *own))) ids = own;
     if (!v || !ids) {
         free(unit);
-        return fail(err, errlen, -ENOMEM, "out of memory");
+        return err_fail(err, errlen, -ENOMEM, "out of memory");
     }
     pthread_mutex_lock(&x->wmu);
     for (int64_t i = 0; own && i < n; i++) own[i] = x->count + i; /* ids continue from it */
@@ -196,18 +186,18 @@ int idx_add(idx_t *x, const float *vecs, const int64_t *ids, int64_t n, char *er
     pthread_mutex_unlock(&x->wmu);
     free(unit);
     free(own);
-    return e ? fail(err, errlen, e, "%s", strerror(-e)) : 0;
+    return e ? err_fail(err, errlen, e, "%s", strerror(-e)) : 0;
 }
 
 int64_t idx_remove(idx_t *x, int64_t id, char *err, size_t errlen)
 {
-    if (x->file.map) return fail(err, errlen, -EROFS, "a loaded index is read-only");
+    if (x->file.map) return err_fail(err, errlen, -EROFS, "a loaded index is read-only");
     pthread_mutex_lock(&x->wmu);
     pthread_rwlock_wrlock(&x->lk);
     int64_t r = x->ops->remove(x, id);
     pthread_rwlock_unlock(&x->lk);
     pthread_mutex_unlock(&x->wmu);
-    return r < 0 ? fail(err, errlen, (int)r, "%s", strerror((int)-r)) : r;
+    return r < 0 ? err_fail(err, errlen, (int)r, "%s", strerror((int)-r)) : r;
 }
 
 /* idx_search with x->lk held shared. */
@@ -304,7 +294,7 @@ int idx_save(const idx_t *x, const char *path, char *err, size_t errlen)
     int n = x->ops->sections(x, s), e;
     ixf_header_t h = {x->p.type, x->p.metric, (uint32_t)x->p.dim, (uint64_t)x->count};
     if (n < 0)
-        e = fail(err, errlen, n, "%s: %s", path, strerror(-n));
+        e = err_fail(err, errlen, n, "%s: %s", path, strerror(-n));
     else
         e = ixf_write(path, &h, s, n, err, errlen);
     pthread_mutex_unlock(&w->wmu);
@@ -317,8 +307,8 @@ idx_t *idx_from_file(ixf_t *f, char *err, size_t errlen)
         .type = (idx_type_t)f->h.type, .metric = (idx_metric_t)f->h.metric, .dim = (int)f->h.dim};
     idx_t *x = NULL;
     if (f->h.dim > IDX_MAX_DIM || f->h.count > INT64_MAX)
-        fail(err, errlen, 0, "dimension %u or count %llu out of range", f->h.dim,
-             (unsigned long long)f->h.count);
+        err_fail(err, errlen, 0, "dimension %u or count %llu out of range", f->h.dim,
+                 (unsigned long long)f->h.count);
     else
         x = idx_alloc(&p, err, errlen);
     if (x) {
@@ -340,7 +330,7 @@ idx_t *idx_load(const char *path, char *err, size_t errlen)
     if (ixf_open(path, &f, err, errlen)) return NULL;
     char why[256];
     idx_t *x = idx_from_file(&f, why, sizeof why);
-    if (!x) fail(err, errlen, 0, "%s: %s", path, why);
+    if (!x) err_fail(err, errlen, 0, "%s: %s", path, why);
     return x;
 }
 

@@ -12,70 +12,55 @@
 #include "codec/arcmsgpack.h"
 #include "th.h"
 
-typedef struct out {
-    char s[8192];
-    size_t n;
-} out_t;
-
-static void put(out_t *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(out_t *o, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int k = vsnprintf(o->s + o->n, sizeof o->s - o->n, fmt, ap);
-    va_end(ap);
-    if (k > 0) o->n += (size_t)k < sizeof o->s - o->n ? (size_t)k : sizeof o->s - o->n - 1;
-}
-
 static int on_point(void *arg, const lp_line_t *l)
 {
-    out_t *o = arg;
-    put(o, "P %.*s", (int)l->measurement.n, l->measurement.p);
+    th_text_t *o = arg;
+    th_put(o, "P %.*s", (int)l->measurement.n, l->measurement.p);
     for (int i = 0; i < l->ntags; i++)
-        put(o, " %.*s=%.*s", (int)l->tags[i].key.n, l->tags[i].key.p, (int)l->tags[i].value.n,
-            l->tags[i].value.p);
+        th_put(o, " %.*s=%.*s", (int)l->tags[i].key.n, l->tags[i].key.p, (int)l->tags[i].value.n,
+               l->tags[i].value.p);
     for (int i = 0; i < l->nfields; i++) {
         const lp_field_t *f = &l->fields[i];
-        put(o, " %.*s:", (int)f->key.n, f->key.p);
+        th_put(o, " %.*s:", (int)f->key.n, f->key.p);
         switch (f->type) {
-        case LP_FLOAT: put(o, "f%g", f->v.f); break;
-        case LP_INT: put(o, "i%" PRId64, f->v.i); break;
-        case LP_UINT: put(o, "u%" PRIu64, f->v.u); break;
-        case LP_BOOL: put(o, "b%d", f->v.b); break;
-        default: put(o, "s%.*s", (int)f->v.s.n, f->v.s.p);
+        case LP_FLOAT: th_put(o, "f%g", f->v.f); break;
+        case LP_INT: th_put(o, "i%" PRId64, f->v.i); break;
+        case LP_UINT: th_put(o, "u%" PRIu64, f->v.u); break;
+        case LP_BOOL: th_put(o, "b%d", f->v.b); break;
+        default: th_put(o, "s%.*s", (int)f->v.s.n, f->v.s.p);
         }
     }
-    if (l->has_time) put(o, " @%" PRId64, l->time);
-    put(o, ";");
+    if (l->has_time) th_put(o, " @%" PRId64, l->time);
+    th_put(o, ";");
     return 0;
 }
 
 static int on_batch(void *arg, const am_batch_t *b)
 {
-    out_t *o = arg;
-    put(o, "C %.*s rows=%lld", (int)b->measurement.n, b->measurement.p, (long long)b->rows);
+    th_text_t *o = arg;
+    th_put(o, "C %.*s rows=%lld", (int)b->measurement.n, b->measurement.p, (long long)b->rows);
     if (b->time)
-        for (int64_t r = 0; r < b->rows; r++) put(o, " @%" PRId64, b->time[r]);
+        for (int64_t r = 0; r < b->rows; r++) th_put(o, " @%" PRId64, b->time[r]);
     for (int c = 0; c < b->ncols; c++) {
         const am_column_t *col = &b->cols[c];
-        put(o, " %.*s:%c[", (int)col->name.n, col->name.p, "fiubs"[col->type]);
+        th_put(o, " %.*s:%c[", (int)col->name.n, col->name.p, "fiubs"[col->type]);
         for (int64_t r = 0; r < b->rows; r++) {
-            if (r) put(o, ",");
+            if (r) th_put(o, ",");
             if (col->valid && !col->valid[r]) {
-                put(o, "-");
+                th_put(o, "-");
                 continue;
             }
             switch (col->type) {
-            case LP_FLOAT: put(o, "%g", col->v.f[r]); break;
-            case LP_INT: put(o, "%" PRId64, col->v.i[r]); break;
-            case LP_UINT: put(o, "%" PRIu64, col->v.u[r]); break;
-            case LP_BOOL: put(o, "%d", col->v.b[r]); break;
-            default: put(o, "%.*s", (int)col->v.s[r].n, col->v.s[r].p);
+            case LP_FLOAT: th_put(o, "%g", col->v.f[r]); break;
+            case LP_INT: th_put(o, "%" PRId64, col->v.i[r]); break;
+            case LP_UINT: th_put(o, "%" PRIu64, col->v.u[r]); break;
+            case LP_BOOL: th_put(o, "%d", col->v.b[r]); break;
+            default: th_put(o, "%.*s", (int)col->v.s[r].n, col->v.s[r].p);
             }
         }
-        put(o, "]");
+        th_put(o, "]");
     }
-    put(o, ";");
+    th_put(o, ";");
     return 0;
 }
 
@@ -95,7 +80,7 @@ static void start(void)
 
 static void check(const char *want)
 {
-    out_t o = {0};
+    th_text_t o = {0};
     char err[256] = "";
     am_sink_t sink = {on_point, on_batch, &o};
     int rc = am_decode(sb.data, sb.size, &sink, err, sizeof err);
@@ -107,7 +92,7 @@ static void check(const char *want)
 
 static void refused(const char *says)
 {
-    out_t o = {0};
+    th_text_t o = {0};
     char err[256] = "";
     am_sink_t sink = {on_point, on_batch, &o};
     int rc = am_decode(sb.data, sb.size, &sink, err, sizeof err);
@@ -141,7 +126,7 @@ static int decode_file(const char *path)
     FILE *f = fopen(path, "rb");
     size_t n = f ? fread(body, 1, sizeof body, f) : 0;
     if (f) fclose(f);
-    out_t o = {0};
+    th_text_t o = {0};
     char err[256] = "";
     am_sink_t sink = {on_point, on_batch, &o};
     int rc = am_decode(body, n, &sink, err, sizeof err);

@@ -156,19 +156,6 @@ static void write_file(const char *path, const void *p, size_t n)
     }
 }
 
-static void *read_file(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    *n = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    void *p = malloc(*n);
-    if (p && fread(p, 1, *n, f) != *n) *n = 0;
-    fclose(f);
-    return p;
-}
-
 /* A saved index loads (mapped, read-only) and answers as the original did; damage anywhere is
  * refused with its reason, never crashed on. */
 static void test_file_format(void)
@@ -209,7 +196,7 @@ static void test_file_format(void)
     idx_free(x);
 
     size_t n;
-    unsigned char *p = read_file(path, &n);
+    unsigned char *p = th_slurp(path, &n);
     CHECK(p != NULL && n > 256);
     if (!p) return;
     struct {
@@ -326,7 +313,7 @@ static void test_fvecs_npy(void)
     int32_t ids[4] = {1, 2, 3, -1};
     CHECK_EQ(vecs_write_ivecs(path, ids, 2, 2, err, sizeof err), 0);
     size_t n;
-    int32_t *back = read_file(path, &n);
+    int32_t *back = th_slurp(path, &n);
     CHECK(back && n == 24 && back[0] == 2 && back[1] == 1 && back[3] == 2 && back[4] == 3 &&
           back[5] == -1);
     free(back);
@@ -433,7 +420,7 @@ static void test_ivf(void)
     CHECK(x && idx_save(x, path, err, sizeof err) == 0);
     idx_free(x);
     size_t n;
-    unsigned char *b = read_file(path, &n);
+    unsigned char *b = th_slurp(path, &n);
     ixf_t f;
     CHECK(b && ixf_parse(b, n, &f, err, sizeof err) == 0);
     for (int i = 0; b && i < f.nsections; i++) {
@@ -651,7 +638,7 @@ static void test_hnsw_foreign_link(const char *path)
     char err[256], bad[300];
     snprintf(bad, sizeof bad, "%s/hnsw_bad.idx", dir);
     size_t n;
-    unsigned char *p = read_file(path, &n);
+    unsigned char *p = th_slurp(path, &n);
     ixf_t f;
     CHECK(p && ixf_parse(p, n, &f, err, sizeof err) == 0);
     if (!p) return;

@@ -13,48 +13,33 @@
 #include "codec/lineproto.h"
 #include "th.h"
 
-typedef struct out {
-    char s[4096];
-    size_t n;
-} out_t;
-
-static void put(out_t *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(out_t *o, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int k = vsnprintf(o->s + o->n, sizeof o->s - o->n, fmt, ap);
-    va_end(ap);
-    if (k > 0) o->n += (size_t)k < sizeof o->s - o->n ? (size_t)k : sizeof o->s - o->n - 1;
-}
-
 static int render(void *arg, const lp_line_t *l)
 {
-    out_t *o = arg;
-    if (o->n) put(o, "\n");
-    put(o, "%.*s", (int)l->measurement.n, l->measurement.p);
+    th_text_t *o = arg;
+    if (o->n) th_put(o, "\n");
+    th_put(o, "%.*s", (int)l->measurement.n, l->measurement.p);
     for (int i = 0; i < l->ntags; i++)
-        put(o, "|%.*s=%.*s", (int)l->tags[i].key.n, l->tags[i].key.p, (int)l->tags[i].value.n,
-            l->tags[i].value.p);
+        th_put(o, "|%.*s=%.*s", (int)l->tags[i].key.n, l->tags[i].key.p, (int)l->tags[i].value.n,
+               l->tags[i].value.p);
     for (int i = 0; i < l->nfields; i++) {
         const lp_field_t *f = &l->fields[i];
-        put(o, "|%.*s:", (int)f->key.n, f->key.p);
+        th_put(o, "|%.*s:", (int)f->key.n, f->key.p);
         switch (f->type) {
-        case LP_FLOAT: put(o, "f:%.17g", f->v.f); break;
-        case LP_INT: put(o, "i:%" PRId64, f->v.i); break;
-        case LP_UINT: put(o, "u:%" PRIu64, f->v.u); break;
-        case LP_BOOL: put(o, "b:%d", f->v.b); break;
-        default: put(o, "s:%.*s", (int)f->v.s.n, f->v.s.p);
+        case LP_FLOAT: th_put(o, "f:%.17g", f->v.f); break;
+        case LP_INT: th_put(o, "i:%" PRId64, f->v.i); break;
+        case LP_UINT: th_put(o, "u:%" PRIu64, f->v.u); break;
+        case LP_BOOL: th_put(o, "b:%d", f->v.b); break;
+        default: th_put(o, "s:%.*s", (int)f->v.s.n, f->v.s.p);
         }
     }
-    if (l->has_time) put(o, "|@%" PRId64, l->time);
-    put(o, "#%lld", (long long)l->lineno);
+    if (l->has_time) th_put(o, "|@%" PRId64, l->time);
+    th_put(o, "#%lld", (long long)l->lineno);
     return 0;
 }
 
 static void good(const char *in, const char *want)
 {
-    out_t o = {0};
+    th_text_t o = {0};
     char err[256] = "";
     int rc = lp_parse(in, strlen(in), render, &o, err, sizeof err);
     if (rc || strcmp(o.s, want))
@@ -65,7 +50,7 @@ static void good(const char *in, const char *want)
 
 static void refused(const char *in, const char *says)
 {
-    out_t o = {0};
+    th_text_t o = {0};
     char err[256] = "";
     int rc = lp_parse(in, strlen(in), render, &o, err, sizeof err);
     if (rc != -EINVAL || !strstr(err, says))

@@ -19,24 +19,6 @@
 
 static char dir[256];
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *p = malloc((size_t)n + 1);
-    if (p && fread(p, 1, (size_t)n, f) != (size_t)n) {
-        free(p);
-        p = NULL;
-    }
-    fclose(f);
-    if (p) p[n] = 0;
-    *len = (size_t)n;
-    return p;
-}
-
 /* One prediction's job and what came back. */
 typedef struct job {
     serve_job_t head;
@@ -140,7 +122,7 @@ static void check_against_ort(const job_t *j, const json_value_t *expected, int6
 static int copy_model(const char *from, const char *to)
 {
     size_t n;
-    char *p = slurp(from, &n);
+    char *p = th_slurp(from, &n);
     FILE *f = p ? fopen(to, "wb") : NULL;
     int rc = f && fwrite(p, 1, n, f) == n ? 0 : -1;
     if (f) fclose(f);
@@ -175,9 +157,9 @@ int main(void)
     CHECK_STR(err, "model \"bc\" has no version 9");
 
     size_t n;
-    char *itext = slurp(FIXTURES_DIR "/data/breast_cancer_logreg.b7.input.json", &n);
+    char *itext = th_slurp(FIXTURES_DIR "/data/breast_cancer_logreg.b7.input.json", &n);
     json_doc_t *idoc = itext ? json_parse(itext, n, NULL, err, sizeof err) : NULL;
-    char *etext = slurp(FIXTURES_DIR "/data/breast_cancer_logreg.b7.expected.json", &n);
+    char *etext = th_slurp(FIXTURES_DIR "/data/breast_cancer_logreg.b7.expected.json", &n);
     json_doc_t *edoc = etext ? json_parse(etext, n, NULL, err, sizeof err) : NULL;
     CHECK(idoc && edoc);
     tj_inputs_t in = {0};

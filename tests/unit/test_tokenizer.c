@@ -39,21 +39,6 @@ void *__wrap_realloc(void *p, size_t n)
     return __real_realloc(p, n);
 }
 
-static char *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)len + 1);
-    if (fread(b, 1, (size_t)len, f) != (size_t)len) len = 0;
-    b[len] = 0;
-    fclose(f);
-    *n = (size_t)len;
-    return b;
-}
-
 /* Compares one reference line's expectations with our encoding. */
 static int check_line(const text_tok_t *t, const json_value_t *ln, int lineno, text_enc_t *e)
 {
@@ -137,7 +122,7 @@ static void test_reference(const char *file)
     CHECK_EQ(text_tok_num_special(t), 2);
     CHECK_EQ(text_tok_pad_id(t), 0);
     size_t n;
-    char *ref = slurp(MINILM_DIR "/tokenizer_reference.jsonl", &n);
+    char *ref = th_slurp(MINILM_DIR "/tokenizer_reference.jsonl", &n);
     CHECK(ref != NULL);
     if (!ref) {
         fprintf(stderr, "missing %s\n", MINILM_DIR "/tokenizer_reference.jsonl");
@@ -171,7 +156,7 @@ static void test_extra(void)
 {
     text_tok_t *t = text_tok_load(MINILM_DIR "/tokenizer.json", err, sizeof err);
     size_t n;
-    char *ref = slurp(FIXTURES_DIR "/tokenizer_extra.jsonl", &n);
+    char *ref = th_slurp(FIXTURES_DIR "/tokenizer_extra.jsonl", &n);
     CHECK(t != NULL && ref != NULL);
     if (!t || !ref) {
         text_tok_free(t);

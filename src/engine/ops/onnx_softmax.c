@@ -42,38 +42,6 @@ static void sm_geom(const node_t *n, const tensor_t *a, int64_t *outer, int64_t 
     }
 }
 
-/* expf for x <= 0 (softmax subtracts the maximum first): Cody-Waite reduction by ln 2 and the
- * Cephes degree-6 polynomial, within 2 ulp of the exact value. Branch-free, so a loop of it
- * vectorises, where libm's expf is a call per element. x must be >= -87: callers clamp there
- * (e^-87 ~ 1.6e-38 instead of a subnormal, which no softmax sum can notice). */
-static inline float sm_expf_neg(float x)
-{
-    int n = (int)(x * 1.44269504088896341f - 0.5f); /* round(x / ln 2), x <= 0 */
-    float fn = (float)n;
-    float r = x - fn * 0.693359375f; /* ln 2 split in two: exact high part, then the rest */
-    r = r - fn * -2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    float e = p * r * r + r + 1.0f;
-    union {
-        uint32_t u;
-        float f;
-    } scale = {.u = (uint32_t)(n + 127) << 23};
-    return e * scale.f;
-}
-
-/* y[i] = exp(y[i]) for y <= 0, over a whole tensor at once: short rows (10 classes) would leave
- * a per-row loop mostly in its scalar tail. */
-__attribute__((target_clones("avx512f", "avx2", "default"))) static void sm_exp_inplace(float *y,
-                                                                                        int64_t n)
-{
-    for (int64_t i = 0; i < n; i++) y[i] = sm_expf_neg(y[i]);
-}
-
 /* Softmax (or log-softmax) of `rows` contiguous rows of len floats. The sum of each row is taken
  * in order, as a plain loop would. */
 static void sm_rows_f32(const float *x, float *y, int64_t rows, int64_t len, int lg)
@@ -83,13 +51,11 @@ static void sm_rows_f32(const float *x, float *y, int64_t rows, int64_t len, int
         const float *xr = x + r * len;
         float m = kern_max_f32(xr, len);
         finite &= isfinite(m);
-        for (int64_t i = 0; i < len; i++) {
-            float d = xr[i] - m;
-            y[r * len + i] = d < -87.0f ? -87.0f : d;
-        }
+        for (int64_t i = 0; i < len; i++) y[r * len + i] = xr[i] - m;
     }
-    if (finite) {
-        sm_exp_inplace(y, rows * len);
+    if (finite) { /* one call over every row: short rows (10 classes) would leave a per-row
+                   * loop mostly in its scalar tail */
+        kern_exp_f32(y, y, rows * len);
     } else { /* NaN or infinity somewhere: libm gives IEEE's answers */
         for (int64_t r = 0; r < rows; r++) {
             const float *xr = x + r * len;
