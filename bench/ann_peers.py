@@ -8,7 +8,8 @@
                                           (hnsw), one thread; one JSON line per search setting.
                                           keep=1 keeps DIR/LIB_KIND.index (and its build time
                                           in .json) and reuses it on the next run: a build of
-                                          hours need not be redone to search again (FAISS only)
+                                          hours need not be redone to search again (FAISS
+                                          only); seed=S seeds FAISS's IVF training
 
 Every peer builds on one thread and searches on one thread: queries/s from one batch call over
 every query (no per-call interpreter cost), p50/p99 from one call per query (which includes
@@ -116,6 +117,10 @@ def run(lib, kind, d, params):
                                                       faiss.ScalarQuantizer.QT_8bit)
             else:
                 index = faiss.IndexIVFPQ(quant, dim, nlist, int(p["pq_m"]), 8)
+            if "seed" in p:  # FAISS's k-means seeds (1234 unless given): seed=S varies them
+                index.cp.seed = int(p["seed"])
+                if kind == "ivfpq":
+                    index.pq.cp.seed = int(p["seed"]) + 1
             index.train(base)
         index.add(base)
         build = time.perf_counter() - t0
