@@ -94,14 +94,13 @@ def run(lib, kind, d, params):
     tmp = os.path.join(d, "%s_%s.index" % (lib, kind))
     keep = p.get("keep") == "1"
     t0 = time.perf_counter()
-    if lib == "faiss" and keep and os.path.exists(tmp + ".json"):
+    if lib == "faiss":
         import faiss
         faiss.omp_set_num_threads(1)
+    if lib == "faiss" and keep and os.path.exists(tmp + ".json"):
         index = faiss.read_index(tmp)
         build = json.load(open(tmp + ".json"))["build_s"]
     elif lib == "faiss":
-        import faiss
-        faiss.omp_set_num_threads(1)
         nlist = int(p.get("nlist", 0))
         if kind == "flat":
             index = faiss.IndexFlatL2(dim)

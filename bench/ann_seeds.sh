@@ -45,10 +45,10 @@ for seed in 0 $SEEDS; do
     rm -f "$work/x.idx"
 done
 for seed in 1234 $SEEDS; do
-    seedarg=seed=$seed
-    [ "$seed" != 1234 ] || seedarg=nlist=$NLIST # FAISS as it comes: its default seeds
+    seedarg=(seed="$seed")
+    [ "$seed" != 1234 ] || seedarg=() # FAISS as it comes: its default seeds
     $PYTHON bench/ann_peers.py run faiss "$KIND" "$DIR" nlist="$NLIST" pq_m=$((dim / 8)) \
-        sweep="$PROBES" "$seedarg" 2>/dev/null |
+        sweep="$PROBES" "${seedarg[@]}" 2>/dev/null |
         $PYTHON -c "import json,sys
 for l in sys.stdin:
     r = json.loads(l); print('faiss $seed %d %.4f' % (r['param'], r['recall']))" | tee -a "$res"
